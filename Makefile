@@ -1,0 +1,34 @@
+# The project's commands. Every target runs the idempotent setup first (quick when done).
+CARGO ?= cargo
+BIN := target/debug/churnguard
+
+.PHONY: setup build demo test bench lint fmt clean-models
+
+setup:
+	@./scripts/setup.sh
+
+build: setup
+	$(CARGO) build --workspace --all-targets
+
+## The main job on the bundled data.
+demo: build
+	$(BIN) doctor
+	$(BIN) validate pipelines/cdnow.toml
+	$(BIN) validate pipelines/telco.toml
+
+## Every test of the workspace.
+test: setup
+	$(CARGO) test --workspace --all-targets
+
+## Speed figures against the Python reference, measured side by side.
+bench: setup
+	@./scripts/setup.sh --bench
+	@./bench/run.sh
+
+## Formatting and clippy, warnings as errors.
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all

@@ -1,0 +1,22 @@
+//! `churnguard doctor`: is the runtime environment able to score models?
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use churnguard_infer::OnnxRuntime;
+
+/// Arguments of `churnguard doctor`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The ONNX Runtime shared library (default: ORT_DYLIB_PATH, then the project's .tools/lib).
+    #[arg(long, value_name = "FILE")]
+    ort_lib: Option<PathBuf>,
+}
+
+/// Loads ONNX Runtime and prints what was found.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let rt = OnnxRuntime::load(args.ort_lib.as_deref())?;
+    println!("ONNX Runtime {} loaded from {}", rt.version, rt.path.display());
+    println!("  {}", rt.build_info);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,75 @@
+//! The `churnguard` command line.
+//!
+//! Exit codes: 0 on success, 1 when the work itself fails (unreadable data, unusable tables),
+//! 2 on a usage or config error.
+
+mod doctor;
+mod render;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for a usage or config error.
+const EXIT_USAGE: u8 = 2;
+/// Exit code for a runtime failure.
+const EXIT_FAILURE: u8 = 1;
+
+/// Warns a company, early, which customers are about to leave.
+#[derive(Parser)]
+#[command(name = "churnguard", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load every table of a pipeline and print the validation report.
+    ///
+    /// Exits 0 when the data is usable, 1 when it is not, 2 when the config is invalid.
+    Validate(validate::Args),
+    /// Check the runtime environment: the ONNX Runtime library and its version.
+    Doctor(doctor::Args),
+}
+
+/// An error in what the user asked for (config or arguments), as opposed to a failure while
+/// doing it; it selects exit code 2.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let usage = e.is::<churnguard_config::ConfigError>() || e.is::<UsageError>();
+            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
+        }
+    }
+}
+
+/// Parses a `YYYY-MM-DD` argument.
+fn parse_date(s: &str) -> Result<churnguard_config::Date, String> {
+    churnguard_config::Date::parse_iso(s.trim()).ok_or_else(|| format!("\"{s}\" is not a date (expected YYYY-MM-DD)"))
+}
+
+/// Reads a pipeline config, as a usage error when it is wrong.
+fn load_pipeline(path: &PathBuf) -> anyhow::Result<churnguard_config::Pipeline> {
+    Ok(churnguard_config::load(path)?)
+}

@@ -1,0 +1,79 @@
+//! `churnguard validate`: load every configured table and report what was found.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use churnguard_config::{Date, Role};
+use churnguard_ingest::{Progress, validate};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::render;
+
+/// Arguments of `churnguard validate`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The pipeline config file (TOML).
+    pipeline: PathBuf,
+    /// Flag rows dated after this day (overrides `data.as_of`).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::parse_date)]
+    as_of: Option<Date>,
+    /// Treat every rejected row as an error (overrides `data.strict`).
+    #[arg(long)]
+    strict: bool,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the validation and prints the report; exit 1 when the data is not usable.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let mut pipeline = crate::load_pipeline(&args.pipeline)?;
+    pipeline.data.strict |= args.strict;
+    let mut bars = Bars::default();
+    let report = validate(&pipeline, args.as_of, &mut |p| bars.update(p));
+    bars.finish();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render::validation(&report));
+    }
+    Ok(if report.usable() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::EXIT_FAILURE)
+    })
+}
+
+/// One progress bar per table, drawn on stderr only when it is a terminal.
+#[derive(Default)]
+struct Bars {
+    current: Option<(Role, ProgressBar)>,
+}
+
+impl Bars {
+    fn update(&mut self, p: Progress) {
+        if self.current.as_ref().is_none_or(|(r, _)| *r != p.role) {
+            self.finish();
+            let bar = match p.total_rows {
+                Some(n) => ProgressBar::new(n),
+                None => ProgressBar::new_spinner(),
+            };
+            let style = ProgressStyle::with_template("{prefix:>12} [{bar:30}] {human_pos}/{human_len} rows {elapsed}")
+                .map(|s| s.progress_chars("=> "));
+            if let Ok(style) = style {
+                bar.set_style(style);
+            }
+            bar.set_prefix(p.role.name());
+            self.current = Some((p.role, bar));
+        }
+        if let Some((_, bar)) = &self.current {
+            bar.set_position(p.rows_read);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some((_, bar)) = self.current.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

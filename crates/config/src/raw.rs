@@ -1,0 +1,104 @@
+//! The config file exactly as written: every table denies unknown keys, so a typo is an error
+//! rather than a silently different pipeline. Nothing here is trusted until `validate` has run.
+
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFile {
+    pub pipeline: RawPipeline,
+    pub data: RawData,
+    #[serde(default)]
+    pub privacy: Option<RawPrivacy>,
+    #[serde(default)]
+    pub label: Option<RawLabel>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPipeline {
+    pub name: String,
+    pub seed: Option<i64>,
+    pub description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawData {
+    pub as_of: Option<RawDate>,
+    pub strict: Option<bool>,
+    pub batch_rows: Option<i64>,
+    pub events: Option<RawEvents>,
+    pub customers: Option<RawCustomers>,
+    pub interactions: Option<RawInteractions>,
+}
+
+/// A date written either as a TOML date (`1998-07-01`) or as a string (`"1998-07-01"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawDate {
+    Toml(toml::value::Datetime),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEvents {
+    pub path: String,
+    pub format: Option<String>,
+    pub customer_id: String,
+    pub timestamp: String,
+    pub amount: Option<String>,
+    pub quantity: Option<String>,
+    pub event_type: Option<String>,
+    #[serde(default)]
+    pub pii_columns: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCustomers {
+    pub path: String,
+    pub format: Option<String>,
+    pub customer_id: String,
+    #[serde(default)]
+    pub numeric: Vec<String>,
+    #[serde(default)]
+    pub categorical: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub pii_columns: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInteractions {
+    pub path: String,
+    pub format: Option<String>,
+    pub customer_id: String,
+    pub timestamp: String,
+    pub kind: String,
+    pub score: Option<String>,
+    #[serde(default)]
+    pub pii_columns: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPrivacy {
+    pub pseudonymize: Option<bool>,
+    pub key_env: Option<String>,
+}
+
+// One flat table rather than a serde-tagged enum: the validator can then say which key does not
+// belong to which kind, instead of serde's generic "unknown field".
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLabel {
+    pub kind: String,
+    pub horizon_days: Option<i64>,
+    pub column: Option<String>,
+    pub positive: Option<toml::Value>,
+    pub event_type: Option<String>,
+}

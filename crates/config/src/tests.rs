@@ -1,0 +1,173 @@
+use super::*;
+
+const GOOD: &str = r#"
+[pipeline]
+name = "cdnow"
+seed = 7
+
+[data]
+as_of = 1998-07-01
+
+[data.events]
+path = "../data/cdnow/cdnow_master.parquet"
+customer_id = "customer_id"
+timestamp = "date"
+amount = "dollar_value"
+
+[label]
+kind = "inactivity"
+horizon_days = 90
+"#;
+
+fn parse_at(text: &str) -> Result<Pipeline, ConfigError> {
+    parse(text, Path::new("pipelines/x.toml"))
+}
+
+fn err(text: &str) -> ConfigError {
+    match parse_at(text) {
+        Ok(_) => panic!("config was accepted:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn good_config_is_resolved() {
+    let p = parse_at(GOOD).unwrap();
+    assert_eq!(p.name, "cdnow");
+    assert_eq!(p.seed, 7);
+    assert_eq!(p.data.as_of.map(|d| d.to_string()).as_deref(), Some("1998-07-01"));
+    assert_eq!(p.data.batch_rows, DEFAULT_BATCH_ROWS);
+    let ev = p.data.events.as_ref().unwrap();
+    assert_eq!(ev.source.path, Path::new("data/cdnow/cdnow_master.parquet"));
+    assert_eq!(ev.source.format, FileFormat::Parquet);
+    assert_eq!(p.label, Some(Label::Inactivity { horizon_days: 90 }));
+    assert!(!p.privacy.pseudonymize);
+    assert_eq!(p.privacy.key_env, DEFAULT_KEY_ENV);
+}
+
+#[test]
+fn unknown_key_is_named_with_its_table_and_line() {
+    let e = err(&GOOD.replace("horizon_days = 90", "horizon_days = 90\nhorizn = 3"));
+    assert_eq!(e.key(), Some("label.horizn"), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("pipelines/x.toml, line 18"), "{msg}");
+    assert!(msg.contains("unknown key `horizn`"), "{msg}");
+}
+
+#[test]
+fn unknown_top_level_table_is_named() {
+    let e = err(&format!("{GOOD}\n[modle]\nx = 1\n"));
+    assert_eq!(e.key(), Some("modle"), "{e}");
+}
+
+#[test]
+fn wrong_type_names_key_and_line() {
+    let e = err(&GOOD.replace("seed = 7", "seed = \"seven\""));
+    assert_eq!(e.key(), Some("pipeline.seed"), "{e}");
+    assert!(e.to_string().contains("line 4"), "{e}");
+    assert!(e.to_string().contains("invalid type"), "{e}");
+}
+
+#[test]
+fn missing_required_key_is_named() {
+    let e = err(&GOOD.replace("timestamp = \"date\"\n", ""));
+    assert!(e.to_string().contains("missing key `timestamp`"), "{e}");
+    assert_eq!(e.key(), Some("data.events"), "{e}");
+}
+
+#[test]
+fn negative_horizon_is_impossible() {
+    let e = err(&GOOD.replace("horizon_days = 90", "horizon_days = -30"));
+    assert_eq!(e.key(), Some("label.horizon_days"));
+    let msg = e.to_string();
+    assert!(
+        msg.contains("got -30") && msg.contains("line 18") && msg.contains("pipelines/x.toml"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn impossible_values_are_refused() {
+    let cases = [
+        (GOOD.replace("name = \"cdnow\"", "name = \"a b\""), "pipeline.name"),
+        (GOOD.replace("seed = 7", "seed = -1"), "pipeline.seed"),
+        (
+            GOOD.replace("as_of = 1998-07-01", "as_of = \"1998-02-30\""),
+            "data.as_of",
+        ),
+        (GOOD.replace("[data]", "[data]\nbatch_rows = 0"), "data.batch_rows"),
+        (GOOD.replace("kind = \"inactivity\"", "kind = \"churny\""), "label.kind"),
+        (
+            GOOD.replace("horizon_days = 90", "horizon_days = 90\ncolumn = \"x\""),
+            "label.column",
+        ),
+        (
+            GOOD.replace("amount = \"dollar_value\"", "amount = \"date\""),
+            "data.events.amount",
+        ),
+        (
+            GOOD.replace("cdnow_master.parquet", "cdnow_master.dat"),
+            "data.events.path",
+        ),
+        (
+            GOOD.replace("customer_id = \"customer_id\"", "customer_id = \" \""),
+            "data.events.customer_id",
+        ),
+        (
+            GOOD.replace("amount = \"dollar_value\"", "pii_columns = [\"date\"]"),
+            "data.events.pii_columns",
+        ),
+    ];
+    for (text, key) in cases {
+        let e = err(&text);
+        assert_eq!(e.key(), Some(key), "{e}");
+        assert!(e.to_string().contains("pipelines/x.toml"), "{e}");
+    }
+}
+
+#[test]
+fn a_pipeline_needs_events_or_customers() {
+    let text = "[pipeline]\nname = \"x\"\n[data]\nstrict = true\n";
+    assert_eq!(err(text).key(), Some("data"));
+}
+
+#[test]
+fn column_label_needs_customers_and_keeps_text_positive() {
+    let text = r#"
+[pipeline]
+name = "telco"
+[data.customers]
+path = "t.csv"
+customer_id = "customerID"
+numeric = ["TotalCharges"]
+[label]
+kind = "column"
+column = "Churn"
+positive = "Yes"
+"#;
+    let p = parse_at(text).unwrap();
+    assert_eq!(p.data.customers.as_ref().unwrap().source.format, FileFormat::Csv);
+    assert_eq!(
+        p.label,
+        Some(Label::Column {
+            column: "Churn".into(),
+            positive: "Yes".into()
+        })
+    );
+    let e = err(&text.replace("positive = \"Yes\"", "positive = 1.5"));
+    assert_eq!(e.key(), Some("label.positive"));
+    let e = err(&text.replace("numeric = [\"TotalCharges\"]", "numeric = [\"customerID\"]"));
+    assert_eq!(e.key(), Some("data.customers.numeric[0]"));
+}
+
+#[test]
+fn syntax_error_names_file_and_line() {
+    let e = err("[pipeline]\nname = \"x\n");
+    assert!(matches!(e, ConfigError::Syntax { line: Some(2), .. }), "{e:?}");
+}
+
+#[test]
+fn missing_file_is_named() {
+    let e = load(Path::new("/nonexistent/p.toml")).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/p.toml"), "{e}");
+}

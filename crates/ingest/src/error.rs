@@ -1,0 +1,154 @@
+//! One error type for reading tables. Every error carries the table's role and file, so a message
+//! is always of the form "events table data/x.parquet: ...", naming the column, row and value
+//! where there is one.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use churnguard_config::Role;
+
+/// A table could not be read into a usable shape.
+#[derive(Debug)]
+pub struct IngestError {
+    /// The table's role, when the error concerns one table.
+    pub role: Option<Role>,
+    /// The table's file, when the error concerns one file.
+    pub path: Option<PathBuf>,
+    /// What went wrong.
+    pub kind: ErrorKind,
+}
+
+/// The ways reading a table can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorKind {
+    /// The file does not exist.
+    #[error("file not found")]
+    NotFound,
+    /// The path names a folder.
+    #[error("is a directory; expected a Parquet or CSV file")]
+    IsDirectory,
+    /// The operating system refused to read the file.
+    #[error("cannot read the file: {0}")]
+    Io(#[from] std::io::Error),
+    /// The bytes are not a Parquet file (or the file was cut short).
+    #[error("not a readable Parquet file (is it truncated, or another format?): {0}")]
+    NotParquet(String),
+    /// The CSV text could not be read.
+    #[error("not a readable CSV file: {0}")]
+    BadCsv(String),
+    /// Decoding failed part-way through the file.
+    #[error("reading failed after {rows_read} rows: {detail}")]
+    Decode {
+        /// Rows decoded before the failure.
+        rows_read: u64,
+        /// The decoder's reason.
+        detail: String,
+    },
+    /// A column named in the config is not in the file.
+    #[error("column `{column}` (set by `{key}`) is not in the file; its columns are: {}{}", available.join(", "), suggestion(column, available))]
+    MissingColumn {
+        /// The config key that names the column.
+        key: String,
+        /// The column asked for.
+        column: String,
+        /// The columns the file has.
+        available: Vec<String>,
+    },
+    /// A column's storage type cannot be turned into what its role needs.
+    #[error("column `{column}` has type {found}, which cannot be read as {expected}")]
+    WrongType {
+        /// The column.
+        column: String,
+        /// Its type in the file.
+        found: String,
+        /// What its role needs.
+        expected: &'static str,
+    },
+    /// A column has a name churnguard reserves for its own columns.
+    #[error(
+        "column `{column}` clashes with the name churnguard gives the {role_column}; add it to `data.customers.exclude` or rename it"
+    )]
+    ReservedName {
+        /// The clashing column.
+        column: String,
+        /// Which churnguard column it clashes with.
+        role_column: &'static str,
+    },
+    /// The table holds no rows.
+    #[error("the table has no rows")]
+    Empty,
+    /// Not one timestamp could be parsed.
+    #[error("no value of timestamp column `{column}` could be parsed as a date or time; first values: {}", examples.join(", "))]
+    NoTimestamps {
+        /// The timestamp column.
+        column: String,
+        /// The first values seen, quoted.
+        examples: Vec<String>,
+    },
+    /// Every row was rejected.
+    #[error("all {rows} rows were rejected: {summary}")]
+    NoUsableRows {
+        /// Rows read.
+        rows: u64,
+        /// Rejection counts by reason.
+        summary: String,
+    },
+    /// Strict mode met a row it would otherwise reject.
+    #[error(
+        "row {row}: {reason} (strict mode rejects the table; set `data.strict = false` to count and skip such rows)"
+    )]
+    Strict {
+        /// 1-based data row.
+        row: u64,
+        /// Why it was rejected, naming column and value.
+        reason: String,
+    },
+    /// Pseudonymization is configured but its key is missing or too short.
+    #[error("{0}")]
+    PseudonymKey(String),
+}
+
+fn suggestion(column: &str, available: &[String]) -> String {
+    let lower = column.to_ascii_lowercase().replace(['_', ' ', '-'], "");
+    available
+        .iter()
+        .find(|a| a.to_ascii_lowercase().replace(['_', ' ', '-'], "") == lower)
+        .map(|a| format!(" (did you mean `{a}`?)"))
+        .unwrap_or_default()
+}
+
+impl IngestError {
+    /// An error about one table's file.
+    pub fn table(role: Role, path: &Path, kind: ErrorKind) -> Self {
+        IngestError {
+            role: Some(role),
+            path: Some(path.to_path_buf()),
+            kind,
+        }
+    }
+
+    /// An error about the pipeline as a whole.
+    pub fn pipeline(kind: ErrorKind) -> Self {
+        IngestError {
+            role: None,
+            path: None,
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for IngestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.role, &self.path) {
+            (Some(r), Some(p)) => write!(f, "{r} table {}: {}", p.display(), self.kind),
+            (None, Some(p)) => write!(f, "{}: {}", p.display(), self.kind),
+            _ => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+impl std::error::Error for IngestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.kind.source()
+    }
+}

@@ -1,0 +1,158 @@
+//! Opening a table file and streaming its columns as Arrow batches, one row group or CSV chunk at
+//! a time, so memory stays bounded by the batch size whatever the file size.
+
+use std::fs::File;
+use std::io::Seek;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use churnguard_config::{FileFormat, Role, TableSource};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+
+use crate::error::{ErrorKind, IngestError};
+
+/// An opened table file: its schema is known and its columns can be streamed.
+pub(crate) struct SourceFile {
+    pub role: Role,
+    pub path: PathBuf,
+    pub format: FileFormat,
+    /// Every column of the file, PII columns excluded.
+    pub schema: SchemaRef,
+    /// Data rows in the file, when the format says so up front.
+    pub total_rows: Option<u64>,
+    /// Names of PII columns the file really has (they are never read).
+    pub dropped_pii: Vec<String>,
+    file: File,
+    /// Schema as stored, PII included, to map names to file positions.
+    full_schema: SchemaRef,
+}
+
+/// Streams the selected columns batch by batch.
+pub(crate) enum BatchStream {
+    Parquet(ParquetRecordBatchReader),
+    Csv(arrow::csv::reader::BufReader<std::io::BufReader<File>>),
+}
+
+impl Iterator for BatchStream {
+    type Item = Result<RecordBatch, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            BatchStream::Parquet(r) => r.next().map(|b| b.map_err(|e| e.to_string())),
+            BatchStream::Csv(r) => r.next().map(|b| b.map_err(|e| e.to_string())),
+        }
+    }
+}
+
+impl SourceFile {
+    pub fn open(role: Role, src: &TableSource) -> Result<Self, IngestError> {
+        let path = &src.path;
+        let err = |kind| IngestError::table(role, path, kind);
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => err(ErrorKind::NotFound),
+            _ => err(ErrorKind::Io(e)),
+        })?;
+        if meta.is_dir() {
+            return Err(err(ErrorKind::IsDirectory));
+        }
+        let mut file = File::open(path).map_err(|e| err(ErrorKind::Io(e)))?;
+        let (full_schema, total_rows) = match src.format {
+            FileFormat::Parquet => {
+                if meta.len() == 0 {
+                    return Err(err(ErrorKind::NotParquet("the file is empty".into())));
+                }
+                let builder =
+                    ParquetRecordBatchReaderBuilder::try_new(file.try_clone().map_err(|e| err(ErrorKind::Io(e)))?)
+                        .map_err(|e| err(ErrorKind::NotParquet(e.to_string())))?;
+                let rows = builder.metadata().file_metadata().num_rows();
+                (builder.schema().clone(), Some(rows.max(0) as u64))
+            }
+            FileFormat::Csv => {
+                // Whole-file inference: a sample could type a column as integer and then meet
+                // text further down, failing half-way through a long read.
+                let (schema, rows) = csv_format()
+                    .infer_schema(&mut file, None)
+                    .map_err(|e| err(ErrorKind::BadCsv(e.to_string())))?;
+                file.rewind().map_err(|e| err(ErrorKind::Io(e)))?;
+                (Arc::new(schema), Some(rows as u64))
+            }
+        };
+        if full_schema.fields().is_empty() {
+            return Err(err(ErrorKind::Empty));
+        }
+        let dropped_pii = src
+            .pii_columns
+            .iter()
+            .filter(|c| full_schema.field_with_name(c).is_ok())
+            .cloned()
+            .collect();
+        let schema = Arc::new(Schema::new(
+            full_schema
+                .fields()
+                .iter()
+                .filter(|f| !src.pii_columns.iter().any(|p| p == f.name()))
+                .cloned()
+                .collect::<Vec<_>>(),
+        ));
+        Ok(SourceFile {
+            role,
+            path: path.clone(),
+            format: src.format,
+            schema,
+            total_rows,
+            dropped_pii,
+            file,
+            full_schema,
+        })
+    }
+
+    /// Column names, PII excluded.
+    pub fn column_names(&self) -> Vec<String> {
+        self.schema.fields().iter().map(|f| f.name().clone()).collect()
+    }
+
+    /// Streams the named columns, in the file's column order.
+    pub fn stream(&self, columns: &[&str], batch_rows: usize) -> Result<BatchStream, IngestError> {
+        let err = |kind| IngestError::table(self.role, &self.path, kind);
+        let mut indices: Vec<usize> = columns
+            .iter()
+            .filter_map(|c| self.full_schema.index_of(c).ok())
+            .collect();
+        indices.sort_unstable();
+        indices.dedup();
+        let file = self.file.try_clone().map_err(|e| err(ErrorKind::Io(e)))?;
+        match self.format {
+            FileFormat::Parquet => {
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .map_err(|e| err(ErrorKind::NotParquet(e.to_string())))?;
+                let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+                let reader = builder
+                    .with_projection(mask)
+                    .with_batch_size(batch_rows)
+                    .build()
+                    .map_err(|e| err(ErrorKind::NotParquet(e.to_string())))?;
+                Ok(BatchStream::Parquet(reader))
+            }
+            FileFormat::Csv => {
+                let reader = arrow::csv::ReaderBuilder::new(self.full_schema.clone())
+                    .with_format(csv_format())
+                    .with_batch_size(batch_rows)
+                    .with_projection(indices)
+                    .build(file)
+                    .map_err(|e| err(ErrorKind::BadCsv(e.to_string())))?;
+                Ok(BatchStream::Csv(reader))
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn csv_format() -> arrow::csv::reader::Format {
+    arrow::csv::reader::Format::default().with_header(true)
+}
