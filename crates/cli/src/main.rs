@@ -7,7 +7,7 @@ mod doctor;
 mod render;
 mod validate;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -70,6 +70,6 @@ fn parse_date(s: &str) -> Result<churnguard_config::Date, String> {
 }
 
 /// Reads a pipeline config, as a usage error when it is wrong.
-fn load_pipeline(path: &PathBuf) -> anyhow::Result<churnguard_config::Pipeline> {
+fn load_pipeline(path: &Path) -> anyhow::Result<churnguard_config::Pipeline> {
     Ok(churnguard_config::load(path)?)
 }

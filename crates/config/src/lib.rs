@@ -256,15 +256,10 @@ fn deserialize(text: &str, path: &Path) -> Result<RawFile, ConfigError> {
         message: e.message().trim().to_string(),
     })?;
     serde_path_to_error::deserialize(de).map_err(|e| {
+        // For an unknown key the path already ends with the key itself.
         let key = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.message().trim().replace("field", "key");
-        // For an unknown key serde reports the enclosing table; name the key itself.
-        let key = match message.strip_prefix("unknown key `").and_then(|m| m.split('`').next()) {
-            Some(unknown) if key == "." => unknown.to_string(),
-            Some(unknown) => format!("{key}.{unknown}"),
-            None => key,
-        };
         ConfigError::Key {
             path: path.to_path_buf(),
             line: inner.span().map(|s| line_of(text, s.start)),

@@ -81,7 +81,7 @@ fn negative_horizon_is_impossible() {
     assert_eq!(e.key(), Some("label.horizon_days"));
     let msg = e.to_string();
     assert!(
-        msg.contains("got -30") && msg.contains("line 18") && msg.contains("pipelines/x.toml"),
+        msg.contains("got -30") && msg.contains("line 17") && msg.contains("pipelines/x.toml"),
         "{msg}"
     );
 }

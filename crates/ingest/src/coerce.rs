@@ -48,9 +48,11 @@ impl Reason {
     }
 }
 
-/// The first problem found on each row of a batch.
+/// The first problem found on each rejected row of a batch. Rejections are rare, so the details
+/// are kept sparse beside a flag per row.
 pub(crate) struct Marks {
-    pub rows: Vec<Option<Reject>>,
+    bad: Vec<bool>,
+    pub details: Vec<(usize, Reject)>,
 }
 
 /// One rejected value.
@@ -63,21 +65,43 @@ pub(crate) struct Reject {
 
 impl Marks {
     pub fn new(n: usize) -> Self {
-        Marks { rows: vec![None; n] }
+        Marks {
+            bad: vec![false; n],
+            details: Vec::new(),
+        }
     }
 
     pub fn reject(&mut self, row: usize, reason: Reason, column: &str, value: Option<String>) {
-        if self.rows[row].is_none() {
-            self.rows[row] = Some(Reject {
-                reason,
-                column: column.to_string(),
-                value,
-            });
+        if !self.bad[row] {
+            self.bad[row] = true;
+            self.details.push((
+                row,
+                Reject {
+                    reason,
+                    column: column.to_string(),
+                    value,
+                },
+            ));
         }
     }
 
     pub fn is_rejected(&self, row: usize) -> bool {
-        self.rows[row].is_some()
+        self.bad[row]
+    }
+
+    pub fn any(&self) -> bool {
+        !self.details.is_empty()
+    }
+
+    /// Which rows to keep.
+    pub fn keep(&self) -> arrow::array::BooleanArray {
+        self.bad.iter().map(|b| Some(!b)).collect()
+    }
+
+    /// Rejections in row order (coercions run column by column, so they arrive out of order).
+    pub fn in_row_order(&mut self) -> &[(usize, Reject)] {
+        self.details.sort_by_key(|(row, _)| *row);
+        &self.details
     }
 }
 
@@ -110,7 +134,8 @@ pub(crate) fn id_kind(dt: &DataType) -> Option<IdKind> {
 
 fn text_like(dt: &DataType) -> bool {
     match dt {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        // CSV inference types a column with no value at all as Null: read it as empty text.
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => true,
         DataType::Dictionary(_, v) => text_like(v),
         _ => false,
     }
@@ -175,7 +200,7 @@ pub(crate) fn ids(arr: &ArrayRef, column: &str, marks: &mut Marks) -> Result<Ids
             let out = cast_with_options(arr, &DataType::Int64, &safe)
                 .map_err(|_| wrong_type(column, arr.data_type(), EXPECTED))?;
             let out = out.as_primitive::<Int64Type>().clone();
-            for i in 0..out.len() {
+            for i in (0..out.len()).filter(|_| out.null_count() > 0) {
                 if out.is_null(i) {
                     let reason = if arr.is_null(i) {
                         Reason::MissingId
@@ -198,54 +223,56 @@ pub(crate) fn timestamp_like(dt: &DataType) -> bool {
     matches!(dt, DataType::Timestamp(..) | DataType::Date32 | DataType::Date64) || dt.is_integer() || text_like(dt)
 }
 
+/// Timestamps as UTC milliseconds. A missing value rejects the row when `required` (an event
+/// time); otherwise it stays null (a date attribute of a customer).
 pub(crate) fn timestamps(
     arr: &ArrayRef,
     column: &str,
     marks: &mut Marks,
+    required: bool,
 ) -> Result<TimestampMillisecondArray, ErrorKind> {
-    let n = arr.len();
-    let mut out: Vec<Option<i64>> = Vec::with_capacity(n);
-    match arr.data_type() {
-        DataType::Timestamp(unit, _) => {
-            // Stored instants are UTC whatever the zone annotation says, so only the unit matters.
-            let raw =
-                cast(arr, &DataType::Int64).map_err(|_| wrong_type(column, arr.data_type(), TIMESTAMP_EXPECTED))?;
-            let raw = raw.as_primitive::<Int64Type>();
-            let to_ms = |v: i64| match unit {
-                TimeUnit::Second => v.saturating_mul(1000),
-                TimeUnit::Millisecond => v,
-                TimeUnit::Microsecond => v.div_euclid(1000),
-                TimeUnit::Nanosecond => v.div_euclid(1_000_000),
-            };
-            out.extend(raw.iter().map(|v| v.map(to_ms)));
-        }
-        DataType::Date32 => {
-            let d = arr.as_primitive::<arrow::datatypes::Date32Type>();
-            out.extend(d.iter().map(|v| v.map(|d| i64::from(d) * MS_PER_DAY)));
-        }
-        DataType::Date64 => {
-            let d = arr.as_primitive::<arrow::datatypes::Date64Type>();
-            out.extend(d.iter());
-        }
+    use arrow::datatypes::{
+        Date32Type, Date64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+        TimestampSecondType,
+    };
+    // Stored instants are UTC whatever the zone annotation says, so only the unit matters; the
+    // common layouts convert without a per-value branch.
+    let out: TimestampMillisecondArray = match arr.data_type() {
+        DataType::Timestamp(TimeUnit::Millisecond, _) => arr
+            .as_primitive::<TimestampMillisecondType>()
+            .clone()
+            .with_timezone_opt(None::<String>),
+        DataType::Timestamp(TimeUnit::Second, _) => arr
+            .as_primitive::<TimestampSecondType>()
+            .unary(|v| v.saturating_mul(1000)),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => arr
+            .as_primitive::<TimestampMicrosecondType>()
+            .unary(|v| v.div_euclid(1000)),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => arr
+            .as_primitive::<TimestampNanosecondType>()
+            .unary(|v| v.div_euclid(1_000_000)),
+        DataType::Date32 => arr.as_primitive::<Date32Type>().unary(|d| i64::from(d) * MS_PER_DAY),
+        DataType::Date64 => arr.as_primitive::<Date64Type>().unary(|v| v),
         dt if dt.is_integer() => {
             let raw = cast(arr, &DataType::Int64).map_err(|_| wrong_type(column, dt, TIMESTAMP_EXPECTED))?;
-            for (i, v) in raw.as_primitive::<Int64Type>().iter().enumerate() {
-                out.push(match v {
-                    None => None,
-                    Some(v) => {
-                        let ms = yyyymmdd(v);
-                        if ms.is_none() {
-                            marks.reject(i, Reason::BadTimestamp, column, Some(v.to_string()));
-                        }
-                        ms
+            raw.as_primitive::<Int64Type>()
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let v = v?;
+                    let ms = yyyymmdd(v);
+                    if ms.is_none() {
+                        marks.reject(i, Reason::BadTimestamp, column, Some(v.to_string()));
                     }
-                });
-            }
+                    ms
+                })
+                .collect()
         }
         dt => {
             let s = utf8(arr).ok_or_else(|| wrong_type(column, dt, TIMESTAMP_EXPECTED))?;
-            for (i, v) in s.iter().enumerate() {
-                out.push(match v.map(str::trim) {
+            s.iter()
+                .enumerate()
+                .map(|(i, v)| match v.map(str::trim) {
                     None | Some("") => None,
                     Some(t) => {
                         let ms = parse_instant(t);
@@ -254,16 +281,18 @@ pub(crate) fn timestamps(
                         }
                         ms
                     }
-                });
+                })
+                .collect()
+        }
+    };
+    if required && out.null_count() > 0 {
+        for (i, v) in out.iter().enumerate() {
+            if v.is_none() {
+                marks.reject(i, Reason::MissingTimestamp, column, None);
             }
         }
     }
-    for (i, v) in out.iter().enumerate() {
-        if v.is_none() {
-            marks.reject(i, Reason::MissingTimestamp, column, None);
-        }
-    }
-    Ok(TimestampMillisecondArray::from(out))
+    Ok(out)
 }
 
 fn yyyymmdd(v: i64) -> Option<i64> {
@@ -346,7 +375,7 @@ const NUMBER_EXPECTED: &str = "a number (numeric, or text holding numbers)";
 
 /// Whether a column of this type can hold numbers.
 pub(crate) fn number_like(dt: &DataType) -> bool {
-    dt.is_numeric() || matches!(dt, DataType::Boolean) || text_like(dt)
+    dt.is_numeric() || text_like(dt)
 }
 
 /// Numbers as `f64`; blank text becomes null and is counted in `blanks`.

@@ -33,7 +33,7 @@ pub(crate) struct SourceFile {
 /// Streams the selected columns batch by batch.
 pub(crate) enum BatchStream {
     Parquet(ParquetRecordBatchReader),
-    Csv(arrow::csv::reader::BufReader<std::io::BufReader<File>>),
+    Csv(Box<arrow::csv::reader::BufReader<std::io::BufReader<File>>>),
 }
 
 impl Iterator for BatchStream {
@@ -80,7 +80,7 @@ impl SourceFile {
                 (Arc::new(schema), Some(rows as u64))
             }
         };
-        if full_schema.fields().is_empty() {
+        if full_schema.fields().is_empty() || total_rows == Some(0) {
             return Err(err(ErrorKind::Empty));
         }
         let dropped_pii = src
@@ -143,7 +143,7 @@ impl SourceFile {
                     .with_projection(indices)
                     .build(file)
                     .map_err(|e| err(ErrorKind::BadCsv(e.to_string())))?;
-                Ok(BatchStream::Csv(reader))
+                Ok(BatchStream::Csv(Box::new(reader)))
             }
         }
     }

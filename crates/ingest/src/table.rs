@@ -1,11 +1,13 @@
 //! Reading one table of a pipeline: which source column plays which part, and the batch-by-batch
 //! normalization into churnguard's column layout, with the report kept along the way.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::FxHashSet as HashSet;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray};
-use arrow::compute::filter_record_batch;
+use arrow::array::{Array, ArrayRef, Float64Array, StringArray};
+use arrow::compute::filter;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use churnguard_config::{CustomersTable, Date, EventsTable, InteractionsTable, Label, Role};
@@ -176,7 +178,7 @@ impl TableReader {
             let dt = f.data_type();
             let part = match dt {
                 DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => Part::DateAttribute,
-                DataType::Boolean => Part::NumericAttribute,
+                DataType::Boolean => Part::CategoricalAttribute,
                 dt if dt.is_numeric() => Part::NumericAttribute,
                 dt if coerce::category_like(dt) => Part::CategoricalAttribute,
                 dt => {
@@ -423,15 +425,15 @@ impl<'a> ScanState<'a> {
                 .map(|p| ColumnStats {
                     nulls: 0,
                     blanks: 0,
-                    distinct: (p.part == Part::CategoricalAttribute).then(HashSet::new),
+                    distinct: (p.part == Part::CategoricalAttribute).then(HashSet::default),
                     all_numeric_text: p.part == Part::CategoricalAttribute
                         && matches!(p.source_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View),
                 })
                 .collect(),
             seen: if text {
-                Seen::Text(HashSet::new())
+                Seen::Text(HashSet::default())
             } else {
-                Seen::Int(HashSet::new())
+                Seen::Int(HashSet::default())
             },
             first: None,
             last: None,
@@ -478,7 +480,7 @@ impl<'a> ScanState<'a> {
                 })
             })?;
             let stats = &mut self.columns[ci];
-            stats.nulls += arr.null_count() as u64;
+            stats.nulls += arr.logical_null_count() as u64;
             let wrap = |k| t.error(k);
             let col: ArrayRef = match p.part {
                 Part::CustomerId => {
@@ -488,22 +490,13 @@ impl<'a> ScanState<'a> {
                     arc(StringArray::new_null(0))
                 }
                 Part::Timestamp | Part::DateAttribute => {
-                    let ts = coerce::timestamps(arr, &p.source, &mut marks).map_err(wrap)?;
-                    if p.part == Part::Timestamp && self.timestamp_examples.len() < EXAMPLES {
+                    let required = p.part == Part::Timestamp;
+                    let ts = coerce::timestamps(arr, &p.source, &mut marks, required).map_err(wrap)?;
+                    if required && self.timestamp_examples.len() < EXAMPLES {
                         let raw = arrow::util::display::ArrayFormatter::try_new(arr.as_ref(), &Default::default()).ok();
                         if let Some(f) = raw {
                             for i in 0..n.min(EXAMPLES - self.timestamp_examples.len()) {
                                 self.timestamp_examples.push(format!("\"{}\"", f.value(i)));
-                            }
-                        }
-                    }
-                    if p.part == Part::DateAttribute {
-                        // A missing date attribute is a null attribute, not a rejected customer.
-                        for r in marks.rows.iter_mut() {
-                            if r.as_ref()
-                                .is_some_and(|r| r.reason == Reason::MissingTimestamp && r.column == p.source)
-                            {
-                                *r = None;
                             }
                         }
                     }
@@ -546,24 +539,28 @@ impl<'a> ScanState<'a> {
             })
         })?;
         out[id_pos] = self.settle_ids(t, ids, id_output, pseudonymizer, &mut marks);
-        self.account(t, &marks)?;
-        let keep: BooleanArray = marks.rows.iter().map(|r| Some(r.is_none())).collect();
-        let full = RecordBatch::try_new(schema.clone(), out).map_err(|e| {
+        self.account(t, &mut marks)?;
+        // Filter column by column before assembling: rejected rows may hold nulls where the
+        // output schema allows none (a missing id).
+        if marks.any() {
+            let keep = marks.keep();
+            out = out
+                .iter()
+                .map(|c| filter(c, &keep))
+                .collect::<Result<_, _>>()
+                .map_err(|e| {
+                    t.error(ErrorKind::Decode {
+                        rows_read: self.rows_read,
+                        detail: e.to_string(),
+                    })
+                })?;
+        }
+        let kept = RecordBatch::try_new(schema.clone(), out).map_err(|e| {
             t.error(ErrorKind::Decode {
                 rows_read: self.rows_read,
                 detail: e.to_string(),
             })
         })?;
-        let kept = if keep.true_count() == n {
-            full
-        } else {
-            filter_record_batch(&full, &keep).map_err(|e| {
-                t.error(ErrorKind::Decode {
-                    rows_read: self.rows_read,
-                    detail: e.to_string(),
-                })
-            })?
-        };
         self.observe(t, &kept);
         Ok(kept)
     }
@@ -600,24 +597,35 @@ impl<'a> ScanState<'a> {
         };
         match (&ids, &mut self.seen) {
             (Ids::Int(a), Seen::Int(set)) => {
+                // Event logs mostly come grouped by customer: a repeat of the previous row's id
+                // needs no lookup (except in the customers table, where it is a duplicate).
+                let mut previous = None;
                 for (i, v) in a.iter().enumerate() {
-                    if let (Some(v), false) = (v, marks.is_rejected(i))
-                        && !set.insert(v)
-                        && customers
-                    {
+                    let Some(v) = v.filter(|_| !marks.is_rejected(i)) else {
+                        continue;
+                    };
+                    if !customers && previous == Some(v) {
+                        continue;
+                    }
+                    previous = Some(v);
+                    if !set.insert(v) && customers {
                         marks.reject(i, Reason::DuplicateCustomer, &t.plan[0].source, Some(v.to_string()));
                     }
                 }
             }
             (Ids::Text(a), Seen::Text(set)) => {
+                let mut previous = None;
                 for (i, v) in a.iter().enumerate() {
-                    if let (Some(v), false) = (v, marks.is_rejected(i))
-                        && !set.contains(v)
-                    {
+                    let Some(v) = v.filter(|_| !marks.is_rejected(i)) else {
+                        continue;
+                    };
+                    if !customers && previous == Some(v) {
+                        continue;
+                    }
+                    previous = Some(v);
+                    if !set.contains(v) {
                         set.insert(v.into());
-                    } else if let (Some(v), false) = (v, marks.is_rejected(i))
-                        && customers
-                    {
+                    } else if customers {
                         let shown = (!self.pseudonymized).then(|| v.to_string());
                         marks.reject(i, Reason::DuplicateCustomer, &t.plan[0].source, shown);
                     }
@@ -632,10 +640,9 @@ impl<'a> ScanState<'a> {
     }
 
     /// Counts rejections (strict mode stops at the first) and keeps examples.
-    fn account(&mut self, t: &TableReader, marks: &Marks) -> Result<(), IngestError> {
-        for (i, r) in marks.rows.iter().enumerate() {
-            let Some(r) = r else { continue };
-            let row = self.rows_read + i as u64 + 1;
+    fn account(&mut self, t: &TableReader, marks: &mut Marks) -> Result<(), IngestError> {
+        for (i, r) in marks.in_row_order() {
+            let row = self.rows_read + *i as u64 + 1;
             let value = if self.pseudonymized && r.column == t.plan[0].source {
                 None
             } else {
@@ -669,24 +676,32 @@ impl<'a> ScanState<'a> {
             let col = kept.column(ci);
             match p.part {
                 Part::Timestamp => {
-                    let ts = col.as_any().downcast_ref::<arrow::array::TimestampMillisecondArray>();
-                    for v in ts.into_iter().flat_map(|a| a.iter().flatten()) {
-                        self.first = Some(self.first.map_or(v, |f| f.min(v)));
-                        self.last = Some(self.last.map_or(v, |l| l.max(v)));
-                        if future_from.is_some_and(|f| v >= f) {
-                            self.future += 1;
-                        }
+                    // Rows without a timestamp were rejected, so the values are all present.
+                    let Some(ts) = col.as_any().downcast_ref::<arrow::array::TimestampMillisecondArray>() else {
+                        continue;
+                    };
+                    let v = ts.values();
+                    if let (Some(lo), Some(hi)) = (v.iter().min(), v.iter().max()) {
+                        self.first = Some(self.first.map_or(*lo, |f| f.min(*lo)));
+                        self.last = Some(self.last.map_or(*hi, |l| l.max(*hi)));
+                    }
+                    if let Some(f) = future_from {
+                        self.future += v.iter().filter(|&&x| x >= f).count() as u64;
                     }
                 }
                 Part::Amount => {
                     if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
-                        for v in a.iter().flatten() {
-                            if v == 0.0 {
-                                self.zero += 1;
-                            } else if v < 0.0 {
-                                self.negative += 1;
+                        // Null slots hold 0.0 in the values buffer; count them only when present.
+                        let (mut zero, mut negative) = (0u64, 0u64);
+                        for (i, &v) in a.values().iter().enumerate() {
+                            zero += u64::from(v == 0.0);
+                            negative += u64::from(v < 0.0);
+                            if v == 0.0 && a.is_null(i) {
+                                zero -= 1;
                             }
                         }
+                        self.zero += zero;
+                        self.negative += negative;
                     }
                 }
                 _ => {}

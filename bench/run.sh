@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make bench`: churnguard against the Python reference stack, measured side by side in one run.
+# Prints medians and ratios (the machines are shared and noisy: trust ratios over absolute times).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+py=.tools/venv/bin/python
+out=target/bench
+runs=${BENCH_RUNS:-5}
+customers=${BENCH_CUSTOMERS:-1000000}
+mkdir -p "$out"
+
+cargo build --release -q -p churnguard
+bin=target/release/churnguard
+
+events="$out/events_${customers}.parquet"
+[ -f "$events" ] || "$py" bench/make_data.py data/cdnow/cdnow_master.parquet "$events" "$customers"
+cat > "$out/bench_events.toml" <<TOML
+[pipeline]
+name = "bench"
+[data]
+as_of = 1998-07-01
+[data.events]
+path = "events_${customers}.parquet"
+customer_id = "customer_id"
+timestamp = "date"
+amount = "dollar_value"
+quantity = "number_of_cds"
+TOML
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo "== ingest: validate an events table ($customers customers, CDNOW patterns) =="
+"$bin" validate "$out/bench_events.toml" >/dev/null  # warm the file cache
+ours=$(for _ in $(seq "$runs"); do
+  s=$(date +%s.%N); "$bin" validate "$out/bench_events.toml" >/dev/null; e=$(date +%s.%N)
+  awk -v s="$s" -v e="$e" 'BEGIN {print e - s}'
+done | median)
+printf '  churnguard validate (whole process)   %8.3f s  median of %d\n' "$ours" "$runs"
+for engine in pandas polars; do
+  read -r t rows custs < <("$py" bench/validate_reference.py "$engine" "$events" 1998-07-01 "$runs")
+  printf '  %-6s read + report (in-process)    %8.3f s  (%s rows, %s customers)  churnguard is %.2fx faster\n' \
+    "$engine" "$t" "$rows" "$custs" "$(awk -v a="$t" -v b="$ours" 'BEGIN {print a / b}')"
+done

@@ -1,0 +1,62 @@
+//! Help, usage errors and exit codes.
+
+use crate::{churnguard, outcome};
+
+#[test]
+fn every_subcommand_has_help() {
+    let (code, out, _) = outcome(&churnguard(&["--help"]));
+    assert_eq!(code, 0);
+    let subcommands = ["validate", "doctor"];
+    for s in subcommands {
+        assert!(out.contains(s), "top-level help lists {s}:\n{out}");
+        let (code, help, _) = outcome(&churnguard(&[s, "--help"]));
+        assert_eq!(code, 0, "{s} --help");
+        assert!(help.contains("Usage: churnguard") && help.contains(s), "{help}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["frobnicate"],
+        vec!["validate"],
+        vec!["validate", "pipelines/cdnow.toml", "--bogus"],
+        vec!["validate", "pipelines/cdnow.toml", "--as-of", "1998-13-01"],
+    ] {
+        let (code, _, err) = outcome(&churnguard(&args));
+        assert_eq!(code, 2, "{args:?}: {err}");
+    }
+    let (_, _, err) = outcome(&churnguard(&[
+        "validate",
+        "pipelines/cdnow.toml",
+        "--as-of",
+        "1998-13-01",
+    ]));
+    assert!(err.contains("\"1998-13-01\" is not a date"), "{err}");
+}
+
+#[test]
+fn doctor_reports_the_onnx_runtime_version() {
+    let (code, out, err) = outcome(&churnguard(&["doctor"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("ONNX Runtime 1."), "{out}");
+}
+
+#[test]
+fn doctor_explains_a_missing_or_unusable_library() {
+    let (code, _, err) = outcome(&churnguard(&["doctor", "--ort-lib", "/nonexistent/libonnxruntime.so"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("/nonexistent/libonnxruntime.so") && err.contains("scripts/setup.sh"),
+        "{err}"
+    );
+    let scratch = crate::Scratch::new();
+    let fake = scratch.0.path().join("libonnxruntime.so");
+    std::fs::write(&fake, b"not a shared library").unwrap();
+    let (code, _, err) = outcome(&churnguard(&["doctor", "--ort-lib", &fake.display().to_string()]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cannot use ONNX Runtime") && err.contains("1.31 or newer"),
+        "{err}"
+    );
+}
