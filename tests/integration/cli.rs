@@ -6,7 +6,7 @@ use crate::{churnguard, outcome};
 fn every_subcommand_has_help() {
     let (code, out, _) = outcome(&churnguard(&["--help"]));
     assert_eq!(code, 0);
-    let subcommands = ["validate", "doctor"];
+    let subcommands = ["validate", "synth", "doctor"];
     for s in subcommands {
         assert!(out.contains(s), "top-level help lists {s}:\n{out}");
         let (code, help, _) = outcome(&churnguard(&[s, "--help"]));
@@ -59,4 +59,56 @@ fn doctor_explains_a_missing_or_unusable_library() {
         err.contains("cannot use ONNX Runtime") && err.contains("1.31 or newer"),
         "{err}"
     );
+}
+
+#[test]
+fn synth_writes_a_data_set_that_validates() {
+    let s = crate::Scratch::new();
+    let dir = s.0.path().join("synth");
+    let dir = dir.display().to_string();
+    let (code, out, err) = outcome(&churnguard(&[
+        "synth",
+        "--customers",
+        "300",
+        "--seed",
+        "9",
+        "--out",
+        &dir,
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("300 customers, "), "{out}");
+    let (code, out, _) = outcome(&churnguard(&["validate", &format!("{dir}/pipeline.toml")]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("300 customers") && out.contains("Result: usable"), "{out}");
+}
+
+#[test]
+fn synth_refuses_nonsense() {
+    let s = crate::Scratch::new();
+    let dir = s.0.path().display().to_string();
+    let (code, _, err) = outcome(&churnguard(&["synth", "--customers", "0", "--out", &dir]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("at least 1"), "{err}");
+    let (code, _, err) = outcome(&churnguard(&[
+        "synth",
+        "--out",
+        &dir,
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2023-01-01",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("ends (2023-01-01) before it starts (2024-01-01)"), "{err}");
+    let file = s.0.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let (code, _, err) = outcome(&churnguard(&[
+        "synth",
+        "--customers",
+        "3",
+        "--out",
+        &file.display().to_string(),
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("plain-file"), "{err}");
 }

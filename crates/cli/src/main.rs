@@ -4,7 +4,9 @@
 //! 2 on a usage or config error.
 
 mod doctor;
+mod progress;
 mod render;
+mod synth;
 mod validate;
 
 use std::path::Path;
@@ -31,6 +33,8 @@ enum Command {
     ///
     /// Exits 0 when the data is usable, 1 when it is not, 2 when the config is invalid.
     Validate(validate::Args),
+    /// Write a realistic synthetic data set (events, customers, interactions) for scale tests.
+    Synth(synth::Args),
     /// Check the runtime environment: the ONNX Runtime library and its version.
     Doctor(doctor::Args),
 }
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Synth(args) => synth::run(&args),
         Command::Doctor(args) => doctor::run(&args),
     };
     match result {

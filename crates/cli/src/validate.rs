@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use churnguard_config::{Date, Role};
 use churnguard_ingest::{Progress, validate};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::render;
 
@@ -54,16 +54,7 @@ impl Bars {
     fn update(&mut self, p: Progress) {
         if self.current.as_ref().is_none_or(|(r, _)| *r != p.role) {
             self.finish();
-            let bar = match p.total_rows {
-                Some(n) => ProgressBar::new(n),
-                None => ProgressBar::new_spinner(),
-            };
-            let style = ProgressStyle::with_template("{prefix:>12} [{bar:30}] {human_pos}/{human_len} rows {elapsed}")
-                .map(|s| s.progress_chars("=> "));
-            if let Ok(style) = style {
-                bar.set_style(style);
-            }
-            bar.set_prefix(p.role.name());
+            let bar = crate::progress::bar(p.role.name(), p.total_rows, "rows");
             self.current = Some((p.role, bar));
         }
         if let Some((_, bar)) = &self.current {

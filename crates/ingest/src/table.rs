@@ -366,6 +366,33 @@ fn expected_for(part: Part) -> &'static str {
     }
 }
 
+/// Records the customers of one batch through `insert` (true when the id is new) and returns the
+/// rows that repeat an id already seen, which in the customers table are duplicates.
+fn track<V: Copy + PartialEq>(
+    ids: impl Iterator<Item = Option<V>>,
+    marks: &Marks,
+    customers: bool,
+    mut insert: impl FnMut(V) -> bool,
+) -> Vec<(usize, V)> {
+    let mut duplicates = Vec::new();
+    let mut previous = None;
+    for (i, v) in ids.enumerate() {
+        let Some(v) = v.filter(|_| !marks.is_rejected(i)) else {
+            continue;
+        };
+        // Event logs mostly come grouped by customer: a repeat of the previous row's id needs no
+        // lookup (except in the customers table, where it is a duplicate).
+        if !customers && previous == Some(v) {
+            continue;
+        }
+        previous = Some(v);
+        if !insert(v) && customers {
+            duplicates.push((i, v));
+        }
+    }
+    duplicates
+}
+
 /// Distinct customers seen, in the id layout of the output.
 enum Seen {
     Int(HashSet<i64>),
@@ -595,43 +622,26 @@ impl<'a> ScanState<'a> {
             ),
             (ids, _) => ids,
         };
-        match (&ids, &mut self.seen) {
-            (Ids::Int(a), Seen::Int(set)) => {
-                // Event logs mostly come grouped by customer: a repeat of the previous row's id
-                // needs no lookup (except in the customers table, where it is a duplicate).
-                let mut previous = None;
-                for (i, v) in a.iter().enumerate() {
-                    let Some(v) = v.filter(|_| !marks.is_rejected(i)) else {
-                        continue;
-                    };
-                    if !customers && previous == Some(v) {
-                        continue;
-                    }
-                    previous = Some(v);
-                    if !set.insert(v) && customers {
-                        marks.reject(i, Reason::DuplicateCustomer, &t.plan[0].source, Some(v.to_string()));
-                    }
+        let duplicates: Vec<(usize, String)> = match (&ids, &mut self.seen) {
+            (Ids::Int(a), Seen::Int(set)) => track(a.iter(), marks, customers, |v| set.insert(v))
+                .into_iter()
+                .map(|(i, v)| (i, v.to_string()))
+                .collect(),
+            (Ids::Text(a), Seen::Text(set)) => track(a.iter(), marks, customers, |v| {
+                let new = !set.contains(v);
+                if new {
+                    set.insert(v.into());
                 }
-            }
-            (Ids::Text(a), Seen::Text(set)) => {
-                let mut previous = None;
-                for (i, v) in a.iter().enumerate() {
-                    let Some(v) = v.filter(|_| !marks.is_rejected(i)) else {
-                        continue;
-                    };
-                    if !customers && previous == Some(v) {
-                        continue;
-                    }
-                    previous = Some(v);
-                    if !set.contains(v) {
-                        set.insert(v.into());
-                    } else if customers {
-                        let shown = (!self.pseudonymized).then(|| v.to_string());
-                        marks.reject(i, Reason::DuplicateCustomer, &t.plan[0].source, shown);
-                    }
-                }
-            }
-            _ => {}
+                new
+            })
+            .into_iter()
+            .map(|(i, v)| (i, v.to_string()))
+            .collect(),
+            _ => Vec::new(),
+        };
+        for (i, v) in duplicates {
+            let shown = (!self.pseudonymized).then_some(v);
+            marks.reject(i, Reason::DuplicateCustomer, &t.plan[0].source, shown);
         }
         match ids {
             Ids::Int(a) => arc(a),
