@@ -6,7 +6,7 @@ use crate::{churnguard, outcome};
 fn every_subcommand_has_help() {
     let (code, out, _) = outcome(&churnguard(&["--help"]));
     assert_eq!(code, 0);
-    let subcommands = ["validate", "synth", "doctor"];
+    let subcommands = ["validate", "features", "synth", "doctor"];
     for s in subcommands {
         assert!(out.contains(s), "top-level help lists {s}:\n{out}");
         let (code, help, _) = outcome(&churnguard(&[s, "--help"]));
@@ -111,4 +111,38 @@ fn synth_refuses_nonsense() {
     ]));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("plain-file"), "{err}");
+}
+
+#[test]
+fn features_writes_the_cdnow_snapshot_and_refuses_a_cutoff_before_the_data() {
+    let s = crate::Scratch::new();
+    let out = s.0.path().join("f.parquet").display().to_string();
+    let (code, stdout, err) = outcome(&churnguard(&[
+        "features",
+        "pipelines/cdnow.toml",
+        "--cutoff",
+        "1998-04-01",
+        "--out",
+        &out,
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.starts_with("23,570 customers at cutoff 1998-04-01, 25 features"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("churned 20,268 (rate 0.860)"), "{stdout}");
+    let file = std::fs::File::open(&out).unwrap();
+    let meta = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    use parquet::file::reader::FileReader;
+    assert_eq!(meta.metadata().file_metadata().num_rows(), 23_570);
+    let (code, _, err) = outcome(&churnguard(&[
+        "features",
+        "pipelines/cdnow.toml",
+        "--cutoff",
+        "1996-01-01",
+        "--out",
+        &out,
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("before the first event (1997-01-01)"), "{err}");
 }

@@ -4,6 +4,7 @@
 //! 2 on a usage or config error.
 
 mod doctor;
+mod features;
 mod progress;
 mod render;
 mod synth;
@@ -33,6 +34,8 @@ enum Command {
     ///
     /// Exits 0 when the data is usable, 1 when it is not, 2 when the config is invalid.
     Validate(validate::Args),
+    /// Compute the point-in-time feature table of a pipeline at a cutoff date and write it as Parquet.
+    Features(features::Args),
     /// Write a realistic synthetic data set (events, customers, interactions) for scale tests.
     Synth(synth::Args),
     /// Check the runtime environment: the ONNX Runtime library and its version.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Features(args) => features::run(&args),
         Command::Synth(args) => synth::run(&args),
         Command::Doctor(args) => doctor::run(&args),
     };

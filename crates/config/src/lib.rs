@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 pub use date::{Date, MS_PER_DAY, digits};
 pub use error::ConfigError;
 
-use raw::{RawCustomers, RawDate, RawEvents, RawFile, RawInteractions, RawLabel, RawPrivacy};
+use raw::{
+    RawCustomers, RawDate, RawEvents, RawFeatures, RawFile, RawInteractions, RawLabel, RawPrivacy, RawSnapshots,
+};
 
 /// Environment variable that holds the pseudonymization key unless `privacy.key_env` names another.
 pub const DEFAULT_KEY_ENV: &str = "CHURNGUARD_PSEUDONYM_KEY";
@@ -45,6 +47,44 @@ pub struct Pipeline {
     pub privacy: Privacy,
     /// The churn definition, when the config gives one.
     pub label: Option<Label>,
+    /// The cutoff dates of training and test snapshots.
+    pub snapshots: Snapshots,
+    /// Which features to compute.
+    pub features: FeaturesConfig,
+}
+
+/// Default feature windows, in days.
+pub const DEFAULT_WINDOWS_DAYS: [u32; 3] = [30, 90, 180];
+/// Default interaction kinds that count as complaints.
+pub const DEFAULT_COMPLAINT_KINDS: [&str; 1] = ["complaint"];
+
+/// Cutoff dates: each defines one snapshot, one row per customer known at that date.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshots {
+    /// Training cutoffs in increasing order (a list, or every N days between two dates).
+    pub train_cutoffs: Vec<Date>,
+    /// The out-of-time evaluation cutoff.
+    pub test_cutoff: Option<Date>,
+    /// Keep only customers with an event in the last N days before the cutoff.
+    pub active_within_days: Option<u32>,
+}
+
+/// Feature settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeaturesConfig {
+    /// Look-back windows for counts, sums, active days and trends, increasing.
+    pub windows_days: Vec<u32>,
+    /// Interaction kinds that count as complaints.
+    pub complaint_kinds: Vec<String>,
+}
+
+impl Default for FeaturesConfig {
+    fn default() -> Self {
+        FeaturesConfig {
+            windows_days: DEFAULT_WINDOWS_DAYS.to_vec(),
+            complaint_kinds: DEFAULT_COMPLAINT_KINDS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
 }
 
 /// Where the customer data lives and how strictly it is read.
@@ -380,6 +420,12 @@ impl Checker<'_> {
         };
         let privacy = self.privacy(raw.privacy)?;
         let label = raw.label.map(|l| self.label(l, &data)).transpose()?;
+        let snapshots = raw
+            .snapshots
+            .map(|s| self.snapshots(s))
+            .transpose()?
+            .unwrap_or_default();
+        let features = raw.features.map(|f| self.features(f)).transpose()?.unwrap_or_default();
         Ok(Pipeline {
             name,
             seed,
@@ -388,7 +434,97 @@ impl Checker<'_> {
             data,
             privacy,
             label,
+            snapshots,
+            features,
         })
+    }
+
+    fn snapshots(&self, s: RawSnapshots) -> Result<Snapshots, ConfigError> {
+        let mut train = Vec::new();
+        if let Some(list) = s.train_cutoffs {
+            for (i, d) in list.into_iter().enumerate() {
+                train.push(self.date(&format!("snapshots.train_cutoffs[{i}]"), d)?);
+            }
+        }
+        match (s.every_days, s.from, s.to) {
+            (None, None, None) => {}
+            (Some(every), Some(from), Some(to)) => {
+                self.ensure(train.is_empty(), "snapshots.every_days", || {
+                    "give either `train_cutoffs` or `every_days` with `from` and `to`, not both".into()
+                })?;
+                self.ensure((1..=3650).contains(&every), "snapshots.every_days", || {
+                    format!("must be between 1 and 3650, got {every}")
+                })?;
+                let (from, to) = (self.date("snapshots.from", from)?, self.date("snapshots.to", to)?);
+                self.ensure(from <= to, "snapshots.to", || {
+                    format!("{to} is before `snapshots.from` {from}")
+                })?;
+                let mut d = from;
+                while d <= to {
+                    train.push(d);
+                    d = Date::from_days(d.days() + every as i32);
+                }
+            }
+            _ => {
+                return Err(self.err(
+                    "snapshots.every_days",
+                    "`every_days`, `from` and `to` go together: give all three",
+                ));
+            }
+        }
+        let sorted = train.windows(2).all(|w| w[0] < w[1]);
+        self.ensure(sorted, "snapshots.train_cutoffs", || {
+            "must be distinct dates in increasing order".into()
+        })?;
+        let test_cutoff = s
+            .test_cutoff
+            .map(|d| self.date("snapshots.test_cutoff", d))
+            .transpose()?;
+        if let (Some(t), Some(last)) = (test_cutoff, train.last()) {
+            self.ensure(t > *last, "snapshots.test_cutoff", || {
+                format!("{t} must come after the last training cutoff {last} (the test is out of time)")
+            })?;
+        }
+        let active_within_days = match s.active_within_days {
+            None => None,
+            Some(n) if (1..=3650).contains(&n) => Some(n as u32),
+            Some(n) => {
+                return Err(self.err(
+                    "snapshots.active_within_days",
+                    format!("must be between 1 and 3650, got {n}"),
+                ));
+            }
+        };
+        Ok(Snapshots {
+            train_cutoffs: train,
+            test_cutoff,
+            active_within_days,
+        })
+    }
+
+    fn features(&self, f: RawFeatures) -> Result<FeaturesConfig, ConfigError> {
+        let mut out = FeaturesConfig::default();
+        if let Some(w) = f.windows_days {
+            self.ensure(!w.is_empty() && w.len() <= 8, "features.windows_days", || {
+                "give between 1 and 8 windows".into()
+            })?;
+            let mut days = Vec::with_capacity(w.len());
+            for (i, d) in w.into_iter().enumerate() {
+                let key = format!("features.windows_days[{i}]");
+                self.ensure((1..=3650).contains(&d), &key, || {
+                    format!("must be between 1 and 3650 days, got {d}")
+                })?;
+                days.push(d as u32);
+            }
+            self.ensure(days.windows(2).all(|p| p[0] < p[1]), "features.windows_days", || {
+                "must be distinct and increasing".into()
+            })?;
+            out.windows_days = days;
+        }
+        if let Some(k) = f.complaint_kinds {
+            out.complaint_kinds = k;
+        }
+        Ok(out)
     }
 
     fn date(&self, key: &str, v: RawDate) -> Result<Date, ConfigError> {

@@ -12,6 +12,28 @@ pub(crate) struct RawFile {
     pub privacy: Option<RawPrivacy>,
     #[serde(default)]
     pub label: Option<RawLabel>,
+    #[serde(default)]
+    pub snapshots: Option<RawSnapshots>,
+    #[serde(default)]
+    pub features: Option<RawFeatures>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSnapshots {
+    pub train_cutoffs: Option<Vec<RawDate>>,
+    pub every_days: Option<i64>,
+    pub from: Option<RawDate>,
+    pub to: Option<RawDate>,
+    pub test_cutoff: Option<RawDate>,
+    pub active_within_days: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFeatures {
+    pub windows_days: Option<Vec<i64>>,
+    pub complaint_kinds: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

@@ -171,3 +171,41 @@ fn missing_file_is_named() {
     let e = load(Path::new("/nonexistent/p.toml")).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/p.toml"), "{e}");
 }
+
+#[test]
+fn snapshots_as_a_list_or_every_n_days() {
+    let p = parse_at(&format!("{GOOD}[snapshots]\ntrain_cutoffs = [1997-10-01, \"1997-12-01\"]\ntest_cutoff = 1998-04-01\nactive_within_days = 180\n")).unwrap();
+    assert_eq!(p.snapshots.train_cutoffs.len(), 2);
+    assert_eq!(
+        p.snapshots.test_cutoff.map(|d| d.to_string()).as_deref(),
+        Some("1998-04-01")
+    );
+    assert_eq!(p.snapshots.active_within_days, Some(180));
+    let p = parse_at(&format!(
+        "{GOOD}[snapshots]\nevery_days = 30\nfrom = 1997-06-01\nto = 1997-08-30\n"
+    ))
+    .unwrap();
+    let got: Vec<String> = p.snapshots.train_cutoffs.iter().map(|d| d.to_string()).collect();
+    assert_eq!(got, ["1997-06-01", "1997-07-01", "1997-07-31", "1997-08-30"]);
+    assert_eq!(p.features, FeaturesConfig::default());
+    for (extra, key) in [
+        (
+            "[snapshots]\ntrain_cutoffs = [1997-12-01, 1997-10-01]\n",
+            "snapshots.train_cutoffs",
+        ),
+        (
+            "[snapshots]\ntrain_cutoffs = [1997-12-01]\ntest_cutoff = 1997-11-01\n",
+            "snapshots.test_cutoff",
+        ),
+        (
+            "[snapshots]\nevery_days = 30\nfrom = 1997-06-01\n",
+            "snapshots.every_days",
+        ),
+        ("[snapshots]\nactive_within_days = 0\n", "snapshots.active_within_days"),
+        ("[features]\nwindows_days = [90, 30]\n", "features.windows_days"),
+        ("[features]\nwindows_days = [30, -1]\n", "features.windows_days[1]"),
+        ("[features]\nwindow_days = [30]\n", "features.window_days"),
+    ] {
+        assert_eq!(err(&format!("{GOOD}{extra}")).key(), Some(key), "{extra}");
+    }
+}

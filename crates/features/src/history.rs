@@ -1,0 +1,391 @@
+//! The customer data of a pipeline, loaded once and laid out for point-in-time work: every
+//! customer gets a dense index, and each customer's events and contacts sit together, in time
+//! order (a compressed sparse row layout), so a snapshot is one pass per customer.
+
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Int64Type};
+use arrow::record_batch::RecordBatch;
+use churnguard_config::{Date, Label, MS_PER_DAY, Pipeline};
+use churnguard_ingest::{IngestError, TableReport, column};
+use rustc_hash::FxHashMap;
+
+use crate::FeatureError;
+
+/// Customer ids in index order, with the reverse map.
+#[derive(Debug, Default)]
+pub struct CustomerIndex {
+    ints: Vec<i64>,
+    texts: Vec<Box<str>>,
+    int_map: FxHashMap<i64, u32>,
+    text_map: FxHashMap<Box<str>, u32>,
+}
+
+impl CustomerIndex {
+    /// Number of customers known.
+    pub fn len(&self) -> usize {
+        self.ints.len() + self.texts.len()
+    }
+
+    /// Whether no customer is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether ids are text.
+    pub fn is_text(&self) -> bool {
+        !self.texts.is_empty()
+    }
+
+    /// Indices of a batch's ids, adding ids not seen yet when `add` (else `None` for them).
+    fn indices(&mut self, ids: &ArrayRef, add: bool) -> Vec<Option<u32>> {
+        match ids.data_type() {
+            DataType::Int64 => ids
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .map(|&v| match self.int_map.get(&v) {
+                    Some(&i) => Some(i),
+                    None if add => {
+                        let i = self.ints.len() as u32;
+                        self.ints.push(v);
+                        self.int_map.insert(v, i);
+                        Some(i)
+                    }
+                    None => None,
+                })
+                .collect(),
+            _ => ids
+                .as_string::<i32>()
+                .iter()
+                .map(|v| {
+                    let v = v.unwrap_or_default();
+                    match self.text_map.get(v) {
+                        Some(&i) => Some(i),
+                        None if add => {
+                            let i = self.texts.len() as u32;
+                            self.texts.push(v.into());
+                            self.text_map.insert(v.into(), i);
+                            Some(i)
+                        }
+                        None => None,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Orders customer indices by id, so a snapshot's row order does not depend on file order.
+    pub fn sort_by_id(&self, rows: &mut [u32]) {
+        if self.is_text() {
+            rows.sort_unstable_by(|&a, &b| self.texts[a as usize].cmp(&self.texts[b as usize]));
+        } else {
+            rows.sort_unstable_by_key(|&r| self.ints[r as usize]);
+        }
+    }
+
+    /// The ids of the given customers, as an Arrow column.
+    pub fn ids(&self, rows: &[u32]) -> ArrayRef {
+        if self.is_text() {
+            std::sync::Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|&r| &*self.texts[r as usize]),
+            ))
+        } else {
+            std::sync::Arc::new(arrow::array::Int64Array::from_iter_values(
+                rows.iter().map(|&r| self.ints[r as usize]),
+            ))
+        }
+    }
+}
+
+/// Time-ordered rows per customer: customer `c` owns rows `offsets[c]..offsets[c + 1]`.
+#[derive(Debug, Default)]
+pub struct Series {
+    /// Row ranges per customer index (length customers + 1).
+    pub offsets: Vec<usize>,
+    /// UTC milliseconds, increasing within a customer.
+    pub ts: Vec<i64>,
+    /// First value column (amount for events, score for contacts); NaN when missing.
+    pub value: Vec<f64>,
+    /// Second value column (quantity for events); NaN when missing.
+    pub extra: Vec<f64>,
+    /// Code of the row's type (event type or contact kind) in `kinds`.
+    pub kind: Vec<u32>,
+    /// The distinct types, by code.
+    pub kinds: Vec<String>,
+}
+
+impl Series {
+    /// The rows of one customer.
+    pub fn range(&self, c: u32) -> std::ops::Range<usize> {
+        let c = c as usize;
+        if c + 1 < self.offsets.len() {
+            self.offsets[c]..self.offsets[c + 1]
+        } else {
+            0..0
+        }
+    }
+}
+
+/// Rows collected from a table before they are grouped by customer.
+#[derive(Default)]
+struct Collect {
+    customer: Vec<u32>,
+    ts: Vec<i64>,
+    value: Vec<f64>,
+    extra: Vec<f64>,
+    kind: Vec<u32>,
+    kinds: Vec<String>,
+    kind_codes: FxHashMap<String, u32>,
+}
+
+impl Collect {
+    fn push_batch(&mut self, idx: &[Option<u32>], b: &RecordBatch, value: &str, extra: &str, kind: &str) -> u64 {
+        let ts = b
+            .column_by_name(column::TIMESTAMP)
+            .map(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>());
+        let Some(Some(ts)) = ts else { return 0 };
+        let num = |name: &str| {
+            b.column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<Float64Array>().cloned())
+        };
+        let (value, extra) = (num(value), num(extra));
+        let kind = b.column_by_name(kind).map(|c| c.as_string::<i32>().clone());
+        let mut unknown = 0;
+        for (i, c) in idx.iter().enumerate() {
+            let Some(c) = c else {
+                unknown += 1;
+                continue;
+            };
+            self.customer.push(*c);
+            self.ts.push(ts.value(i));
+            let get = |a: &Option<Float64Array>| {
+                a.as_ref()
+                    .map_or(f64::NAN, |a| if a.is_null(i) { f64::NAN } else { a.value(i) })
+            };
+            self.value.push(get(&value));
+            self.extra.push(get(&extra));
+            let code = match &kind {
+                Some(k) if k.is_valid(i) => {
+                    let v = k.value(i);
+                    match self.kind_codes.get(v) {
+                        Some(&code) => code,
+                        None => {
+                            let code = self.kinds.len() as u32;
+                            self.kinds.push(v.to_string());
+                            self.kind_codes.insert(v.to_string(), code);
+                            code
+                        }
+                    }
+                }
+                _ => u32::MAX,
+            };
+            self.kind.push(code);
+        }
+        unknown
+    }
+
+    /// Groups rows by customer (a counting sort) and orders each customer's rows by time,
+    /// keeping file order among equal times.
+    fn into_series(self, customers: usize) -> Series {
+        let mut offsets = vec![0usize; customers + 1];
+        for &c in &self.customer {
+            offsets[c as usize + 1] += 1;
+        }
+        for i in 0..customers {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut next = offsets.clone();
+        let mut order = vec![0usize; self.customer.len()];
+        for (row, &c) in self.customer.iter().enumerate() {
+            order[next[c as usize]] = row;
+            next[c as usize] += 1;
+        }
+        for c in 0..customers {
+            let slice = &mut order[offsets[c]..offsets[c + 1]];
+            if !slice.windows(2).all(|w| self.ts[w[0]] <= self.ts[w[1]]) {
+                slice.sort_by_key(|&r| self.ts[r]);
+            }
+        }
+        Series {
+            ts: order.iter().map(|&r| self.ts[r]).collect(),
+            value: order.iter().map(|&r| self.value[r]).collect(),
+            extra: order.iter().map(|&r| self.extra[r]).collect(),
+            kind: order.iter().map(|&r| self.kind[r]).collect(),
+            offsets,
+            kinds: self.kinds,
+        }
+    }
+}
+
+/// One customer attribute, by customer index.
+#[derive(Debug)]
+pub enum Attribute {
+    /// Numbers; NaN when missing.
+    Numeric(Vec<f64>),
+    /// Category text; `None` when missing.
+    Categorical(Vec<Option<Box<str>>>),
+    /// Dates as UTC milliseconds; `None` when missing.
+    Date(Vec<Option<i64>>),
+}
+
+/// Everything a snapshot needs, loaded once.
+#[derive(Debug)]
+pub struct History {
+    /// Every customer known (events first, then the customers table).
+    pub customers: CustomerIndex,
+    /// Events, when the pipeline has an events table.
+    pub events: Option<Series>,
+    /// Support contacts, when the pipeline has an interactions table.
+    pub contacts: Option<Series>,
+    /// Attributes of the customers table, by source column name.
+    pub attributes: Vec<(String, Attribute)>,
+    /// Whether each customer has a row in the customers table.
+    pub has_row: Vec<bool>,
+    /// The explicit label column's value per customer, for `label.kind = "column"`.
+    pub label_values: Option<Vec<Option<Box<str>>>>,
+    /// Whether events carry an amount, a quantity and a type.
+    pub event_columns: (bool, bool, bool),
+    /// Whether contacts carry a score.
+    pub has_score: bool,
+    /// The end of the observed data (exclusive), UTC ms: the day after `as_of`, else after the
+    /// last event.
+    pub data_end_ms: i64,
+    /// The first event, UTC ms.
+    pub data_start_ms: Option<i64>,
+    /// Customers with events but no row in the customers table.
+    pub events_without_customer_row: u64,
+    /// Contacts whose customer has neither events nor a customer row (dropped).
+    pub contacts_of_unknown_customers: u64,
+    /// What ingestion found in each table.
+    pub reports: Vec<TableReport>,
+}
+
+/// Loads a pipeline's tables (as of `as_of`, if given) into per-customer histories.
+pub fn load(p: &Pipeline, as_of: Option<Date>) -> Result<History, FeatureError> {
+    let mut tables = churnguard_ingest::open(p, as_of)?;
+    let opts = tables.options.clone();
+    let mut pseudo = tables.pseudonymizer.take();
+    let mut index = CustomerIndex::default();
+    let mut reports = Vec::new();
+    let mut events = None;
+    let mut event_columns = (false, false, false);
+    if let Some(t) = &tables.events {
+        let mut col = Collect::default();
+        let report = t.scan(&opts, pseudo.as_mut(), |b, _| {
+            let idx = index.indices(b.column(0), true);
+            event_columns = (
+                b.column_by_name(column::AMOUNT).is_some(),
+                b.column_by_name(column::QUANTITY).is_some(),
+                b.column_by_name(column::EVENT_TYPE).is_some(),
+            );
+            col.push_batch(&idx, &b, column::AMOUNT, column::QUANTITY, column::EVENT_TYPE);
+        })?;
+        reports.push(report);
+        events = Some(col);
+    }
+    let mut attributes: Vec<(String, Attribute)> = Vec::new();
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    let mut rows: Vec<(u32, usize, usize)> = Vec::new();
+    if let Some(t) = &tables.customers {
+        let report = t.scan(&opts, pseudo.as_mut(), |b, _| {
+            for (i, c) in index.indices(b.column(0), true).into_iter().enumerate() {
+                if let Some(c) = c {
+                    rows.push((c, batches.len(), i));
+                }
+            }
+            batches.push(b);
+        })?;
+        reports.push(report);
+    }
+    let n = index.len();
+    let mut has_row = vec![false; n];
+    let mut label_values = matches!(p.label, Some(Label::Column { .. })).then(|| vec![None; n]);
+    if let Some(first) = batches.first() {
+        for f in first.schema().fields().iter().skip(1) {
+            if f.name() == column::LABEL {
+                continue;
+            }
+            let attr = match f.data_type() {
+                DataType::Float64 => Attribute::Numeric(vec![f64::NAN; n]),
+                DataType::Timestamp(..) => Attribute::Date(vec![None; n]),
+                _ => Attribute::Categorical(vec![None; n]),
+            };
+            attributes.push((f.name().clone(), attr));
+        }
+    }
+    for &(c, b, ref i) in &rows {
+        let (c, b) = (c as usize, &batches[b]);
+        has_row[c] = true;
+        if let (Some(values), Some(col)) = (label_values.as_mut(), b.column_by_name(column::LABEL)) {
+            let s = col.as_string::<i32>();
+            values[c] = s.is_valid(*i).then(|| s.value(*i).into());
+        }
+        for (name, attr) in attributes.iter_mut() {
+            let Some(col) = b.column_by_name(name) else { continue };
+            if !col.is_valid(*i) {
+                continue;
+            }
+            match attr {
+                Attribute::Numeric(v) => v[c] = col.as_primitive::<arrow::datatypes::Float64Type>().value(*i),
+                Attribute::Date(v) => {
+                    v[c] = Some(
+                        col.as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+                            .value(*i),
+                    )
+                }
+                Attribute::Categorical(v) => v[c] = Some(col.as_string::<i32>().value(*i).into()),
+            }
+        }
+    }
+    drop((rows, batches));
+    let mut contacts_unknown = 0;
+    let mut contacts = None;
+    if let Some(t) = &tables.interactions {
+        let mut col = Collect::default();
+        let report = t.scan(&opts, pseudo.as_mut(), |b, _| {
+            let idx = index.indices(b.column(0), false);
+            contacts_unknown += col.push_batch(&idx, &b, column::SCORE, "", column::KIND);
+        })?;
+        reports.push(report);
+        contacts = Some(col);
+    }
+    let has_score = reports
+        .iter()
+        .any(|r| r.role == "interactions" && r.columns.iter().any(|c| c.part == "score"));
+    let events = events.map(|c| c.into_series(n));
+    let contacts = contacts.map(|c| c.into_series(n));
+    let last_event = events.as_ref().and_then(|e| e.ts.iter().max().copied());
+    let data_start_ms = events.as_ref().and_then(|e| e.ts.iter().min().copied());
+    let data_end_ms = match opts.as_of {
+        Some(d) => d.start_ms() + MS_PER_DAY,
+        None => last_event.map_or(i64::MAX, |t| Date::of_ms(t).start_ms() + MS_PER_DAY),
+    };
+    let events_without_customer_row = if tables.customers.is_some() {
+        events.as_ref().map_or(0, |e| {
+            (0..n).filter(|&c| !has_row[c] && !e.range(c as u32).is_empty()).count() as u64
+        })
+    } else {
+        0
+    };
+    Ok(History {
+        customers: index,
+        events,
+        contacts,
+        attributes,
+        has_row,
+        label_values,
+        event_columns,
+        has_score,
+        data_end_ms,
+        data_start_ms,
+        events_without_customer_row,
+        contacts_of_unknown_customers: contacts_unknown,
+        reports,
+    })
+}
+
+impl From<IngestError> for FeatureError {
+    fn from(e: IngestError) -> Self {
+        FeatureError::Ingest(e)
+    }
+}
