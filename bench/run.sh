@@ -6,7 +6,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 py=.tools/venv/bin/python
 out=target/bench
-runs=${BENCH_RUNS:-5}
+runs=${BENCH_RUNS:-3}
 customers=${BENCH_CUSTOMERS:-1000000}
 mkdir -p "$out"
 
@@ -41,4 +41,24 @@ for engine in pandas polars; do
   read -r t rows custs < <("$py" bench/validate_reference.py "$engine" "$events" 1998-07-01 "$runs")
   printf '  %-6s read + report (in-process)    %8.3f s  (%s rows, %s customers)  churnguard is %.2fx faster\n' \
     "$engine" "$t" "$rows" "$custs" "$(awk -v a="$t" -v b="$ours" 'BEGIN {print a / b}')"
+done
+
+echo
+echo "== features: churnguard synth data, cutoff 2024-06-01 (${customers} customers) =="
+synth="$out/synth_${customers}"
+[ -f "$synth/pipeline.toml" ] || "$bin" synth --customers "$customers" --seed 42 --out "$synth" >/dev/null
+# Wall time and peak memory of one whole process: "<seconds> <peak KB>".
+measure() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
+median_of() { # runs a command $runs times, prints "median_seconds max_peak_kb"
+  for _ in $(seq "$runs"); do measure "$@"; done | sort -n | awk '{t[NR]=$1; if ($2>m) m=$2} END {print t[int((NR+1)/2)], m}'
+}
+read -r ours_t ours_m < <(median_of "$bin" features "$synth/pipeline.toml" --cutoff 2024-06-01 --out "$out/features_churnguard.parquet")
+printf '  churnguard features    %7.2f s  peak %6.0f MB  (median of %d, whole process)\n' "$ours_t" "$(awk -v k="$ours_m" 'BEGIN {print k/1024}')" "$runs"
+for engine in pandas polars; do
+  read -r t m < <(median_of "$py" bench/features_reference.py "$engine" "$synth" 2024-06-01 "$out/features_$engine.parquet")
+  printf '  %-6s reference       %7.2f s  peak %6.0f MB  churnguard is %.2fx faster, uses %.2fx the memory\n' \
+    "$engine" "$t" "$(awk -v k="$m" 'BEGIN {print k/1024}')" "$(awk -v a="$t" -v b="$ours_t" 'BEGIN {print a / b}')" \
+    "$(awk -v a="$ours_m" -v b="$m" 'BEGIN {print a / b}')"
+  printf '         same values?   '
+  "$py" bench/compare_features.py "$out/features_churnguard.parquet" "$out/features_$engine.parquet" || true
 done

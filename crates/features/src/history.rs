@@ -139,6 +139,18 @@ struct Collect {
 }
 
 impl Collect {
+    fn with_capacity(rows: Option<u64>) -> Self {
+        let n = rows.unwrap_or(0) as usize;
+        Collect {
+            customer: Vec::with_capacity(n),
+            ts: Vec::with_capacity(n),
+            value: Vec::with_capacity(n),
+            extra: Vec::with_capacity(n),
+            kind: Vec::with_capacity(n),
+            ..Collect::default()
+        }
+    }
+
     fn push_batch(&mut self, idx: &[Option<u32>], b: &RecordBatch, value: &str, extra: &str, kind: &str) -> u64 {
         let ts = b
             .column_by_name(column::TIMESTAMP)
@@ -151,6 +163,8 @@ impl Collect {
         let (value, extra) = (num(value), num(extra));
         let kind = b.column_by_name(kind).map(|c| c.as_string::<i32>().clone());
         let mut unknown = 0;
+        // Types repeat row after row ("purchase", "purchase", ...): check the last one first.
+        let mut last: Option<(&str, u32)> = None;
         for (i, c) in idx.iter().enumerate() {
             let Some(c) = c else {
                 unknown += 1;
@@ -167,15 +181,20 @@ impl Collect {
             let code = match &kind {
                 Some(k) if k.is_valid(i) => {
                     let v = k.value(i);
-                    match self.kind_codes.get(v) {
-                        Some(&code) => code,
-                        None => {
-                            let code = self.kinds.len() as u32;
-                            self.kinds.push(v.to_string());
-                            self.kind_codes.insert(v.to_string(), code);
-                            code
-                        }
-                    }
+                    let code = match last {
+                        Some((lv, code)) if lv == v => code,
+                        _ => match self.kind_codes.get(v) {
+                            Some(&code) => code,
+                            None => {
+                                let code = self.kinds.len() as u32;
+                                self.kinds.push(v.to_string());
+                                self.kind_codes.insert(v.to_string(), code);
+                                code
+                            }
+                        },
+                    };
+                    last = Some((v, code));
+                    code
                 }
                 _ => u32::MAX,
             };
@@ -270,7 +289,7 @@ pub fn load(p: &Pipeline, as_of: Option<Date>) -> Result<History, FeatureError> 
     let mut events = None;
     let mut event_columns = (false, false, false);
     if let Some(t) = &tables.events {
-        let mut col = Collect::default();
+        let mut col = Collect::with_capacity(t.total_rows());
         let report = t.scan(&opts, pseudo.as_mut(), |b, _| {
             let idx = index.indices(b.column(0), true);
             event_columns = (
@@ -341,7 +360,7 @@ pub fn load(p: &Pipeline, as_of: Option<Date>) -> Result<History, FeatureError> 
     let mut contacts_unknown = 0;
     let mut contacts = None;
     if let Some(t) = &tables.interactions {
-        let mut col = Collect::default();
+        let mut col = Collect::with_capacity(t.total_rows());
         let report = t.scan(&opts, pseudo.as_mut(), |b, _| {
             let idx = index.indices(b.column(0), false);
             contacts_unknown += col.push_batch(&idx, &b, column::SCORE, "", column::KIND);

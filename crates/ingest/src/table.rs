@@ -717,15 +717,30 @@ impl<'a> ScanState<'a> {
                 _ => {}
             }
             if let (Some(c), Some(s)) = (self.counters.get_mut(&ci), col.as_any().downcast_ref::<StringArray>()) {
+                // Values come in runs (the same event type row after row): count a run at once.
+                let mut run: Option<(&str, u64)> = None;
+                let flush = |c: &mut Counter, v: &str, k: u64| {
+                    if let Some(n) = c.counts.get_mut(v) {
+                        *n += k;
+                    } else if c.counts.len() < MAX_DISTINCT {
+                        c.counts.insert(v.to_string(), k);
+                    } else {
+                        c.other += k;
+                    }
+                };
                 for v in s.iter() {
                     let v = v.unwrap_or("(null)");
-                    if let Some(n) = c.counts.get_mut(v) {
-                        *n += 1;
-                    } else if c.counts.len() < MAX_DISTINCT {
-                        c.counts.insert(v.to_string(), 1);
-                    } else {
-                        c.other += 1;
-                    }
+                    run = match run {
+                        Some((r, k)) if r == v => Some((r, k + 1)),
+                        Some((r, k)) => {
+                            flush(c, r, k);
+                            Some((v, 1))
+                        }
+                        None => Some((v, 1)),
+                    };
+                }
+                if let Some((r, k)) = run {
+                    flush(c, r, k);
                 }
             }
         }
