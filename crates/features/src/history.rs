@@ -124,6 +124,13 @@ impl Series {
             0..0
         }
     }
+
+    /// The rows of one customer dated before the cutoff, and those at or after it.
+    pub fn split(&self, c: u32, cutoff_ms: i64) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let r = self.range(c);
+        let at = r.start + self.ts[r.clone()].partition_point(|&t| t < cutoff_ms);
+        (r.start..at, at..r.end)
+    }
 }
 
 /// Rows collected from a table before they are grouped by customer.
@@ -358,19 +365,18 @@ pub fn load(p: &Pipeline, as_of: Option<Date>) -> Result<History, FeatureError> 
     }
     drop((rows, batches));
     let mut contacts_unknown = 0;
+    let mut has_score = false;
     let mut contacts = None;
     if let Some(t) = &tables.interactions {
         let mut col = Collect::with_capacity(t.total_rows());
         let report = t.scan(&opts, pseudo.as_mut(), |b, _| {
             let idx = index.indices(b.column(0), false);
+            has_score = b.column_by_name(column::SCORE).is_some();
             contacts_unknown += col.push_batch(&idx, &b, column::SCORE, "", column::KIND);
         })?;
         reports.push(report);
         contacts = Some(col);
     }
-    let has_score = reports
-        .iter()
-        .any(|r| r.role == "interactions" && r.columns.iter().any(|c| c.part == "score"));
     let events = events.map(|c| c.into_series(n));
     let contacts = contacts.map(|c| c.into_series(n));
     let last_event = events.as_ref().and_then(|e| e.ts.iter().max().copied());

@@ -99,10 +99,7 @@ pub fn spec_for(p: &Pipeline, h: &History) -> FeatureSpec {
             name: name.clone(),
             description: description.clone(),
             kind: match calc {
-                Calc::Categorical(a) => {
-                    let Attribute::Categorical(v) = &h.attributes[*a].1 else {
-                        unreachable_kind()
-                    };
+                Calc::Categorical(a) if let Attribute::Categorical(v) = &h.attributes[*a].1 => {
                     let mut values: Vec<String> = v.iter().flatten().map(|s| s.to_string()).collect();
                     values.sort();
                     values.dedup();
@@ -119,11 +116,6 @@ pub fn spec_for(p: &Pipeline, h: &History) -> FeatureSpec {
         complaint_kinds: cfg.complaint_kinds.clone(),
         label: p.label.as_ref().map(ToString::to_string),
     }
-}
-
-fn unreachable_kind() -> ! {
-    // plan() only emits Categorical for categorical attributes.
-    panic!("internal error: categorical feature over a non-categorical attribute")
 }
 
 /// Every feature the data allows, in a fixed order: (name, description, calculation).
@@ -485,9 +477,8 @@ pub fn snapshot(p: &Pipeline, h: &History, spec: &FeatureSpec, cutoff: Date) -> 
         .into_par_iter()
         .filter(|&c| match &h.events {
             Some(e) => {
-                let r = e.range(c);
-                let before = e.ts[r.clone()].partition_point(|&t| t < c_ms);
-                before > 0 && active_ms.is_none_or(|a| c_ms - e.ts[r.start + before - 1] <= a)
+                let (before, _) = e.split(c, c_ms);
+                !before.is_empty() && active_ms.is_none_or(|a| c_ms - e.ts[before.end - 1] <= a)
             }
             None => h.has_row[c as usize],
         })
@@ -531,9 +522,8 @@ pub fn snapshot(p: &Pipeline, h: &History, spec: &FeatureSpec, cutoff: Date) -> 
         .zip(population.par_iter())
         .for_each(|((row, label), &c)| {
             let ev = h.events.as_ref().map(|e| {
-                let r = e.range(c);
-                let before = e.ts[r.clone()].partition_point(|&t| t < c_ms);
-                (e, r.start..r.start + before, r.start + before..r.end)
+                let (before, after) = e.split(c, c_ms);
+                (e, before, after)
             });
             let agg = ev
                 .as_ref()
@@ -605,13 +595,13 @@ pub fn snapshot(p: &Pipeline, h: &History, spec: &FeatureSpec, cutoff: Date) -> 
         columns.push(Arc::new(col));
         fields.push(Field::new(&f.name, DataType::Float64, true));
     }
-    columns.push(Arc::new(Int8Array::from(labels.clone())));
+    let labelled = labels.iter().flatten().count() as u64;
+    let churned = labels.iter().flatten().filter(|&&l| l == 1).count() as u64;
+    columns.push(Arc::new(Int8Array::from(labels)));
     fields.push(Field::new(LABEL, DataType::Int8, true));
     let batch =
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| FeatureError::Arrow(e.to_string()))?;
 
-    let labelled = labels.iter().flatten().count() as u64;
-    let churned = labels.iter().flatten().filter(|&&l| l == 1).count() as u64;
     let mut warnings = Vec::new();
     if c_ms > h.data_end_ms {
         warnings.push(format!(
