@@ -127,9 +127,10 @@ fn features_writes_the_cdnow_snapshot_and_refuses_a_cutoff_before_the_data() {
     ]));
     assert_eq!(code, 0, "{err}");
     assert!(
-        stdout.starts_with("23,570 customers at cutoff 1998-04-01, 25 features"),
+        stdout.starts_with("23,570 customers at cutoff 1998-04-01\n"),
         "{stdout}"
     );
+    assert!(stdout.contains("23,570 rows (1 snapshot), 25 features"), "{stdout}");
     assert!(stdout.contains("churned 20,268 (rate 0.860)"), "{stdout}");
     let file = std::fs::File::open(&out).unwrap();
     let meta = parquet::file::reader::SerializedFileReader::new(file).unwrap();
@@ -145,4 +146,29 @@ fn features_writes_the_cdnow_snapshot_and_refuses_a_cutoff_before_the_data() {
     ]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("before the first event (1997-01-01)"), "{err}");
+}
+
+#[test]
+fn features_without_a_cutoff_writes_every_snapshot_of_the_pipeline() {
+    let s = crate::Scratch::new();
+    let out = s.0.path().join("f.parquet").display().to_string();
+    let (code, stdout, err) = outcome(&churnguard(&["features", "pipelines/cdnow.toml", "--out", &out]));
+    assert_eq!(code, 0, "{err}");
+    // Training cutoffs every 30 days from 1997-10-01 to 1998-01-01, then the test cutoff.
+    for cutoff in ["1997-10-01", "1997-10-31", "1997-11-30", "1997-12-30", "1998-04-01"] {
+        assert!(
+            stdout.contains(&format!("23,570 customers at cutoff {cutoff}\n")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("117,850 rows (5 snapshots)"), "{stdout}");
+    use parquet::file::reader::FileReader;
+    let meta = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&out).unwrap()).unwrap();
+    assert_eq!(meta.metadata().num_row_groups(), 5);
+    assert_eq!(meta.metadata().file_metadata().num_rows(), 117_850);
+
+    // A pipeline without [snapshots] needs --cutoff, and says so.
+    let (code, _, err) = outcome(&churnguard(&["features", "pipelines/cdnow_sample.toml", "--out", &out]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("give --cutoff"), "{err}");
 }

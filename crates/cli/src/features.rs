@@ -1,12 +1,13 @@
-//! `churnguard features`: the feature table of a pipeline at one cutoff, as Parquet.
+//! `churnguard features`: the feature table of a pipeline at one or several cutoffs, as Parquet.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use churnguard_config::Date;
-use churnguard_features::{FeatureError, load, snapshot, spec_for};
+use churnguard_features::{FeatureError, SnapshotReport, load_with_progress, snapshot, spec_for};
+use churnguard_ingest::ParquetOut;
+use parquet::basic::Compression;
 
 use crate::render::thousands;
 
@@ -15,38 +16,85 @@ use crate::render::thousands;
 pub struct Args {
     /// The pipeline config file (TOML).
     pipeline: PathBuf,
-    /// The cutoff: features use only rows dated before this day.
+    /// A cutoff: features use only rows dated before this day. Repeat for several snapshots;
+    /// without it, the pipeline's `[snapshots]` (training cutoffs, then the test cutoff).
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::parse_date)]
-    cutoff: Date,
-    /// Output Parquet file (written under a temporary name, then renamed).
+    cutoff: Vec<Date>,
+    /// Output Parquet file (written under a temporary name, then renamed); one row group per
+    /// snapshot.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
 }
 
-/// Builds the snapshot and writes it.
+/// Builds the snapshots and writes them.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let pipeline = crate::load_pipeline(&args.pipeline)?;
-    let started = Instant::now();
-    let spinner = crate::progress::bar("features", None, "");
-    spinner.set_message("loading tables");
-    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-    let history = load(&pipeline, None)?;
-    let spec = spec_for(&pipeline, &history);
-    let snap = match snapshot(&pipeline, &history, &spec, args.cutoff) {
-        Err(e @ FeatureError::CutoffBeforeData { .. }) => return Err(crate::UsageError(e.to_string()).into()),
-        other => other?,
+    let cutoffs: Vec<Date> = if args.cutoff.is_empty() {
+        let s = &pipeline.snapshots;
+        s.train_cutoffs.iter().chain(&s.test_cutoff).copied().collect()
+    } else {
+        args.cutoff.clone()
     };
-    spinner.finish_and_clear();
-    write_parquet(&snap.batch, &args.out)?;
-    let r = &snap.report;
+    if cutoffs.is_empty() {
+        return Err(crate::UsageError(format!(
+            "no cutoff: give --cutoff YYYY-MM-DD, or set [snapshots] train_cutoffs or test_cutoff in {}",
+            args.pipeline.display()
+        ))
+        .into());
+    }
+    let started = Instant::now();
+    let mut bars = crate::progress::TableBars::default();
+    let history = load_with_progress(&pipeline, None, &mut |p| bars.update(p));
+    bars.finish();
+    let history = history?;
+    let load_time = started.elapsed();
+    let spec = spec_for(&pipeline, &history);
+    let (mut compute_time, mut write_time) = (Duration::ZERO, Duration::ZERO);
+    let mut out: Option<ParquetOut> = None;
+    let mut rows = 0;
+    for &cutoff in &cutoffs {
+        let t = Instant::now();
+        let snap = match snapshot(&pipeline, &history, &spec, cutoff) {
+            Err(e @ FeatureError::CutoffBeforeData { .. }) => return Err(crate::UsageError(e.to_string()).into()),
+            other => other?,
+        };
+        compute_time += t.elapsed();
+        let t = Instant::now();
+        let file = match &mut out {
+            Some(file) => file,
+            None => out.insert(ParquetOut::create(
+                &args.out,
+                snap.batch.schema(),
+                Compression::UNCOMPRESSED,
+            )?),
+        };
+        file.write(&snap.batch)?;
+        write_time += t.elapsed();
+        rows += snap.report.customers;
+        print_report(&snap.report);
+    }
+    let t = Instant::now();
+    if let Some(file) = out {
+        file.finish()?;
+    }
+    write_time += t.elapsed();
     println!(
-        "{} customers at cutoff {}, {} features -> {} ({:.2} s)",
-        thousands(r.customers),
-        r.cutoff,
+        "{} rows ({} snapshot{}), {} features -> {} ({:.2} s: load {:.2}, features {:.2}, write {:.2})",
+        thousands(rows),
+        cutoffs.len(),
+        if cutoffs.len() == 1 { "" } else { "s" },
         spec.features.len(),
         args.out.display(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        load_time.as_secs_f64(),
+        compute_time.as_secs_f64(),
+        write_time.as_secs_f64(),
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(r: &SnapshotReport) {
+    println!("{} customers at cutoff {}", thousands(r.customers), r.cutoff);
     match (r.churn_rate(), &r.unlabelled_reason) {
         (Some(rate), _) => println!(
             "  labelled {}, churned {} (rate {rate:.3})",
@@ -78,19 +126,4 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     for w in &r.warnings {
         println!("  warning: {w}");
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn write_parquet(batch: &arrow::record_batch::RecordBatch, out: &std::path::Path) -> anyhow::Result<()> {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = out.with_file_name(format!(".{name}.tmp"));
-    let file = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)?;
-    w.write(batch)?;
-    w.close()?;
-    std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
-    Ok(())
 }

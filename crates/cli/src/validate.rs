@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use churnguard_config::{Date, Role};
-use churnguard_ingest::{Progress, validate};
-use indicatif::ProgressBar;
+use churnguard_config::Date;
+use churnguard_ingest::validate;
 
 use crate::render;
 
@@ -29,7 +28,7 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let mut pipeline = crate::load_pipeline(&args.pipeline)?;
     pipeline.data.strict |= args.strict;
-    let mut bars = Bars::default();
+    let mut bars = crate::progress::TableBars::default();
     let report = validate(&pipeline, args.as_of, &mut |p| bars.update(p));
     bars.finish();
     if args.json {
@@ -42,29 +41,4 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(crate::EXIT_FAILURE)
     })
-}
-
-/// One progress bar per table, drawn on stderr only when it is a terminal.
-#[derive(Default)]
-struct Bars {
-    current: Option<(Role, ProgressBar)>,
-}
-
-impl Bars {
-    fn update(&mut self, p: Progress) {
-        if self.current.as_ref().is_none_or(|(r, _)| *r != p.role) {
-            self.finish();
-            let bar = crate::progress::bar(p.role.name(), p.total_rows, "rows");
-            self.current = Some((p.role, bar));
-        }
-        if let Some((_, bar)) = &self.current {
-            bar.set_position(p.rows_read);
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some((_, bar)) = self.current.take() {
-            bar.finish_and_clear();
-        }
-    }
 }

@@ -5,8 +5,8 @@
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::RecordBatch;
-use churnguard_config::{Date, Label, MS_PER_DAY, Pipeline};
-use churnguard_ingest::{IngestError, TableReport, column};
+use churnguard_config::{Date, Label, MS_PER_DAY, Pipeline, Role};
+use churnguard_ingest::{IngestError, Progress, TableReport, column};
 use rustc_hash::FxHashMap;
 
 use crate::FeatureError;
@@ -39,21 +39,33 @@ impl CustomerIndex {
     /// Indices of a batch's ids, adding ids not seen yet when `add` (else `None` for them).
     fn indices(&mut self, ids: &ArrayRef, add: bool) -> Vec<Option<u32>> {
         match ids.data_type() {
-            DataType::Int64 => ids
-                .as_primitive::<Int64Type>()
-                .values()
-                .iter()
-                .map(|&v| match self.int_map.get(&v) {
-                    Some(&i) => Some(i),
-                    None if add => {
-                        let i = self.ints.len() as u32;
-                        self.ints.push(v);
-                        self.int_map.insert(v, i);
-                        Some(i)
-                    }
-                    None => None,
-                })
-                .collect(),
+            DataType::Int64 => {
+                // Rows mostly come grouped by customer: a repeated id needs no lookup.
+                let mut previous: Option<(i64, Option<u32>)> = None;
+                ids.as_primitive::<Int64Type>()
+                    .values()
+                    .iter()
+                    .map(|&v| {
+                        if let Some((pv, pi)) = previous
+                            && pv == v
+                        {
+                            return pi;
+                        }
+                        let i = match self.int_map.get(&v) {
+                            Some(&i) => Some(i),
+                            None if add => {
+                                let i = self.ints.len() as u32;
+                                self.ints.push(v);
+                                self.int_map.insert(v, i);
+                                Some(i)
+                            }
+                            None => None,
+                        };
+                        previous = Some((v, i));
+                        i
+                    })
+                    .collect()
+            }
             _ => ids
                 .as_string::<i32>()
                 .iter()
@@ -169,24 +181,35 @@ impl Collect {
         };
         let (value, extra) = (num(value), num(extra));
         let kind = b.column_by_name(kind).map(|c| c.as_string::<i32>().clone());
-        let mut unknown = 0;
-        // Types repeat row after row ("purchase", "purchase", ...): check the last one first.
-        let mut last: Option<(&str, u32)> = None;
-        for (i, c) in idx.iter().enumerate() {
-            let Some(c) = c else {
-                unknown += 1;
-                continue;
-            };
-            self.customer.push(*c);
-            self.ts.push(ts.value(i));
-            let get = |a: &Option<Float64Array>| {
-                a.as_ref()
-                    .map_or(f64::NAN, |a| if a.is_null(i) { f64::NAN } else { a.value(i) })
-            };
-            self.value.push(get(&value));
-            self.extra.push(get(&extra));
-            let code = match &kind {
-                Some(k) if k.is_valid(i) => {
+        // Column by column: rows of unknown customers are skipped in each.
+        let known = |i: &usize| idx[*i].is_some();
+        let unknown = idx.iter().filter(|c| c.is_none()).count();
+        self.customer.extend(idx.iter().flatten());
+        if unknown == 0 {
+            self.ts.extend_from_slice(ts.values());
+        } else {
+            self.ts.extend((0..idx.len()).filter(known).map(|i| ts.value(i)));
+        }
+        for (target, source) in [(&mut self.value, &value), (&mut self.extra, &extra)] {
+            match source {
+                Some(a) if unknown == 0 && a.null_count() == 0 => target.extend_from_slice(a.values()),
+                Some(a) => target.extend(
+                    (0..idx.len())
+                        .filter(known)
+                        .map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) }),
+                ),
+                None => target.resize(target.len() + idx.len() - unknown, f64::NAN),
+            }
+        }
+        match &kind {
+            Some(k) => {
+                // Types repeat row after row ("purchase", "purchase", ...): check the last one first.
+                let mut last: Option<(&str, u32)> = None;
+                for i in (0..idx.len()).filter(known) {
+                    if !k.is_valid(i) {
+                        self.kind.push(u32::MAX);
+                        continue;
+                    }
                     let v = k.value(i);
                     let code = match last {
                         Some((lv, code)) if lv == v => code,
@@ -201,13 +224,12 @@ impl Collect {
                         },
                     };
                     last = Some((v, code));
-                    code
+                    self.kind.push(code);
                 }
-                _ => u32::MAX,
-            };
-            self.kind.push(code);
+            }
+            None => self.kind.resize(self.kind.len() + idx.len() - unknown, u32::MAX),
         }
-        unknown
+        unknown as u64
     }
 
     /// Groups rows by customer (a counting sort) and orders each customer's rows by time,
@@ -220,26 +242,107 @@ impl Collect {
         for i in 0..customers {
             offsets[i + 1] += offsets[i];
         }
+        // Customer indices are given in order of first appearance, so a file already grouped by
+        // customer (a common export order) yields non-decreasing indices: its rows are in place.
+        if self.customer.is_sorted() {
+            return self.grouped_into_series(offsets);
+        }
         let mut next = offsets.clone();
-        let mut order = vec![0usize; self.customer.len()];
+        let mut order = vec![0u32; self.customer.len()];
         for (row, &c) in self.customer.iter().enumerate() {
-            order[next[c as usize]] = row;
+            order[next[c as usize]] = row as u32;
             next[c as usize] += 1;
         }
+        drop(next);
         for c in 0..customers {
             let slice = &mut order[offsets[c]..offsets[c + 1]];
-            if !slice.windows(2).all(|w| self.ts[w[0]] <= self.ts[w[1]]) {
-                slice.sort_by_key(|&r| self.ts[r]);
+            if !slice.is_sorted_by_key(|&r| self.ts[r as usize]) {
+                slice.sort_by_key(|&r| self.ts[r as usize]);
             }
         }
+        fn gather<T: Copy>(order: &[u32], v: Vec<T>) -> Vec<T> {
+            order.iter().map(|&r| v[r as usize]).collect()
+        }
         Series {
-            ts: order.iter().map(|&r| self.ts[r]).collect(),
-            value: order.iter().map(|&r| self.value[r]).collect(),
-            extra: order.iter().map(|&r| self.extra[r]).collect(),
-            kind: order.iter().map(|&r| self.kind[r]).collect(),
+            ts: gather(&order, self.ts),
+            value: gather(&order, self.value),
+            extra: gather(&order, self.extra),
+            kind: gather(&order, self.kind),
             offsets,
             kinds: self.kinds,
         }
+    }
+
+    /// The rows of a file grouped by customer become the series without a copy; only customers
+    /// whose rows are out of time order are sorted, in place.
+    fn grouped_into_series(self, offsets: Vec<usize>) -> Series {
+        let mut s = Series {
+            offsets,
+            ts: self.ts,
+            value: self.value,
+            extra: self.extra,
+            kind: self.kind,
+            kinds: self.kinds,
+        };
+        let mut order: Vec<usize> = Vec::new();
+        for c in 0..s.offsets.len() - 1 {
+            let r = s.offsets[c]..s.offsets[c + 1];
+            if s.ts[r.clone()].is_sorted() {
+                continue;
+            }
+            order.clear();
+            order.extend(r.clone());
+            order.sort_by_key(|&i| s.ts[i]);
+            fn permute<T: Copy>(v: &mut [T], r: std::ops::Range<usize>, order: &[usize]) {
+                let sorted: Vec<T> = order.iter().map(|&i| v[i]).collect();
+                v[r].copy_from_slice(&sorted);
+            }
+            permute(&mut s.ts, r.clone(), &order);
+            permute(&mut s.value, r.clone(), &order);
+            permute(&mut s.extra, r.clone(), &order);
+            permute(&mut s.kind, r, &order);
+        }
+        s
+    }
+}
+
+/// A text column by customer, stored as codes into its distinct values.
+#[derive(Debug, Default)]
+pub struct Categories {
+    /// The distinct values, in order of first appearance.
+    pub values: Vec<Box<str>>,
+    /// Per customer index, the code of its value in `values`, or [`Categories::MISSING`].
+    pub codes: Vec<u32>,
+    lookup: FxHashMap<Box<str>, u32>,
+}
+
+impl Categories {
+    /// The code of a missing value.
+    pub const MISSING: u32 = u32::MAX;
+
+    fn new(customers: usize) -> Self {
+        Categories {
+            codes: vec![Self::MISSING; customers],
+            ..Categories::default()
+        }
+    }
+
+    fn set(&mut self, c: usize, v: &str) {
+        let code = match self.lookup.get(v) {
+            Some(&code) => code,
+            None => {
+                let code = self.values.len() as u32;
+                self.values.push(v.into());
+                self.lookup.insert(v.into(), code);
+                code
+            }
+        };
+        self.codes[c] = code;
+    }
+
+    /// The value of one customer.
+    pub fn get(&self, c: u32) -> Option<&str> {
+        self.values.get(self.codes[c as usize] as usize).map(|v| &**v)
     }
 }
 
@@ -248,8 +351,8 @@ impl Collect {
 pub enum Attribute {
     /// Numbers; NaN when missing.
     Numeric(Vec<f64>),
-    /// Category text; `None` when missing.
-    Categorical(Vec<Option<Box<str>>>),
+    /// Category text.
+    Categorical(Categories),
     /// Dates as UTC milliseconds; `None` when missing.
     Date(Vec<Option<i64>>),
 }
@@ -268,7 +371,7 @@ pub struct History {
     /// Whether each customer has a row in the customers table.
     pub has_row: Vec<bool>,
     /// The explicit label column's value per customer, for `label.kind = "column"`.
-    pub label_values: Option<Vec<Option<Box<str>>>>,
+    pub label_values: Option<Categories>,
     /// Whether events carry an amount, a quantity and a type.
     pub event_columns: (bool, bool, bool),
     /// Whether contacts carry a score.
@@ -288,6 +391,15 @@ pub struct History {
 
 /// Loads a pipeline's tables (as of `as_of`, if given) into per-customer histories.
 pub fn load(p: &Pipeline, as_of: Option<Date>) -> Result<History, FeatureError> {
+    load_with_progress(p, as_of, &mut |_| {})
+}
+
+/// [`load`], reporting the rows read after every batch.
+pub fn load_with_progress(
+    p: &Pipeline,
+    as_of: Option<Date>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<History, FeatureError> {
     let mut tables = churnguard_ingest::open(p, as_of)?;
     let opts = tables.options.clone();
     let mut pseudo = tables.pseudonymizer.take();
@@ -297,7 +409,12 @@ pub fn load(p: &Pipeline, as_of: Option<Date>) -> Result<History, FeatureError> 
     let mut event_columns = (false, false, false);
     if let Some(t) = &tables.events {
         let mut col = Collect::with_capacity(t.total_rows());
-        let report = t.scan(&opts, pseudo.as_mut(), |b, _| {
+        let report = t.scan(&opts, pseudo.as_mut(), |b, rows_read| {
+            progress(Progress {
+                role: Role::Events,
+                rows_read,
+                total_rows: t.total_rows(),
+            });
             let idx = index.indices(b.column(0), true);
             event_columns = (
                 b.column_by_name(column::AMOUNT).is_some(),
@@ -313,7 +430,12 @@ pub fn load(p: &Pipeline, as_of: Option<Date>) -> Result<History, FeatureError> 
     let mut batches: Vec<RecordBatch> = Vec::new();
     let mut rows: Vec<(u32, usize, usize)> = Vec::new();
     if let Some(t) = &tables.customers {
-        let report = t.scan(&opts, pseudo.as_mut(), |b, _| {
+        let report = t.scan(&opts, pseudo.as_mut(), |b, rows_read| {
+            progress(Progress {
+                role: Role::Customers,
+                rows_read,
+                total_rows: t.total_rows(),
+            });
             for (i, c) in index.indices(b.column(0), true).into_iter().enumerate() {
                 if let Some(c) = c {
                     rows.push((c, batches.len(), i));
@@ -325,7 +447,7 @@ pub fn load(p: &Pipeline, as_of: Option<Date>) -> Result<History, FeatureError> 
     }
     let n = index.len();
     let mut has_row = vec![false; n];
-    let mut label_values = matches!(p.label, Some(Label::Column { .. })).then(|| vec![None; n]);
+    let mut label_values = matches!(p.label, Some(Label::Column { .. })).then(|| Categories::new(n));
     if let Some(first) = batches.first() {
         for f in first.schema().fields().iter().skip(1) {
             if f.name() == column::LABEL {
@@ -334,7 +456,7 @@ pub fn load(p: &Pipeline, as_of: Option<Date>) -> Result<History, FeatureError> 
             let attr = match f.data_type() {
                 DataType::Float64 => Attribute::Numeric(vec![f64::NAN; n]),
                 DataType::Timestamp(..) => Attribute::Date(vec![None; n]),
-                _ => Attribute::Categorical(vec![None; n]),
+                _ => Attribute::Categorical(Categories::new(n)),
             };
             attributes.push((f.name().clone(), attr));
         }
@@ -344,7 +466,9 @@ pub fn load(p: &Pipeline, as_of: Option<Date>) -> Result<History, FeatureError> 
         has_row[c] = true;
         if let (Some(values), Some(col)) = (label_values.as_mut(), b.column_by_name(column::LABEL)) {
             let s = col.as_string::<i32>();
-            values[c] = s.is_valid(*i).then(|| s.value(*i).into());
+            if s.is_valid(*i) {
+                values.set(c, s.value(*i));
+            }
         }
         for (name, attr) in attributes.iter_mut() {
             let Some(col) = b.column_by_name(name) else { continue };
@@ -359,7 +483,7 @@ pub fn load(p: &Pipeline, as_of: Option<Date>) -> Result<History, FeatureError> 
                             .value(*i),
                     )
                 }
-                Attribute::Categorical(v) => v[c] = Some(col.as_string::<i32>().value(*i).into()),
+                Attribute::Categorical(v) => v.set(c, col.as_string::<i32>().value(*i)),
             }
         }
     }
@@ -369,7 +493,12 @@ pub fn load(p: &Pipeline, as_of: Option<Date>) -> Result<History, FeatureError> 
     let mut contacts = None;
     if let Some(t) = &tables.interactions {
         let mut col = Collect::with_capacity(t.total_rows());
-        let report = t.scan(&opts, pseudo.as_mut(), |b, _| {
+        let report = t.scan(&opts, pseudo.as_mut(), |b, rows_read| {
+            progress(Progress {
+                role: Role::Interactions,
+                rows_read,
+                total_rows: t.total_rows(),
+            });
             let idx = index.indices(b.column(0), false);
             has_score = b.column_by_name(column::SCORE).is_some();
             contacts_unknown += col.push_batch(&idx, &b, column::SCORE, "", column::KIND);

@@ -18,6 +18,7 @@ mod spec;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Array, Float64Array, Int8Array};
+use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use churnguard_config::{Date, FeaturesConfig, Label, MS_PER_DAY, Pipeline};
@@ -26,7 +27,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-pub use history::{Attribute, CustomerIndex, History, Series, load};
+pub use history::{Attribute, Categories, CustomerIndex, History, Series, load, load_with_progress};
 pub use spec::{Feature, FeatureKind, FeatureSpec};
 
 /// Name of the cutoff column of a feature table.
@@ -35,6 +36,8 @@ pub const CUTOFF: &str = "cutoff";
 pub const LABEL: &str = "label";
 /// Layout version of [`FeatureSpec`].
 pub const SPEC_VERSION: u32 = 1;
+/// Customers per parallel task when building a snapshot.
+const BLOCK: usize = 2048;
 
 /// Building features failed.
 #[derive(Debug, thiserror::Error)]
@@ -100,9 +103,8 @@ pub fn spec_for(p: &Pipeline, h: &History) -> FeatureSpec {
             description: description.clone(),
             kind: match calc {
                 Calc::Categorical(a) if let Attribute::Categorical(v) = &h.attributes[*a].1 => {
-                    let mut values: Vec<String> = v.iter().flatten().map(|s| s.to_string()).collect();
+                    let mut values: Vec<String> = v.values.iter().map(|s| s.to_string()).collect();
                     values.sort();
-                    values.dedup();
                     FeatureKind::Categorical { values }
                 }
                 _ => FeatureKind::Numeric,
@@ -459,15 +461,27 @@ pub fn snapshot(p: &Pipeline, h: &History, spec: &FeatureSpec, cutoff: Date) -> 
         .as_ref()
         .map(|c| c.kinds.iter().map(|k| p.features.complaint_kinds.contains(k)).collect())
         .unwrap_or_default();
-    // Category codes by the spec's dictionaries, so scoring uses training's codes.
-    let dictionaries: Vec<Option<FxHashMap<&str, f64>>> = spec
+    // Category codes by the spec's dictionaries, so scoring uses training's codes: per
+    // categorical feature, the spec code of each of the data's own codes (NaN when unseen).
+    let dictionaries: Vec<Option<Vec<f64>>> = spec
         .features
         .iter()
-        .map(|f| match &f.kind {
-            FeatureKind::Categorical { values } => {
-                Some(values.iter().enumerate().map(|(i, v)| (v.as_str(), i as f64)).collect())
+        .zip(&plan)
+        .map(|(f, (_, _, calc))| match (&f.kind, calc) {
+            (FeatureKind::Categorical { values }, Calc::Categorical(a)) => {
+                let Attribute::Categorical(cats) = &h.attributes[*a].1 else {
+                    return None;
+                };
+                let spec_codes: FxHashMap<&str, f64> =
+                    values.iter().enumerate().map(|(i, v)| (v.as_str(), i as f64)).collect();
+                Some(
+                    cats.values
+                        .iter()
+                        .map(|v| spec_codes.get(&**v).copied().unwrap_or(f64::NAN))
+                        .collect(),
+                )
             }
-            FeatureKind::Numeric => None,
+            _ => None,
         })
         .collect();
 
@@ -514,52 +528,64 @@ pub fn snapshot(p: &Pipeline, h: &History, spec: &FeatureSpec, cutoff: Date) -> 
     };
 
     let k = plan.len();
-    let mut values = vec![f64::NAN; population.len() * k];
-    let mut labels: Vec<Option<i8>> = vec![None; population.len()];
-    values
-        .par_chunks_mut(k.max(1))
-        .zip(labels.par_iter_mut())
-        .zip(population.par_iter())
-        .for_each(|((row, label), &c)| {
-            let ev = h.events.as_ref().map(|e| {
-                let (before, after) = e.split(c, c_ms);
-                (e, before, after)
-            });
-            let agg = ev
-                .as_ref()
-                .map(|(e, before, _)| event_agg(e, before.clone(), c_ms, &windows));
-            let contacts = h
-                .contacts
-                .as_ref()
-                .map(|s| contact_agg(s, s.range(c), c_ms, &windows, &complaint));
-            for (j, (_, _, calc)) in plan.iter().enumerate() {
-                row[j] = value(
-                    *calc,
-                    agg.as_ref(),
-                    contacts.as_ref(),
-                    h,
-                    c,
-                    c_ms,
-                    dictionaries[j].as_ref(),
-                );
-            }
-            *label = match (&p.label, &ev) {
-                (Some(Label::Column { positive, .. }), _) => h
-                    .label_values
+    let n = population.len();
+    // Features are written straight into their columns, a block of customers per task, so no
+    // row-major copy of the whole table is ever made.
+    let mut columns: Vec<Vec<f64>> = (0..k).map(|_| vec![0.0; n]).collect();
+    let mut labels: Vec<Option<i8>> = vec![None; n];
+    let mut blocks: Vec<Vec<&mut [f64]>> = (0..n.div_ceil(BLOCK)).map(|_| Vec::with_capacity(k)).collect();
+    for col in columns.iter_mut() {
+        for (b, chunk) in col.chunks_mut(BLOCK).enumerate() {
+            blocks[b].push(chunk);
+        }
+    }
+    blocks
+        .into_par_iter()
+        .zip(labels.par_chunks_mut(BLOCK))
+        .zip(population.par_chunks(BLOCK))
+        .for_each(|((mut block, labels), customers)| {
+            for (i, (&c, label)) in customers.iter().zip(labels).enumerate() {
+                let ev = h.events.as_ref().map(|e| {
+                    let (before, after) = e.split(c, c_ms);
+                    (e, before, after)
+                });
+                let agg = ev
                     .as_ref()
-                    .and_then(|v| v[c as usize].as_ref())
-                    .map(|v| i8::from(&**v == positive.as_str())),
-                (Some(Label::Inactivity { .. }), Some((e, _, after))) => horizon_end.map(|end| {
-                    let active = e.ts[after.clone()].first().is_some_and(|&t| t < end);
-                    i8::from(!active)
-                }),
-                (Some(Label::Event { .. }), Some((e, _, after))) => horizon_end.map(|end| {
-                    let churned = churn_code
-                        .is_some_and(|code| after.clone().take_while(|&r| e.ts[r] < end).any(|r| e.kind[r] == code));
-                    i8::from(churned)
-                }),
-                _ => None,
-            };
+                    .map(|(e, before, _)| event_agg(e, before.clone(), c_ms, &windows));
+                let contacts = h
+                    .contacts
+                    .as_ref()
+                    .map(|s| contact_agg(s, s.range(c), c_ms, &windows, &complaint));
+                for (j, (_, _, calc)) in plan.iter().enumerate() {
+                    block[j][i] = value(
+                        *calc,
+                        agg.as_ref(),
+                        contacts.as_ref(),
+                        h,
+                        c,
+                        c_ms,
+                        dictionaries[j].as_ref(),
+                    );
+                }
+                *label = match (&p.label, &ev) {
+                    (Some(Label::Column { positive, .. }), _) => h
+                        .label_values
+                        .as_ref()
+                        .and_then(|v| v.get(c))
+                        .map(|v| i8::from(v == positive.as_str())),
+                    (Some(Label::Inactivity { .. }), Some((e, _, after))) => horizon_end.map(|end| {
+                        let active = e.ts[after.clone()].first().is_some_and(|&t| t < end);
+                        i8::from(!active)
+                    }),
+                    (Some(Label::Event { .. }), Some((e, _, after))) => horizon_end.map(|end| {
+                        let churned = churn_code.is_some_and(|code| {
+                            after.clone().take_while(|&r| e.ts[r] < end).any(|r| e.kind[r] == code)
+                        });
+                        i8::from(churned)
+                    }),
+                    _ => None,
+                };
+            }
         });
     let mut unseen_by_feature: Vec<(String, u64)> = Vec::new();
     for (j, (name, _, calc)) in plan.iter().enumerate() {
@@ -569,7 +595,7 @@ pub fn snapshot(p: &Pipeline, h: &History, spec: &FeatureSpec, cutoff: Date) -> 
             };
             let n = population
                 .iter()
-                .filter(|&&c| v[c as usize].as_deref().is_some_and(|x| !dict.contains_key(x)))
+                .filter(|&&c| dict.get(v.codes[c as usize] as usize).is_some_and(|x| x.is_nan()))
                 .count() as u64;
             if n > 0 {
                 unseen_by_feature.push((name.clone(), n));
@@ -577,30 +603,38 @@ pub fn snapshot(p: &Pipeline, h: &History, spec: &FeatureSpec, cutoff: Date) -> 
         }
     }
 
-    let mut columns: Vec<ArrayRef> = vec![
+    let mut output: Vec<ArrayRef> = vec![
         h.customers.ids(&population),
         Arc::new(Date32Array::from(vec![cutoff.days(); population.len()])),
     ];
     let mut fields = vec![
-        Field::new("customer_id", columns[0].data_type().clone(), false),
+        Field::new("customer_id", output[0].data_type().clone(), false),
         Field::new(CUTOFF, DataType::Date32, false),
     ];
-    for (j, f) in spec.features.iter().enumerate() {
-        let col: Float64Array = (0..population.len())
-            .map(|i| {
-                let v = values[i * k + j];
-                (!v.is_nan()).then_some(v)
-            })
-            .collect();
-        columns.push(Arc::new(col));
-        fields.push(Field::new(&f.name, DataType::Float64, true));
-    }
+    let feature_columns: Vec<ArrayRef> = columns
+        .into_par_iter()
+        .map(|mut col| {
+            // NaN marks a missing feature; Arrow marks it with a null (and a zero under it).
+            let valid = BooleanBuffer::collect_bool(col.len(), |i| !col[i].is_nan());
+            let nulls = (valid.count_set_bits() < col.len()).then(|| NullBuffer::new(valid));
+            if nulls.is_some() {
+                col.iter_mut().filter(|v| v.is_nan()).for_each(|v| *v = 0.0);
+            }
+            Arc::new(Float64Array::new(col.into(), nulls)) as ArrayRef
+        })
+        .collect();
+    output.extend(feature_columns);
+    fields.extend(
+        spec.features
+            .iter()
+            .map(|f| Field::new(&f.name, DataType::Float64, true)),
+    );
     let labelled = labels.iter().flatten().count() as u64;
     let churned = labels.iter().flatten().filter(|&&l| l == 1).count() as u64;
-    columns.push(Arc::new(Int8Array::from(labels)));
+    output.push(Arc::new(Int8Array::from(labels)));
     fields.push(Field::new(LABEL, DataType::Int8, true));
     let batch =
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| FeatureError::Arrow(e.to_string()))?;
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), output).map_err(|e| FeatureError::Arrow(e.to_string()))?;
 
     let mut warnings = Vec::new();
     if c_ms > h.data_end_ms {
@@ -633,7 +667,7 @@ fn value(
     h: &History,
     c: u32,
     c_ms: i64,
-    dict: Option<&FxHashMap<&str, f64>>,
+    dict: Option<&Vec<f64>>,
 ) -> f64 {
     let nan = f64::NAN;
     let ev = |f: &dyn Fn(&Agg) -> f64| a.filter(|a| a.n > 0).map_or(nan, f);
@@ -698,9 +732,7 @@ fn value(
             _ => nan,
         },
         Calc::Categorical(i) => match (&h.attributes[i].1, dict) {
-            (Attribute::Categorical(v), Some(d)) => {
-                v[c as usize].as_deref().and_then(|x| d.get(x).copied()).unwrap_or(nan)
-            }
+            (Attribute::Categorical(v), Some(d)) => d.get(v.codes[c as usize] as usize).copied().unwrap_or(nan),
             _ => nan,
         },
         Calc::DateAge(i) => match &h.attributes[i].1 {

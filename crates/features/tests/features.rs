@@ -293,3 +293,83 @@ fn a_model_spec_that_differs_is_refused_and_unseen_categories_are_counted() {
     assert_eq!(col.null_count() as u64, *n);
     assert!(*n > 0);
 }
+
+/// Reorders the rows of a Parquet file with `order` (row indices) into `to`.
+fn reorder(from: &Path, to: &Path, order: impl Fn(&[i64]) -> Vec<u32>) {
+    let file = std::fs::File::open(from).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let ids = all
+        .column_by_name("customer_id")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::Int64Type>();
+    let idx = arrow::array::UInt32Array::from(order(ids.values()));
+    let columns = all
+        .columns()
+        .iter()
+        .map(|c| arrow::compute::take(c, &idx, None).unwrap())
+        .collect();
+    let out = RecordBatch::try_new(all.schema(), columns).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(to).unwrap(), out.schema(), None).unwrap();
+    w.write(&out).unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn row_order_of_the_files_does_not_change_the_features() {
+    let d = tempfile::tempdir().unwrap();
+    churnguard_synth::generate(&churnguard_synth::SynthConfig::new(2_000, 9), d.path(), &mut |_| {}).unwrap();
+    let p = churnguard_config::load(&d.path().join("pipeline.toml")).unwrap();
+    let reference = features(&p, "2023-06-01");
+    let events = d.path().join("events.parquet");
+    let original = d.path().join("events_original.parquet");
+    std::fs::copy(&events, &original).unwrap();
+    // Grouped by customer but each customer's rows newest first (sorted in place), then fully
+    // shuffled (the general regrouping path), then time-ordered across customers.
+    let reversed = |ids: &[i64]| {
+        let mut order: Vec<u32> = (0..ids.len() as u32).collect();
+        order
+            .chunk_by_mut(|&a, &b| ids[a as usize] == ids[b as usize])
+            .for_each(|c| c.reverse());
+        order
+    };
+    let shuffled = |ids: &[i64]| {
+        let mut order: Vec<u32> = (0..ids.len() as u32).collect();
+        order.sort_by_key(|&i| (u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 7);
+        order
+    };
+    let interleaved = |ids: &[i64]| {
+        let mut order: Vec<u32> = (0..ids.len() as u32).collect();
+        order.sort_by_key(|&i| (ids[i as usize] * 7919) % 1009);
+        order
+    };
+    for (name, order) in [
+        ("reversed", &reversed as &dyn Fn(&[i64]) -> Vec<u32>),
+        ("shuffled", &shuffled),
+        ("interleaved", &interleaved),
+    ] {
+        reorder(&original, &events, order);
+        let b = features(&p, "2023-06-01");
+        assert_eq!(b.num_rows(), reference.num_rows(), "{name}");
+        assert_eq!(b.column(0), reference.column(0), "{name}");
+        for (i, f) in reference.schema().fields().iter().enumerate().skip(2) {
+            let (x, y) = (reference.column(i), b.column(i));
+            assert_eq!(x.logical_nulls(), y.logical_nulls(), "{name}: {}", f.name());
+            if let (Some(x), Some(y)) = (x.as_primitive_opt::<Float64Type>(), y.as_primitive_opt::<Float64Type>()) {
+                for (a, b) in x.values().iter().zip(y.values()) {
+                    assert!(
+                        (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                        "{name}: {} {a} vs {b}",
+                        f.name()
+                    );
+                }
+            } else {
+                assert_eq!(x, y, "{name}: {}", f.name());
+            }
+        }
+    }
+}

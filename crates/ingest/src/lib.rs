@@ -10,9 +10,12 @@
 //! Rows that cannot be used are rejected and counted by reason, with examples; `strict` mode turns
 //! the first rejection into an error. Personal columns listed as PII are never read, and ids can be
 //! replaced by keyed pseudonyms before any batch leaves this crate.
+//!
+//! Outputs go the other way through [`ParquetOut`]: a Parquet file that appears whole or not at all.
 
 mod coerce;
 mod error;
+mod output;
 mod pipeline;
 mod pseudonym;
 mod report;
@@ -21,6 +24,7 @@ mod table;
 
 pub use coerce::{IdKind, Reason, parse_instant};
 pub use error::{ErrorKind, IngestError};
+pub use output::{OutputError, ParquetOut};
 pub use pipeline::{Progress, TableValidation, Tables, ValidationReport, open, pseudonymizer, scan_options, validate};
 pub use pseudonym::{MIN_KEY_BYTES, Pseudonymizer};
 pub use report::{ColumnReport, RejectExample, Rejection, TableReport, ValueCounts};

@@ -21,6 +21,8 @@ use crate::source::SourceFile;
 
 /// Examples kept per rejection reason.
 const EXAMPLES: usize = 5;
+/// Batches decoded ahead of the one being normalized.
+const DECODED_AHEAD: usize = 2;
 /// Distinct values tracked per counted column before the rest go to "other".
 const MAX_DISTINCT: usize = 1000;
 
@@ -306,19 +308,34 @@ impl TableReader {
         let columns: Vec<&str> = self.plan.iter().map(|p| p.source.as_str()).collect();
         let stream = self.source.stream(&columns, opts.batch_rows.max(1))?;
         let mut st = ScanState::new(self, opts, pseudonymizer.is_some());
-        for batch in stream {
-            let batch = batch.map_err(|detail| {
-                self.error(ErrorKind::Decode {
-                    rows_read: st.rows_read,
-                    detail,
-                })
-            })?;
-            let out = st.normalize(self, &batch, &schema, id_output, pseudonymizer.as_deref_mut())?;
-            st.rows_read += batch.num_rows() as u64;
-            if out.num_rows() > 0 {
-                sink(out, st.rows_read);
+        // Decoding (decompression, page decoding) runs on its own thread, one or two batches
+        // ahead of normalization, so the two halves of the read overlap.
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(DECODED_AHEAD);
+            scope.spawn(move || {
+                for batch in stream {
+                    let failed = batch.is_err();
+                    // A closed channel means the reader stopped on an error of its own.
+                    if tx.send(batch).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            for batch in rx {
+                let batch = batch.map_err(|detail| {
+                    self.error(ErrorKind::Decode {
+                        rows_read: st.rows_read,
+                        detail,
+                    })
+                })?;
+                let out = st.normalize(self, &batch, &schema, id_output, pseudonymizer.as_deref_mut())?;
+                st.rows_read += batch.num_rows() as u64;
+                if out.num_rows() > 0 {
+                    sink(out, st.rows_read);
+                }
             }
-        }
+            Ok::<_, IngestError>(())
+        })?;
         st.finish(self)
     }
 }

@@ -2,7 +2,6 @@
 //! Files are written under temporary names and renamed at the end, so an interrupted run never
 //! leaves a half-written data set behind.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,9 +10,8 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
+use churnguard_ingest::{OutputError, ParquetOut};
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 
 use crate::{CHANNELS, Customer, PLANS, REGIONS, SynthConfig, customers};
 
@@ -28,14 +26,9 @@ pub enum SynthError {
         /// The operating system's reason.
         source: std::io::Error,
     },
-    /// Encoding Parquet failed.
-    #[error("cannot write {}: {detail}", path.display())]
-    Parquet {
-        /// The file.
-        path: PathBuf,
-        /// The encoder's reason.
-        detail: String,
-    },
+    /// A Parquet file could not be written.
+    #[error(transparent)]
+    Output(#[from] OutputError),
     /// The request makes no sense.
     #[error("{0}")]
     Invalid(String),
@@ -58,58 +51,35 @@ pub struct Summary {
     pub files: Vec<PathBuf>,
 }
 
+/// One output file and its columns.
 struct Out {
-    path: PathBuf,
-    tmp: PathBuf,
-    writer: ArrowWriter<File>,
+    file: ParquetOut,
     schema: SchemaRef,
 }
 
 impl Out {
     fn create(dir: &Path, name: &str, fields: Vec<Field>) -> Result<Self, SynthError> {
-        let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let file = File::create(&tmp).map_err(|source| SynthError::Io {
-            path: tmp.clone(),
-            source,
-        })?;
         let schema = Arc::new(Schema::new(fields));
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .build();
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| SynthError::Parquet {
-            path: path.clone(),
-            detail: e.to_string(),
-        })?;
+        let compression = Compression::ZSTD(ZstdLevel::default());
         Ok(Out {
-            path,
-            tmp,
-            writer,
+            file: ParquetOut::create(&dir.join(name), schema.clone(), compression)?,
             schema,
         })
     }
 
+    /// Writes one chunk of customers as one row group, which keeps the writer's buffers bounded.
     fn write(&mut self, columns: Vec<ArrayRef>) -> Result<(), SynthError> {
-        let err = |e: &dyn std::fmt::Display| SynthError::Parquet {
-            path: self.path.clone(),
-            detail: e.to_string(),
-        };
-        let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| err(&e))?;
-        self.writer.write(&batch).map_err(|e| err(&e))?;
-        // One row group per chunk keeps the writer's buffers bounded.
-        self.writer.flush().map_err(|e| err(&e))
+        let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| {
+            SynthError::Output(OutputError::Encode {
+                path: self.file.path().to_path_buf(),
+                detail: e.to_string(),
+            })
+        })?;
+        Ok(self.file.write(&batch)?)
     }
 
     fn finish(self) -> Result<PathBuf, SynthError> {
-        self.writer.close().map_err(|e| SynthError::Parquet {
-            path: self.path.clone(),
-            detail: e.to_string(),
-        })?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|source| SynthError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        Ok(self.path)
+        Ok(self.file.finish()?)
     }
 }
 

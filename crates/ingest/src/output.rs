@@ -1,0 +1,158 @@
+//! Writing Arrow batches as a Parquet file that appears whole or not at all, with the columns of
+//! each row group encoded in parallel.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use rayon::prelude::*;
+
+/// Writing an output file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The file or its folder could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// Encoding failed (for example, a batch does not match the file's schema).
+    #[error("cannot write {}: {detail}", path.display())]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// The encoder's reason.
+        detail: String,
+    },
+}
+
+/// A Parquet file being written under a hidden temporary name beside its target. [`finish`]
+/// renames it into place; dropped unfinished (an error, a panic), the temporary file is removed,
+/// so a reader never sees half a file.
+///
+/// [`finish`]: ParquetOut::finish
+pub struct ParquetOut {
+    path: PathBuf,
+    tmp: PathBuf,
+    schema: SchemaRef,
+    writer: Option<SerializedFileWriter<File>>,
+    factory: Option<ArrowRowGroupWriterFactory>,
+    row_groups: usize,
+    renamed: bool,
+}
+
+impl ParquetOut {
+    /// Starts the file at `path` for batches of `schema`.
+    pub fn create(path: &Path, schema: SchemaRef, compression: Compression) -> Result<Self, OutputError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.tmp"));
+        let encode = |e: &dyn std::fmt::Display| OutputError::Encode {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        };
+        let mut props = WriterProperties::builder().set_compression(compression).build();
+        // Readers rebuild the exact Arrow types (timestamp units, dates) from the embedded schema.
+        parquet::arrow::add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        let props = std::sync::Arc::new(props);
+        let parquet_schema = ArrowSchemaConverter::new()
+            .with_coerce_types(props.coerce_types())
+            .convert(&schema)
+            .map_err(|e| encode(&e))?;
+        let file = File::create(&tmp).map_err(|source| OutputError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // From here on, dropping `out` removes the temporary file.
+        let mut out = ParquetOut {
+            path: path.to_path_buf(),
+            tmp,
+            schema: schema.clone(),
+            writer: None,
+            factory: None,
+            row_groups: 0,
+            renamed: false,
+        };
+        let writer =
+            SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), props).map_err(|e| encode(&e))?;
+        out.factory = Some(ArrowRowGroupWriterFactory::new(&writer, schema));
+        out.writer = Some(writer);
+        Ok(out)
+    }
+
+    /// The file's final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes one batch as one row group, its columns encoded in parallel.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+        let encode = |e: &dyn std::fmt::Display| OutputError::Encode {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        };
+        if batch.schema().fields() != self.schema.fields() {
+            return Err(encode(&"a batch does not match the file's columns"));
+        }
+        let (Some(writer), Some(factory)) = (self.writer.as_mut(), self.factory.as_ref()) else {
+            return Err(encode(&"the file is already closed"));
+        };
+        let mut leaves = Vec::new();
+        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
+            leaves.extend(compute_leaves(field, column).map_err(|e| encode(&e))?);
+        }
+        let columns = factory.create_column_writers(self.row_groups).map_err(|e| encode(&e))?;
+        let chunks: Vec<ArrowColumnChunk> = columns
+            .into_par_iter()
+            .zip(leaves.into_par_iter())
+            .map(|(mut w, leaf)| {
+                w.write(&leaf)?;
+                w.close()
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| encode(&e))?;
+        let mut group = writer.next_row_group().map_err(|e| encode(&e))?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut group).map_err(|e| encode(&e))?;
+        }
+        group.close().map_err(|e| encode(&e))?;
+        self.row_groups += 1;
+        Ok(())
+    }
+
+    /// Completes the file and renames it into place; returns its final path.
+    pub fn finish(mut self) -> Result<PathBuf, OutputError> {
+        let encode = |e: &dyn std::fmt::Display| OutputError::Encode {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        };
+        if let Some(writer) = self.writer.take() {
+            writer.close().map_err(|e| encode(&e))?;
+        }
+        std::fs::rename(&self.tmp, &self.path).map_err(|source| OutputError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.renamed = true;
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for ParquetOut {
+    fn drop(&mut self) {
+        if !self.renamed {
+            // Best effort: the temporary file is all that is left to clean.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
