@@ -6,7 +6,7 @@ use crate::{churnguard, outcome};
 fn every_subcommand_has_help() {
     let (code, out, _) = outcome(&churnguard(&["--help"]));
     assert_eq!(code, 0);
-    let subcommands = ["validate", "features", "synth", "doctor"];
+    let subcommands = ["validate", "features", "synth", "export", "doctor"];
     for s in subcommands {
         assert!(out.contains(s), "top-level help lists {s}:\n{out}");
         let (code, help, _) = outcome(&churnguard(&[s, "--help"]));

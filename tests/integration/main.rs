@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod export;
 mod validate;
 
 use std::path::{Path, PathBuf};

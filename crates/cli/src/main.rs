@@ -4,6 +4,7 @@
 //! 2 on a usage or config error.
 
 mod doctor;
+mod export;
 mod features;
 mod progress;
 mod render;
@@ -34,10 +35,12 @@ enum Command {
     ///
     /// Exits 0 when the data is usable, 1 when it is not, 2 when the config is invalid.
     Validate(validate::Args),
-    /// Compute the point-in-time feature table of a pipeline at a cutoff date and write it as Parquet.
+    /// Compute the point-in-time feature table of a pipeline at one or several cutoffs and write it as Parquet.
     Features(features::Args),
     /// Write a realistic synthetic data set (events, customers, interactions) for scale tests.
     Synth(synth::Args),
+    /// Export any LightGBM model text to an exact ONNX model, and check it through ONNX Runtime.
+    Export(export::Args),
     /// Check the runtime environment: the ONNX Runtime library and its version.
     Doctor(doctor::Args),
 }
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Features(args) => features::run(&args),
         Command::Synth(args) => synth::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Doctor(args) => doctor::run(&args),
     };
     match result {

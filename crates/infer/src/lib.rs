@@ -5,5 +5,7 @@
 //! the ONNX Runtime shared library.
 
 mod runtime;
+mod session;
 
 pub use runtime::{MIN_ORT_VERSION, OnnxRuntime, RuntimeError, find_library};
+pub use session::{OnnxModel, Scores, SessionError};

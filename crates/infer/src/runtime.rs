@@ -61,7 +61,7 @@ pub struct OnnxRuntime {
     pub build_info: String,
     // ort keeps only a weak reference to the environment: holding it here keeps it alive for
     // every later session of the process.
-    _environment: ort::environment::Environment,
+    environment: ort::environment::Environment,
 }
 
 static RUNTIME: OnceLock<OnnxRuntime> = OnceLock::new();
@@ -106,6 +106,11 @@ fn project_candidates() -> Vec<PathBuf> {
 }
 
 impl OnnxRuntime {
+    /// The process-wide ONNX Runtime environment that sessions are created in.
+    pub fn environment(&self) -> &ort::environment::Environment {
+        &self.environment
+    }
+
     /// Loads the library (once per process) and returns the runtime in use.
     pub fn load(explicit: Option<&Path>) -> Result<&'static OnnxRuntime, RuntimeError> {
         if let Some(rt) = RUNTIME.get() {
@@ -136,7 +141,7 @@ impl OnnxRuntime {
             path,
             version,
             build_info,
-            _environment: environment,
+            environment,
         }))
     }
 }
