@@ -62,3 +62,17 @@ for engine in pandas polars; do
   printf '         same values?   '
   "$py" bench/compare_features.py "$out/features_churnguard.parquet" "$out/features_$engine.parquet" || true
 done
+
+echo
+echo "== export: a 500-tree, 255-leaf LightGBM model trained on those features =="
+model="$out/model_500x255.txt"
+rows=${BENCH_EXPORT_ROWS:-200000}
+read -r conv load diff nrows < <("$py" bench/export_reference.py "$out/features_churnguard.parquet" "$model" "$rows")
+printf '  onnxmltools: convert %6.3f s, ONNX Runtime load %6.3f s, max |p - LightGBM| = %s on %s rows\n' "$conv" "$load" "$diff" "$nrows"
+for input in f32 f64; do
+  printf '  churnguard export --input-type %s: ' "$input"
+  "$bin" export "$model" --out "$out/model_500x255_$input.onnx" --input-type "$input" | tr '\n' ' ' | sed 's/  */ /g'
+  echo
+  read -r ours_diff ours_rows < <("$py" bench/export_reference.py --compare "$out/features_churnguard.parquet" "$model" "$out/model_500x255_$input.onnx" "$rows")
+  printf '    same %s rows as onnxmltools: max |p - LightGBM| = %s\n' "$ours_rows" "$ours_diff"
+done

@@ -32,7 +32,8 @@ pub struct Args {
 /// Rows probed by the parity check.
 const PROBE_ROWS: usize = 5_000;
 
-/// Exports the model and checks ONNX Runtime against LightGBM's decision rules.
+/// Exports the model, checks ONNX Runtime against LightGBM's decision rules, and writes the
+/// file only when they agree.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let text = std::fs::read_to_string(&args.model).with_context(|| format!("cannot read {}", args.model.display()))?;
@@ -50,7 +51,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let bytes = export(&ensemble, &text, &options)?;
     let export_time = started.elapsed();
-    write_atomically(&args.out, &bytes)?;
     let leaves: usize = ensemble.trees.iter().map(|t| t.leaf_values.len()).sum();
     println!(
         "{} trees ({} leaves), {}, {} features -> {} ({} bytes, {:.3} s)",
@@ -63,6 +63,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         export_time.as_secs_f64()
     );
     if args.no_check {
+        write_atomically(&args.out, &bytes)?;
         return Ok(ExitCode::SUCCESS);
     }
     let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
@@ -88,8 +89,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         load_time.as_secs_f64()
     );
     if worst > 1e-6 {
-        anyhow::bail!("the exported model differs from LightGBM by {worst:e} (limit 1e-6); please report this model");
+        anyhow::bail!(
+            "not written: the exported model differs from LightGBM by {worst:e} (limit 1e-6); please report this model"
+        );
     }
+    write_atomically(&args.out, &bytes)?;
     Ok(ExitCode::SUCCESS)
 }
 
