@@ -9,7 +9,7 @@ mod predict;
 
 pub use ensemble::{Child, Condition, Ensemble, MAX_CLASSES, MAX_DEPTH, Missing, Objective, Split, Tree};
 pub use export::{ExportOptions, InputType, export, names};
-pub use predict::{ZERO_THRESHOLD, goes_left, transform};
+pub use predict::{ZERO_THRESHOLD, goes_left, threshold_neighbours, transform};
 
 /// Reading or exporting a model failed.
 #[derive(Debug, thiserror::Error)]

@@ -303,21 +303,7 @@ impl Ensemble {
             let j = s.feature as usize;
             match &s.condition {
                 Condition::Numeric { threshold: t, .. } => {
-                    let narrow = *t as f32;
-                    let below = if f64::from(narrow) > *t {
-                        narrow.next_down()
-                    } else {
-                        narrow
-                    };
-                    for v in [
-                        *t,
-                        t.next_up(),
-                        t.next_down(),
-                        f64::from(below),
-                        f64::from(below.next_up()),
-                    ] {
-                        points.push((j, v));
-                    }
+                    points.extend(threshold_neighbours(*t).map(|v| (j, v)));
                 }
                 Condition::Categorical { categories } => {
                     points.extend(categories.iter().map(|&c| (j, f64::from(c))));
@@ -338,4 +324,22 @@ impl Ensemble {
         }
         out
     }
+}
+
+/// A threshold and the values beside it where an export could go wrong: its double neighbours,
+/// the largest float32 not above it and the next float32 up.
+pub fn threshold_neighbours(t: f64) -> [f64; 5] {
+    let narrow = t as f32;
+    let below = if f64::from(narrow) > t {
+        narrow.next_down()
+    } else {
+        narrow
+    };
+    [
+        t,
+        t.next_up(),
+        t.next_down(),
+        f64::from(below),
+        f64::from(below.next_up()),
+    ]
 }

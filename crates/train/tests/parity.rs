@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use churnguard_infer::{OnnxModel, OnnxRuntime};
-use churnguard_model::{Condition, Ensemble, ExportOptions, InputType, Missing, export};
+use churnguard_model::{Condition, Ensemble, ExportOptions, InputType, Missing, export, threshold_neighbours};
 use churnguard_train::lightgbm::{Booster, Dataset, Prediction};
 
 const FEATURES: usize = 6;
@@ -82,18 +82,7 @@ fn edge_rows(e: &Ensemble, base: &[f64], limit: usize) -> Vec<f64> {
         let f = s.feature as usize;
         match &s.condition {
             Condition::Numeric { threshold: t, .. } => {
-                let t = *t;
-                let below = t as f32;
-                let below = if f64::from(below) > t { below.next_down() } else { below };
-                for v in [
-                    t,
-                    t.next_up(),
-                    t.next_down(),
-                    f64::from(below),
-                    f64::from(below.next_up()),
-                ] {
-                    points.push((f, v));
-                }
+                points.extend(threshold_neighbours(*t).map(|v| (f, v)));
             }
             Condition::Categorical { categories } => {
                 points.extend(categories.iter().take(3).map(|&c| (f, f64::from(c))));
