@@ -9,6 +9,7 @@ mod features;
 mod progress;
 mod render;
 mod synth;
+mod train;
 mod validate;
 
 use std::path::Path;
@@ -39,6 +40,10 @@ enum Command {
     Features(features::Args),
     /// Write a realistic synthetic data set (events, customers, interactions) for scale tests.
     Synth(synth::Args),
+    /// Train a pipeline's model: features, LightGBM with early stopping, evaluation, exact ONNX export, and a new versioned model package.
+    Train(train::Args),
+    /// The main job: everything the pipeline config asks for (today: training, evaluation, export and the package).
+    Run(train::Args),
     /// Export any LightGBM model text to an exact ONNX model, and check it through ONNX Runtime.
     Export(export::Args),
     /// Check the runtime environment: the ONNX Runtime library and its version.
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Features(args) => features::run(&args),
         Command::Synth(args) => synth::run(&args),
+        Command::Train(args) | Command::Run(args) => train::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Doctor(args) => doctor::run(&args),
     };

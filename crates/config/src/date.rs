@@ -64,6 +64,12 @@ impl fmt::Display for Date {
     }
 }
 
+impl serde::Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// Parses ASCII digits into a number; `None` on anything else or an empty slice.
 pub fn digits(b: &[u8]) -> Option<u32> {
     if b.is_empty() || b.len() > 9 {

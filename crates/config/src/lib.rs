@@ -11,13 +11,20 @@
 mod date;
 mod error;
 mod raw;
+mod training;
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 pub use date::{Date, MS_PER_DAY, digits};
 pub use error::ConfigError;
+pub use training::{
+    ClassWeight, EvaluationConfig, ModelConfig, OutputConfig, SplitConfig, StoppingMetric, ThresholdRule, TierRule,
+    TiersConfig, TuningConfig, TuningMethod,
+};
 
 use raw::{
     RawCustomers, RawDate, RawEvents, RawFeatures, RawFile, RawInteractions, RawLabel, RawPrivacy, RawSnapshots,
@@ -31,7 +38,7 @@ pub const DEFAULT_BATCH_ROWS: usize = 65_536;
 pub const DEFAULT_SEED: u64 = 42;
 
 /// A validated pipeline config.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Pipeline {
     /// The pipeline's name, used for its model folder: letters, digits, `-` and `_`.
     pub name: String,
@@ -51,6 +58,18 @@ pub struct Pipeline {
     pub snapshots: Snapshots,
     /// Which features to compute.
     pub features: FeaturesConfig,
+    /// LightGBM settings.
+    pub model: ModelConfig,
+    /// How customers are held out for validation and test.
+    pub split: SplitConfig,
+    /// Evaluation settings.
+    pub evaluation: EvaluationConfig,
+    /// Risk tiers.
+    pub tiers: TiersConfig,
+    /// Hyper-parameter search, when the config asks for one.
+    pub tuning: Option<TuningConfig>,
+    /// Where model packages go.
+    pub output: OutputConfig,
 }
 
 /// Default feature windows, in days.
@@ -59,7 +78,7 @@ pub const DEFAULT_WINDOWS_DAYS: [u32; 3] = [30, 90, 180];
 pub const DEFAULT_COMPLAINT_KINDS: [&str; 1] = ["complaint"];
 
 /// Cutoff dates: each defines one snapshot, one row per customer known at that date.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Snapshots {
     /// Training cutoffs in increasing order (a list, or every N days between two dates).
     pub train_cutoffs: Vec<Date>,
@@ -70,7 +89,7 @@ pub struct Snapshots {
 }
 
 /// Feature settings.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FeaturesConfig {
     /// Look-back windows for counts, sums, active days and trends, increasing.
     pub windows_days: Vec<u32>,
@@ -88,7 +107,7 @@ impl Default for FeaturesConfig {
 }
 
 /// Where the customer data lives and how strictly it is read.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct DataConfig {
     /// The date the data was extracted; rows after it are reported as being in the future.
     pub as_of: Option<Date>,
@@ -105,7 +124,8 @@ pub struct DataConfig {
 }
 
 /// The role a table plays in a pipeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Purchases or usage events.
     Events,
@@ -133,7 +153,8 @@ impl fmt::Display for Role {
 }
 
 /// The storage format of a table file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FileFormat {
     /// Apache Parquet.
     Parquet,
@@ -151,7 +172,7 @@ impl fmt::Display for FileFormat {
 }
 
 /// Where a table is and which of its columns must never be read.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct TableSource {
     /// The file, resolved against the config file's folder.
     pub path: PathBuf,
@@ -164,7 +185,7 @@ pub struct TableSource {
 }
 
 /// Column mapping of the events table.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct EventsTable {
     /// File, format, id column and PII columns.
     pub source: TableSource,
@@ -179,7 +200,7 @@ pub struct EventsTable {
 }
 
 /// Column handling of the customers table.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct CustomersTable {
     /// File, format, id column and PII columns.
     pub source: TableSource,
@@ -192,7 +213,7 @@ pub struct CustomersTable {
 }
 
 /// Column mapping of the interactions table.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct InteractionsTable {
     /// File, format, id column and PII columns.
     pub source: TableSource,
@@ -205,7 +226,7 @@ pub struct InteractionsTable {
 }
 
 /// Pseudonymization of customer ids.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Privacy {
     /// Replace every customer id by a keyed hash as it is read.
     pub pseudonymize: bool,
@@ -214,7 +235,8 @@ pub struct Privacy {
 }
 
 /// The churn definition.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Label {
     /// Churned if no event falls in `[cutoff, cutoff + horizon_days)`.
     Inactivity {
@@ -426,6 +448,12 @@ impl Checker<'_> {
             .transpose()?
             .unwrap_or_default();
         let features = raw.features.map(|f| self.features(f)).transpose()?.unwrap_or_default();
+        let model = raw.model.map(|m| self.model(m)).transpose()?.unwrap_or_default();
+        let split = raw.split.map(|s| self.split(s)).transpose()?.unwrap_or_default();
+        let evaluation = raw.evaluation.map(|e| self.evaluation(e)).transpose()?.unwrap_or_default();
+        let tiers = raw.tiers.map(|t| self.tiers(t)).transpose()?.unwrap_or_default();
+        let tuning = raw.tuning.map(|t| self.tuning(t)).transpose()?;
+        let output = raw.output.map(|o| self.output(o)).transpose()?.unwrap_or_default();
         Ok(Pipeline {
             name,
             seed,
@@ -436,6 +464,12 @@ impl Checker<'_> {
             label,
             snapshots,
             features,
+            model,
+            split,
+            evaluation,
+            tiers,
+            tuning,
+            output,
         })
     }
 

@@ -16,6 +16,18 @@ pub(crate) struct RawFile {
     pub snapshots: Option<RawSnapshots>,
     #[serde(default)]
     pub features: Option<RawFeatures>,
+    #[serde(default)]
+    pub model: Option<RawModel>,
+    #[serde(default)]
+    pub split: Option<RawSplit>,
+    #[serde(default)]
+    pub evaluation: Option<RawEvaluation>,
+    #[serde(default)]
+    pub tiers: Option<RawTiers>,
+    #[serde(default)]
+    pub tuning: Option<RawTuning>,
+    #[serde(default)]
+    pub output: Option<RawOutput>,
 }
 
 #[derive(Deserialize)]
@@ -123,4 +135,75 @@ pub(crate) struct RawLabel {
     pub column: Option<String>,
     pub positive: Option<toml::Value>,
     pub event_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawModel {
+    pub learning_rate: Option<f64>,
+    pub num_leaves: Option<i64>,
+    pub max_depth: Option<i64>,
+    pub min_data_in_leaf: Option<i64>,
+    pub feature_fraction: Option<f64>,
+    pub bagging_fraction: Option<f64>,
+    pub bagging_freq: Option<i64>,
+    pub lambda_l1: Option<f64>,
+    pub lambda_l2: Option<f64>,
+    pub max_bin: Option<i64>,
+    pub num_iterations: Option<i64>,
+    pub early_stopping_rounds: Option<i64>,
+    pub early_stopping_metric: Option<String>,
+    pub num_threads: Option<i64>,
+    pub is_unbalance: Option<bool>,
+    pub scale_pos_weight: Option<f64>,
+    #[serde(default)]
+    pub lightgbm: Option<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSplit {
+    pub validation_fraction: Option<f64>,
+    pub test_fraction: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEvaluation {
+    pub threshold: Option<String>,
+    pub top_percent: Option<f64>,
+    pub cost_missed_churner: Option<f64>,
+    pub cost_needless_offer: Option<f64>,
+    pub bootstrap_samples: Option<i64>,
+    pub calibration_bins: Option<i64>,
+    pub active_within_days: Option<Vec<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTiers {
+    pub high: Option<RawTierRule>,
+    pub medium: Option<RawTierRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTierRule {
+    pub probability: Option<f64>,
+    pub top_percent: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTuning {
+    pub method: Option<String>,
+    pub trials: Option<i64>,
+    pub folds: Option<i64>,
+    pub space: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOutput {
+    pub models_dir: Option<String>,
 }

@@ -209,3 +209,92 @@ fn snapshots_as_a_list_or_every_n_days() {
         assert_eq!(err(&format!("{GOOD}{extra}")).key(), Some(key), "{extra}");
     }
 }
+
+const TRAINING: &str = r#"
+[model]
+learning_rate = 0.1
+num_leaves = 15
+scale_pos_weight = 3.0
+early_stopping_metric = "auc"
+[model.lightgbm]
+cat_smooth = 20
+monotone_constraints = [1, 0, -1]
+[split]
+validation_fraction = 0.25
+[evaluation]
+threshold = "min_cost"
+cost_missed_churner = 100
+cost_needless_offer = 10
+active_within_days = [180]
+[tiers]
+high = { probability = 0.7 }
+medium = { top_percent = 40 }
+[tuning]
+method = "grid"
+folds = 3
+[tuning.space]
+num_leaves = [7, 15, 31]
+learning_rate = [0.05, 0.1]
+[output]
+models_dir = "../models"
+"#;
+
+#[test]
+fn training_sections_are_resolved_with_defaults_for_the_rest() {
+    let p = parse_at(&format!("{GOOD}{TRAINING}")).unwrap();
+    assert_eq!(p.model.learning_rate, 0.1);
+    assert_eq!(p.model.num_leaves, 15);
+    assert_eq!(p.model.min_data_in_leaf, 20);
+    assert_eq!(p.model.class_weight, ClassWeight::ScalePositive(3.0));
+    assert_eq!(p.model.early_stopping_metric, StoppingMetric::Auc);
+    let params = p.model.lightgbm_params();
+    assert!(params.contains(&("scale_pos_weight".into(), "3".into())), "{params:?}");
+    assert!(params.contains(&("monotone_constraints".into(), "1,0,-1".into())), "{params:?}");
+    assert_eq!(p.split.validation_fraction, 0.25);
+    assert_eq!(p.split.test_fraction, 0.2);
+    assert_eq!(
+        p.evaluation.threshold,
+        ThresholdRule::MinCost {
+            missed_churner: 100.0,
+            needless_offer: 10.0
+        }
+    );
+    assert_eq!(p.evaluation.active_within_days, vec![180]);
+    assert_eq!(p.tiers.high, TierRule::Probability(0.7));
+    assert_eq!(p.tiers.medium, TierRule::TopPercent(40.0));
+    let t = p.tuning.as_ref().unwrap();
+    assert_eq!((t.method, t.folds, t.combinations()), (TuningMethod::Grid, 3, 6));
+    assert_eq!(p.output.models_dir.as_deref(), Some(Path::new("models")));
+
+    let plain = parse_at(GOOD).unwrap();
+    assert_eq!(plain.model, ModelConfig::default());
+    assert_eq!(plain.tiers, TiersConfig::default());
+    assert!(plain.tuning.is_none());
+}
+
+#[test]
+fn training_sections_reject_impossible_values_naming_the_key() {
+    for (extra, key) in [
+        ("[model]\nlearning_rate = 0\n", "model.learning_rate"),
+        ("[model]\nnum_leaves = 1\n", "model.num_leaves"),
+        ("[model]\nnum_leavs = 31\n", "model.num_leavs"),
+        ("[model]\nis_unbalance = true\nscale_pos_weight = 2.0\n", "model.scale_pos_weight"),
+        ("[model]\nearly_stopping_metric = \"rmse\"\n", "model.early_stopping_metric"),
+        ("[model.lightgbm]\nx = { a = 1 }\n", "model.lightgbm.x"),
+        ("[split]\nvalidation_fraction = 0.9\n", "split.validation_fraction"),
+        ("[evaluation]\nthreshold = \"top_percent\"\n", "evaluation.top_percent"),
+        ("[evaluation]\nthreshold = \"best\"\n", "evaluation.threshold"),
+        ("[evaluation]\ntop_percent = 5\n", "evaluation.top_percent"),
+        ("[evaluation]\nthreshold = \"min_cost\"\ncost_missed_churner = 1\n", "evaluation.cost_needless_offer"),
+        ("[tiers]\nhigh = { top_percent = 30 }\nmedium = { top_percent = 10 }\n", "tiers.medium"),
+        ("[tiers]\nhigh = { top_percent = 30, probability = 0.5 }\n", "tiers.high"),
+        ("[tiers]\nhigh = { probability = 1.5 }\n", "tiers.high"),
+        ("[tuning]\nmethod = \"grid\"\ntrials = 3\n[tuning.space]\nnum_leaves = [3]\n", "tuning.trials"),
+        ("[tuning]\n[tuning.space]\nnum_leaves = []\n", "tuning.space.num_leaves"),
+        ("[tuning]\nfolds = 1\n[tuning.space]\nnum_leaves = [3]\n", "tuning.folds"),
+        ("[output]\nmodels_dir = \" \"\n", "output.models_dir"),
+    ] {
+        let e = err(&format!("{GOOD}{extra}"));
+        assert_eq!(e.key(), Some(key), "{extra}: {e}");
+    }
+}

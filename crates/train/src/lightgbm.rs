@@ -45,6 +45,15 @@ fn shape(call: &'static str, values: usize, cols: usize) -> Result<(i32, i32), L
     Ok((rows, cols))
 }
 
+/// How a matrix's values are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One row after another.
+    RowMajor,
+    /// One column (feature) after another.
+    ColumnMajor,
+}
+
 /// Training rows, binned by LightGBM.
 pub struct Dataset {
     handle: sys::DatasetHandle,
@@ -54,6 +63,19 @@ impl Dataset {
     /// Bins a row-major matrix of `cols` features with its labels. `params` is LightGBM's
     /// `key=value` list (for example `categorical_feature=2 max_bin=63 zero_as_missing=true`).
     pub fn from_rows(x: &[f64], cols: usize, labels: &[f32], params: &str) -> Result<Self, LightGbmError> {
+        Self::from_matrix(x, cols, Layout::RowMajor, labels, params, None)
+    }
+
+    /// Bins a matrix of `cols` features in either layout. With a `reference`, the bins are the
+    /// reference's (as a validation set needs).
+    pub fn from_matrix(
+        x: &[f64],
+        cols: usize,
+        layout: Layout,
+        labels: &[f32],
+        params: &str,
+        reference: Option<&Dataset>,
+    ) -> Result<Self, LightGbmError> {
         let (rows, cols) = shape("LGBM_DatasetCreateFromMat", x.len(), cols)?;
         if labels.len() != rows as usize {
             return Err(LightGbmError {
@@ -63,16 +85,17 @@ impl Dataset {
         }
         let params = c_string("LGBM_DatasetCreateFromMat", params)?;
         let mut handle = std::ptr::null_mut();
-        // SAFETY: `x` holds rows * cols doubles, row-major, alive for the call.
+        // SAFETY: `x` holds rows * cols doubles in the stated layout, alive for the call; the
+        // reference handle, when given, is a live dataset.
         check("LGBM_DatasetCreateFromMat", unsafe {
             sys::LGBM_DatasetCreateFromMat(
                 x.as_ptr() as *const c_void,
                 sys::C_API_DTYPE_FLOAT64 as i32,
                 rows,
                 cols,
-                1,
+                i32::from(layout == Layout::RowMajor),
                 params.as_ptr(),
-                std::ptr::null_mut(),
+                reference.map_or(std::ptr::null_mut(), |r| r.handle),
                 &mut handle,
             )
         })?;
@@ -88,6 +111,24 @@ impl Dataset {
             )
         })?;
         Ok(ds)
+    }
+
+    /// Names the features (they are written into the model text).
+    pub fn set_feature_names(&self, names: &[&str]) -> Result<(), LightGbmError> {
+        let call = "LGBM_DatasetSetFeatureNames";
+        let owned = names
+            .iter()
+            .map(|n| c_string(call, n))
+            .collect::<Result<Vec<CString>, _>>()?;
+        let mut pointers: Vec<*const std::os::raw::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        let n = i32::try_from(pointers.len()).map_err(|_| LightGbmError {
+            call,
+            message: "too many features".into(),
+        })?;
+        // SAFETY: `pointers` holds `n` NUL-terminated strings alive for the call; LightGBM copies them.
+        check(call, unsafe {
+            sys::LGBM_DatasetSetFeatureNames(self.handle, pointers.as_mut_ptr(), n)
+        })
     }
 }
 
@@ -112,26 +153,97 @@ pub enum Prediction {
 /// A trained (or loaded) LightGBM model.
 pub struct Booster {
     handle: sys::BoosterHandle,
+    // LightGBM keeps pointers to its training and validation data while it can still train, so
+    // the booster owns them; they are freed after the booster (fields drop in order).
+    _data: Vec<Dataset>,
+}
+
+/// Which importance to compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Importance {
+    /// Times a feature is used in a split.
+    Splits,
+    /// Total gain of the splits on a feature.
+    Gain,
 }
 
 impl Booster {
-    /// Trains `iterations` boosting rounds on `data` with LightGBM's `key=value` parameters.
-    pub fn train(data: &Dataset, params: &str, iterations: usize) -> Result<Self, LightGbmError> {
+    /// A booster ready to train on `data` with LightGBM's `key=value` parameters.
+    pub fn new(data: Dataset, params: &str) -> Result<Self, LightGbmError> {
         let params = c_string("LGBM_BoosterCreate", params)?;
         let mut handle = std::ptr::null_mut();
-        // SAFETY: the dataset handle is valid for the duration of the call.
+        // SAFETY: the dataset handle is valid; the booster keeps the dataset alive.
         check("LGBM_BoosterCreate", unsafe {
             sys::LGBM_BoosterCreate(data.handle, params.as_ptr(), &mut handle)
         })?;
-        let b = Booster { handle };
+        Ok(Booster {
+            handle,
+            _data: vec![data],
+        })
+    }
+
+    /// Trains `iterations` boosting rounds on `data` with LightGBM's `key=value` parameters.
+    pub fn train(data: Dataset, params: &str, iterations: usize) -> Result<Self, LightGbmError> {
+        let b = Self::new(data, params)?;
         for _ in 0..iterations {
-            let mut finished = 0;
-            // SAFETY: valid booster handle.
-            check("LGBM_BoosterUpdateOneIter", unsafe {
-                sys::LGBM_BoosterUpdateOneIter(b.handle, &mut finished)
-            })?;
+            if b.update()? {
+                break;
+            }
         }
         Ok(b)
+    }
+
+    /// Adds a data set evaluated after every round (index 1 for the first, 2 for the next). It must
+    /// have been binned with the training data as its reference.
+    pub fn add_validation(&mut self, data: Dataset) -> Result<(), LightGbmError> {
+        // SAFETY: both handles are live; the booster keeps the dataset alive.
+        check("LGBM_BoosterAddValidData", unsafe {
+            sys::LGBM_BoosterAddValidData(self.handle, data.handle)
+        })?;
+        self._data.push(data);
+        Ok(())
+    }
+
+    /// One boosting round; true when LightGBM can split no further.
+    pub fn update(&self) -> Result<bool, LightGbmError> {
+        let mut finished = 0;
+        // SAFETY: valid booster handle.
+        check("LGBM_BoosterUpdateOneIter", unsafe {
+            sys::LGBM_BoosterUpdateOneIter(self.handle, &mut finished)
+        })?;
+        Ok(finished != 0)
+    }
+
+    /// The metrics LightGBM computes on data set `index` (0 training, 1.. validation), in the order
+    /// of the `metric` parameter.
+    pub fn evaluation(&self, index: usize) -> Result<Vec<f64>, LightGbmError> {
+        let mut count = 0;
+        // SAFETY: valid handle; LightGBM writes the count.
+        check("LGBM_BoosterGetEvalCounts", unsafe {
+            sys::LGBM_BoosterGetEvalCounts(self.handle, &mut count)
+        })?;
+        let mut out = vec![0.0; count.max(0) as usize];
+        let mut written = 0;
+        // SAFETY: `out` has room for every metric.
+        check("LGBM_BoosterGetEval", unsafe {
+            sys::LGBM_BoosterGetEval(self.handle, index as i32, &mut written, out.as_mut_ptr())
+        })?;
+        out.truncate(written.max(0) as usize);
+        Ok(out)
+    }
+
+    /// Per-feature importance of the first `iterations` rounds (all when `None`).
+    pub fn importance(&self, kind: Importance, iterations: Option<usize>, features: usize) -> Result<Vec<f64>, LightGbmError> {
+        let mut out = vec![0.0; features];
+        let kind = match kind {
+            Importance::Splits => sys::C_API_FEATURE_IMPORTANCE_SPLIT,
+            Importance::Gain => sys::C_API_FEATURE_IMPORTANCE_GAIN,
+        } as i32;
+        // SAFETY: `out` holds one double per feature of the training data, as LightGBM writes.
+        check("LGBM_BoosterFeatureImportance", unsafe {
+            sys::LGBM_BoosterFeatureImportance(self.handle, iterations.map_or(0, |i| i as i32), kind, out.as_mut_ptr())
+        })?;
+        Ok(out)
     }
 
     /// Loads a model from LightGBM's model text.
@@ -143,11 +255,19 @@ impl Booster {
         check("LGBM_BoosterLoadModelFromString", unsafe {
             sys::LGBM_BoosterLoadModelFromString(text.as_ptr(), &mut iterations, &mut handle)
         })?;
-        Ok(Booster { handle })
+        Ok(Booster {
+            handle,
+            _data: Vec::new(),
+        })
     }
 
     /// The model as LightGBM's text format.
     pub fn model_text(&self) -> Result<String, LightGbmError> {
+        self.model_text_of(None)
+    }
+
+    /// The model's first `iterations` rounds (all when `None`) as LightGBM's text format.
+    pub fn model_text_of(&self, iterations: Option<usize>) -> Result<String, LightGbmError> {
         let call = "LGBM_BoosterSaveModelToString";
         let mut len = 0i64;
         let mut buf = vec![0u8; 1 << 16];
@@ -157,7 +277,7 @@ impl Booster {
                 sys::LGBM_BoosterSaveModelToString(
                     self.handle,
                     0,
-                    -1,
+                    iterations.map_or(-1, |i| i as i32),
                     0,
                     buf.len() as i64,
                     &mut len,
@@ -178,6 +298,17 @@ impl Booster {
 
     /// Predicts for a row-major matrix of `cols` features.
     pub fn predict(&self, x: &[f64], cols: usize, what: Prediction) -> Result<Vec<f64>, LightGbmError> {
+        self.predict_matrix(x, cols, Layout::RowMajor, what)
+    }
+
+    /// Predicts for a matrix of `cols` features in either layout.
+    pub fn predict_matrix(
+        &self,
+        x: &[f64],
+        cols: usize,
+        layout: Layout,
+        what: Prediction,
+    ) -> Result<Vec<f64>, LightGbmError> {
         let call = "LGBM_BoosterPredictForMat";
         let (rows, cols) = shape(call, x.len(), cols)?;
         let kind = match what {
@@ -200,7 +331,7 @@ impl Booster {
                 sys::C_API_DTYPE_FLOAT64 as i32,
                 rows,
                 cols,
-                1,
+                i32::from(layout == Layout::RowMajor),
                 kind,
                 0,
                 -1,
@@ -219,4 +350,36 @@ impl Drop for Booster {
         // SAFETY: the handle came from LightGBM and is freed once.
         unsafe { sys::LGBM_BoosterFree(self.handle) };
     }
+}
+
+/// LightGBM's parameters and their aliases, as LightGBM reports them: each canonical name with the
+/// other names it accepts.
+pub fn parameter_aliases() -> Result<Vec<(String, Vec<String>)>, LightGbmError> {
+    let call = "LGBM_DumpParamAliases";
+    let mut len = 0i64;
+    let mut buf = vec![0u8; 1 << 15];
+    for _ in 0..2 {
+        // SAFETY: `buf` has `buf.len()` writable bytes; LightGBM reports the length it needs.
+        check(call, unsafe {
+            sys::LGBM_DumpParamAliases(buf.len() as i64, &mut len, buf.as_mut_ptr() as *mut std::os::raw::c_char)
+        })?;
+        if (len as usize) <= buf.len() {
+            break;
+        }
+        buf = vec![0u8; len as usize];
+    }
+    buf.truncate((len as usize).saturating_sub(1));
+    let bad = |message: String| LightGbmError { call, message };
+    let json: serde_json::Value = serde_json::from_slice(&buf).map_err(|e| bad(e.to_string()))?;
+    let map = json.as_object().ok_or_else(|| bad("not a JSON object".into()))?;
+    Ok(map
+        .iter()
+        .map(|(k, v)| {
+            let aliases = v
+                .as_array()
+                .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            (k.clone(), aliases)
+        })
+        .collect())
 }

@@ -142,7 +142,7 @@ fn check(case: &Case) {
     // LightGBM keeps the first of repeated keys: the case's own settings come first.
     let params = format!("{} {common}", case.params);
     let ds = Dataset::from_rows(&x, FEATURES, &y, &params).unwrap();
-    let booster = Booster::train(&ds, &params, case.iterations).unwrap();
+    let booster = Booster::train(ds, &params, case.iterations).unwrap();
     let text = booster.model_text().unwrap();
     let e = Ensemble::parse(&text).unwrap_or_else(|err| panic!("{}: {err}", case.name));
     // LightGBM stops adding trees once a round cannot split at all.

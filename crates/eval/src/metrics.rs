@@ -1,0 +1,377 @@
+//! Ranking and probability metrics, each computed exactly as scikit-learn defines it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::EvalError;
+
+/// Checks the inputs shared by every metric: same length, not empty, finite scores.
+pub(crate) fn check(labels: &[bool], scores: &[f64]) -> Result<(), EvalError> {
+    if labels.len() != scores.len() {
+        return Err(EvalError::LengthMismatch {
+            labels: labels.len(),
+            scores: scores.len(),
+        });
+    }
+    if labels.is_empty() {
+        return Err(EvalError::Empty);
+    }
+    if let Some((index, &value)) = scores.iter().enumerate().find(|(_, s)| !s.is_finite()) {
+        return Err(EvalError::NotFinite { index, value });
+    }
+    Ok(())
+}
+
+/// As [`check`], and every score must be a probability.
+pub(crate) fn check_probabilities(labels: &[bool], probabilities: &[f64]) -> Result<(), EvalError> {
+    check(labels, probabilities)?;
+    if let Some((index, &value)) = probabilities.iter().enumerate().find(|(_, p)| !(0.0..=1.0).contains(*p)) {
+        return Err(EvalError::OutOfRange { index, value });
+    }
+    Ok(())
+}
+
+/// Both classes must be present.
+pub(crate) fn check_classes(labels: &[bool]) -> Result<usize, EvalError> {
+    let positives = labels.iter().filter(|&&l| l).count();
+    if positives == 0 || positives == labels.len() {
+        return Err(EvalError::SingleClass {
+            rows: labels.len(),
+            positives,
+        });
+    }
+    Ok(positives)
+}
+
+/// Row indices by decreasing score, ties in index order (deterministic).
+pub(crate) fn order_desc(scores: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    order
+}
+
+/// Runs of equal scores in `order`: `(start, end)` ranges.
+pub(crate) fn tie_groups(scores: &[f64], order: &[usize]) -> Vec<(usize, usize)> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    for i in 1..=order.len() {
+        if i == order.len() || scores[order[i]] != scores[order[start]] {
+            groups.push((start, i));
+            start = i;
+        }
+    }
+    groups
+}
+
+/// Area under the ROC curve; tied scores count one half (scikit-learn's `roc_auc_score`).
+pub fn roc_auc(labels: &[bool], scores: &[f64]) -> Result<f64, EvalError> {
+    check(labels, scores)?;
+    let positives = check_classes(labels)?;
+    let negatives = labels.len() - positives;
+    let order = order_desc(scores);
+    // Walking down the scores, each positive outranks every negative below it; a tie with
+    // negatives counts half.
+    let (mut area, mut neg_above) = (0.0f64, 0.0f64);
+    for (start, end) in tie_groups(scores, &order) {
+        let pos = order[start..end].iter().filter(|&&i| labels[i]).count() as f64;
+        let neg = (end - start) as f64 - pos;
+        area += pos * (negatives as f64 - neg_above - neg / 2.0);
+        neg_above += neg;
+    }
+    Ok(area / (positives as f64 * negatives as f64))
+}
+
+/// Average precision, the step-wise area under the precision-recall curve (scikit-learn's
+/// `average_precision_score`).
+pub fn average_precision(labels: &[bool], scores: &[f64]) -> Result<f64, EvalError> {
+    check(labels, scores)?;
+    let positives = check_classes(labels)? as f64;
+    let order = order_desc(scores);
+    let (mut tp, mut fp, mut recall_before, mut ap) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    for (start, end) in tie_groups(scores, &order) {
+        let pos = order[start..end].iter().filter(|&&i| labels[i]).count() as f64;
+        tp += pos;
+        fp += (end - start) as f64 - pos;
+        let recall = tp / positives;
+        ap += (recall - recall_before) * (tp / (tp + fp));
+        recall_before = recall;
+    }
+    Ok(ap)
+}
+
+/// Mean binary cross-entropy, probabilities clipped to `[eps, 1 - eps]` (scikit-learn's
+/// `log_loss`).
+pub fn log_loss(labels: &[bool], probabilities: &[f64]) -> Result<f64, EvalError> {
+    check_probabilities(labels, probabilities)?;
+    let eps = f64::EPSILON;
+    let total: f64 = labels
+        .iter()
+        .zip(probabilities)
+        .map(|(&y, &p)| {
+            let p = p.clamp(eps, 1.0 - eps);
+            if y { -p.ln() } else { -(1.0 - p).ln() }
+        })
+        .sum();
+    Ok(total / labels.len() as f64)
+}
+
+/// Mean squared difference of probability and outcome (scikit-learn's `brier_score_loss`).
+pub fn brier(labels: &[bool], probabilities: &[f64]) -> Result<f64, EvalError> {
+    check_probabilities(labels, probabilities)?;
+    let total: f64 = labels
+        .iter()
+        .zip(probabilities)
+        .map(|(&y, &p)| (p - f64::from(u8::from(y))).powi(2))
+        .sum();
+    Ok(total / labels.len() as f64)
+}
+
+/// Counts of a decision at a threshold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confusion {
+    /// Churners flagged.
+    pub true_positives: u64,
+    /// Stayers flagged.
+    pub false_positives: u64,
+    /// Stayers not flagged.
+    pub true_negatives: u64,
+    /// Churners missed.
+    pub false_negatives: u64,
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+impl Confusion {
+    /// Share of flagged customers who churn (0 when nobody is flagged).
+    pub fn precision(&self) -> f64 {
+        ratio(self.true_positives, self.true_positives + self.false_positives)
+    }
+
+    /// Share of churners flagged.
+    pub fn recall(&self) -> f64 {
+        ratio(self.true_positives, self.true_positives + self.false_negatives)
+    }
+
+    /// Harmonic mean of precision and recall.
+    pub fn f1(&self) -> f64 {
+        ratio(
+            2 * self.true_positives,
+            2 * self.true_positives + self.false_positives + self.false_negatives,
+        )
+    }
+
+    /// Share of stayers not flagged.
+    pub fn specificity(&self) -> f64 {
+        ratio(self.true_negatives, self.true_negatives + self.false_positives)
+    }
+
+    /// Share of correct decisions.
+    pub fn accuracy(&self) -> f64 {
+        ratio(
+            self.true_positives + self.true_negatives,
+            self.true_positives + self.true_negatives + self.false_positives + self.false_negatives,
+        )
+    }
+}
+
+/// The confusion matrix when customers at or above `threshold` are flagged.
+pub fn confusion(labels: &[bool], probabilities: &[f64], threshold: f64) -> Result<Confusion, EvalError> {
+    check(labels, probabilities)?;
+    let mut c = Confusion::default();
+    for (&y, &p) in labels.iter().zip(probabilities) {
+        match (y, p >= threshold) {
+            (true, true) => c.true_positives += 1,
+            (false, true) => c.false_positives += 1,
+            (false, false) => c.true_negatives += 1,
+            (true, false) => c.false_negatives += 1,
+        }
+    }
+    Ok(c)
+}
+
+/// Lift and capture among the customers ranked highest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Lift {
+    /// The share of customers taken, in percent.
+    pub top_percent: f64,
+    /// Customers taken.
+    pub customers: u64,
+    /// Churners among them.
+    pub churners: u64,
+    /// Their churn rate over the overall churn rate.
+    pub lift: f64,
+    /// Share of all churners they hold.
+    pub capture_rate: f64,
+}
+
+fn check_percent(top_percent: f64) -> Result<(), EvalError> {
+    if !(top_percent > 0.0 && top_percent <= 100.0) {
+        return Err(EvalError::Invalid(format!(
+            "top percent must be above 0 and at most 100, got {top_percent}"
+        )));
+    }
+    Ok(())
+}
+
+/// Customers in the top `top_percent`: at least one.
+pub(crate) fn top_count(n: usize, top_percent: f64) -> usize {
+    ((n as f64 * top_percent / 100.0).ceil() as usize).clamp(1, n)
+}
+
+/// Lift and capture rate of the `top_percent` highest scores (ties broken by row order).
+pub fn lift_at(labels: &[bool], scores: &[f64], top_percent: f64) -> Result<Lift, EvalError> {
+    check(labels, scores)?;
+    check_percent(top_percent)?;
+    let all = labels.iter().filter(|&&l| l).count();
+    if all == 0 {
+        return Err(EvalError::SingleClass {
+            rows: labels.len(),
+            positives: 0,
+        });
+    }
+    let order = order_desc(scores);
+    let k = top_count(labels.len(), top_percent);
+    let churners = order[..k].iter().filter(|&&i| labels[i]).count();
+    let rate = all as f64 / labels.len() as f64;
+    Ok(Lift {
+        top_percent,
+        customers: k as u64,
+        churners: churners as u64,
+        lift: (churners as f64 / k as f64) / rate,
+        capture_rate: churners as f64 / all as f64,
+    })
+}
+
+/// One probability bin of a calibration table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    /// Lower edge (inclusive).
+    pub lower: f64,
+    /// Upper edge (exclusive, inclusive for the last bin).
+    pub upper: f64,
+    /// Customers in the bin.
+    pub customers: u64,
+    /// Their mean predicted probability.
+    pub mean_predicted: f64,
+    /// Their observed churn rate.
+    pub observed_rate: f64,
+}
+
+/// Calibration over `bins` equal-width probability bins; empty bins are left out.
+pub fn calibration(labels: &[bool], probabilities: &[f64], bins: usize) -> Result<Vec<CalibrationBin>, EvalError> {
+    check_probabilities(labels, probabilities)?;
+    if bins == 0 {
+        return Err(EvalError::Invalid("calibration needs at least one bin".into()));
+    }
+    let mut sums = vec![(0u64, 0.0f64, 0u64); bins];
+    for (&y, &p) in labels.iter().zip(probabilities) {
+        let b = ((p * bins as f64) as usize).min(bins - 1);
+        sums[b].0 += 1;
+        sums[b].1 += p;
+        sums[b].2 += u64::from(y);
+    }
+    Ok(sums
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| s.0 > 0)
+        .map(|(b, (n, p, y))| CalibrationBin {
+            lower: b as f64 / bins as f64,
+            upper: (b + 1) as f64 / bins as f64,
+            customers: n,
+            mean_predicted: p / n as f64,
+            observed_rate: y as f64 / n as f64,
+        })
+        .collect())
+}
+
+/// A two-sided interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Lower bound.
+    pub lower: f64,
+    /// Upper bound.
+    pub upper: f64,
+    /// Coverage, such as 0.95.
+    pub level: f64,
+}
+
+/// SplitMix64: a small, fixed generator, so intervals are the same for a seed everywhere.
+pub(crate) struct SplitMix(pub u64);
+
+impl SplitMix {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (Lemire's multiply-shift; the bias is below 2^-32 for n < 2^32).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next()) * n as u128) >> 64) as usize
+    }
+}
+
+/// Percentile 95% interval of the AUC over `samples` resamples of the rows with replacement (rows
+/// are customers). A resample holding one class only is drawn again.
+pub fn bootstrap_auc(labels: &[bool], scores: &[f64], samples: usize, seed: u64) -> Result<Interval, EvalError> {
+    check(labels, scores)?;
+    check_classes(labels)?;
+    if samples < 2 {
+        return Err(EvalError::Invalid(format!("the bootstrap needs at least 2 resamples, got {samples}")));
+    }
+    let n = labels.len();
+    let order = order_desc(scores);
+    let groups = tie_groups(scores, &order);
+    // Position of each row's tie group, so a resample is scored from counts without sorting.
+    let mut group_of = vec![0u32; n];
+    for (g, &(start, end)) in groups.iter().enumerate() {
+        for &i in &order[start..end] {
+            group_of[i] = g as u32;
+        }
+    }
+    let mut rng = SplitMix(seed);
+    let mut pos = vec![0u32; groups.len()];
+    let mut neg = vec![0u32; groups.len()];
+    let mut aucs = Vec::with_capacity(samples);
+    let mut retries = 0;
+    while aucs.len() < samples {
+        pos.iter_mut().for_each(|c| *c = 0);
+        neg.iter_mut().for_each(|c| *c = 0);
+        for _ in 0..n {
+            let i = rng.below(n);
+            let g = group_of[i] as usize;
+            if labels[i] { pos[g] += 1 } else { neg[g] += 1 }
+        }
+        let p: u64 = pos.iter().map(|&c| u64::from(c)).sum();
+        let q = n as u64 - p;
+        if p == 0 || q == 0 {
+            retries += 1;
+            if retries > 100 * samples {
+                return Err(EvalError::Invalid("almost every resample holds one class only".into()));
+            }
+            continue;
+        }
+        let (mut area, mut neg_above) = (0.0f64, 0.0f64);
+        for g in 0..groups.len() {
+            let (a, b) = (f64::from(pos[g]), f64::from(neg[g]));
+            area += a * (q as f64 - neg_above - b / 2.0);
+            neg_above += b;
+        }
+        aucs.push(area / (p as f64 * q as f64));
+    }
+    aucs.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        // Linear interpolation between order statistics (numpy's default percentile).
+        let h = q * (aucs.len() - 1) as f64;
+        let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+        aucs[lo] + (h - lo as f64) * (aucs[hi] - aucs[lo])
+    };
+    Ok(Interval {
+        lower: at(0.025),
+        upper: at(0.975),
+        level: 0.95,
+    })
+}

@@ -1,0 +1,119 @@
+//! One LightGBM fit with early stopping on held-out customers.
+
+use churnguard_config::ModelConfig;
+
+use crate::lightgbm::{Booster, Dataset, Importance, Layout, Prediction};
+use crate::params::Params;
+use crate::rows::Rows;
+use crate::TrainError;
+
+/// A fitted model.
+#[derive(Clone, Debug)]
+pub struct Fit {
+    /// LightGBM's model text, cut at the best round.
+    pub model_text: String,
+    /// Rounds kept (the best round when early stopping ran).
+    pub best_round: usize,
+    /// Rounds trained.
+    pub rounds: usize,
+    /// The validation metric after each round (empty without validation rows).
+    pub history: Vec<f64>,
+    /// Total gain of the splits on each feature, in the kept rounds.
+    pub gain: Vec<f64>,
+    /// Splits on each feature, in the kept rounds.
+    pub splits: Vec<f64>,
+}
+
+/// What the trainer shows while it works.
+pub trait RoundObserver {
+    /// After each round: its number (from 1), the most rounds, and the validation metric.
+    fn round(&mut self, round: usize, of: usize, metric: Option<f64>);
+}
+
+impl<F: FnMut(usize, usize, Option<f64>)> RoundObserver for F {
+    fn round(&mut self, round: usize, of: usize, metric: Option<f64>) {
+        self(round, of, metric)
+    }
+}
+
+/// Dataset-only parameters: the categorical features, by column index.
+pub fn dataset_extras(categorical: &[usize]) -> Vec<(&'static str, String)> {
+    if categorical.is_empty() {
+        return Vec::new();
+    }
+    let list: Vec<String> = categorical.iter().map(ToString::to_string).collect();
+    vec![("categorical_feature", list.join(","))]
+}
+
+/// Trains on `train`, stopping early on `valid` when given and enabled.
+pub fn fit(
+    params: &Params,
+    model: &ModelConfig,
+    train: &Rows,
+    valid: Option<&Rows>,
+    names: &[&str],
+    categorical: &[usize],
+    observer: &mut dyn RoundObserver,
+) -> Result<Fit, TrainError> {
+    let text = params.to_lightgbm(&dataset_extras(categorical));
+    let data = Dataset::from_matrix(&train.values, train.cols, Layout::ColumnMajor, &train.labels, &text, None)?;
+    data.set_feature_names(names)?;
+    let valid_data = valid
+        .map(|v| Dataset::from_matrix(&v.values, v.cols, Layout::ColumnMajor, &v.labels, &text, Some(&data)))
+        .transpose()?;
+    let mut booster = Booster::new(data, &text)?;
+    if let Some(v) = valid_data {
+        booster.add_validation(v)?;
+    }
+    let max = model.num_iterations as usize;
+    let patience = model.early_stopping_rounds as usize;
+    let higher = model.early_stopping_metric.higher_is_better();
+    let mut history = Vec::new();
+    let (mut best, mut best_round) = (f64::NAN, 0);
+    let mut rounds = 0;
+    for round in 1..=max {
+        let finished = booster.update()?;
+        if finished {
+            break;
+        }
+        rounds = round;
+        let metric = if valid.is_some() {
+            booster.evaluation(1)?.first().copied()
+        } else {
+            None
+        };
+        observer.round(round, max, metric);
+        if let Some(m) = metric {
+            history.push(m);
+            // Strictly better, as LightGBM's own early stopping: a plateau keeps the earlier round.
+            let better = best.is_nan() || if higher { m > best } else { m < best };
+            if better {
+                best = m;
+                best_round = round;
+            } else if patience > 0 && round - best_round >= patience {
+                break;
+            }
+        }
+    }
+    let kept = if valid.is_some() && patience > 0 { best_round } else { rounds };
+    if kept == 0 {
+        return Err(TrainError::NoTrees);
+    }
+    let model_text = booster.model_text_of(Some(kept))?;
+    let cols = train.cols;
+    Ok(Fit {
+        model_text,
+        best_round: kept,
+        rounds,
+        history,
+        gain: booster.importance(Importance::Gain, Some(kept), cols)?,
+        splits: booster.importance(Importance::Splits, Some(kept), cols)?,
+    })
+}
+
+/// Churn probabilities of `rows` from a model text (the text that goes into the package, so what
+/// is evaluated is what is shipped).
+pub fn predict(model_text: &str, rows: &Rows) -> Result<Vec<f64>, TrainError> {
+    let booster = Booster::from_text(model_text)?;
+    Ok(booster.predict_matrix(&rows.values, rows.cols, Layout::ColumnMajor, Prediction::Normal)?)
+}

@@ -1,0 +1,467 @@
+//! A pipeline's training from loaded history to an evaluated model: snapshots, customer-level
+//! splits, optional tuning, the fit with early stopping, evaluation on validation and test,
+//! risk tiers, importance and reference histograms.
+
+use churnguard_config::{Date, Pipeline, ThresholdRule, TierRule};
+use churnguard_eval::{EvalOptions, Evaluation, Histogram, ThresholdStrategy, choose_threshold, confusion, evaluate};
+use churnguard_features::{Attribute, FeatureKind, FeatureSpec, History, Snapshot, SnapshotReport, snapshot, spec_for};
+use serde::Serialize;
+
+use crate::fit::{Fit, fit, predict};
+use crate::params::Params;
+use crate::rows::{Draw, Rows, gather, position};
+use crate::tuning::{Trial, best, tune};
+use crate::TrainError;
+
+/// Fewest labelled training rows a model is trained on.
+pub const MIN_TRAINING_ROWS: usize = 100;
+/// Fewest rows of validation or test customers, which must hold both classes.
+pub const MIN_HELD_OUT_ROWS: usize = 20;
+/// Bins of each numeric feature's reference histogram.
+pub const HISTOGRAM_BINS: usize = 10;
+
+/// Progress of a training run.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A snapshot was built (`done` of `total`).
+    Snapshot {
+        /// What it holds.
+        report: &'a SnapshotReport,
+        /// Snapshots built so far.
+        done: usize,
+        /// Snapshots to build.
+        total: usize,
+    },
+    /// A tuning trial finished.
+    Trial {
+        /// The trial.
+        trial: &'a Trial,
+        /// Trials in all.
+        of: usize,
+    },
+    /// A boosting round of the final model finished.
+    Round {
+        /// Rounds done.
+        round: usize,
+        /// Most rounds.
+        of: usize,
+        /// The validation metric.
+        metric: Option<f64>,
+    },
+    /// A later stage began.
+    Stage(&'static str),
+}
+
+/// Row counts of each side of the split.
+#[derive(Clone, Debug, Serialize)]
+pub struct RowCounts {
+    /// Training rows (customer-snapshots).
+    pub train: usize,
+    /// Validation rows (held-out training customers).
+    pub validation: usize,
+    /// Test rows.
+    pub test: usize,
+    /// Churners among the training rows.
+    pub train_churners: usize,
+}
+
+/// Figures on the test customers active in the last N days before the cutoff.
+#[derive(Clone, Debug, Serialize)]
+pub struct Segment {
+    /// The activity window, in days.
+    pub active_within_days: u32,
+    /// The evaluation of those customers.
+    pub evaluation: Evaluation,
+}
+
+/// Risk tiers as fixed probability thresholds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Tiers {
+    /// Lowest probability of the high tier.
+    pub high: f64,
+    /// Lowest probability of the medium tier.
+    pub medium: f64,
+    /// The rules they came from.
+    pub rules: churnguard_config::TiersConfig,
+    /// Test customers per tier (high, medium, low).
+    pub test_counts: [u64; 3],
+}
+
+impl Tiers {
+    /// The tier of a probability: `high`, `medium` or `low`.
+    pub fn of(&self, probability: f64) -> &'static str {
+        if probability >= self.high {
+            "high"
+        } else if probability >= self.medium {
+            "medium"
+        } else {
+            "low"
+        }
+    }
+}
+
+/// One feature's importance.
+#[derive(Clone, Debug, Serialize)]
+pub struct FeatureImportance {
+    /// The feature.
+    pub feature: String,
+    /// Total split gain.
+    pub gain: f64,
+    /// Number of splits.
+    pub splits: u64,
+}
+
+/// A feature's distribution on the training rows, for drift checks.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reference {
+    /// The feature.
+    pub feature: String,
+    /// Its histogram.
+    pub histogram: Histogram,
+}
+
+/// Where the test rows come from.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TestDesign {
+    /// Every customer of a later snapshot (out of time).
+    OutOfTime {
+        /// The test cutoff.
+        cutoff: Date,
+    },
+    /// A share of customers held out (all their rows), scored at the last cutoff.
+    HeldOutCustomers {
+        /// The share held out.
+        fraction: f64,
+        /// The snapshot the test rows come from.
+        cutoff: Date,
+    },
+}
+
+impl std::fmt::Display for TestDesign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TestDesign::OutOfTime { cutoff } => write!(f, "out of time, every customer at {cutoff}"),
+            TestDesign::HeldOutCustomers { fraction, cutoff } => {
+                write!(f, "{:.0}% of customers held out, at {cutoff}", fraction * 100.0)
+            }
+        }
+    }
+}
+
+/// Everything a training run produced.
+#[derive(Debug)]
+pub struct Training {
+    /// The features the model reads.
+    pub spec: FeatureSpec,
+    /// Training snapshots, then the test snapshot when out of time.
+    pub snapshots: Vec<SnapshotReport>,
+    /// How the test was drawn.
+    pub test_design: TestDesign,
+    /// Rows on each side.
+    pub rows: RowCounts,
+    /// LightGBM's parameters as used (canonical names).
+    pub params: Vec<(String, String)>,
+    /// The fitted model.
+    pub fit: Fit,
+    /// Tuning trials, when the config asked for tuning.
+    pub trials: Option<Vec<Trial>>,
+    /// Figures on the validation customers.
+    pub validation: Evaluation,
+    /// Figures on the test rows, at the threshold chosen on validation.
+    pub test: Evaluation,
+    /// Test figures on recently active customers.
+    pub segments: Vec<Segment>,
+    /// Risk tier thresholds.
+    pub tiers: Tiers,
+    /// Importance by decreasing gain.
+    pub importance: Vec<FeatureImportance>,
+    /// Training distributions.
+    pub references: Vec<Reference>,
+    /// The test rows (for the ONNX parity check).
+    pub test_rows: Rows,
+    /// LightGBM's probabilities of the test rows.
+    pub test_probabilities: Vec<f64>,
+}
+
+/// The cutoffs a pipeline trains on, and the test cutoff if out of time.
+fn cutoffs(p: &Pipeline, h: &History) -> Result<(Vec<Date>, Option<Date>), TrainError> {
+    let s = &p.snapshots;
+    if !s.train_cutoffs.is_empty() {
+        return Ok((s.train_cutoffs.clone(), s.test_cutoff));
+    }
+    if h.events.is_some() {
+        return Err(TrainError::NoSnapshots);
+    }
+    // A customers-only table is one snapshot of the table as it is: the day after `as_of`, else
+    // today. Its date matters only to date attributes, which therefore need `as_of`.
+    let has_dates = h.attributes.iter().any(|(_, a)| matches!(a, Attribute::Date(_)));
+    let cutoff = match (p.data.as_of, has_dates) {
+        (Some(d), _) => Date::from_days(d.days() + 1),
+        (None, false) => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            Date::of_ms(now.map_or(0, |d| d.as_millis() as i64))
+        }
+        (None, true) => return Err(TrainError::NoSnapshots),
+    };
+    Ok((vec![cutoff], s.test_cutoff))
+}
+
+fn check_classes(report: &SnapshotReport) -> Result<(), TrainError> {
+    if let Some(why) = &report.unlabelled_reason {
+        return Err(TrainError::Unlabelled {
+            cutoff: report.cutoff.clone(),
+            reason: why.clone(),
+        });
+    }
+    if report.labelled > 0 && (report.churned == 0 || report.churned == report.labelled) {
+        return Err(TrainError::SingleClass {
+            cutoff: report.cutoff.clone(),
+            customers: report.labelled,
+            churned: report.churned > 0,
+        });
+    }
+    Ok(())
+}
+
+fn held_out_ok(rows: &Rows, what: &str) -> Result<(), TrainError> {
+    let churners = rows.churners();
+    if rows.rows < MIN_HELD_OUT_ROWS || churners == 0 || churners == rows.rows {
+        return Err(TrainError::TooFewRows {
+            what: format!("{what} ({} rows, {churners} churners; both classes needed)", rows.rows),
+            rows: rows.rows,
+            min: MIN_HELD_OUT_ROWS,
+        });
+    }
+    Ok(())
+}
+
+fn strategy(rule: &ThresholdRule) -> ThresholdStrategy {
+    match rule {
+        ThresholdRule::MaxF1 => ThresholdStrategy::MaxF1,
+        ThresholdRule::TopPercent(k) => ThresholdStrategy::TopPercent(*k),
+        ThresholdRule::MinCost {
+            missed_churner,
+            needless_offer,
+        } => ThresholdStrategy::MinCost {
+            missed_churner: *missed_churner,
+            needless_offer: *needless_offer,
+        },
+    }
+}
+
+/// Evaluates `probabilities` at a threshold fixed elsewhere (the validation customers'), so the
+/// test figures are honest.
+fn evaluate_at(labels: &[bool], probabilities: &[f64], options: &EvalOptions, threshold: f64) -> Result<Evaluation, TrainError> {
+    let mut e = evaluate(labels, probabilities, options)?;
+    let c = confusion(labels, probabilities, threshold)?;
+    e.threshold = threshold;
+    e.confusion = c;
+    e.precision = c.precision();
+    e.recall = c.recall();
+    e.f1 = c.f1();
+    e.specificity = c.specificity();
+    e.accuracy = c.accuracy();
+    Ok(e)
+}
+
+/// Trains and evaluates a pipeline's model on loaded history.
+pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> Result<Training, TrainError> {
+    if p.label.is_none() {
+        return Err(TrainError::NoLabel);
+    }
+    let spec = spec_for(p, h);
+    let (train_cutoffs, test_cutoff) = cutoffs(p, h)?;
+    let total = train_cutoffs.len() + usize::from(test_cutoff.is_some());
+    let mut built: Vec<Snapshot> = Vec::with_capacity(total);
+    for &cutoff in train_cutoffs.iter().chain(&test_cutoff) {
+        let snap = snapshot(p, h, &spec, cutoff)?;
+        check_classes(&snap.report)?;
+        built.push(snap);
+        observe(Event::Snapshot {
+            report: &built[built.len() - 1].report,
+            done: built.len(),
+            total,
+        });
+    }
+    let f = spec.features.len();
+    let names = spec.names();
+    let categorical: Vec<usize> = spec
+        .features
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| matches!(x.kind, FeatureKind::Categorical { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    let seed = p.seed;
+    let train_batches: Vec<_> = built[..train_cutoffs.len()].iter().map(|s| &s.batch).collect();
+    let (test_rows, pool, test_design) = match test_cutoff {
+        Some(cutoff) => (
+            gather(&[&built[train_cutoffs.len()].batch], f, &|_| true)?,
+            gather(&train_batches, f, &|_| true)?,
+            TestDesign::OutOfTime { cutoff },
+        ),
+        None => {
+            let share = p.split.test_fraction;
+            let held = move |c: u64| position(c, seed, Draw::Test) < share;
+            let last = train_batches[train_batches.len() - 1];
+            (
+                gather(&[last], f, &held)?,
+                gather(&train_batches, f, &|c| !held(c))?,
+                TestDesign::HeldOutCustomers {
+                    fraction: share,
+                    cutoff: train_cutoffs[train_cutoffs.len() - 1],
+                },
+            )
+        }
+    };
+    drop(train_batches);
+    let snapshots: Vec<SnapshotReport> = built.into_iter().map(|s| s.report).collect();
+    let vf = p.split.validation_fraction;
+    let in_validation: Vec<bool> = pool.customers.iter().map(|&c| position(c, seed, Draw::Validation) < vf).collect();
+    let train_rows = pool.select(&in_validation.iter().map(|v| !v).collect::<Vec<_>>());
+    let valid_rows = pool.select(&in_validation);
+    if train_rows.rows < MIN_TRAINING_ROWS {
+        return Err(TrainError::TooFewRows {
+            what: "training rows".into(),
+            rows: train_rows.rows,
+            min: MIN_TRAINING_ROWS,
+        });
+    }
+    held_out_ok(&valid_rows, "validation customers")?;
+    held_out_ok(&test_rows, "test rows")?;
+
+    let mut params = Params::of(p)?;
+    params.check()?;
+    let trials = match &p.tuning {
+        None => None,
+        Some(t) => {
+            observe(Event::Stage("tuning"));
+            let trials = tune(p, t, &params, &pool, &names, &categorical, &mut |trial, of| {
+                observe(Event::Trial { trial, of })
+            })?;
+            if let Some(b) = best(&trials) {
+                for (name, value) in &b.params {
+                    params.set(name, value, &format!("tuning.space.{name}"), true)?;
+                }
+            }
+            Some(trials)
+        }
+    };
+    drop(pool);
+    observe(Event::Stage("training"));
+    let fitted = fit(&params, &p.model, &train_rows, Some(&valid_rows), &names, &categorical, &mut |round, of, metric| {
+        observe(Event::Round { round, of, metric })
+    })?;
+
+    observe(Event::Stage("evaluating"));
+    let options = EvalOptions {
+        strategy: strategy(&p.evaluation.threshold),
+        bootstrap_samples: p.evaluation.bootstrap_samples as usize,
+        seed,
+        calibration_bins: p.evaluation.calibration_bins as usize,
+    };
+    let valid_probs = predict(&fitted.model_text, &valid_rows)?;
+    let valid_labels = valid_rows.churned();
+    let threshold = choose_threshold(&valid_labels, &valid_probs, &options.strategy)?;
+    let validation = evaluate(&valid_labels, &valid_probs, &EvalOptions {
+        bootstrap_samples: 0,
+        ..options.clone()
+    })?;
+    let test_probabilities = predict(&fitted.model_text, &test_rows)?;
+    let test_labels = test_rows.churned();
+    let test = evaluate_at(&test_labels, &test_probabilities, &options, threshold)?;
+
+    let mut segments = Vec::new();
+    if !p.evaluation.active_within_days.is_empty() {
+        let recency = names
+            .iter()
+            .position(|n| *n == "recency_days")
+            .ok_or(TrainError::NoRecency)?;
+        for &days in &p.evaluation.active_within_days {
+            let keep: Vec<bool> = test_rows.column(recency).iter().map(|&r| r <= f64::from(days)).collect();
+            let sub = test_rows.select(&keep);
+            held_out_ok(&sub, &format!("test customers active in the last {days} days"))?;
+            let probs: Vec<f64> = test_probabilities.iter().zip(&keep).filter(|(_, k)| **k).map(|(p, _)| *p).collect();
+            segments.push(Segment {
+                active_within_days: days,
+                evaluation: evaluate_at(&sub.churned(), &probs, &options, threshold)?,
+            });
+        }
+    }
+
+    let tiers = tiers(p, &test_labels, &test_probabilities)?;
+    let mut importance: Vec<FeatureImportance> = names
+        .iter()
+        .enumerate()
+        .map(|(j, n)| FeatureImportance {
+            feature: n.to_string(),
+            gain: fitted.gain[j],
+            splits: fitted.splits[j] as u64,
+        })
+        .collect();
+    importance.sort_by(|a, b| b.gain.total_cmp(&a.gain).then(b.splits.cmp(&a.splits)));
+    let references = spec
+        .features
+        .iter()
+        .enumerate()
+        .map(|(j, feat)| Reference {
+            feature: feat.name.clone(),
+            histogram: match &feat.kind {
+                FeatureKind::Categorical { values } => Histogram::categorical(train_rows.column(j), values.len()),
+                FeatureKind::Numeric => Histogram::reference(train_rows.column(j), HISTOGRAM_BINS),
+            },
+        })
+        .collect();
+    let rows = RowCounts {
+        train: train_rows.rows,
+        validation: valid_rows.rows,
+        test: test_rows.rows,
+        train_churners: train_rows.churners(),
+    };
+    Ok(Training {
+        spec,
+        snapshots,
+        test_design,
+        rows,
+        params: params.pairs(),
+        fit: fitted,
+        trials,
+        validation,
+        test,
+        segments,
+        tiers,
+        importance,
+        references,
+        test_rows,
+        test_probabilities,
+    })
+}
+
+fn tiers(p: &Pipeline, labels: &[bool], probabilities: &[f64]) -> Result<Tiers, TrainError> {
+    let resolve = |rule: TierRule| -> Result<f64, TrainError> {
+        Ok(match rule {
+            TierRule::Probability(x) => x,
+            TierRule::TopPercent(k) => choose_threshold(labels, probabilities, &ThresholdStrategy::TopPercent(k))?,
+        })
+    };
+    let (high, medium) = (resolve(p.tiers.high)?, resolve(p.tiers.medium)?);
+    if medium > high {
+        return Err(TrainError::Tiers { high, medium });
+    }
+    let mut t = Tiers {
+        high,
+        medium,
+        rules: p.tiers.clone(),
+        test_counts: [0; 3],
+    };
+    for &x in probabilities {
+        let i = match t.of(x) {
+            "high" => 0,
+            "medium" => 1,
+            _ => 2,
+        };
+        t.test_counts[i] += 1;
+    }
+    Ok(t)
+}

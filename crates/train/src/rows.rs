@@ -1,0 +1,205 @@
+//! Labelled feature rows gathered from snapshots into one contiguous column-major matrix, the shape
+//! LightGBM bins without a further copy, and the customer-level assignment to training,
+//! validation, test and folds.
+
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int8Array};
+use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::TrainError;
+
+/// Labelled rows: features column after column, one label and one customer key per row.
+#[derive(Clone, Debug, Default)]
+pub struct Rows {
+    /// Column-major features: `cols` runs of `rows` values.
+    pub values: Vec<f64>,
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of features.
+    pub cols: usize,
+    /// 1.0 churned, 0.0 stayed.
+    pub labels: Vec<f32>,
+    /// A stable key of each row's customer (the same customer has the same key in every snapshot).
+    pub customers: Vec<u64>,
+}
+
+impl Rows {
+    /// The label of each row as a churn flag.
+    pub fn churned(&self) -> Vec<bool> {
+        self.labels.iter().map(|&l| l > 0.5).collect()
+    }
+
+    /// Number of churners.
+    pub fn churners(&self) -> usize {
+        self.labels.iter().filter(|&&l| l > 0.5).count()
+    }
+
+    /// Feature `j` of every row.
+    pub fn column(&self, j: usize) -> &[f64] {
+        &self.values[j * self.rows..(j + 1) * self.rows]
+    }
+
+    /// The same rows laid out one row after another (as ONNX Runtime takes them).
+    pub fn row_major(&self) -> Vec<f64> {
+        let mut out = vec![0.0; self.rows * self.cols];
+        for j in 0..self.cols {
+            for (i, v) in self.column(j).iter().enumerate() {
+                out[i * self.cols + j] = *v;
+            }
+        }
+        out
+    }
+
+    /// The rows for which `keep` is true, in order.
+    pub fn select(&self, keep: &[bool]) -> Rows {
+        let rows = keep.iter().filter(|&&k| k).count();
+        let mut values = Vec::with_capacity(rows * self.cols);
+        for j in 0..self.cols {
+            values.extend(self.column(j).iter().zip(keep).filter(|(_, k)| **k).map(|(v, _)| *v));
+        }
+        let pick = |v: &[f32]| v.iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect();
+        Rows {
+            values,
+            rows,
+            cols: self.cols,
+            labels: pick(&self.labels),
+            customers: self
+                .customers
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(c, _)| *c)
+                .collect(),
+        }
+    }
+}
+
+/// Gathers the labelled rows of snapshot batches (customer id, cutoff, `features` columns, label)
+/// for which `keep(customer key)` holds. Unlabelled rows are left out.
+pub fn gather(batches: &[&RecordBatch], features: usize, keep: &dyn Fn(u64) -> bool) -> Result<Rows, TrainError> {
+    let mut picked: Vec<(usize, Vec<usize>)> = Vec::new();
+    let mut labels = Vec::new();
+    let mut customers = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        if batch.num_columns() != features + 3 {
+            return Err(TrainError::Internal(format!(
+                "a snapshot has {} columns, expected {}",
+                batch.num_columns(),
+                features + 3
+            )));
+        }
+        let keys = customer_keys(batch.column(0))?;
+        let label = label_column(batch)?;
+        let mut rows = Vec::new();
+        for (i, key) in keys.into_iter().enumerate() {
+            if label.is_valid(i) && keep(key) {
+                rows.push(i);
+                labels.push(f32::from(label.value(i)));
+                customers.push(key);
+            }
+        }
+        picked.push((b, rows));
+    }
+    let n = labels.len();
+    let mut values = Vec::with_capacity(n * features);
+    for j in 0..features {
+        for (b, rows) in &picked {
+            let col = feature_column(batches[*b], j + 2)?;
+            values.extend(rows.iter().map(|&i| if col.is_null(i) { f64::NAN } else { col.value(i) }));
+        }
+    }
+    Ok(Rows {
+        values,
+        rows: n,
+        cols: features,
+        labels,
+        customers,
+    })
+}
+
+fn label_column(batch: &RecordBatch) -> Result<&Int8Array, TrainError> {
+    batch
+        .columns()
+        .last()
+        .and_then(|c| c.as_any().downcast_ref::<Int8Array>())
+        .ok_or_else(|| TrainError::Internal("the snapshot's last column is not the Int8 label".into()))
+}
+
+fn feature_column(batch: &RecordBatch, i: usize) -> Result<&Float64Array, TrainError> {
+    batch
+        .column(i)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .ok_or_else(|| TrainError::Internal(format!("snapshot column {i} is not Float64")))
+}
+
+/// FNV-1a of some bytes: a fixed, platform-independent hash (std's hasher may change).
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A key per row of a customer id column; equal ids give equal keys whatever the snapshot.
+pub fn customer_keys(ids: &ArrayRef) -> Result<Vec<u64>, TrainError> {
+    macro_rules! ints {
+        ($t:ty) => {
+            ids.as_primitive::<$t>()
+                .iter()
+                .map(|v| fnv(&(v.unwrap_or_default() as i64).to_le_bytes()))
+                .collect()
+        };
+    }
+    use arrow::datatypes::{Int16Type, Int32Type, Int64Type, UInt16Type, UInt32Type, UInt64Type};
+    Ok(match ids.data_type() {
+        DataType::Int16 => ints!(Int16Type),
+        DataType::Int32 => ints!(Int32Type),
+        DataType::Int64 => ints!(Int64Type),
+        DataType::UInt16 => ints!(UInt16Type),
+        DataType::UInt32 => ints!(UInt32Type),
+        DataType::UInt64 => ints!(UInt64Type),
+        DataType::Utf8 => ids.as_string::<i32>().iter().map(|v| fnv(v.unwrap_or("").as_bytes())).collect(),
+        DataType::LargeUtf8 => ids.as_string::<i64>().iter().map(|v| fnv(v.unwrap_or("").as_bytes())).collect(),
+        DataType::Utf8View => ids.as_string_view().iter().map(|v| fnv(v.unwrap_or("").as_bytes())).collect(),
+        _ => {
+            let f = ArrayFormatter::try_new(ids.as_ref(), &FormatOptions::default())
+                .map_err(|e| TrainError::Internal(format!("customer ids: {e}")))?;
+            (0..ids.len()).map(|i| fnv(f.value(i).to_string().as_bytes())).collect()
+        }
+    })
+}
+
+/// SplitMix64's finaliser: spreads a key and a seed over all 64 bits.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// What a customer-level draw is for: each purpose draws independently of the others.
+#[derive(Clone, Copy, Debug)]
+pub enum Draw {
+    /// Held out for the test (when there is no test cutoff).
+    Test,
+    /// Held out for early stopping.
+    Validation,
+    /// The fold of the tuning cross-validation.
+    Fold,
+}
+
+/// The customer's position in [0, 1) for a purpose, fixed by the seed.
+pub fn position(customer: u64, seed: u64, draw: Draw) -> f64 {
+    let salt = match draw {
+        Draw::Test => 0x7465_7374,
+        Draw::Validation => 0x7661_6c69,
+        Draw::Fold => 0x666f_6c64,
+    };
+    let z = mix(customer ^ mix(seed.wrapping_add(salt)));
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The customer's fold among `folds`.
+pub fn fold_of(customer: u64, seed: u64, folds: u32) -> usize {
+    ((position(customer, seed, Draw::Fold) * f64::from(folds)) as usize).min(folds as usize - 1)
+}

@@ -1,0 +1,127 @@
+//! Hyper-parameter search: grid or seeded random trials over named LightGBM parameters, each
+//! scored by k-fold cross-validation grouped by customer (a customer's rows are all in one fold).
+
+use churnguard_config::{Pipeline, TuningConfig, TuningMethod};
+use serde::Serialize;
+
+use crate::fit::{fit, predict};
+use crate::params::Params;
+use crate::rows::{Rows, fold_of};
+use crate::TrainError;
+
+/// One tried combination and its cross-validated score.
+#[derive(Clone, Debug, Serialize)]
+pub struct Trial {
+    /// 1-based trial number.
+    pub number: usize,
+    /// The parameters tried, as LightGBM names them.
+    pub params: Vec<(String, String)>,
+    /// Held-out AUC of each fold.
+    pub fold_auc: Vec<f64>,
+    /// Mean of `fold_auc`: the trial's score.
+    pub mean_auc: f64,
+    /// Rounds early stopping kept in each fold.
+    pub rounds: Vec<usize>,
+}
+
+/// Tuning progress: trial `number` of `of` is done.
+pub type TrialObserver<'a> = dyn FnMut(&Trial, usize) + 'a;
+
+/// The combinations to try, in trial order.
+pub fn combinations(t: &TuningConfig, seed: u64) -> Vec<Vec<(String, String)>> {
+    let total = t.combinations();
+    let pick = |mut index: u64| -> Vec<(String, String)> {
+        // Mixed radix: the last parameter varies fastest, as a nested loop would.
+        let mut out = vec![(String::new(), String::new()); t.space.len()];
+        for (slot, (name, values)) in out.iter_mut().zip(&t.space).rev() {
+            let n = values.len() as u64;
+            *slot = (name.clone(), values[(index % n) as usize].clone());
+            index /= n;
+        }
+        out
+    };
+    match t.method {
+        TuningMethod::Grid => (0..total).map(pick).collect(),
+        TuningMethod::Random { trials } => {
+            // Distinct draws while the space allows; a seeded SplitMix64 stream.
+            let mut state = seed ^ 0x7475_6e65;
+            let mut next = move || {
+                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                z ^ (z >> 31)
+            };
+            let want = u64::from(trials).min(total) as usize;
+            let mut seen = std::collections::BTreeSet::new();
+            let mut out = Vec::with_capacity(want);
+            while out.len() < want {
+                let i = next() % total;
+                if seen.insert(i) {
+                    out.push(pick(i));
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Runs every trial on `rows` and returns them in order; the best has the highest `mean_auc`
+/// (the earliest on a tie).
+pub fn tune(
+    p: &Pipeline,
+    t: &TuningConfig,
+    base: &Params,
+    rows: &Rows,
+    names: &[&str],
+    categorical: &[usize],
+    observer: &mut TrialObserver<'_>,
+) -> Result<Vec<Trial>, TrainError> {
+    let combos = combinations(t, p.seed);
+    let folds: Vec<usize> = rows.customers.iter().map(|&c| fold_of(c, p.seed, t.folds)).collect();
+    let mut trials = Vec::with_capacity(combos.len());
+    for (n, combo) in combos.iter().enumerate() {
+        let mut params = base.clone();
+        for (name, value) in combo {
+            params.set(name, value, &format!("tuning.space.{name}"), true)?;
+        }
+        params.check()?;
+        let mut fold_auc = Vec::new();
+        let mut rounds = Vec::new();
+        for f in 0..t.folds as usize {
+            let held: Vec<bool> = folds.iter().map(|&k| k == f).collect();
+            let kept: Vec<bool> = held.iter().map(|h| !h).collect();
+            let (train, valid) = (rows.select(&kept), rows.select(&held));
+            if valid.rows == 0 || valid.churners() == 0 || valid.churners() == valid.rows {
+                return Err(TrainError::TooFewRows {
+                    what: format!("fold {} of the tuning cross-validation", f + 1),
+                    rows: valid.rows,
+                    min: 1,
+                });
+            }
+            let fitted = fit(&params, &p.model, &train, Some(&valid), names, categorical, &mut |_, _, _| {})?;
+            let probs = predict(&fitted.model_text, &valid)?;
+            fold_auc.push(churnguard_eval::roc_auc(&valid.churned(), &probs)?);
+            rounds.push(fitted.best_round);
+        }
+        let mean_auc = fold_auc.iter().sum::<f64>() / fold_auc.len() as f64;
+        let trial = Trial {
+            number: n + 1,
+            params: combo.clone(),
+            fold_auc,
+            mean_auc,
+            rounds,
+        };
+        observer(&trial, combos.len());
+        trials.push(trial);
+    }
+    Ok(trials)
+}
+
+/// The trial with the highest mean AUC (the earliest on a tie).
+pub fn best(trials: &[Trial]) -> Option<&Trial> {
+    trials.iter().fold(None, |best: Option<&Trial>, t| match best {
+        Some(b) if b.mean_auc >= t.mean_auc => Some(b),
+        _ => Some(t),
+    })
+}
