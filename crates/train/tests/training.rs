@@ -188,7 +188,7 @@ fn a_planted_signal_is_found_and_shuffled_labels_are_not() {
     let dir = tempfile::tempdir().unwrap();
     let t = run(&customers(dir.path(), 3000, false, false)).unwrap();
     assert!(t.test.auc > 0.97, "planted signal: test AUC {}", t.test.auc);
-    assert_eq!(t.importance[0].feature, "signal", "importance {:?}", t.importance);
+    assert_eq!(t.importance[0].feature, "attr_signal", "importance {:?}", t.importance);
     assert!(matches!(t.test_design, churnguard_train::TestDesign::HeldOutCustomers { .. }));
     assert!((550..650).contains(&t.rows.test), "test rows {}", t.rows.test);
 
