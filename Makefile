@@ -14,7 +14,7 @@ build: setup
 demo: build
 	$(BIN) doctor
 	$(BIN) validate pipelines/cdnow.toml
-	$(BIN) validate pipelines/telco.toml
+	$(BIN) run pipelines/cdnow.toml
 
 ## Every test of the workspace.
 test: setup

@@ -24,7 +24,7 @@ fn model_text() -> String {
     }
     let params = "objective=binary num_leaves=15 zero_as_missing=true categorical_feature=2 verbose=-1 num_threads=1 min_data_in_leaf=5";
     let ds = Dataset::from_rows(&x, 3, &y, params).unwrap();
-    Booster::train(&ds, params, 25).unwrap().model_text().unwrap()
+    Booster::train(ds, params, 25).unwrap().model_text().unwrap()
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod cli;
 mod export;
+mod train;
 mod validate;
 
 use std::path::{Path, PathBuf};

@@ -50,8 +50,8 @@ struct Times {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let pipeline = crate::load_pipeline(&args.pipeline)?;
-    let config_text = std::fs::read_to_string(&args.pipeline)
-        .with_context(|| format!("cannot read {}", args.pipeline.display()))?;
+    let config_text =
+        std::fs::read_to_string(&args.pipeline).with_context(|| format!("cannot read {}", args.pipeline.display()))?;
     let models = args
         .models
         .clone()
@@ -121,7 +121,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .map_err(|e| package::PackageError::Manifest(e.to_string()))
     })?;
     times.package = t.elapsed();
-    print!("{}", summary(&pipeline, &training, &parity, &written.dir, &times, started.elapsed()));
+    print!(
+        "{}",
+        summary(&pipeline, &training, &parity, &written.dir, &times, started.elapsed())
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -129,14 +132,17 @@ fn check_writable(models: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(models)
         .with_context(|| format!("the models folder {} cannot be created", models.display()))?;
     let probe = models.join(format!(".write-check-{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .with_context(|| format!("the models folder {} is not writable", models.display()))?;
+    std::fs::write(&probe, b"").with_context(|| format!("the models folder {} is not writable", models.display()))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 
 /// Runs the training with a bar per stage.
-fn train_with_bars(pipeline: &Pipeline, history: &churnguard_features::History, times: &mut Times) -> anyhow::Result<Training> {
+fn train_with_bars(
+    pipeline: &Pipeline,
+    history: &churnguard_features::History,
+    times: &mut Times,
+) -> anyhow::Result<Training> {
     let mut current: Option<ProgressBar> = None;
     let mut stage = Instant::now();
     let mut stage_name = "features";
@@ -177,11 +183,9 @@ fn train_with_bars(pipeline: &Pipeline, history: &churnguard_features::History, 
     }
     close(stage_name, times, &mut stage);
     match result {
-        Err(e @ churnguard_train::TrainError::Parameter { .. }) => Err(crate::UsageError(format!(
-            "{}: {e}",
-            pipeline.file.display()
-        ))
-        .into()),
+        Err(e @ churnguard_train::TrainError::Parameter { .. }) => {
+            Err(crate::UsageError(format!("{}: {e}", pipeline.file.display())).into())
+        }
         other => Ok(other?),
     }
 }
@@ -292,7 +296,11 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
     row(
         &mut s,
         "validation",
-        format!("{}, {} customers", headline(&t.validation), thousands(t.validation.rows)),
+        format!(
+            "{}, {} customers",
+            headline(&t.validation),
+            thousands(t.validation.rows)
+        ),
     );
     row(
         &mut s,
@@ -387,7 +395,11 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
             i.feature,
             i.gain,
             i.splits,
-            if total_gain > 0.0 { percent(i.gain / total_gain) } else { String::new() }
+            if total_gain > 0.0 {
+                percent(i.gain / total_gain)
+            } else {
+                String::new()
+            }
         );
     }
     s

@@ -450,7 +450,11 @@ impl Checker<'_> {
         let features = raw.features.map(|f| self.features(f)).transpose()?.unwrap_or_default();
         let model = raw.model.map(|m| self.model(m)).transpose()?.unwrap_or_default();
         let split = raw.split.map(|s| self.split(s)).transpose()?.unwrap_or_default();
-        let evaluation = raw.evaluation.map(|e| self.evaluation(e)).transpose()?.unwrap_or_default();
+        let evaluation = raw
+            .evaluation
+            .map(|e| self.evaluation(e))
+            .transpose()?
+            .unwrap_or_default();
         let tiers = raw.tiers.map(|t| self.tiers(t)).transpose()?.unwrap_or_default();
         let tuning = raw.tuning.map(|t| self.tuning(t)).transpose()?;
         let output = raw.output.map(|o| self.output(o)).transpose()?.unwrap_or_default();

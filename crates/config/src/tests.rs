@@ -249,7 +249,10 @@ fn training_sections_are_resolved_with_defaults_for_the_rest() {
     assert_eq!(p.model.early_stopping_metric, StoppingMetric::Auc);
     let params = p.model.lightgbm_params();
     assert!(params.contains(&("scale_pos_weight".into(), "3".into())), "{params:?}");
-    assert!(params.contains(&("monotone_constraints".into(), "1,0,-1".into())), "{params:?}");
+    assert!(
+        params.contains(&("monotone_constraints".into(), "1,0,-1".into())),
+        "{params:?}"
+    );
     assert_eq!(p.split.validation_fraction, 0.25);
     assert_eq!(p.split.test_fraction, 0.2);
     assert_eq!(
@@ -278,20 +281,41 @@ fn training_sections_reject_impossible_values_naming_the_key() {
         ("[model]\nlearning_rate = 0\n", "model.learning_rate"),
         ("[model]\nnum_leaves = 1\n", "model.num_leaves"),
         ("[model]\nnum_leavs = 31\n", "model.num_leavs"),
-        ("[model]\nis_unbalance = true\nscale_pos_weight = 2.0\n", "model.scale_pos_weight"),
-        ("[model]\nearly_stopping_metric = \"rmse\"\n", "model.early_stopping_metric"),
+        (
+            "[model]\nis_unbalance = true\nscale_pos_weight = 2.0\n",
+            "model.scale_pos_weight",
+        ),
+        (
+            "[model]\nearly_stopping_metric = \"rmse\"\n",
+            "model.early_stopping_metric",
+        ),
         ("[model.lightgbm]\nx = { a = 1 }\n", "model.lightgbm.x"),
         ("[split]\nvalidation_fraction = 0.9\n", "split.validation_fraction"),
         ("[evaluation]\nthreshold = \"top_percent\"\n", "evaluation.top_percent"),
         ("[evaluation]\nthreshold = \"best\"\n", "evaluation.threshold"),
         ("[evaluation]\ntop_percent = 5\n", "evaluation.top_percent"),
-        ("[evaluation]\nthreshold = \"min_cost\"\ncost_missed_churner = 1\n", "evaluation.cost_needless_offer"),
-        ("[tiers]\nhigh = { top_percent = 30 }\nmedium = { top_percent = 10 }\n", "tiers.medium"),
-        ("[tiers]\nhigh = { top_percent = 30, probability = 0.5 }\n", "tiers.high"),
+        (
+            "[evaluation]\nthreshold = \"min_cost\"\ncost_missed_churner = 1\n",
+            "evaluation.cost_needless_offer",
+        ),
+        (
+            "[tiers]\nhigh = { top_percent = 30 }\nmedium = { top_percent = 10 }\n",
+            "tiers.medium",
+        ),
+        (
+            "[tiers]\nhigh = { top_percent = 30, probability = 0.5 }\n",
+            "tiers.high",
+        ),
         ("[tiers]\nhigh = { probability = 1.5 }\n", "tiers.high"),
-        ("[tuning]\nmethod = \"grid\"\ntrials = 3\n[tuning.space]\nnum_leaves = [3]\n", "tuning.trials"),
+        (
+            "[tuning]\nmethod = \"grid\"\ntrials = 3\n[tuning.space]\nnum_leaves = [3]\n",
+            "tuning.trials",
+        ),
         ("[tuning]\n[tuning.space]\nnum_leaves = []\n", "tuning.space.num_leaves"),
-        ("[tuning]\nfolds = 1\n[tuning.space]\nnum_leaves = [3]\n", "tuning.folds"),
+        (
+            "[tuning]\nfolds = 1\n[tuning.space]\nnum_leaves = [3]\n",
+            "tuning.folds",
+        ),
         ("[output]\nmodels_dir = \" \"\n", "output.models_dir"),
     ] {
         let e = err(&format!("{GOOD}{extra}"));

@@ -292,11 +292,19 @@ fn lightgbm_value(v: &toml::Value) -> Option<String> {
 impl Checker<'_> {
     fn fraction(&self, key: &str, v: Option<f64>, default: f64, max: f64) -> Result<f64, ConfigError> {
         let v = v.unwrap_or(default);
-        self.ensure(v > 0.0 && v <= max, key, || format!("must be above 0 and at most {max}, got {v}"))?;
+        self.ensure(v > 0.0 && v <= max, key, || {
+            format!("must be above 0 and at most {max}, got {v}")
+        })?;
         Ok(v)
     }
 
-    fn count(&self, key: &str, v: Option<i64>, default: u32, range: std::ops::RangeInclusive<i64>) -> Result<u32, ConfigError> {
+    fn count(
+        &self,
+        key: &str,
+        v: Option<i64>,
+        default: u32,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<u32, ConfigError> {
         let v = v.unwrap_or(i64::from(default));
         self.ensure(range.contains(&v), key, || {
             format!("must be between {} and {}, got {v}", range.start(), range.end())
@@ -314,9 +322,11 @@ impl Checker<'_> {
         let d = ModelConfig::default();
         let learning_rate = self.fraction("model.learning_rate", m.learning_rate, d.learning_rate, 1.0)?;
         let max_depth = m.max_depth.unwrap_or(-1);
-        self.ensure(max_depth == -1 || (1..=64).contains(&max_depth), "model.max_depth", || {
-            format!("must be -1 (no limit) or between 1 and 64, got {max_depth}")
-        })?;
+        self.ensure(
+            max_depth == -1 || (1..=64).contains(&max_depth),
+            "model.max_depth",
+            || format!("must be -1 (no limit) or between 1 and 64, got {max_depth}"),
+        )?;
         let early_stopping_metric = match m.early_stopping_metric.as_deref() {
             None | Some("binary_logloss") => StoppingMetric::LogLoss,
             Some("auc") => StoppingMetric::Auc,
@@ -346,16 +356,20 @@ impl Checker<'_> {
         let mut lightgbm = Vec::new();
         for (k, v) in m.lightgbm.unwrap_or_default() {
             let key = format!("model.lightgbm.{k}");
-            let value = lightgbm_value(&v).ok_or_else(|| {
-                self.err(&key, "must be a string, number, boolean or a list of them")
-            })?;
+            let value = lightgbm_value(&v)
+                .ok_or_else(|| self.err(&key, "must be a string, number, boolean or a list of them"))?;
             lightgbm.push((k, value));
         }
         Ok(ModelConfig {
             learning_rate,
             num_leaves: self.count("model.num_leaves", m.num_leaves, d.num_leaves, 2..=131_072)?,
             max_depth: max_depth as i32,
-            min_data_in_leaf: self.count("model.min_data_in_leaf", m.min_data_in_leaf, d.min_data_in_leaf, 0..=1_000_000)?,
+            min_data_in_leaf: self.count(
+                "model.min_data_in_leaf",
+                m.min_data_in_leaf,
+                d.min_data_in_leaf,
+                0..=1_000_000,
+            )?,
             feature_fraction: self.fraction("model.feature_fraction", m.feature_fraction, 1.0, 1.0)?,
             bagging_fraction: self.fraction("model.bagging_fraction", m.bagging_fraction, 1.0, 1.0)?,
             bagging_freq: self.count("model.bagging_freq", m.bagging_freq, 0, 0..=1_000_000)?,
@@ -379,13 +393,20 @@ impl Checker<'_> {
     pub(crate) fn split(&self, s: RawSplit) -> Result<SplitConfig, ConfigError> {
         let d = SplitConfig::default();
         Ok(SplitConfig {
-            validation_fraction: self.fraction("split.validation_fraction", s.validation_fraction, d.validation_fraction, 0.5)?,
+            validation_fraction: self.fraction(
+                "split.validation_fraction",
+                s.validation_fraction,
+                d.validation_fraction,
+                0.5,
+            )?,
             test_fraction: self.fraction("split.test_fraction", s.test_fraction, d.test_fraction, 0.5)?,
         })
     }
 
     fn percent(&self, key: &str, v: f64) -> Result<f64, ConfigError> {
-        self.ensure(v > 0.0 && v <= 100.0, key, || format!("must be above 0 and at most 100, got {v}"))?;
+        self.ensure(v > 0.0 && v <= 100.0, key, || {
+            format!("must be above 0 and at most 100, got {v}")
+        })?;
         Ok(v)
     }
 
@@ -406,9 +427,9 @@ impl Checker<'_> {
             Some("top_percent") => {
                 only("cost_missed_churner", e.cost_missed_churner.is_some(), "min_cost")?;
                 only("cost_needless_offer", e.cost_needless_offer.is_some(), "min_cost")?;
-                let p = e
-                    .top_percent
-                    .ok_or_else(|| self.err("evaluation.top_percent", "is required when threshold = \"top_percent\""))?;
+                let p = e.top_percent.ok_or_else(|| {
+                    self.err("evaluation.top_percent", "is required when threshold = \"top_percent\"")
+                })?;
                 ThresholdRule::TopPercent(self.percent("evaluation.top_percent", p)?)
             }
             Some("min_cost") => {
@@ -443,7 +464,12 @@ impl Checker<'_> {
                 d.bootstrap_samples,
                 0..=100_000,
             )?,
-            calibration_bins: self.count("evaluation.calibration_bins", e.calibration_bins, d.calibration_bins, 2..=100)?,
+            calibration_bins: self.count(
+                "evaluation.calibration_bins",
+                e.calibration_bins,
+                d.calibration_bins,
+                2..=100,
+            )?,
             active_within_days: active,
         })
     }
@@ -463,7 +489,11 @@ impl Checker<'_> {
 
     pub(crate) fn tiers(&self, t: RawTiers) -> Result<TiersConfig, ConfigError> {
         let d = TiersConfig::default();
-        let high = t.high.map(|r| self.tier_rule("tiers.high", r)).transpose()?.unwrap_or(d.high);
+        let high = t
+            .high
+            .map(|r| self.tier_rule("tiers.high", r))
+            .transpose()?
+            .unwrap_or(d.high);
         let medium = t
             .medium
             .map(|r| self.tier_rule("tiers.medium", r))

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 pub use histogram::Histogram;
 pub use metrics::{
-    CalibrationBin, Confusion, Interval, Lift, average_precision, bootstrap_auc, brier, calibration, confusion, lift_at,
-    log_loss, roc_auc,
+    CalibrationBin, Confusion, Interval, Lift, average_precision, bootstrap_auc, brier, calibration, confusion,
+    lift_at, log_loss, roc_auc,
 };
 pub use threshold::{ThresholdStrategy, choose_threshold};
 

@@ -24,7 +24,11 @@ pub(crate) fn check(labels: &[bool], scores: &[f64]) -> Result<(), EvalError> {
 /// As [`check`], and every score must be a probability.
 pub(crate) fn check_probabilities(labels: &[bool], probabilities: &[f64]) -> Result<(), EvalError> {
     check(labels, probabilities)?;
-    if let Some((index, &value)) = probabilities.iter().enumerate().find(|(_, p)| !(0.0..=1.0).contains(*p)) {
+    if let Some((index, &value)) = probabilities
+        .iter()
+        .enumerate()
+        .find(|(_, p)| !(0.0..=1.0).contains(*p))
+    {
         return Err(EvalError::OutOfRange { index, value });
     }
     Ok(())
@@ -320,7 +324,9 @@ pub fn bootstrap_auc(labels: &[bool], scores: &[f64], samples: usize, seed: u64)
     check(labels, scores)?;
     check_classes(labels)?;
     if samples < 2 {
-        return Err(EvalError::Invalid(format!("the bootstrap needs at least 2 resamples, got {samples}")));
+        return Err(EvalError::Invalid(format!(
+            "the bootstrap needs at least 2 resamples, got {samples}"
+        )));
     }
     let n = labels.len();
     let order = order_desc(scores);

@@ -25,7 +25,11 @@ pub enum ThresholdStrategy {
 /// The threshold (customers at or above it are flagged) chosen by `strategy` on these customers.
 /// Candidates are the distinct probabilities; on a tie the higher threshold wins. `MinCost` may
 /// flag nobody: its threshold is then just above the highest probability.
-pub fn choose_threshold(labels: &[bool], probabilities: &[f64], strategy: &ThresholdStrategy) -> Result<f64, EvalError> {
+pub fn choose_threshold(
+    labels: &[bool],
+    probabilities: &[f64],
+    strategy: &ThresholdStrategy,
+) -> Result<f64, EvalError> {
     check_probabilities(labels, probabilities)?;
     let order = order_desc(probabilities);
     let groups = tie_groups(probabilities, &order);
@@ -34,7 +38,9 @@ pub fn choose_threshold(labels: &[bool], probabilities: &[f64], strategy: &Thres
     match *strategy {
         ThresholdStrategy::TopPercent(k) => {
             if !(k > 0.0 && k <= 100.0) {
-                return Err(EvalError::Invalid(format!("top percent must be above 0 and at most 100, got {k}")));
+                return Err(EvalError::Invalid(format!(
+                    "top percent must be above 0 and at most 100, got {k}"
+                )));
             }
             Ok(probabilities[order[top_count(labels.len(), k) - 1]])
         }
@@ -45,7 +51,11 @@ pub fn choose_threshold(labels: &[bool], probabilities: &[f64], strategy: &Thres
                 let pos = order[g.0..g.1].iter().filter(|&&i| labels[i]).count() as f64;
                 tp += pos;
                 fp += (g.1 - g.0) as f64 - pos;
-                let f1 = if tp == 0.0 { 0.0 } else { 2.0 * tp / (tp + fp + positives) };
+                let f1 = if tp == 0.0 {
+                    0.0
+                } else {
+                    2.0 * tp / (tp + fp + positives)
+                };
                 if f1 > best_f1 {
                     (best, best_f1) = (at(g), f1);
                 }
@@ -56,7 +66,11 @@ pub fn choose_threshold(labels: &[bool], probabilities: &[f64], strategy: &Thres
             missed_churner,
             needless_offer,
         } => {
-            if !(missed_churner.is_finite() && needless_offer.is_finite() && missed_churner >= 0.0 && needless_offer >= 0.0) {
+            if !(missed_churner.is_finite()
+                && needless_offer.is_finite()
+                && missed_churner >= 0.0
+                && needless_offer >= 0.0)
+            {
                 return Err(EvalError::Invalid("costs must be finite and not negative".into()));
             }
             let nobody = at(groups[0]).next_up();

@@ -12,7 +12,10 @@ fn fixture() -> Value {
 
 fn close(name: &str, what: &str, ours: f64, theirs: &Value) {
     let theirs = theirs.as_f64().unwrap();
-    assert!((ours - theirs).abs() <= 1e-9, "{name} {what}: ours {ours}, scikit-learn {theirs}");
+    assert!(
+        (ours - theirs).abs() <= 1e-9,
+        "{name} {what}: ours {ours}, scikit-learn {theirs}"
+    );
 }
 
 #[test]
@@ -22,10 +25,25 @@ fn metrics_match_scikit_learn_to_1e_9() {
     assert_eq!(cases.len(), 5);
     for c in cases {
         let name = c["name"].as_str().unwrap();
-        let labels: Vec<bool> = c["labels"].as_array().unwrap().iter().map(|v| v.as_bool().unwrap()).collect();
-        let scores: Vec<f64> = c["scores"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let labels: Vec<bool> = c["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_bool().unwrap())
+            .collect();
+        let scores: Vec<f64> = c["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         close(name, "roc_auc", roc_auc(&labels, &scores).unwrap(), &c["roc_auc"]);
-        close(name, "average_precision", average_precision(&labels, &scores).unwrap(), &c["average_precision"]);
+        close(
+            name,
+            "average_precision",
+            average_precision(&labels, &scores).unwrap(),
+            &c["average_precision"],
+        );
         close(name, "log_loss", log_loss(&labels, &scores).unwrap(), &c["log_loss"]);
         close(name, "brier", brier(&labels, &scores).unwrap(), &c["brier"]);
         let h = &c["at_half"];
@@ -57,7 +75,10 @@ fn lift_and_capture_by_hand() {
     let scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0];
     let l = lift_at(&labels, &scores, 20.0).unwrap();
     assert_eq!((l.customers, l.churners), (2, 2));
-    assert!((l.lift - 2.5).abs() < 1e-12 && (l.capture_rate - 0.5).abs() < 1e-12, "{l:?}");
+    assert!(
+        (l.lift - 2.5).abs() < 1e-12 && (l.capture_rate - 0.5).abs() < 1e-12,
+        "{l:?}"
+    );
     // Ties are broken by row order, so the result is deterministic.
     let tied = lift_at(&labels, &[0.5; 10], 10.0).unwrap();
     assert_eq!((tied.customers, tied.churners), (1, 1));
@@ -80,8 +101,14 @@ fn threshold_strategies_by_hand() {
     let labels = [true, true, false, true, false, false, false, false];
     let probs = [0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1];
     // F1 is best flagging the top 4 (3 churners of 3, 1 stayer): 6/7.
-    assert_eq!(choose_threshold(&labels, &probs, &ThresholdStrategy::MaxF1).unwrap(), 0.6);
-    assert_eq!(choose_threshold(&labels, &probs, &ThresholdStrategy::TopPercent(25.0)).unwrap(), 0.8);
+    assert_eq!(
+        choose_threshold(&labels, &probs, &ThresholdStrategy::MaxF1).unwrap(),
+        0.6
+    );
+    assert_eq!(
+        choose_threshold(&labels, &probs, &ThresholdStrategy::TopPercent(25.0)).unwrap(),
+        0.8
+    );
     // Missing a churner costs far more than an offer: flag everyone with any chance.
     let flag_all = ThresholdStrategy::MinCost {
         missed_churner: 100.0,
@@ -107,7 +134,10 @@ fn synthetic(n: usize, seed: u64) -> (Vec<bool>, Vec<f64>) {
         (s >> 11) as f64 / (1u64 << 53) as f64
     };
     let labels: Vec<bool> = (0..n).map(|_| next() < 0.3).collect();
-    let scores = labels.iter().map(|&l| (next() + if l { 0.4 } else { 0.0 }) / 1.4).collect();
+    let scores = labels
+        .iter()
+        .map(|&l| (next() + if l { 0.4 } else { 0.0 }) / 1.4)
+        .collect();
     (labels, scores)
 }
 
@@ -120,7 +150,10 @@ fn bootstrap_interval_holds_the_auc_narrows_with_rows_and_follows_the_seed() {
     assert_eq!(a, bootstrap_auc(&labels, &scores, 300, 1).unwrap());
     assert_ne!(a, bootstrap_auc(&labels, &scores, 300, 2).unwrap());
     let small = bootstrap_auc(&labels[..400], &scores[..400], 300, 1).unwrap();
-    assert!(small.upper - small.lower > 2.0 * (a.upper - a.lower), "{small:?} vs {a:?}");
+    assert!(
+        small.upper - small.lower > 2.0 * (a.upper - a.lower),
+        "{small:?} vs {a:?}"
+    );
 }
 
 #[test]
@@ -153,11 +186,20 @@ fn evaluate_reports_every_figure() {
 fn bad_inputs_are_typed_errors() {
     let ok = [true, false];
     assert!(matches!(roc_auc(&[], &[]), Err(EvalError::Empty)));
-    assert!(matches!(roc_auc(&ok, &[0.1]), Err(EvalError::LengthMismatch { labels: 2, scores: 1 })));
+    assert!(matches!(
+        roc_auc(&ok, &[0.1]),
+        Err(EvalError::LengthMismatch { labels: 2, scores: 1 })
+    ));
     let e = roc_auc(&[true, true], &[0.1, 0.2]).unwrap_err();
     assert!(e.to_string().contains("all 2 rows are churners"), "{e}");
-    assert!(matches!(roc_auc(&ok, &[f64::NAN, 0.2]), Err(EvalError::NotFinite { index: 0, .. })));
-    assert!(matches!(log_loss(&ok, &[1.5, 0.2]), Err(EvalError::OutOfRange { index: 0, .. })));
+    assert!(matches!(
+        roc_auc(&ok, &[f64::NAN, 0.2]),
+        Err(EvalError::NotFinite { index: 0, .. })
+    ));
+    assert!(matches!(
+        log_loss(&ok, &[1.5, 0.2]),
+        Err(EvalError::OutOfRange { index: 0, .. })
+    ));
     assert!(matches!(lift_at(&ok, &[0.1, 0.2], 0.0), Err(EvalError::Invalid(_))));
     assert!(matches!(
         choose_threshold(&ok, &[0.1, 0.2], &ThresholdStrategy::TopPercent(150.0)),

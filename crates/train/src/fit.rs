@@ -2,10 +2,10 @@
 
 use churnguard_config::ModelConfig;
 
+use crate::TrainError;
 use crate::lightgbm::{Booster, Dataset, Importance, Layout, Prediction};
 use crate::params::Params;
 use crate::rows::Rows;
-use crate::TrainError;
 
 /// A fitted model.
 #[derive(Clone, Debug)]
@@ -56,7 +56,14 @@ pub fn fit(
     observer: &mut dyn RoundObserver,
 ) -> Result<Fit, TrainError> {
     let text = params.to_lightgbm(&dataset_extras(categorical));
-    let data = Dataset::from_matrix(&train.values, train.cols, Layout::ColumnMajor, &train.labels, &text, None)?;
+    let data = Dataset::from_matrix(
+        &train.values,
+        train.cols,
+        Layout::ColumnMajor,
+        &train.labels,
+        &text,
+        None,
+    )?;
     data.set_feature_names(names)?;
     let valid_data = valid
         .map(|v| Dataset::from_matrix(&v.values, v.cols, Layout::ColumnMajor, &v.labels, &text, Some(&data)))
@@ -95,7 +102,11 @@ pub fn fit(
             }
         }
     }
-    let kept = if valid.is_some() && patience > 0 { best_round } else { rounds };
+    let kept = if valid.is_some() && patience > 0 {
+        best_round
+    } else {
+        rounds
+    };
     if kept == 0 {
         return Err(TrainError::NoTrees);
     }

@@ -66,6 +66,16 @@ pub enum TrainError {
         /// The minimum.
         min: usize,
     },
+    /// Held-out rows of one class only.
+    #[error("all {rows} {what} {}: validation and test figures need churners and stayers (more customers, or another seed)", if *churned { "churned" } else { "stayed" })]
+    OneClassHeldOut {
+        /// Which rows.
+        what: String,
+        /// How many.
+        rows: usize,
+        /// Whether they all churned.
+        churned: bool,
+    },
     /// A LightGBM parameter from the config was refused.
     #[error("`{key}`: {message}")]
     Parameter {
@@ -87,7 +97,9 @@ pub enum TrainError {
     #[error("`evaluation.active_within_days` needs the recency feature, which only an events table gives")]
     NoRecency,
     /// Tier rules that give a medium tier above the high one.
-    #[error("the tier rules give a medium tier starting at probability {medium:.4}, above the high tier's {high:.4}: check [tiers]")]
+    #[error(
+        "the tier rules give a medium tier starting at probability {medium:.4}, above the high tier's {high:.4}: check [tiers]"
+    )]
     Tiers {
         /// Resolved high threshold.
         high: f64,

@@ -233,7 +233,12 @@ impl Booster {
     }
 
     /// Per-feature importance of the first `iterations` rounds (all when `None`).
-    pub fn importance(&self, kind: Importance, iterations: Option<usize>, features: usize) -> Result<Vec<f64>, LightGbmError> {
+    pub fn importance(
+        &self,
+        kind: Importance,
+        iterations: Option<usize>,
+        features: usize,
+    ) -> Result<Vec<f64>, LightGbmError> {
         let mut out = vec![0.0; features];
         let kind = match kind {
             Importance::Splits => sys::C_API_FEATURE_IMPORTANCE_SPLIT,
@@ -361,7 +366,11 @@ pub fn parameter_aliases() -> Result<Vec<(String, Vec<String>)>, LightGbmError> 
     for _ in 0..2 {
         // SAFETY: `buf` has `buf.len()` writable bytes; LightGBM reports the length it needs.
         check(call, unsafe {
-            sys::LGBM_DumpParamAliases(buf.len() as i64, &mut len, buf.as_mut_ptr() as *mut std::os::raw::c_char)
+            sys::LGBM_DumpParamAliases(
+                buf.len() as i64,
+                &mut len,
+                buf.as_mut_ptr() as *mut std::os::raw::c_char,
+            )
         })?;
         if (len as usize) <= buf.len() {
             break;

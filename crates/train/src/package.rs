@@ -63,13 +63,16 @@ pub struct Written {
     pub version: String,
 }
 
+/// Builds the manifest of a version from its name and the `(file, sha256)` of the other files.
+pub type ManifestBuilder<'a> = dyn Fn(&str, &[(String, String)]) -> Result<Vec<u8>, PackageError> + 'a;
+
 /// Writes `files` and a manifest built by `manifest(version, [(file, sha256)])` as the next version
 /// of `pipeline` under `models_dir`, then points `latest` at it.
 pub fn write(
     models_dir: &Path,
     pipeline: &str,
     files: &[PackageFile],
-    manifest: &dyn Fn(&str, &[(String, String)]) -> Result<Vec<u8>, PackageError>,
+    manifest: &ManifestBuilder<'_>,
 ) -> Result<Written, PackageError> {
     let dir = models_dir.join(pipeline);
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;

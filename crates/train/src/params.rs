@@ -14,9 +14,15 @@ use crate::lightgbm::{self, Booster, Dataset};
 const RESERVED: &[(&str, &str)] = &[
     ("objective", "churn models are binary"),
     ("seed", "set `pipeline.seed`"),
-    ("deterministic", "always on: the same config and data give the same model"),
+    (
+        "deterministic",
+        "always on: the same config and data give the same model",
+    ),
     ("force_row_wise", "always on, for determinism"),
-    ("force_col_wise", "churnguard forces row-wise histograms, for determinism"),
+    (
+        "force_col_wise",
+        "churnguard forces row-wise histograms, for determinism",
+    ),
     ("verbosity", "churnguard keeps LightGBM quiet"),
     ("num_threads", "set `model.num_threads`"),
     ("metric", "set `model.early_stopping_metric`"),
@@ -98,7 +104,9 @@ impl Params {
             return Err(bad(format!("LightGBM's `{canonical}` is set by churnguard: {why}")));
         }
         if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c == '=') {
-            return Err(bad(format!("\"{value}\" cannot be passed to LightGBM (empty, or has spaces or `=`)")));
+            return Err(bad(format!(
+                "\"{value}\" cannot be passed to LightGBM (empty, or has spaces or `=`)"
+            )));
         }
         if let Some(old) = self.map.get(&canonical)
             && !replace
@@ -144,7 +152,12 @@ impl Params {
             return Ok(());
         }
         let base: Params = Params {
-            map: self.map.iter().filter(|(_, p)| p.key.is_none()).map(|(k, p)| (k.clone(), p.clone())).collect(),
+            map: self
+                .map
+                .iter()
+                .filter(|(_, p)| p.key.is_none())
+                .map(|(k, p)| (k.clone(), p.clone()))
+                .collect(),
         };
         for (name, p) in self.map.iter().filter(|(_, p)| p.key.is_some()) {
             let mut one = base.clone();

@@ -7,11 +7,11 @@ use churnguard_eval::{EvalOptions, Evaluation, Histogram, ThresholdStrategy, cho
 use churnguard_features::{Attribute, FeatureKind, FeatureSpec, History, Snapshot, SnapshotReport, snapshot, spec_for};
 use serde::Serialize;
 
+use crate::TrainError;
 use crate::fit::{Fit, fit, predict};
 use crate::params::Params;
 use crate::rows::{Draw, Rows, gather, position};
 use crate::tuning::{Trial, best, tune};
-use crate::TrainError;
 
 /// Fewest labelled training rows a model is trained on.
 pub const MIN_TRAINING_ROWS: usize = 100;
@@ -226,11 +226,18 @@ fn check_classes(report: &SnapshotReport) -> Result<(), TrainError> {
 
 fn held_out_ok(rows: &Rows, what: &str) -> Result<(), TrainError> {
     let churners = rows.churners();
-    if rows.rows < MIN_HELD_OUT_ROWS || churners == 0 || churners == rows.rows {
+    if rows.rows < MIN_HELD_OUT_ROWS {
         return Err(TrainError::TooFewRows {
-            what: format!("{what} ({} rows, {churners} churners; both classes needed)", rows.rows),
+            what: what.to_string(),
             rows: rows.rows,
             min: MIN_HELD_OUT_ROWS,
+        });
+    }
+    if churners == 0 || churners == rows.rows {
+        return Err(TrainError::OneClassHeldOut {
+            what: what.to_string(),
+            rows: rows.rows,
+            churned: churners > 0,
         });
     }
     Ok(())
@@ -252,7 +259,12 @@ fn strategy(rule: &ThresholdRule) -> ThresholdStrategy {
 
 /// Evaluates `probabilities` at a threshold fixed elsewhere (the validation customers'), so the
 /// test figures are honest.
-fn evaluate_at(labels: &[bool], probabilities: &[f64], options: &EvalOptions, threshold: f64) -> Result<Evaluation, TrainError> {
+fn evaluate_at(
+    labels: &[bool],
+    probabilities: &[f64],
+    options: &EvalOptions,
+    threshold: f64,
+) -> Result<Evaluation, TrainError> {
     let mut e = evaluate(labels, probabilities, options)?;
     let c = confusion(labels, probabilities, threshold)?;
     e.threshold = threshold;
@@ -318,7 +330,11 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
     drop(train_batches);
     let snapshots: Vec<SnapshotReport> = built.into_iter().map(|s| s.report).collect();
     let vf = p.split.validation_fraction;
-    let in_validation: Vec<bool> = pool.customers.iter().map(|&c| position(c, seed, Draw::Validation) < vf).collect();
+    let in_validation: Vec<bool> = pool
+        .customers
+        .iter()
+        .map(|&c| position(c, seed, Draw::Validation) < vf)
+        .collect();
     let train_rows = pool.select(&in_validation.iter().map(|v| !v).collect::<Vec<_>>());
     let valid_rows = pool.select(&in_validation);
     if train_rows.rows < MIN_TRAINING_ROWS {
@@ -328,7 +344,7 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
             min: MIN_TRAINING_ROWS,
         });
     }
-    held_out_ok(&valid_rows, "validation customers")?;
+    held_out_ok(&valid_rows, "validation rows")?;
     held_out_ok(&test_rows, "test rows")?;
 
     let mut params = Params::of(p)?;
@@ -350,9 +366,15 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
     };
     drop(pool);
     observe(Event::Stage("training"));
-    let fitted = fit(&params, &p.model, &train_rows, Some(&valid_rows), &names, &categorical, &mut |round, of, metric| {
-        observe(Event::Round { round, of, metric })
-    })?;
+    let fitted = fit(
+        &params,
+        &p.model,
+        &train_rows,
+        Some(&valid_rows),
+        &names,
+        &categorical,
+        &mut |round, of, metric| observe(Event::Round { round, of, metric }),
+    )?;
 
     observe(Event::Stage("evaluating"));
     let options = EvalOptions {
@@ -364,10 +386,14 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
     let valid_probs = predict(&fitted.model_text, &valid_rows)?;
     let valid_labels = valid_rows.churned();
     let threshold = choose_threshold(&valid_labels, &valid_probs, &options.strategy)?;
-    let validation = evaluate(&valid_labels, &valid_probs, &EvalOptions {
-        bootstrap_samples: 0,
-        ..options.clone()
-    })?;
+    let validation = evaluate(
+        &valid_labels,
+        &valid_probs,
+        &EvalOptions {
+            bootstrap_samples: 0,
+            ..options.clone()
+        },
+    )?;
     let test_probabilities = predict(&fitted.model_text, &test_rows)?;
     let test_labels = test_rows.churned();
     let test = evaluate_at(&test_labels, &test_probabilities, &options, threshold)?;
@@ -379,10 +405,19 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
             .position(|n| *n == "recency_days")
             .ok_or(TrainError::NoRecency)?;
         for &days in &p.evaluation.active_within_days {
-            let keep: Vec<bool> = test_rows.column(recency).iter().map(|&r| r <= f64::from(days)).collect();
+            let keep: Vec<bool> = test_rows
+                .column(recency)
+                .iter()
+                .map(|&r| r <= f64::from(days))
+                .collect();
             let sub = test_rows.select(&keep);
-            held_out_ok(&sub, &format!("test customers active in the last {days} days"))?;
-            let probs: Vec<f64> = test_probabilities.iter().zip(&keep).filter(|(_, k)| **k).map(|(p, _)| *p).collect();
+            held_out_ok(&sub, &format!("test rows of customers active in the last {days} days"))?;
+            let probs: Vec<f64> = test_probabilities
+                .iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(p, _)| *p)
+                .collect();
             segments.push(Segment {
                 active_within_days: days,
                 evaluation: evaluate_at(&sub.churned(), &probs, &options, threshold)?,

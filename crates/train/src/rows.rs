@@ -106,7 +106,10 @@ pub fn gather(batches: &[&RecordBatch], features: usize, keep: &dyn Fn(u64) -> b
     for j in 0..features {
         for (b, rows) in &picked {
             let col = feature_column(batches[*b], j + 2)?;
-            values.extend(rows.iter().map(|&i| if col.is_null(i) { f64::NAN } else { col.value(i) }));
+            values.extend(
+                rows.iter()
+                    .map(|&i| if col.is_null(i) { f64::NAN } else { col.value(i) }),
+            );
         }
     }
     Ok(Rows {
@@ -136,9 +139,9 @@ fn feature_column(batch: &RecordBatch, i: usize) -> Result<&Float64Array, TrainE
 
 /// FNV-1a of some bytes: a fixed, platform-independent hash (std's hasher may change).
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// A key per row of a customer id column; equal ids give equal keys whatever the snapshot.
@@ -159,9 +162,21 @@ pub fn customer_keys(ids: &ArrayRef) -> Result<Vec<u64>, TrainError> {
         DataType::UInt16 => ints!(UInt16Type),
         DataType::UInt32 => ints!(UInt32Type),
         DataType::UInt64 => ints!(UInt64Type),
-        DataType::Utf8 => ids.as_string::<i32>().iter().map(|v| fnv(v.unwrap_or("").as_bytes())).collect(),
-        DataType::LargeUtf8 => ids.as_string::<i64>().iter().map(|v| fnv(v.unwrap_or("").as_bytes())).collect(),
-        DataType::Utf8View => ids.as_string_view().iter().map(|v| fnv(v.unwrap_or("").as_bytes())).collect(),
+        DataType::Utf8 => ids
+            .as_string::<i32>()
+            .iter()
+            .map(|v| fnv(v.unwrap_or("").as_bytes()))
+            .collect(),
+        DataType::LargeUtf8 => ids
+            .as_string::<i64>()
+            .iter()
+            .map(|v| fnv(v.unwrap_or("").as_bytes()))
+            .collect(),
+        DataType::Utf8View => ids
+            .as_string_view()
+            .iter()
+            .map(|v| fnv(v.unwrap_or("").as_bytes()))
+            .collect(),
         _ => {
             let f = ArrayFormatter::try_new(ids.as_ref(), &FormatOptions::default())
                 .map_err(|e| TrainError::Internal(format!("customer ids: {e}")))?;

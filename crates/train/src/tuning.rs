@@ -4,10 +4,10 @@
 use churnguard_config::{Pipeline, TuningConfig, TuningMethod};
 use serde::Serialize;
 
+use crate::TrainError;
 use crate::fit::{fit, predict};
 use crate::params::Params;
 use crate::rows::{Rows, fold_of};
-use crate::TrainError;
 
 /// One tried combination and its cross-validated score.
 #[derive(Clone, Debug, Serialize)]
@@ -93,13 +93,21 @@ pub fn tune(
             let kept: Vec<bool> = held.iter().map(|h| !h).collect();
             let (train, valid) = (rows.select(&kept), rows.select(&held));
             if valid.rows == 0 || valid.churners() == 0 || valid.churners() == valid.rows {
-                return Err(TrainError::TooFewRows {
-                    what: format!("fold {} of the tuning cross-validation", f + 1),
+                return Err(TrainError::OneClassHeldOut {
+                    what: format!("rows of tuning fold {}", f + 1),
                     rows: valid.rows,
-                    min: 1,
+                    churned: valid.churners() > 0,
                 });
             }
-            let fitted = fit(&params, &p.model, &train, Some(&valid), names, categorical, &mut |_, _, _| {})?;
+            let fitted = fit(
+                &params,
+                &p.model,
+                &train,
+                Some(&valid),
+                names,
+                categorical,
+                &mut |_, _, _| {},
+            )?;
             let probs = predict(&fitted.model_text, &valid)?;
             fold_auc.push(churnguard_eval::roc_auc(&valid.churned(), &probs)?);
             rounds.push(fitted.best_round);

@@ -72,7 +72,9 @@ bootstrap_samples = 200
 fn customers(dir: &Path, n: usize, shuffle: bool, all_churn: bool) -> Pipeline {
     let mut state = 12345u64;
     let mut next = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
     let signal: Vec<f64> = (0..n).map(|_| next()).collect();
@@ -97,12 +99,15 @@ fn customers(dir: &Path, n: usize, shuffle: bool, all_churn: bool) -> Pipeline {
         ("plan", Arc::new(StringArray::from(plans))),
         (
             "churn",
-            Arc::new(StringArray::from_iter_values(churn.iter().map(|&c| if c { "Yes" } else { "No" }))),
+            Arc::new(StringArray::from_iter_values(
+                churn.iter().map(|&c| if c { "Yes" } else { "No" }),
+            )),
         ),
     ])
     .unwrap();
     let file = dir.join("customers.parquet");
-    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&file).unwrap(), batch.schema(), None).unwrap();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&file).unwrap(), batch.schema(), None).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
     pipeline(
@@ -137,7 +142,12 @@ fn same_config_and_data_give_the_same_model_byte_for_byte() {
     assert_eq!(a.test.auc_interval, b.test.auc_interval);
     assert_eq!(a.validation.log_loss.to_bits(), b.validation.log_loss.to_bits());
     // The model really was trained and stopped early on the validation customers.
-    assert!(a.fit.best_round >= 1 && a.fit.best_round < a.fit.rounds, "rounds {} of {}", a.fit.best_round, a.fit.rounds);
+    assert!(
+        a.fit.best_round >= 1 && a.fit.best_round < a.fit.rounds,
+        "rounds {} of {}",
+        a.fit.best_round,
+        a.fit.rounds
+    );
     assert!(a.test.auc > 0.75, "test AUC {}", a.test.auc);
     // Five snapshots: four training cutoffs and the out-of-time test.
     assert_eq!(a.snapshots.len(), 5);
@@ -148,7 +158,9 @@ fn same_config_and_data_give_the_same_model_byte_for_byte() {
 fn another_seed_gives_another_split() {
     let dir = tempfile::tempdir().unwrap();
     let a = run(&cdnow_sample(dir.path(), "")).unwrap();
-    let text = std::fs::read_to_string(dir.path().join("pipeline.toml")).unwrap().replace("seed = 7", "seed = 8");
+    let text = std::fs::read_to_string(dir.path().join("pipeline.toml"))
+        .unwrap()
+        .replace("seed = 7", "seed = 8");
     let b = run(&pipeline(dir.path(), &text)).unwrap();
     assert_ne!(a.rows.validation, b.rows.validation);
     // The test is out of time: the same rows whatever the seed.
@@ -175,7 +187,8 @@ fn validation_customers_are_never_training_customers() {
         .copied()
         .filter(|&c| churnguard_train::position(c, p.seed, churnguard_train::Draw::Validation) < 0.2)
         .collect();
-    let train: std::collections::BTreeSet<u64> = rows.customers.iter().copied().filter(|c| !valid.contains(c)).collect();
+    let train: std::collections::BTreeSet<u64> =
+        rows.customers.iter().copied().filter(|c| !valid.contains(c)).collect();
     assert!(valid.is_disjoint(&train));
     // About a fifth of the customers, and customers appear in several snapshots.
     let share = valid.len() as f64 / (valid.len() + train.len()) as f64;
@@ -189,12 +202,19 @@ fn a_planted_signal_is_found_and_shuffled_labels_are_not() {
     let t = run(&customers(dir.path(), 3000, false, false)).unwrap();
     assert!(t.test.auc > 0.97, "planted signal: test AUC {}", t.test.auc);
     assert_eq!(t.importance[0].feature, "attr_signal", "importance {:?}", t.importance);
-    assert!(matches!(t.test_design, churnguard_train::TestDesign::HeldOutCustomers { .. }));
+    assert!(matches!(
+        t.test_design,
+        churnguard_train::TestDesign::HeldOutCustomers { .. }
+    ));
     assert!((550..650).contains(&t.rows.test), "test rows {}", t.rows.test);
 
     let dir = tempfile::tempdir().unwrap();
     let t = run(&customers(dir.path(), 3000, true, false)).unwrap();
-    assert!((t.test.auc - 0.5).abs() < 0.08, "shuffled labels: test AUC {}", t.test.auc);
+    assert!(
+        (t.test.auc - 0.5).abs() < 0.08,
+        "shuffled labels: test AUC {}",
+        t.test.auc
+    );
 }
 
 #[test]
@@ -219,16 +239,25 @@ fn a_parameter_lightgbm_rejects_is_named_with_lightgbms_message() {
     let dir = tempfile::tempdir().unwrap();
     let p = cdnow_sample(dir.path(), "[model.lightgbm]\nbagging_fraction_typo = 1\n");
     let e = run(&p).unwrap_err().to_string();
-    assert!(e.contains("model.lightgbm.bagging_fraction_typo") && e.contains("no parameter"), "{e}");
+    assert!(
+        e.contains("model.lightgbm.bagging_fraction_typo") && e.contains("no parameter"),
+        "{e}"
+    );
 
     let p = cdnow_sample(dir.path(), "[model.lightgbm]\nmax_delta_step = \"lots\"\n");
     let e = run(&p).unwrap_err().to_string();
-    assert!(e.contains("`model.lightgbm.max_delta_step`") && e.contains("LightGBM rejects"), "{e}");
+    assert!(
+        e.contains("`model.lightgbm.max_delta_step`") && e.contains("LightGBM rejects"),
+        "{e}"
+    );
 
     // An alias of a [model] field would shadow it silently: refused.
     let p = cdnow_sample(dir.path(), "[model.lightgbm]\nmin_child_samples = 5\n");
     let e = run(&p).unwrap_err().to_string();
-    assert!(e.contains("min_data_in_leaf") && e.contains("model.min_data_in_leaf"), "{e}");
+    assert!(
+        e.contains("min_data_in_leaf") && e.contains("model.min_data_in_leaf"),
+        "{e}"
+    );
 
     let p = cdnow_sample(dir.path(), "[model.lightgbm]\nseed = 5\n");
     let e = run(&p).unwrap_err().to_string();
@@ -252,13 +281,20 @@ fn tuning_logs_every_trial_and_trains_with_the_best() {
     }
     let best = churnguard_train::best(trials).unwrap();
     for (k, v) in &best.params {
-        assert!(t.params.contains(&(k.clone(), v.clone())), "{k}={v} not in {:?}", t.params);
+        assert!(
+            t.params.contains(&(k.clone(), v.clone())),
+            "{k}={v} not in {:?}",
+            t.params
+        );
     }
     // Random search draws distinct combinations, the same ones for the same seed.
     let cfg = churnguard_config::TuningConfig {
         method: churnguard_config::TuningMethod::Random { trials: 5 },
         folds: 3,
-        space: vec![("num_leaves".into(), vec!["3".into(), "7".into(), "15".into()]), ("lambda_l2".into(), vec!["0".into(), "1".into(), "10".into()])],
+        space: vec![
+            ("num_leaves".into(), vec!["3".into(), "7".into(), "15".into()]),
+            ("lambda_l2".into(), vec!["0".into(), "1".into(), "10".into()]),
+        ],
     };
     let a = churnguard_train::combinations(&cfg, 1);
     assert_eq!(a.len(), 5);
@@ -335,5 +371,8 @@ fn a_models_folder_that_is_a_file_is_a_clear_error() {
     let file = dir.path().join("models");
     std::fs::write(&file, b"").unwrap();
     let e = package::write(&file, "p", &files(), &manifest).unwrap_err().to_string();
-    assert!(e.contains("cannot write the model package") && e.contains("models"), "{e}");
+    assert!(
+        e.contains("cannot write the model package") && e.contains("models"),
+        "{e}"
+    );
 }

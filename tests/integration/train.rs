@@ -1,0 +1,184 @@
+//! `churnguard train` end to end: a package a production job can load, versions and `latest`,
+//! byte-identical models from the same config and data, and bad input named clearly.
+
+use std::path::Path;
+
+use churnguard_infer::{OnnxModel, OnnxRuntime};
+use churnguard_train::lightgbm::{Booster, Prediction};
+
+use crate::{Scratch, cdnow_sample, churnguard, outcome};
+
+fn config(extra: &str) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "sample"
+seed = 3
+[data]
+as_of = 1998-07-01
+[data.events]
+path = "{}"
+customer_id = "customer_id"
+timestamp = "date"
+amount = "dollar_value"
+quantity = "number_of_cds"
+pii_columns = ["orig_customer_id"]
+[label]
+kind = "inactivity"
+horizon_days = 90
+[snapshots]
+every_days = 30
+from = 1997-10-01
+to = 1997-12-30
+test_cutoff = 1998-04-01
+[model]
+num_threads = 1
+num_leaves = 7
+learning_rate = 0.1
+num_iterations = 150
+early_stopping_rounds = 20
+[evaluation]
+bootstrap_samples = 200
+active_within_days = [180]
+{extra}
+"#,
+        cdnow_sample()
+    )
+}
+
+fn train(s: &Scratch, extra: &str, models: &Path) -> (i32, String, String) {
+    let p = s.pipeline(&config(extra));
+    outcome(&churnguard(&["train", &p, "--models", &models.display().to_string()]))
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    churnguard_model::sha256_hex(bytes)
+}
+
+#[test]
+fn train_writes_a_complete_loadable_package_and_run_adds_the_next_version() {
+    let s = Scratch::new();
+    let models = s.0.path().join("models");
+    let (code, out, err) = train(&s, "", &models);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "snapshot     1997-10-01: 2,357 customers",
+        "test         out of time, every customer at 1998-04-01: 2,357 rows",
+        "active 180d  AUC ",
+        "parity       max |ONNX Runtime - LightGBM| = ",
+        "Importance (top 10 by gain)",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    let v1 = models.join("sample/v1");
+    assert!(out.contains(&format!("package      {}", v1.display())), "{out}");
+
+    // Every file is listed in the manifest with its SHA-256.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(v1.join("manifest.json")).unwrap()).unwrap();
+    for name in ["model.txt", "model.onnx"] {
+        let bytes = std::fs::read(v1.join(name)).unwrap();
+        assert_eq!(manifest["files"][name].as_str().unwrap(), sha256(&bytes), "{name}");
+    }
+    assert_eq!(manifest["version"], "v1");
+    assert_eq!(manifest["pipeline"], "sample");
+    assert_eq!(manifest["seed"], 3);
+    assert_eq!(
+        manifest["inputs"][0]["sha256"].as_str().unwrap(),
+        sha256(&std::fs::read(cdnow_sample()).unwrap())
+    );
+    assert_eq!(manifest["config"]["resolved"]["model"]["num_leaves"], 7);
+    assert!(manifest["parity"]["max_abs_difference"].as_f64().unwrap() <= 1e-6);
+    let auc = manifest["test"]["auc"].as_f64().unwrap();
+    assert!(auc > 0.75 && auc < 1.0, "{auc}");
+    assert!(manifest["test"]["auc_interval"]["lower"].as_f64().unwrap() < auc);
+    assert_eq!(manifest["feature_spec"]["features"].as_array().unwrap().len(), 25);
+    assert_eq!(manifest["reference_histograms"].as_array().unwrap().len(), 25);
+    assert!(manifest["tiers"]["high"].as_f64().unwrap() >= manifest["tiers"]["medium"].as_f64().unwrap());
+    assert_eq!(manifest["importance"].as_array().unwrap().len(), 25);
+    assert_eq!(manifest["segments"][0]["active_within_days"], 180);
+
+    // The package loads: LightGBM reads model.txt, ONNX Runtime scores model.onnx the same way.
+    let text = std::fs::read_to_string(v1.join("model.txt")).unwrap();
+    let booster = Booster::from_text(&text).unwrap();
+    let row = [
+        10.0, 200.0, 3.0, 50.0, 16.0, 20.0, 3.0, 4.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 2.0, 40.0, 20.0, 60.0,
+        5.0, 0.5, 2.0, 2.0, 1.0,
+    ];
+    let want = booster.predict(&row, 25, Prediction::Normal).unwrap()[0];
+    let runtime = OnnxRuntime::load(None).unwrap();
+    let mut onnx = OnnxModel::load(runtime, &std::fs::read(v1.join("model.onnx")).unwrap(), 1).unwrap();
+    let got = onnx.score(&row, 25).unwrap().values[0];
+    assert!((want - got).abs() <= 1e-12, "{want} vs {got}");
+
+    // `run` trains again: a new version, `latest` moves, the model is the same byte for byte.
+    let p = s.0.path().join("pipeline.toml").display().to_string();
+    let (code, _, err) = outcome(&churnguard(&["run", &p, "--models", &models.display().to_string()]));
+    assert_eq!(code, 0, "{err}");
+    let latest = models.join("sample/latest");
+    assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("v2"));
+    assert_eq!(std::fs::read(latest.join("model.txt")).unwrap(), text.as_bytes());
+    assert_eq!(
+        std::fs::read(latest.join("model.onnx")).unwrap(),
+        std::fs::read(v1.join("model.onnx")).unwrap()
+    );
+    let again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(latest.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(again["test"], manifest["test"]);
+}
+
+#[test]
+fn a_parameter_lightgbm_rejects_is_a_config_error_naming_the_key() {
+    let s = Scratch::new();
+    let models = s.0.path().join("models");
+    let (code, _, err) = train(&s, "[model.lightgbm]\nmax_delta_step = \"big\"\n", &models);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`model.lightgbm.max_delta_step`: LightGBM rejects max_delta_step=big"),
+        "{err}"
+    );
+    assert!(!models.join("sample").exists(), "nothing is written");
+}
+
+#[test]
+fn a_single_class_snapshot_is_refused_with_its_cutoff() {
+    let s = Scratch::new();
+    let csv = s.0.path().join("customers.csv");
+    let mut text = String::from("id,plan,churn\n");
+    for i in 0..300 {
+        text.push_str(&format!("{i},{},Yes\n", ["a", "b"][i % 2]));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let p = s.pipeline(
+        "[pipeline]\nname = \"gone\"\n[data]\nas_of = 2024-01-31\n[data.customers]\npath = \"customers.csv\"\ncustomer_id = \"id\"\n[label]\nkind = \"column\"\ncolumn = \"churn\"\npositive = \"Yes\"\n",
+    );
+    let (code, _, err) = outcome(&churnguard(&[
+        "train",
+        &p,
+        "--models",
+        &s.0.path().join("m").display().to_string(),
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("all 300 customers churned at cutoff 2024-02-01"), "{err}");
+}
+
+#[test]
+fn a_models_folder_that_cannot_be_written_is_refused_before_training() {
+    let s = Scratch::new();
+    let blocker = s.0.path().join("models");
+    std::fs::write(&blocker, b"a file, not a folder").unwrap();
+    let (code, out, err) = train(&s, "", &blocker);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the models folder") && err.contains("models"), "{err}");
+    assert!(!out.contains("snapshot"), "refused before the work: {out}");
+}
+
+#[test]
+fn a_pipeline_without_label_is_a_usage_error() {
+    let s = Scratch::new();
+    let text = config("").replace("[label]\nkind = \"inactivity\"\nhorizon_days = 90\n", "");
+    let p = s.pipeline(&text);
+    let (code, _, err) = outcome(&churnguard(&["train", &p]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("defines no churn label"), "{err}");
+}
