@@ -76,3 +76,43 @@ for input in f32 f64; do
   read -r ours_diff ours_rows < <("$py" bench/export_reference.py --compare "$out/features_churnguard.parquet" "$model" "$out/model_500x255_$input.onnx" "$rows")
   printf '    same %s rows as onnxmltools: max |p - LightGBM| = %s\n' "$ours_rows" "$ours_diff"
 done
+
+echo
+echo "== train: synth data, train cutoff 2024-06-01, test cutoff 2024-09-01 (${customers} customers) =="
+rounds=${BENCH_ROUNDS:-100}
+threads=${BENCH_THREADS:-2}
+# The same LightGBM parameters as bench/train_reference.py's PARAMS; fixed rounds (no early stop)
+# so both sides do the same work.
+sed -n '/^\[label\]/q;p' "$synth/pipeline.toml" > "$synth/train.toml"
+cat >> "$synth/train.toml" <<TOML
+[label]
+kind = "inactivity"
+horizon_days = 90
+[snapshots]
+train_cutoffs = [2024-06-01]
+test_cutoff = 2024-09-01
+[model]
+learning_rate = 0.1
+num_leaves = 31
+min_data_in_leaf = 20
+max_bin = 255
+num_iterations = $rounds
+early_stopping_rounds = 0
+num_threads = $threads
+[evaluation]
+bootstrap_samples = 200
+TOML
+# Stage times from churnguard's summary line: "time  T s: load a, features b, training c, ...".
+ours_train=$(for _ in $(seq "$runs"); do
+  "$bin" train "$synth/train.toml" --models "$out/models" | tee "$out/train_summary.txt" \
+    | awk '/^  time /{for (i=1;i<=NF;i++) {gsub(",","",$(i+1)); if ($i=="time") t=$(i+1); if ($i=="training") tr=$(i+1)} print t, tr}'
+done | sort -n -k2 | awk '{t[NR]=$1; tr[NR]=$2} END {m=int((NR+1)/2); print tr[m]}')
+ours_total=$(for _ in $(seq "$runs"); do measure "$bin" train "$synth/train.toml" --models "$out/models"; done | sort -n | awk '{t[NR]=$1} END {print t[int((NR+1)/2)]}')
+grep -E "rows|model |test |AUC" "$out/train_summary.txt" | head -5 | sed 's/^/  /'
+read -r py_train py_rows < <(for _ in $(seq "$runs"); do "$py" bench/train_reference.py fit "$out/features_churnguard.parquet" "$rounds" "$threads"; done | sort -n | awk '{t[NR]=$1; r[NR]=$2} END {m=int((NR+1)/2); print t[m], r[m]}')
+printf '  LightGBM alone, %s rounds, %s threads: churnguard %6.2f s, Python lightgbm %6.2f s (%s rows)  churnguard/Python = %.3f\n' \
+  "$rounds" "$threads" "$ours_train" "$py_train" "$py_rows" "$(awk -v a="$ours_train" -v b="$py_train" 'BEGIN {print a / b}')"
+read -r py_total py_feat py_fit py_rows2 py_auc < <(for _ in $(seq "$runs"); do "$py" bench/train_reference.py pipeline "$synth" 2024-06-01 2024-09-01 "$rounds" "$threads"; done | sort -n | awk '{m[NR]=$0} END {print m[int((NR+1)/2)]}')
+printf '  end to end (read + features + train + test AUC): churnguard train %6.2f s (whole process, also evaluates, exports and packages)\n' "$ours_total"
+printf '                                                   pandas + LightGBM %6.2f s (features %.2f, train %.2f, test AUC %s)  churnguard is %.2fx faster\n' \
+  "$py_total" "$py_feat" "$py_fit" "$py_auc" "$(awk -v a="$py_total" -v b="$ours_total" 'BEGIN {print a / b}')"

@@ -12,7 +12,9 @@ use churnguard_eval::Evaluation;
 use churnguard_features::load_with_progress;
 use churnguard_infer::{OnnxModel, OnnxRuntime};
 use churnguard_train::package::{self, PackageFile};
-use churnguard_train::{Event, ManifestInputs, Parity, Training, export_onnx, input_files, manifest, train};
+use churnguard_train::{
+    Event, ManifestInputs, Parity, Training, export_onnx, input_files, manifest, parity_rows, train,
+};
 use indicatif::ProgressBar;
 
 use crate::progress::{TableBars, bar};
@@ -190,20 +192,26 @@ fn train_with_bars(
     }
 }
 
-/// ONNX Runtime against LightGBM on every test row.
+/// Test rows compared in the parity check (evenly spread; all of them when fewer).
+const PARITY_TEST_ROWS: usize = 100_000;
+
+/// ONNX Runtime against LightGBM on test rows and on rows probing every split.
 fn parity(runtime: &OnnxRuntime, onnx: &[u8], t: &Training) -> anyhow::Result<Parity> {
+    let (rows, want, test_rows) =
+        parity_rows(&t.fit.model_text, &t.test_rows, &t.test_probabilities, PARITY_TEST_ROWS)?;
     let mut model = OnnxModel::load(runtime, onnx, 0)?;
-    let rows = t.test_rows.row_major();
     let scores = model.score(&rows, t.test_rows.cols)?;
     let worst = scores
         .values
         .iter()
-        .zip(&t.test_probabilities)
+        .zip(&want)
         .map(|(a, b)| if a == b { 0.0 } else { (a - b).abs() })
         .fold(0.0, f64::max);
     Ok(Parity {
         max_abs_difference: worst,
-        rows: t.test_rows.rows,
+        rows: want.len(),
+        test_rows,
+        test_rows_of: t.test_rows.rows,
         input_type: "f64".into(),
         onnx_runtime: runtime.version.clone(),
     })
@@ -360,9 +368,12 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
         &mut s,
         "parity",
         format!(
-            "max |ONNX Runtime - LightGBM| = {:.1e} on {} test rows",
+            "max |ONNX Runtime - LightGBM| = {:.1e} on {} rows: {} of {} test rows and {} probing every split",
             parity.max_abs_difference,
-            thousands(parity.rows as u64)
+            thousands(parity.rows as u64),
+            thousands(parity.test_rows as u64),
+            thousands(parity.test_rows_of as u64),
+            thousands((parity.rows - parity.test_rows) as u64)
         ),
     );
     row(&mut s, "package", dir.display().to_string());

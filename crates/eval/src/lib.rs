@@ -137,10 +137,12 @@ impl Evaluation {
 
 /// Every figure of `probabilities` against `labels`, with the threshold chosen on these rows.
 pub fn evaluate(labels: &[bool], probabilities: &[f64], options: &EvalOptions) -> Result<Evaluation, EvalError> {
-    let auc = roc_auc(labels, probabilities)?;
-    let threshold = choose_threshold(labels, probabilities, &options.strategy)?;
+    metrics::check_probabilities(labels, probabilities)?;
+    let churners = metrics::check_classes(labels)?;
+    let ranking = metrics::Ranking::new(probabilities);
+    let auc = metrics::auc_ranked(labels, &ranking, churners);
+    let threshold = threshold::threshold_ranked(labels, probabilities, &ranking, &options.strategy)?;
     let c = confusion(labels, probabilities, threshold)?;
-    let churners = labels.iter().filter(|&&l| l).count();
     Ok(Evaluation {
         rows: labels.len() as u64,
         churners: churners as u64,
@@ -148,9 +150,9 @@ pub fn evaluate(labels: &[bool], probabilities: &[f64], options: &EvalOptions) -
         auc,
         auc_interval: match options.bootstrap_samples {
             0 => None,
-            n => Some(bootstrap_auc(labels, probabilities, n, options.seed)?),
+            n => Some(metrics::bootstrap_ranked(labels, &ranking, n, options.seed)?),
         },
-        pr_auc: average_precision(labels, probabilities)?,
+        pr_auc: metrics::ap_ranked(labels, &ranking, churners),
         log_loss: log_loss(labels, probabilities)?,
         brier: brier(labels, probabilities)?,
         threshold,
@@ -163,7 +165,7 @@ pub fn evaluate(labels: &[bool], probabilities: &[f64], options: &EvalOptions) -
         accuracy: c.accuracy(),
         lift: LIFT_PERCENTS
             .iter()
-            .map(|&k| lift_at(labels, probabilities, k))
+            .map(|&k| metrics::lift_ranked(labels, &ranking, k))
             .collect::<Result<_, _>>()?,
         calibration: calibration(labels, probabilities, options.calibration_bins.max(1))?,
     })

@@ -49,8 +49,32 @@ pub(crate) fn check_classes(labels: &[bool]) -> Result<usize, EvalError> {
 /// Row indices by decreasing score, ties in index order (deterministic).
 pub(crate) fn order_desc(scores: &[f64]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    // The index breaks ties, so the order is total and an unstable sort is deterministic.
+    order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     order
+}
+
+/// Rows by decreasing score and the runs of tied scores: computed once, shared by every ranking
+/// metric of an evaluation.
+pub(crate) struct Ranking {
+    pub order: Vec<usize>,
+    pub groups: Vec<(usize, usize)>,
+}
+
+impl Ranking {
+    pub(crate) fn new(scores: &[f64]) -> Ranking {
+        let order = order_desc(scores);
+        let groups = tie_groups(scores, &order);
+        Ranking { order, groups }
+    }
+
+    /// Churners in each tie group.
+    fn positives_per_group<'a>(&'a self, labels: &'a [bool]) -> impl Iterator<Item = (f64, f64)> + 'a {
+        self.groups.iter().map(|&(start, end)| {
+            let pos = self.order[start..end].iter().filter(|&&i| labels[i]).count() as f64;
+            (pos, (end - start) as f64 - pos)
+        })
+    }
 }
 
 /// Runs of equal scores in `order`: `(start, end)` ranges.
@@ -70,36 +94,40 @@ pub(crate) fn tie_groups(scores: &[f64], order: &[usize]) -> Vec<(usize, usize)>
 pub fn roc_auc(labels: &[bool], scores: &[f64]) -> Result<f64, EvalError> {
     check(labels, scores)?;
     let positives = check_classes(labels)?;
-    let negatives = labels.len() - positives;
-    let order = order_desc(scores);
+    Ok(auc_ranked(labels, &Ranking::new(scores), positives))
+}
+
+pub(crate) fn auc_ranked(labels: &[bool], r: &Ranking, positives: usize) -> f64 {
+    let negatives = (labels.len() - positives) as f64;
     // Walking down the scores, each positive outranks every negative below it; a tie with
     // negatives counts half.
     let (mut area, mut neg_above) = (0.0f64, 0.0f64);
-    for (start, end) in tie_groups(scores, &order) {
-        let pos = order[start..end].iter().filter(|&&i| labels[i]).count() as f64;
-        let neg = (end - start) as f64 - pos;
-        area += pos * (negatives as f64 - neg_above - neg / 2.0);
+    for (pos, neg) in r.positives_per_group(labels) {
+        area += pos * (negatives - neg_above - neg / 2.0);
         neg_above += neg;
     }
-    Ok(area / (positives as f64 * negatives as f64))
+    area / (positives as f64 * negatives)
 }
 
 /// Average precision, the step-wise area under the precision-recall curve (scikit-learn's
 /// `average_precision_score`).
 pub fn average_precision(labels: &[bool], scores: &[f64]) -> Result<f64, EvalError> {
     check(labels, scores)?;
-    let positives = check_classes(labels)? as f64;
-    let order = order_desc(scores);
+    let positives = check_classes(labels)?;
+    Ok(ap_ranked(labels, &Ranking::new(scores), positives))
+}
+
+pub(crate) fn ap_ranked(labels: &[bool], r: &Ranking, positives: usize) -> f64 {
+    let positives = positives as f64;
     let (mut tp, mut fp, mut recall_before, mut ap) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    for (start, end) in tie_groups(scores, &order) {
-        let pos = order[start..end].iter().filter(|&&i| labels[i]).count() as f64;
+    for (pos, neg) in r.positives_per_group(labels) {
         tp += pos;
-        fp += (end - start) as f64 - pos;
+        fp += neg;
         let recall = tp / positives;
         ap += (recall - recall_before) * (tp / (tp + fp));
         recall_before = recall;
     }
-    Ok(ap)
+    ap
 }
 
 /// Mean binary cross-entropy, probabilities clipped to `[eps, 1 - eps]` (scikit-learn's
@@ -226,6 +254,10 @@ pub(crate) fn top_count(n: usize, top_percent: f64) -> usize {
 /// Lift and capture rate of the `top_percent` highest scores (ties broken by row order).
 pub fn lift_at(labels: &[bool], scores: &[f64], top_percent: f64) -> Result<Lift, EvalError> {
     check(labels, scores)?;
+    lift_ranked(labels, &Ranking::new(scores), top_percent)
+}
+
+pub(crate) fn lift_ranked(labels: &[bool], r: &Ranking, top_percent: f64) -> Result<Lift, EvalError> {
     check_percent(top_percent)?;
     let all = labels.iter().filter(|&&l| l).count();
     if all == 0 {
@@ -234,9 +266,8 @@ pub fn lift_at(labels: &[bool], scores: &[f64], top_percent: f64) -> Result<Lift
             positives: 0,
         });
     }
-    let order = order_desc(scores);
     let k = top_count(labels.len(), top_percent);
-    let churners = order[..k].iter().filter(|&&i| labels[i]).count();
+    let churners = r.order[..k].iter().filter(|&&i| labels[i]).count();
     let rate = all as f64 / labels.len() as f64;
     Ok(Lift {
         top_percent,
@@ -319,55 +350,70 @@ impl SplitMix {
 }
 
 /// Percentile 95% interval of the AUC over `samples` resamples of the rows with replacement (rows
-/// are customers). A resample holding one class only is drawn again.
+/// are customers). A resample holding one class only is drawn again. Resample `b` draws from its
+/// own stream of the seed, so the interval does not depend on the number of threads.
 pub fn bootstrap_auc(labels: &[bool], scores: &[f64], samples: usize, seed: u64) -> Result<Interval, EvalError> {
     check(labels, scores)?;
     check_classes(labels)?;
+    bootstrap_ranked(labels, &Ranking::new(scores), samples, seed)
+}
+
+pub(crate) fn bootstrap_ranked(labels: &[bool], r: &Ranking, samples: usize, seed: u64) -> Result<Interval, EvalError> {
     if samples < 2 {
         return Err(EvalError::Invalid(format!(
             "the bootstrap needs at least 2 resamples, got {samples}"
         )));
     }
     let n = labels.len();
-    let order = order_desc(scores);
-    let groups = tie_groups(scores, &order);
-    // Position of each row's tie group, so a resample is scored from counts without sorting.
-    let mut group_of = vec![0u32; n];
-    for (g, &(start, end)) in groups.iter().enumerate() {
-        for &i in &order[start..end] {
-            group_of[i] = g as u32;
+    // Each row's tie group with its label in the low bit, so a resample is scored from counts
+    // without sorting.
+    let mut key = vec![0u32; n];
+    for (g, &(start, end)) in r.groups.iter().enumerate() {
+        for &i in &r.order[start..end] {
+            key[i] = (g as u32) << 1 | u32::from(labels[i]);
         }
     }
-    let mut rng = SplitMix(seed);
-    let mut pos = vec![0u32; groups.len()];
-    let mut neg = vec![0u32; groups.len()];
-    let mut aucs = Vec::with_capacity(samples);
-    let mut retries = 0;
-    while aucs.len() < samples {
-        pos.iter_mut().for_each(|c| *c = 0);
-        neg.iter_mut().for_each(|c| *c = 0);
-        for _ in 0..n {
-            let i = rng.below(n);
-            let g = group_of[i] as usize;
-            if labels[i] { pos[g] += 1 } else { neg[g] += 1 }
-        }
-        let p: u64 = pos.iter().map(|&c| u64::from(c)).sum();
-        let q = n as u64 - p;
-        if p == 0 || q == 0 {
-            retries += 1;
-            if retries > 100 * samples {
-                return Err(EvalError::Invalid("almost every resample holds one class only".into()));
+    let groups = r.groups.len();
+    let one = |b: usize| -> Option<f64> {
+        let mut rng = SplitMix(seed ^ (b as u64).wrapping_mul(0xd134_2543_de82_ef95));
+        let mut counts = vec![0u32; 2 * groups];
+        for _ in 0..100 {
+            counts.iter_mut().for_each(|c| *c = 0);
+            for _ in 0..n {
+                counts[key[rng.below(n)] as usize] += 1;
             }
-            continue;
+            let p: u64 = counts.iter().skip(1).step_by(2).map(|&c| u64::from(c)).sum();
+            let q = n as u64 - p;
+            if p == 0 || q == 0 {
+                continue;
+            }
+            let (mut area, mut neg_above) = (0.0f64, 0.0f64);
+            for g in 0..groups {
+                let (neg, pos) = (f64::from(counts[2 * g]), f64::from(counts[2 * g + 1]));
+                area += pos * (q as f64 - neg_above - neg / 2.0);
+                neg_above += neg;
+            }
+            return Some(area / (p as f64 * q as f64));
         }
-        let (mut area, mut neg_above) = (0.0f64, 0.0f64);
-        for g in 0..groups.len() {
-            let (a, b) = (f64::from(pos[g]), f64::from(neg[g]));
-            area += a * (q as f64 - neg_above - b / 2.0);
-            neg_above += b;
+        None
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(samples);
+    let mut aucs: Vec<Option<f64>> = vec![None; samples];
+    std::thread::scope(|s| {
+        for (t, chunk) in aucs.chunks_mut(samples.div_ceil(threads)).enumerate() {
+            let one = &one;
+            let first = t * samples.div_ceil(threads);
+            s.spawn(move || {
+                for (j, slot) in chunk.iter_mut().enumerate() {
+                    *slot = one(first + j);
+                }
+            });
         }
-        aucs.push(area / (p as f64 * q as f64));
-    }
+    });
+    let mut aucs: Vec<f64> = aucs
+        .into_iter()
+        .collect::<Option<Vec<f64>>>()
+        .ok_or_else(|| EvalError::Invalid("almost every resample holds one class only".into()))?;
     aucs.sort_by(f64::total_cmp);
     let at = |q: f64| {
         // Linear interpolation between order statistics (numpy's default percentile).

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
-use crate::metrics::{check_probabilities, order_desc, tie_groups, top_count};
+use crate::metrics::{Ranking, check_probabilities, top_count};
 
 /// How the decision threshold is chosen.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,8 +31,16 @@ pub fn choose_threshold(
     strategy: &ThresholdStrategy,
 ) -> Result<f64, EvalError> {
     check_probabilities(labels, probabilities)?;
-    let order = order_desc(probabilities);
-    let groups = tie_groups(probabilities, &order);
+    threshold_ranked(labels, probabilities, &Ranking::new(probabilities), strategy)
+}
+
+pub(crate) fn threshold_ranked(
+    labels: &[bool],
+    probabilities: &[f64],
+    r: &Ranking,
+    strategy: &ThresholdStrategy,
+) -> Result<f64, EvalError> {
+    let (order, groups) = (&r.order, &r.groups);
     let positives = labels.iter().filter(|&&l| l).count() as f64;
     let at = |g: (usize, usize)| probabilities[order[g.0]];
     match *strategy {
@@ -47,7 +55,7 @@ pub fn choose_threshold(
         ThresholdStrategy::MaxF1 => {
             let (mut tp, mut fp) = (0.0f64, 0.0f64);
             let (mut best, mut best_f1) = (at(groups[0]), -1.0);
-            for &g in &groups {
+            for &g in groups {
                 let pos = order[g.0..g.1].iter().filter(|&&i| labels[i]).count() as f64;
                 tp += pos;
                 fp += (g.1 - g.0) as f64 - pos;
@@ -76,7 +84,7 @@ pub fn choose_threshold(
             let nobody = at(groups[0]).next_up();
             let (mut best, mut best_cost) = (nobody, missed_churner * positives);
             let (mut tp, mut fp) = (0.0f64, 0.0f64);
-            for &g in &groups {
+            for &g in groups {
                 let pos = order[g.0..g.1].iter().filter(|&&i| labels[i]).count() as f64;
                 tp += pos;
                 fp += (g.1 - g.0) as f64 - pos;

@@ -128,3 +128,30 @@ pub fn predict(model_text: &str, rows: &Rows) -> Result<Vec<f64>, TrainError> {
     let booster = Booster::from_text(model_text)?;
     Ok(booster.predict_matrix(&rows.values, rows.cols, Layout::ColumnMajor, Prediction::Normal)?)
 }
+
+/// Rows for the ONNX parity check and LightGBM's probabilities of them: `limit` test rows evenly
+/// spread (all of them when there are fewer), then rows probing every split of the model (each
+/// threshold, its double and float32 neighbours, every category, zeros and NaNs). Row-major;
+/// also the number of test rows taken.
+pub fn parity_rows(
+    model_text: &str,
+    test: &Rows,
+    test_probabilities: &[f64],
+    limit: usize,
+) -> Result<(Vec<f64>, Vec<f64>, usize), TrainError> {
+    let step = test.rows.div_ceil(limit.max(1)).max(1);
+    let picked: Vec<usize> = (0..test.rows).step_by(step).collect();
+    let mut rows = Vec::with_capacity((picked.len() + PROBE_ROWS) * test.cols);
+    for &i in &picked {
+        rows.extend((0..test.cols).map(|j| test.values[j * test.rows + i]));
+    }
+    let mut want: Vec<f64> = picked.iter().map(|&i| test_probabilities[i]).collect();
+    let probes = churnguard_model::Ensemble::parse(model_text)?.probe_rows(PROBE_ROWS);
+    let booster = Booster::from_text(model_text)?;
+    want.extend(booster.predict(&probes, test.cols, Prediction::Normal)?);
+    rows.extend(probes);
+    Ok((rows, want, picked.len()))
+}
+
+/// Rows probing the model's splits in the parity check.
+const PROBE_ROWS: usize = 5_000;

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use churnguard_model::{Ensemble, ExportOptions, InputType};
 
-pub use fit::{Fit, fit, predict};
+pub use fit::{Fit, fit, parity_rows, predict};
 pub use manifest::{InputFile, LIGHTGBM_VERSION, ManifestInputs, Parity, input_files, manifest, sha256_file};
 pub use params::Params;
 pub use pipeline::{

@@ -72,8 +72,12 @@ pub fn input_files(p: &Pipeline) -> Result<Vec<InputFile>, TrainError> {
 pub struct Parity {
     /// Largest |ONNX Runtime - LightGBM| churn probability.
     pub max_abs_difference: f64,
-    /// Rows compared.
+    /// Rows compared: test rows, then rows probing every split.
     pub rows: usize,
+    /// Test rows among them (evenly spread over the test snapshot).
+    pub test_rows: usize,
+    /// Rows of the test snapshot.
+    pub test_rows_of: usize,
     /// The ONNX model's input element type.
     pub input_type: String,
     /// The ONNX Runtime version that scored them.
