@@ -307,36 +307,34 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         .collect();
     let seed = p.seed;
     let train_batches: Vec<_> = built[..train_cutoffs.len()].iter().map(|s| &s.batch).collect();
-    let (test_rows, pool, test_design) = match test_cutoff {
+    let (test_share, vf) = (p.split.test_fraction, p.split.validation_fraction);
+    let out_of_time = test_cutoff.is_some();
+    // Without a test cutoff, a share of customers is held out for the test.
+    let in_test = move |c: u64| !out_of_time && position(c, seed, Draw::Test) < test_share;
+    let in_validation = move |c: u64| position(c, seed, Draw::Validation) < vf;
+    let (test_rows, test_design) = match test_cutoff {
         Some(cutoff) => (
             gather(&[&built[train_cutoffs.len()].batch], f, &|_| true)?,
-            gather(&train_batches, f, &|_| true)?,
             TestDesign::OutOfTime { cutoff },
         ),
-        None => {
-            let share = p.split.test_fraction;
-            let held = move |c: u64| position(c, seed, Draw::Test) < share;
-            let last = train_batches[train_batches.len() - 1];
-            (
-                gather(&[last], f, &held)?,
-                gather(&train_batches, f, &|c| !held(c))?,
-                TestDesign::HeldOutCustomers {
-                    fraction: share,
-                    cutoff: train_cutoffs[train_cutoffs.len() - 1],
-                },
-            )
-        }
+        None => (
+            gather(&[train_batches[train_batches.len() - 1]], f, &in_test)?,
+            TestDesign::HeldOutCustomers {
+                fraction: test_share,
+                cutoff: train_cutoffs[train_cutoffs.len() - 1],
+            },
+        ),
+    };
+    // Each side is gathered straight from the snapshots into its own contiguous matrix.
+    let train_rows = gather(&train_batches, f, &|c| !in_test(c) && !in_validation(c))?;
+    let valid_rows = gather(&train_batches, f, &|c| !in_test(c) && in_validation(c))?;
+    // Tuning folds split every training customer, validation ones included.
+    let pool = match p.tuning {
+        Some(_) => Some(gather(&train_batches, f, &|c| !in_test(c))?),
+        None => None,
     };
     drop(train_batches);
     let snapshots: Vec<SnapshotReport> = built.into_iter().map(|s| s.report).collect();
-    let vf = p.split.validation_fraction;
-    let in_validation: Vec<bool> = pool
-        .customers
-        .iter()
-        .map(|&c| position(c, seed, Draw::Validation) < vf)
-        .collect();
-    let train_rows = pool.select(&in_validation.iter().map(|v| !v).collect::<Vec<_>>());
-    let valid_rows = pool.select(&in_validation);
     if train_rows.rows < MIN_TRAINING_ROWS {
         return Err(TrainError::TooFewRows {
             what: "training rows".into(),
@@ -349,11 +347,10 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
 
     let mut params = Params::of(p)?;
     params.check()?;
-    let trials = match &p.tuning {
-        None => None,
-        Some(t) => {
+    let trials = match (&p.tuning, &pool) {
+        (Some(t), Some(pool)) => {
             observe(Event::Stage("tuning"));
-            let trials = tune(p, t, &params, &pool, &names, &categorical, &mut |trial, of| {
+            let trials = tune(p, t, &params, pool, &names, &categorical, &mut |trial, of| {
                 observe(Event::Trial { trial, of })
             })?;
             if let Some(b) = best(&trials) {
@@ -363,6 +360,7 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
             }
             Some(trials)
         }
+        _ => None,
     };
     drop(pool);
     observe(Event::Stage("training"));
