@@ -35,6 +35,33 @@ fn c_string(call: &'static str, s: &str) -> Result<CString, LightGbmError> {
     })
 }
 
+/// Text from a call that fills a caller's buffer and reports the length it needs (NUL included):
+/// called again with a buffer of that length when the first was too small.
+fn text_out(
+    call: &'static str,
+    first: usize,
+    fill: &mut dyn FnMut(i64, &mut i64, *mut std::os::raw::c_char) -> i32,
+) -> Result<Vec<u8>, LightGbmError> {
+    let mut len = 0i64;
+    let mut buf = vec![0u8; first];
+    for _ in 0..2 {
+        check(
+            call,
+            fill(
+                buf.len() as i64,
+                &mut len,
+                buf.as_mut_ptr() as *mut std::os::raw::c_char,
+            ),
+        )?;
+        if (len as usize) <= buf.len() {
+            break;
+        }
+        buf = vec![0u8; len as usize];
+    }
+    buf.truncate((len as usize).saturating_sub(1));
+    Ok(buf)
+}
+
 fn shape(call: &'static str, values: usize, cols: usize) -> Result<(i32, i32), LightGbmError> {
     let bad = |message: String| LightGbmError { call, message };
     if cols == 0 || !values.is_multiple_of(cols) {
@@ -274,27 +301,20 @@ impl Booster {
     /// The model's first `iterations` rounds (all when `None`) as LightGBM's text format.
     pub fn model_text_of(&self, iterations: Option<usize>) -> Result<String, LightGbmError> {
         let call = "LGBM_BoosterSaveModelToString";
-        let mut len = 0i64;
-        let mut buf = vec![0u8; 1 << 16];
-        for _ in 0..2 {
-            // SAFETY: `buf` has `buf.len()` writable bytes; LightGBM reports the length it needs.
-            check(call, unsafe {
+        let buf = text_out(call, 1 << 16, &mut |capacity, len, out| {
+            // SAFETY: `out` has `capacity` writable bytes; LightGBM reports the length it needs.
+            unsafe {
                 sys::LGBM_BoosterSaveModelToString(
                     self.handle,
                     0,
                     iterations.map_or(-1, |i| i as i32),
                     0,
-                    buf.len() as i64,
-                    &mut len,
-                    buf.as_mut_ptr() as *mut std::os::raw::c_char,
+                    capacity,
+                    len,
+                    out,
                 )
-            })?;
-            if (len as usize) <= buf.len() {
-                break;
             }
-            buf = vec![0u8; len as usize];
-        }
-        buf.truncate((len as usize).saturating_sub(1));
+        })?;
         String::from_utf8(buf).map_err(|_| LightGbmError {
             call,
             message: "the model text is not UTF-8".into(),
@@ -361,23 +381,10 @@ impl Drop for Booster {
 /// other names it accepts.
 pub fn parameter_aliases() -> Result<Vec<(String, Vec<String>)>, LightGbmError> {
     let call = "LGBM_DumpParamAliases";
-    let mut len = 0i64;
-    let mut buf = vec![0u8; 1 << 15];
-    for _ in 0..2 {
-        // SAFETY: `buf` has `buf.len()` writable bytes; LightGBM reports the length it needs.
-        check(call, unsafe {
-            sys::LGBM_DumpParamAliases(
-                buf.len() as i64,
-                &mut len,
-                buf.as_mut_ptr() as *mut std::os::raw::c_char,
-            )
-        })?;
-        if (len as usize) <= buf.len() {
-            break;
-        }
-        buf = vec![0u8; len as usize];
-    }
-    buf.truncate((len as usize).saturating_sub(1));
+    let buf = text_out(call, 1 << 15, &mut |capacity, len, out| {
+        // SAFETY: `out` has `capacity` writable bytes; LightGBM reports the length it needs.
+        unsafe { sys::LGBM_DumpParamAliases(capacity, len, out) }
+    })?;
     let bad = |message: String| LightGbmError { call, message };
     let json: serde_json::Value = serde_json::from_slice(&buf).map_err(|e| bad(e.to_string()))?;
     let map = json.as_object().ok_or_else(|| bad("not a JSON object".into()))?;

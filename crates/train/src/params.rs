@@ -144,10 +144,11 @@ impl Params {
         parts.join(" ")
     }
 
-    /// Asks LightGBM to accept the parameters on a tiny data set, before any long work. When it
-    /// refuses, each config-given parameter is tried alone to name the key at fault, with
-    /// LightGBM's own message.
-    pub fn check(&self) -> Result<(), TrainError> {
+    /// Asks LightGBM to accept the parameters on a tiny data set of `features` columns (so
+    /// per-feature settings are checked too), before any long work. When it refuses, each
+    /// config-given parameter is tried alone to name the key at fault, with LightGBM's own message.
+    pub fn check(&self, features: usize) -> Result<(), TrainError> {
+        let probe = |params: &str| probe(params, features);
         if probe(&self.to_lightgbm(&[])).is_ok() {
             return Ok(());
         }
@@ -177,9 +178,11 @@ impl Params {
     }
 }
 
-fn probe(params: &str) -> Result<(), lightgbm::LightGbmError> {
-    let x: Vec<f64> = (0..40).map(f64::from).collect();
-    let y: Vec<f32> = (0..40).map(|i| (i % 2) as f32).collect();
-    let data = Dataset::from_rows(&x, 1, &y, params)?;
+fn probe(params: &str, features: usize) -> Result<(), lightgbm::LightGbmError> {
+    const ROWS: usize = 40;
+    let cols = features.max(1);
+    let x: Vec<f64> = (0..ROWS * cols).map(|i| (i % 7) as f64).collect();
+    let y: Vec<f32> = (0..ROWS).map(|i| (i % 2) as f32).collect();
+    let data = Dataset::from_rows(&x, cols, &y, params)?;
     Booster::new(data, params).map(|_| ())
 }

@@ -346,7 +346,7 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
     held_out_ok(&test_rows, "test rows")?;
 
     let mut params = Params::of(p)?;
-    params.check()?;
+    params.check(names.len())?;
     let trials = match (&p.tuning, &pool) {
         (Some(t), Some(pool)) => {
             observe(Event::Stage("tuning"));

@@ -85,7 +85,7 @@ pub fn tune(
         for (name, value) in combo {
             params.set(name, value, &format!("tuning.space.{name}"), true)?;
         }
-        params.check()?;
+        params.check(names.len())?;
         let mut fold_auc = Vec::new();
         let mut rounds = Vec::new();
         for f in 0..t.folds as usize {

@@ -262,6 +262,24 @@ fn a_parameter_lightgbm_rejects_is_named_with_lightgbms_message() {
     let p = cdnow_sample(dir.path(), "[model.lightgbm]\nseed = 5\n");
     let e = run(&p).unwrap_err().to_string();
     assert!(e.contains("pipeline.seed"), "{e}");
+
+    // A per-feature setting of the right length is accepted (the check uses every feature) and
+    // one of the wrong length is named.
+    let ones = vec!["0"; 25].join(", ");
+    let p = cdnow_sample(
+        dir.path(),
+        &format!("[model.lightgbm]\nmonotone_constraints = [-1, {ones}]\n"),
+    );
+    let e = run(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("`model.lightgbm.monotone_constraints`: LightGBM rejects"),
+        "{e}"
+    );
+    let p = cdnow_sample(
+        dir.path(),
+        &format!("[model.lightgbm]\nmonotone_constraints = [{ones}]\n"),
+    );
+    assert!(run(&p).is_ok());
 }
 
 #[test]
@@ -303,6 +321,13 @@ fn tuning_logs_every_trial_and_trains_with_the_best() {
     assert_ne!(a, churnguard_train::combinations(&cfg, 2));
 }
 
+fn entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
 fn files() -> Vec<PackageFile> {
     vec![
         PackageFile {
@@ -332,10 +357,7 @@ fn packages_get_increasing_versions_and_latest_follows() {
     let m = std::fs::read_to_string(latest.join("manifest.json")).unwrap();
     assert!(m.contains("\"v2\""), "{m}");
     // Nothing temporary is left behind.
-    let names: Vec<String> = std::fs::read_dir(dir.path().join("p"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let names = entries(&dir.path().join("p"));
     assert_eq!(names.len(), 3, "{names:?}");
 }
 
@@ -358,10 +380,7 @@ fn a_write_failing_midway_leaves_the_previous_version_and_latest_intact() {
     assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("v1"));
     assert_eq!(std::fs::read(latest.join("model.txt")).unwrap(), b"tree\n");
     assert_eq!(package::versions(&dir.path().join("p")), vec![1]);
-    let names: Vec<String> = std::fs::read_dir(dir.path().join("p"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let names = entries(&dir.path().join("p"));
     assert_eq!(names.len(), 2, "temporary folders left: {names:?}");
 }
 
