@@ -116,3 +116,13 @@ read -r py_total py_feat py_fit py_rows2 py_auc < <(for _ in $(seq "$runs"); do 
 printf '  end to end (read + features + train + test AUC): churnguard train %6.2f s (whole process, also evaluates, exports and packages)\n' "$ours_total"
 printf '                                                   pandas + LightGBM %6.2f s (features %.2f, train %.2f, test AUC %s)  churnguard is %.2fx faster\n' \
   "$py_total" "$py_feat" "$py_fit" "$py_auc" "$(awk -v a="$py_total" -v b="$ours_total" 'BEGIN {print a / b}')"
+
+echo
+echo "== ONNX operator: scoring speed in ONNX Runtime (Python), same rows and threads =="
+for m in "$out/model_500x255.txt:$out/model_500x255_f32.onnx:500 trees x 255 leaves, numeric" \
+         "$out/models/synth/latest/model.txt:$out/models/synth/latest/model.onnx:100 trees x 31 leaves, with categorical splits"; do
+  IFS=: read -r txt onnx what <<<"$m"
+  echo "  $what ($rows rows, $threads threads, median of $runs):"
+  "$py" bench/operator_speed.py "$out/features_churnguard.parquet" "$txt" "$onnx" "$rows" "$threads" "$runs" | \
+    awk '{printf "    %-38s %7.3f s  %8.0f rows/s\n", $1, $2, '"$rows"' / $2}'
+done
