@@ -5,6 +5,7 @@
 
 mod cli;
 mod export;
+mod score;
 mod train;
 mod validate;
 

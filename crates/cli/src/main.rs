@@ -8,6 +8,7 @@ mod export;
 mod features;
 mod progress;
 mod render;
+mod score;
 mod synth;
 mod train;
 mod validate;
@@ -44,6 +45,8 @@ enum Command {
     Train(train::Args),
     /// The main job: everything the pipeline config asks for (today: training, evaluation, export and the package).
     Run(train::Args),
+    /// Score every customer with a model package: the ranked early-warning list with tiers, reasons, value at risk and actions.
+    Score(score::Args),
     /// Export any LightGBM model text to an exact ONNX model, and check it through ONNX Runtime.
     Export(export::Args),
     /// Check the runtime environment: the ONNX Runtime library and its version.
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Features(args) => features::run(&args),
         Command::Synth(args) => synth::run(&args),
         Command::Train(args) | Command::Run(args) => train::run(&args),
+        Command::Score(args) => score::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Doctor(args) => doctor::run(&args),
     };

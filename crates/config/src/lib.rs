@@ -11,6 +11,7 @@
 mod date;
 mod error;
 mod raw;
+mod scoring;
 mod training;
 
 use std::collections::BTreeSet;
@@ -21,6 +22,7 @@ use serde::Serialize;
 
 pub use date::{Date, MS_PER_DAY, digits};
 pub use error::ConfigError;
+pub use scoring::{ActionRule, DEFAULT_ACTIONS, RankBy, ScoringConfig, Tier};
 pub use training::{
     ClassWeight, EvaluationConfig, ModelConfig, OutputConfig, SplitConfig, StoppingMetric, ThresholdRule, TierRule,
     TiersConfig, TuningConfig, TuningMethod,
@@ -70,6 +72,8 @@ pub struct Pipeline {
     pub tuning: Option<TuningConfig>,
     /// Where model packages go.
     pub output: OutputConfig,
+    /// How risk lists are valued, ranked and given actions.
+    pub scoring: ScoringConfig,
 }
 
 /// Default feature windows, in days.
@@ -458,6 +462,7 @@ impl Checker<'_> {
         let tiers = raw.tiers.map(|t| self.tiers(t)).transpose()?.unwrap_or_default();
         let tuning = raw.tuning.map(|t| self.tuning(t)).transpose()?;
         let output = raw.output.map(|o| self.output(o)).transpose()?.unwrap_or_default();
+        let scoring = self.scoring(raw.scoring, label.as_ref())?;
         Ok(Pipeline {
             name,
             seed,
@@ -474,6 +479,7 @@ impl Checker<'_> {
             tiers,
             tuning,
             output,
+            scoring,
         })
     }
 

@@ -28,6 +28,8 @@ pub(crate) struct RawFile {
     pub tuning: Option<RawTuning>,
     #[serde(default)]
     pub output: Option<RawOutput>,
+    #[serde(default)]
+    pub scoring: Option<RawScoring>,
 }
 
 #[derive(Deserialize)]
@@ -206,4 +208,35 @@ pub(crate) struct RawTuning {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawOutput {
     pub models_dir: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScoring {
+    pub lookback_days: Option<i64>,
+    pub horizon_days: Option<i64>,
+    pub value_attribute: Option<String>,
+    pub value_attribute_days: Option<i64>,
+    pub rank_by: Option<String>,
+    pub batch_rows: Option<i64>,
+    pub explain_all: Option<bool>,
+    #[serde(default)]
+    pub actions: Vec<RawAction>,
+    pub default_actions: Option<RawDefaultActions>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAction {
+    pub tier: String,
+    pub reason: Option<String>,
+    pub action: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDefaultActions {
+    pub high: Option<String>,
+    pub medium: Option<String>,
+    pub low: Option<String>,
 }

@@ -302,6 +302,8 @@ pub struct Snapshot {
     pub batch: RecordBatch,
     /// What was found.
     pub report: SnapshotReport,
+    /// The history index of each row's customer (for [`History`] lookups such as spend).
+    pub population: Vec<u32>,
 }
 
 /// Per-customer aggregates of the rows before the cutoff.
@@ -656,6 +658,7 @@ pub fn snapshot(p: &Pipeline, h: &History, spec: &FeatureSpec, cutoff: Date) -> 
             contacts_of_unknown_customers: h.contacts_of_unknown_customers,
             warnings,
         },
+        population,
     })
 }
 

@@ -1,11 +1,17 @@
-//! Scoring with ONNX Runtime: loading the runtime library and, as later work lands, model
-//! packages, batch scoring, risk tiers, reasons, value at risk, actions and the HTTP service.
+//! Scoring with ONNX Runtime: loading the runtime library, opening verified model packages, and
+//! batch scoring into a ranked risk list with tiers, reasons, value at risk and actions.
 //!
 //! This crate never links LightGBM: a production job needs only the exported model package and
 //! the ONNX Runtime shared library.
 
+mod output;
+mod package;
 mod runtime;
+mod score;
 mod session;
 
+pub use output::{ListFormat, OutputError, write_list};
+pub use package::{ModelPackage, PackageError, TierThresholds};
 pub use runtime::{MIN_ORT_VERSION, OnnxRuntime, RuntimeError, find_library};
+pub use score::{REASONS, Reason, Risk, RiskList, ScoreError, TierTotal, score, sentence};
 pub use session::{OnnxModel, Scores, SessionError};

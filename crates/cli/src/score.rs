@@ -1,0 +1,209 @@
+//! `churnguard score`: the early-warning list from a model package and the latest raw data.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use churnguard_config::{Date, Pipeline, Tier};
+use churnguard_features::{FeatureError, History, load_with_progress};
+use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime, RiskList, ScoreError, score, write_list};
+
+use crate::progress::{TableBars, bar};
+use crate::render::thousands;
+
+/// Arguments of `churnguard score`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The model package: a version folder or `models/<pipeline>/latest`.
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// The pipeline config whose tables are scored (the one the package was trained with).
+    #[arg(long, value_name = "FILE")]
+    pipeline: PathBuf,
+    /// Score with every row dated up to and including this day (default: the pipeline's
+    /// `data.as_of`, else the last day of the data).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::parse_date)]
+    as_of: Option<Date>,
+    /// The risk list to write (under a temporary name, then renamed).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// parquet or csv (default: from the extension of --out, else parquet).
+    #[arg(long, value_name = "parquet|csv")]
+    format: Option<String>,
+    /// ONNX Runtime threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Lines of the list printed at the end.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// ONNX Runtime library (default: ORT_DYLIB_PATH, then .tools/lib).
+    #[arg(long, value_name = "FILE")]
+    ort_lib: Option<PathBuf>,
+}
+
+fn format_of(args: &Args) -> anyhow::Result<ListFormat> {
+    let ext = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match args.format.as_deref().or(ext.as_deref()) {
+        Some("csv") => Ok(ListFormat::Csv),
+        Some("parquet" | "pq") | None => Ok(ListFormat::Parquet),
+        Some(other) if args.format.is_some() => {
+            Err(crate::UsageError(format!("--format \"{other}\" is not a list format (parquet, csv)")).into())
+        }
+        Some(_) => Ok(ListFormat::Parquet),
+    }
+}
+
+/// Scores every customer and writes the list.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let format = format_of(args)?;
+    let pipeline = crate::load_pipeline(&args.pipeline)?;
+    let package = ModelPackage::open(&args.model).context("cannot use the model package")?;
+    if package.pipeline != pipeline.name {
+        return Err(crate::UsageError(
+            ScoreError::OtherPipeline {
+                package: package.pipeline.clone(),
+                pipeline: pipeline.name.clone(),
+            }
+            .to_string(),
+        )
+        .into());
+    }
+    let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
+    let mut model = OnnxModel::load(runtime, &package.onnx, args.threads)?;
+    let started = Instant::now();
+    let mut bars = TableBars::default();
+    let history = load_with_progress(&pipeline, None, &mut |p| bars.update(p));
+    bars.finish();
+    let history = history?;
+    let list = score_history(&pipeline, &history, &package, &mut model, args.as_of)?;
+    write_list(&list, &package.spec, &args.out, format, pipeline.scoring.batch_rows)?;
+    print!(
+        "{}",
+        summary(
+            &pipeline,
+            &package,
+            &list,
+            &args.out,
+            args.top,
+            started.elapsed().as_secs_f64()
+        )
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Scores loaded history with a progress bar; a date before the data is a usage error.
+pub fn score_history(
+    pipeline: &Pipeline,
+    history: &History,
+    package: &ModelPackage,
+    model: &mut OnnxModel,
+    as_of: Option<Date>,
+) -> anyhow::Result<RiskList> {
+    let as_of = as_of
+        .or(pipeline.data.as_of)
+        .unwrap_or_else(|| Date::of_ms(history.data_end_ms - 1));
+    let mut scoring = None;
+    let result = score(pipeline, history, package, model, as_of, &mut |done, total| {
+        let b = scoring.get_or_insert_with(|| bar("scoring", Some(total as u64), "customers"));
+        b.set_position(done as u64);
+    });
+    if let Some(b) = scoring {
+        b.finish_and_clear();
+    }
+    match result {
+        Err(ScoreError::Features(e @ FeatureError::CutoffBeforeData { .. })) => {
+            Err(crate::UsageError(format!("--as-of {as_of}: {e}")).into())
+        }
+        other => Ok(other?),
+    }
+}
+
+fn money(v: f64) -> String {
+    let whole = v.round().max(0.0) as u64;
+    thousands(whole)
+}
+
+/// The terminal summary: customers and value at risk per tier, then the top of the list.
+pub fn summary(p: &Pipeline, package: &ModelPackage, list: &RiskList, out: &Path, top: usize, seconds: f64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Scored {} customers of pipeline {} with {} {} at {} (data up to {}) in {seconds:.2} s -> {}",
+        thousands(list.risks.len() as u64),
+        p.name,
+        package.pipeline,
+        package.version,
+        list.cutoff,
+        Date::from_days(list.cutoff.days() - 1),
+        out.display()
+    );
+    let _ = writeln!(
+        s,
+        "  {:<8} {:>12} {:>16}   from probability",
+        "tier", "customers", "value at risk"
+    );
+    for (i, t) in Tier::ALL.iter().enumerate() {
+        let from = match t {
+            Tier::High => format!("{:.4}", package.tiers.high),
+            Tier::Medium => format!("{:.4}", package.tiers.medium),
+            Tier::Low => "0".into(),
+        };
+        let _ = writeln!(
+            s,
+            "  {:<8} {:>12} {:>16}   {from}",
+            t.name(),
+            thousands(list.tiers[i].customers),
+            if list.value_known {
+                money(list.tiers[i].value_at_risk)
+            } else {
+                "-".into()
+            }
+        );
+    }
+    if !list.value_known {
+        let _ = writeln!(
+            s,
+            "  (no spend data: value at risk is 0; set scoring.value_attribute for a customers-only pipeline)"
+        );
+    }
+    for (f, n) in &list.unseen_categories {
+        let _ = writeln!(
+            s,
+            "  {f}: {} values unseen at training, scored as unknown",
+            thousands(*n)
+        );
+    }
+    if top > 0 {
+        let _ = writeln!(s, "Top {} of the list", top.min(list.risks.len()));
+        for r in list.risks.iter().take(top) {
+            let id = arrow::util::display::array_value_to_string(list.ids.as_ref(), r.row).unwrap_or_default();
+            let reasons: Vec<&str> = r.reasons.iter().map(|x| x.sentence.as_str()).collect();
+            let _ = writeln!(
+                s,
+                "  {:>4}. {id:<12} {:.3} {:<6} value at risk {:>10}  {} ({})  because {}",
+                r.rank,
+                r.probability,
+                r.tier.name(),
+                if list.value_known {
+                    money(r.value_at_risk)
+                } else {
+                    "-".into()
+                },
+                r.action,
+                r.rule,
+                if reasons.is_empty() {
+                    "-".to_string()
+                } else {
+                    reasons.join("; ")
+                }
+            );
+        }
+    }
+    s
+}

@@ -1,0 +1,149 @@
+//! The risk list on disk, as Parquet or CSV, in rank order, written under a temporary name and
+//! renamed when complete (a failed write never leaves a partial list under the final name).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use churnguard_features::FeatureSpec;
+use churnguard_ingest::ParquetOut;
+use parquet::basic::Compression;
+
+use crate::score::{REASONS, RiskList};
+
+/// The list's file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// Comma-separated text with a header.
+    Csv,
+}
+
+/// Writing the list failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The file could not be written.
+    #[error("cannot write {}: {message}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+fn schema(ids: &DataType) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("rank", DataType::UInt64, false),
+        Field::new("customer_id", ids.clone(), false),
+        Field::new("churn_probability", DataType::Float64, false),
+        Field::new("tier", DataType::Utf8, false),
+        Field::new("value", DataType::Float64, false),
+        Field::new("value_at_risk", DataType::Float64, false),
+        Field::new("action", DataType::Utf8, false),
+        Field::new("action_rule", DataType::Utf8, false),
+    ];
+    for k in 1..=REASONS {
+        fields.push(Field::new(format!("reason_{k}"), DataType::Utf8, true));
+        fields.push(Field::new(format!("reason_{k}_feature"), DataType::Utf8, true));
+        fields.push(Field::new(format!("reason_{k}_value"), DataType::Float64, true));
+        fields.push(Field::new(format!("reason_{k}_contribution"), DataType::Float64, true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// Rows `range` of the list (in rank order) as one batch.
+fn batch(
+    list: &RiskList,
+    spec: &FeatureSpec,
+    range: std::ops::Range<usize>,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, String> {
+    let risks = &list.risks[range];
+    let rows = UInt32Array::from_iter_values(risks.iter().map(|r| r.row as u32));
+    let ids = arrow::compute::take(list.ids.as_ref(), &rows, None).map_err(|e| e.to_string())?;
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from_iter_values(risks.iter().map(|r| r.rank))),
+        ids,
+        Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.probability))),
+        Arc::new(StringArray::from_iter_values(risks.iter().map(|r| r.tier.name()))),
+        Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.value))),
+        Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.value_at_risk))),
+        Arc::new(StringArray::from_iter_values(risks.iter().map(|r| r.action.as_str()))),
+        Arc::new(StringArray::from_iter_values(risks.iter().map(|r| r.rule.as_str()))),
+    ];
+    for k in 0..REASONS {
+        let reason = |r: &crate::score::Risk| r.reasons.get(k).cloned();
+        columns.push(Arc::new(StringArray::from_iter(
+            risks.iter().map(|r| reason(r).map(|x| x.sentence)),
+        )));
+        columns.push(Arc::new(StringArray::from_iter(
+            risks
+                .iter()
+                .map(|r| reason(r).map(|x| spec.features[x.feature].name.clone())),
+        )));
+        columns.push(Arc::new(Float64Array::from_iter(
+            risks.iter().map(|r| reason(r).map(|x| x.value).filter(|v| !v.is_nan())),
+        )));
+        columns.push(Arc::new(Float64Array::from_iter(
+            risks.iter().map(|r| reason(r).map(|x| x.contribution)),
+        )));
+    }
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
+}
+
+/// Writes the list to `path`, `chunk` rows at a time.
+pub fn write_list(
+    list: &RiskList,
+    spec: &FeatureSpec,
+    path: &Path,
+    format: ListFormat,
+    chunk: usize,
+) -> Result<(), OutputError> {
+    let fail = |message: String| OutputError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    let schema = schema(list.ids.data_type());
+    let n = list.risks.len();
+    let chunk = chunk.max(1);
+    match format {
+        ListFormat::Parquet => {
+            let mut out =
+                ParquetOut::create(path, schema.clone(), Compression::SNAPPY).map_err(|e| fail(e.to_string()))?;
+            for start in (0..n.max(1)).step_by(chunk) {
+                let b = batch(list, spec, start..(start + chunk).min(n), &schema).map_err(fail)?;
+                out.write(&b).map_err(|e| fail(e.to_string()))?;
+            }
+            out.finish().map_err(|e| fail(e.to_string()))?;
+        }
+        ListFormat::Csv => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let tmp = path.with_file_name(format!(".{name}.incomplete"));
+            let written = (|| -> Result<(), String> {
+                let file = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
+                let mut w = arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(std::io::BufWriter::new(file));
+                for start in (0..n.max(1)).step_by(chunk) {
+                    let b = batch(list, spec, start..(start + chunk).min(n), &schema)?;
+                    w.write(&b).map_err(|e| e.to_string())?;
+                }
+                let file = w.into_inner().into_inner().map_err(|e| e.to_string())?;
+                file.sync_all().map_err(|e| e.to_string())?;
+                std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+            })();
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(fail(e));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,354 @@
+//! Batch scoring: features at the scoring date with the training code and the package's
+//! `FeatureSpec`, ONNX Runtime probabilities in bounded batches, risk tiers, the three main
+//! reasons (TreeSHAP), value at risk, a ranked list and one action per customer.
+
+use arrow::array::{Array, ArrayRef, Float64Array};
+use churnguard_config::{Date, MS_PER_DAY, Pipeline, RankBy, Tier};
+use churnguard_features::{Attribute, Feature, FeatureError, FeatureKind, History, snapshot, spec_for};
+use rayon::prelude::*;
+
+use crate::package::ModelPackage;
+use crate::session::{OnnxModel, SessionError};
+
+/// Reasons given per customer.
+pub const REASONS: usize = 3;
+
+/// Scoring failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    /// Features could not be built (including a `FeatureSpec` that differs from the package's).
+    #[error(transparent)]
+    Features(#[from] FeatureError),
+    /// The package was trained for another pipeline.
+    #[error(
+        "the package was trained for pipeline \"{package}\", not \"{pipeline}\": score with that pipeline's config or its own package"
+    )]
+    OtherPipeline {
+        /// The package's pipeline.
+        package: String,
+        /// The config's pipeline.
+        pipeline: String,
+    },
+    /// ONNX Runtime failed.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// `scoring.value_attribute` names no numeric attribute.
+    #[error("`scoring.value_attribute` \"{0}\" is not a numeric column of the customers table")]
+    ValueAttribute(String),
+    /// The snapshot's layout is not the one expected (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Why a customer is at risk: one feature's push towards churn.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reason {
+    /// Index of the feature in the spec.
+    pub feature: usize,
+    /// The customer's value (NaN when missing; a category code for categorical features).
+    pub value: f64,
+    /// Its TreeSHAP contribution to the raw score (log-odds), positive: towards churn.
+    pub contribution: f64,
+    /// The reason in words, such as "no purchase for 143 days (typical gap 38 days)".
+    pub sentence: String,
+}
+
+/// One customer's line of the risk list.
+#[derive(Clone, Debug)]
+pub struct Risk {
+    /// Row of the customer in [`RiskList::ids`].
+    pub row: usize,
+    /// Churn probability (ONNX Runtime).
+    pub probability: f64,
+    /// Risk tier.
+    pub tier: Tier,
+    /// 1 for the first customer of the list.
+    pub rank: u64,
+    /// Up to three largest positive contributions, largest first.
+    pub reasons: Vec<Reason>,
+    /// Estimated value over the horizon.
+    pub value: f64,
+    /// `value` times the churn probability.
+    pub value_at_risk: f64,
+    /// The suggested action.
+    pub action: String,
+    /// The rule that chose it (`rule 2`, `default for high`).
+    pub rule: String,
+}
+
+/// Customers and value of one tier.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TierTotal {
+    /// Customers.
+    pub customers: u64,
+    /// Sum of their value at risk.
+    pub value_at_risk: f64,
+}
+
+/// The risk list, ranked.
+#[derive(Debug)]
+pub struct RiskList {
+    /// Customer ids, by row.
+    pub ids: ArrayRef,
+    /// One line per customer, in rank order.
+    pub risks: Vec<Risk>,
+    /// Totals per tier (high, medium, low).
+    pub tiers: [TierTotal; 3],
+    /// Categorical values unseen at training (scored as unknown), by feature.
+    pub unseen_categories: Vec<(String, u64)>,
+    /// The snapshot's cutoff (the day after `as_of`).
+    pub cutoff: Date,
+    /// Whether values come from the customers' spend (false: no spend data, values are 0).
+    pub value_known: bool,
+}
+
+/// Scores every customer known on `as_of` (rows dated up to and including that day).
+pub fn score(
+    p: &Pipeline,
+    h: &History,
+    package: &ModelPackage,
+    model: &mut OnnxModel,
+    as_of: Date,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<RiskList, ScoreError> {
+    if p.name != package.pipeline {
+        return Err(ScoreError::OtherPipeline {
+            package: package.pipeline.clone(),
+            pipeline: p.name.clone(),
+        });
+    }
+    let structural = package.spec.differences(&spec_for(p, h), false);
+    if !structural.is_empty() {
+        return Err(FeatureError::SpecMismatch(structural).into());
+    }
+    let cutoff = Date::from_days(as_of.days() + 1);
+    let snap = snapshot(p, h, &package.spec, cutoff)?;
+    let batch = &snap.batch;
+    let f = package.spec.features.len();
+    let n = batch.num_rows();
+    let columns: Vec<&Float64Array> = (0..f)
+        .map(|j| {
+            batch
+                .column(j + 2)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(|| ScoreError::Internal(format!("feature column {j} is not Float64")))
+        })
+        .collect::<Result<_, _>>()?;
+    let (values, value_known) = customer_values(p, h, &snap.population, cutoff)?;
+    let s = &p.scoring;
+    let mut risks = Vec::with_capacity(n);
+    let mut start = 0;
+    progress(0, n);
+    while start < n {
+        let end = (start + s.batch_rows).min(n);
+        // One row-major batch at a time: memory is bounded by the batch, not the customers.
+        let mut rows = vec![0.0; (end - start) * f];
+        for (j, col) in columns.iter().enumerate() {
+            for i in start..end {
+                rows[(i - start) * f + j] = if col.is_null(i) { f64::NAN } else { col.value(i) };
+            }
+        }
+        let scores = model.score(&rows, f)?;
+        let mut batch_risks: Vec<Risk> = rows
+            .par_chunks(f)
+            .zip(scores.values.par_iter())
+            .enumerate()
+            .map(|(k, (row, &probability))| {
+                let i = start + k;
+                let tier = package.tiers.of(probability);
+                // TreeSHAP costs far more than scoring: explain the customers the list is for.
+                let reasons = if s.explain_all || tier != Tier::Low {
+                    reasons(package, row)
+                } else {
+                    Vec::new()
+                };
+                let (action, rule) = s.action_for(
+                    tier,
+                    reasons.first().map(|r| package.spec.features[r.feature].name.as_str()),
+                );
+                Risk {
+                    row: i,
+                    probability,
+                    tier,
+                    rank: 0,
+                    reasons,
+                    value: values[i],
+                    value_at_risk: values[i] * probability,
+                    action: action.to_string(),
+                    rule,
+                }
+            })
+            .collect();
+        risks.append(&mut batch_risks);
+        start = end;
+        progress(start, n);
+    }
+    match s.rank_by {
+        RankBy::Probability => risks.sort_by(|a, b| b.probability.total_cmp(&a.probability).then(a.row.cmp(&b.row))),
+        RankBy::ValueAtRisk => {
+            risks.sort_by(|a, b| b.value_at_risk.total_cmp(&a.value_at_risk).then(a.row.cmp(&b.row)))
+        }
+    }
+    let mut tiers = [TierTotal::default(); 3];
+    for (k, r) in risks.iter_mut().enumerate() {
+        r.rank = k as u64 + 1;
+        let t = &mut tiers[Tier::ALL.iter().position(|&x| x == r.tier).unwrap_or(2)];
+        t.customers += 1;
+        t.value_at_risk += r.value_at_risk;
+    }
+    Ok(RiskList {
+        ids: batch.column(0).clone(),
+        risks,
+        tiers,
+        unseen_categories: snap.report.unseen_categories,
+        cutoff,
+        value_known,
+    })
+}
+
+/// Each customer's expected value over the horizon: spend per day over the look-back times the
+/// horizon, from events; else a customers-table attribute; else 0 (and `false`).
+fn customer_values(
+    p: &Pipeline,
+    h: &History,
+    population: &[u32],
+    cutoff: Date,
+) -> Result<(Vec<f64>, bool), ScoreError> {
+    let s = &p.scoring;
+    if let Some(name) = &s.value_attribute {
+        let Some((_, Attribute::Numeric(v))) = h.attributes.iter().find(|(a, _)| a == name) else {
+            return Err(ScoreError::ValueAttribute(name.clone()));
+        };
+        let per_day = f64::from(s.horizon_days) / f64::from(s.value_attribute_days);
+        let values = population
+            .iter()
+            .map(|&c| v.get(c as usize).copied().filter(|x| x.is_finite()).unwrap_or(0.0) * per_day)
+            .collect();
+        return Ok((values, true));
+    }
+    match (&h.events, h.event_columns.0) {
+        (Some(e), true) => {
+            let end = cutoff.start_ms();
+            let from = end - i64::from(s.lookback_days) * MS_PER_DAY;
+            let scale = f64::from(s.horizon_days) / f64::from(s.lookback_days);
+            let values = population
+                .par_iter()
+                .map(|&c| {
+                    let (before, _) = e.split(c, end);
+                    let spent: f64 = before
+                        .filter(|&k| e.ts[k] >= from)
+                        .map(|k| e.value[k])
+                        .filter(|v| v.is_finite())
+                        .sum();
+                    spent * scale
+                })
+                .collect();
+            Ok((values, true))
+        }
+        _ => Ok((vec![0.0; population.len()], false)),
+    }
+}
+
+/// The largest positive TreeSHAP contributions of one row, largest first.
+fn reasons(package: &ModelPackage, row: &[f64]) -> Vec<Reason> {
+    let f = row.len();
+    let contributions = package.ensemble.contributions(row);
+    let mut order: Vec<usize> = (0..f).filter(|&j| contributions[j] > 0.0).collect();
+    order.sort_by(|&a, &b| contributions[b].total_cmp(&contributions[a]).then(a.cmp(&b)));
+    order
+        .into_iter()
+        .take(REASONS)
+        .map(|j| Reason {
+            feature: j,
+            value: row[j],
+            contribution: contributions[j],
+            sentence: sentence(&package.spec.features, j, row),
+        })
+        .collect()
+}
+
+fn number(v: f64) -> String {
+    // Whole numbers and large amounts read better without decimals.
+    if (v == v.trunc() && v.abs() < 1e15) || v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// A feature's value in words, with context from the same row where it helps.
+pub fn sentence(features: &[Feature], j: usize, row: &[f64]) -> String {
+    let feature = &features[j];
+    let v = row[j];
+    let other = |name: &str| {
+        features
+            .iter()
+            .position(|f| f.name == name)
+            .map(|k| row[k])
+            .filter(|x| x.is_finite())
+    };
+    let name = feature.name.as_str();
+    if let FeatureKind::Categorical { values } = &feature.kind {
+        let attr = name.strip_prefix("attr_").unwrap_or(name);
+        let value = if v.is_finite() && v >= 0.0 {
+            values.get(v as usize).map_or("unknown", String::as_str)
+        } else {
+            "unknown"
+        };
+        return format!("{attr} is {value}");
+    }
+    if v.is_nan() {
+        return match name {
+            "gap_mean_days" | "gap_std_days" | "gap_max_days" | "last_gap_days" => {
+                "fewer than two purchases: no buying rhythm yet".to_string()
+            }
+            "recency_over_gap" => "no buying rhythm yet (every purchase on one day)".to_string(),
+            _ => format!("{} is unknown", feature.description),
+        };
+    }
+    let window = |prefix: &str| {
+        name.strip_prefix(prefix)
+            .and_then(|w| w.strip_suffix('d'))
+            .filter(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()))
+    };
+    match name {
+        "recency_days" => match other("gap_mean_days").filter(|&g| g >= 1.0) {
+            Some(gap) => format!(
+                "no purchase for {} days (typical gap {} days)",
+                number(v.floor()),
+                number(gap.round())
+            ),
+            None => format!("no purchase for {} days", number(v.floor())),
+        },
+        "tenure_days" => format!("customer for {} days", number(v.floor())),
+        "frequency" => format!("{} purchases in all", number(v)),
+        "monetary_total" => format!("spent {} in all", number(v)),
+        "amount_mean" => format!("average purchase {}", number(v)),
+        "amount_max" => format!("largest purchase {}", number(v)),
+        "recency_over_gap" => format!("silent for {:.1}x the usual gap between purchases", v),
+        "days_since_complaint" => format!("complained {} days ago", number(v.floor())),
+        "gap_max_days" => format!("longest pause between purchases {} days", number(v.round())),
+        "gap_mean_days" if v < 1.0 => "every purchase on the same day".to_string(),
+        "gap_mean_days" => format!("typical gap between purchases {} days", number(v.round())),
+        _ => {
+            if let Some(w) = window("events_") {
+                format!("{} purchases in the last {w} days", number(v))
+            } else if let Some(w) = window("amount_") {
+                format!("spent {} in the last {w} days", number(v))
+            } else if let Some(w) = window("active_days_") {
+                format!("active on {} days in the last {w} days", number(v))
+            } else if let Some(w) = window("trend_") {
+                format!("activity in the last {w} days at {v:.2}x the {w} days before")
+            } else if let Some(w) = window("complaints_") {
+                format!("{} complaints in the last {w} days", number(v))
+            } else if let Some(w) = window("contacts_") {
+                format!("{} support contacts in the last {w} days", number(v))
+            } else if let Some(attr) = name.strip_prefix("attr_") {
+                format!("{attr} is {}", number(v))
+            } else {
+                format!("{}: {}", feature.description, number(v))
+            }
+        }
+    }
+}

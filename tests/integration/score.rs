@@ -1,0 +1,419 @@
+//! `churnguard score` end to end: the list's probabilities are LightGBM's, its reasons are
+//! LightGBM's largest contributions, and bad packages and inputs are refused clearly.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float64Type, UInt64Type};
+use churnguard_config::Date;
+use churnguard_features::{load, snapshot};
+use churnguard_train::lightgbm::{Booster, Prediction};
+
+use crate::{Scratch, cdnow_sample, churnguard, outcome, root};
+
+/// Trains `config` into `dir/models` and returns the `latest` link.
+fn trained(s: &Scratch, config: &str) -> (String, PathBuf) {
+    let p = s.pipeline(config);
+    let models = s.0.path().join("models");
+    let (code, _, err) = outcome(&churnguard(&["train", &p, "--models", &models.display().to_string()]));
+    assert_eq!(code, 0, "{err}");
+    let name = churnguard_config::load(Path::new(&p)).unwrap().name;
+    (p, models.join(name).join("latest"))
+}
+
+fn cdnow_config() -> String {
+    format!(
+        r#"
+[pipeline]
+name = "sample"
+[data]
+as_of = 1998-06-30
+[data.events]
+path = "{}"
+customer_id = "customer_id"
+timestamp = "date"
+amount = "dollar_value"
+quantity = "number_of_cds"
+pii_columns = ["orig_customer_id"]
+[label]
+kind = "inactivity"
+horizon_days = 90
+[snapshots]
+train_cutoffs = [1997-10-01, 1997-11-01, 1997-12-01]
+test_cutoff = 1998-03-01
+[model]
+num_threads = 1
+num_leaves = 7
+learning_rate = 0.1
+num_iterations = 120
+early_stopping_rounds = 20
+[evaluation]
+bootstrap_samples = 100
+[scoring]
+lookback_days = 365
+explain_all = true
+[[scoring.actions]]
+tier = "high"
+reason = "monetary_*"
+action = "win-back offer"
+"#,
+        cdnow_sample()
+    )
+}
+
+fn telco_config() -> String {
+    let text = std::fs::read_to_string(root().join("pipelines/telco.toml")).unwrap();
+    let data = root().join("data/telco/telco_churn.parquet");
+    text.replace("../data/telco/telco_churn.parquet", &data.display().to_string())
+        .replace("[model]\n", "[model]\nnum_threads = 1\n")
+        + "\n[scoring]\nvalue_attribute = \"MonthlyCharges\"\nexplain_all = true\n"
+}
+
+struct List {
+    rank: Vec<u64>,
+    ids: Vec<String>,
+    probability: Vec<f64>,
+    tier: Vec<String>,
+    action: Vec<String>,
+    reason_features: Vec<[Option<String>; 3]>,
+    reason_contributions: Vec<[Option<f64>; 3]>,
+}
+
+fn read_list(path: &Path) -> List {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 1 << 20).unwrap();
+    let mut l = List {
+        rank: vec![],
+        ids: vec![],
+        probability: vec![],
+        tier: vec![],
+        action: vec![],
+        reason_features: vec![],
+        reason_contributions: vec![],
+    };
+    for b in reader {
+        let b = b.unwrap();
+        let col = |n: &str| b.column_by_name(n).unwrap().clone();
+        l.rank
+            .extend(col("rank").as_primitive::<UInt64Type>().values().iter().copied());
+        let ids = col("customer_id");
+        for i in 0..b.num_rows() {
+            l.ids
+                .push(arrow::util::display::array_value_to_string(ids.as_ref(), i).unwrap());
+        }
+        l.probability.extend(
+            col("churn_probability")
+                .as_primitive::<Float64Type>()
+                .values()
+                .iter()
+                .copied(),
+        );
+        l.tier
+            .extend(col("tier").as_string::<i32>().iter().map(|s| s.unwrap().to_string()));
+        l.action
+            .extend(col("action").as_string::<i32>().iter().map(|s| s.unwrap().to_string()));
+        for i in 0..b.num_rows() {
+            let f = |k: usize| {
+                let c = col(&format!("reason_{k}_feature"));
+                let c = c.as_string::<i32>();
+                c.is_valid(i).then(|| c.value(i).to_string())
+            };
+            let v = |k: usize| {
+                let c = col(&format!("reason_{k}_contribution"));
+                let c = c.as_primitive::<Float64Type>();
+                c.is_valid(i).then(|| c.value(i))
+            };
+            l.reason_features.push([f(1), f(2), f(3)]);
+            l.reason_contributions.push([v(1), v(2), v(3)]);
+        }
+    }
+    l
+}
+
+/// Scores with the CLI, then checks every probability and reason against LightGBM run on the same
+/// features (built by the library at the same cutoff).
+fn scores_match_lightgbm(config: &str, as_of: &str) {
+    let s = Scratch::new();
+    let (p, latest) = trained(s_ref(&s), config);
+    let out = s.0.path().join("risk.parquet");
+    let (code, stdout, err) = outcome(&churnguard(&[
+        "score",
+        "--model",
+        &latest.display().to_string(),
+        "--pipeline",
+        &p,
+        "--as-of",
+        as_of,
+        "--out",
+        &out.display().to_string(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("Scored ") && stdout.contains("Top 10 of the list"),
+        "{stdout}"
+    );
+    let list = read_list(&out);
+    assert!(list.rank.iter().enumerate().all(|(i, &r)| r == i as u64 + 1));
+    assert!(
+        list.probability.windows(2).all(|w| w[0] >= w[1]),
+        "ranked by probability"
+    );
+
+    let pipeline = churnguard_config::load(Path::new(&p)).unwrap();
+    let h = load(&pipeline, None).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(latest.join("manifest.json")).unwrap()).unwrap();
+    let spec: churnguard_features::FeatureSpec = serde_json::from_value(manifest["feature_spec"].clone()).unwrap();
+    let cutoff = Date::from_days(Date::parse_iso(as_of).unwrap().days() + 1);
+    let snap = snapshot(&pipeline, &h, &spec, cutoff).unwrap();
+    let f = spec.features.len();
+    let batch = &snap.batch;
+    let mut rows = Vec::with_capacity(batch.num_rows() * f);
+    for i in 0..batch.num_rows() {
+        for j in 0..f {
+            let c = batch.column(j + 2).as_primitive::<Float64Type>();
+            rows.push(if c.is_null(i) { f64::NAN } else { c.value(i) });
+        }
+    }
+    let booster = Booster::from_text(&std::fs::read_to_string(latest.join("model.txt")).unwrap()).unwrap();
+    let want = booster.predict(&rows, f, Prediction::Normal).unwrap();
+    let contrib = booster.predict(&rows, f, Prediction::Contributions).unwrap();
+    let by_id: HashMap<String, usize> = (0..batch.num_rows())
+        .map(|i| {
+            (
+                arrow::util::display::array_value_to_string(batch.column(0).as_ref(), i).unwrap(),
+                i,
+            )
+        })
+        .collect();
+    assert_eq!(list.ids.len(), batch.num_rows());
+    let (mut worst, mut explained) = (0.0f64, 0);
+    for (k, id) in list.ids.iter().enumerate() {
+        let i = by_id[id];
+        worst = worst.max((list.probability[k] - want[i]).abs());
+        // The reasons are LightGBM's three largest positive contributions, in order.
+        let c = &contrib[i * (f + 1)..i * (f + 1) + f];
+        let mut top: Vec<usize> = (0..f).filter(|&j| c[j] > 0.0).collect();
+        top.sort_by(|&a, &b| c[b].total_cmp(&c[a]));
+        for r in 0..3 {
+            match (top.get(r), &list.reason_features[k][r], list.reason_contributions[k][r]) {
+                (Some(&j), Some(name), Some(v)) => {
+                    assert_eq!(&spec.features[j].name, name, "customer {id} reason {r}");
+                    assert!((v - c[j]).abs() <= 1e-9, "customer {id} reason {r}: {v} vs {}", c[j]);
+                    explained += 1;
+                }
+                (None, None, None) => {}
+                other => panic!("customer {id} reason {r}: {other:?}"),
+            }
+        }
+    }
+    assert!(worst <= 1e-6, "max |score - LightGBM| = {worst}");
+    assert!(explained > list.ids.len(), "reasons were compared");
+    // Every customer has exactly one action, from a rule or the tier default.
+    assert!(list.action.iter().all(|a| !a.is_empty()));
+    assert!(
+        list.tier
+            .iter()
+            .all(|t| ["high", "medium", "low"].contains(&t.as_str()))
+    );
+}
+
+fn s_ref(s: &Scratch) -> &Scratch {
+    s
+}
+
+#[test]
+fn cdnow_scores_and_reasons_equal_lightgbm() {
+    scores_match_lightgbm(&cdnow_config(), "1998-06-30");
+}
+
+#[test]
+fn telco_scores_and_reasons_equal_lightgbm() {
+    scores_match_lightgbm(&telco_config(), "2024-01-31");
+}
+
+#[test]
+fn rules_choose_actions_and_csv_is_written() {
+    let s = Scratch::new();
+    let (p, latest) = trained(&s, &cdnow_config());
+    let out = s.0.path().join("risk.csv");
+    let (code, stdout, err) = outcome(&churnguard(&[
+        "score",
+        "--model",
+        &latest.display().to_string(),
+        "--pipeline",
+        &p,
+        "--out",
+        &out.display().to_string(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("data up to 1998-06-30"),
+        "as_of from the config: {stdout}"
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.starts_with("rank,customer_id,churn_probability,tier,value,value_at_risk,action,action_rule,reason_1,"),
+        "{header}"
+    );
+    assert_eq!(text.lines().count(), 2357 + 1);
+    let mut by_rule = 0;
+    for line in text.lines().skip(1) {
+        if line.contains(",win-back offer,rule 1,") {
+            assert!(line.contains(",high,") && line.contains(",monetary_total,"), "{line}");
+            by_rule += 1;
+        }
+    }
+    assert!(by_rule > 0, "the rule matched nobody");
+}
+
+#[test]
+fn a_tampered_package_file_is_refused_naming_the_file() {
+    let s = Scratch::new();
+    let (p, latest) = trained(&s, &cdnow_config());
+    let onnx = latest.join("model.onnx");
+    let original = std::fs::read(&onnx).unwrap();
+    let mut bytes = original.clone();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&onnx, bytes).unwrap();
+    let out = s.0.path().join("risk.parquet");
+    let (code, _, err) = outcome(&churnguard(&[
+        "score",
+        "--model",
+        &latest.display().to_string(),
+        "--pipeline",
+        &p,
+        "--out",
+        &out.display().to_string(),
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("model.onnx has been modified or corrupted"), "{err}");
+    assert!(!out.exists());
+
+    std::fs::write(&onnx, original).unwrap();
+    std::fs::remove_file(latest.join("model.txt")).unwrap();
+    let (code, _, err) = outcome(&churnguard(&[
+        "score",
+        "--model",
+        &latest.display().to_string(),
+        "--pipeline",
+        &p,
+        "--out",
+        &out.display().to_string(),
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot read") && err.contains("model.txt"), "{err}");
+
+    std::fs::write(latest.join("manifest.json"), b"{ not json").unwrap();
+    let (_, _, err) = outcome(&churnguard(&[
+        "score",
+        "--model",
+        &latest.display().to_string(),
+        "--pipeline",
+        &p,
+        "--out",
+        &out.display().to_string(),
+    ]));
+    assert!(err.contains("manifest.json is not a valid package manifest"), "{err}");
+}
+
+#[test]
+fn bad_scoring_inputs_are_clear_errors() {
+    let s = Scratch::new();
+    let (p, latest) = trained(&s, &cdnow_config());
+    let model = latest.display().to_string();
+    let out = s.0.path().join("risk.parquet").display().to_string();
+
+    // A package of another pipeline.
+    let other = s.0.path().join("other.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("name = \"sample\"", "name = \"other\""),
+    )
+    .unwrap();
+    let (code, _, err) = outcome(&churnguard(&[
+        "score",
+        "--model",
+        &model,
+        "--pipeline",
+        &other.display().to_string(),
+        "--out",
+        &out,
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("trained for pipeline \"sample\", not \"other\""), "{err}");
+
+    // A date before the data starts.
+    let (code, _, err) = outcome(&churnguard(&[
+        "score",
+        "--model",
+        &model,
+        "--pipeline",
+        &p,
+        "--as-of",
+        "1996-01-01",
+        "--out",
+        &out,
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--as-of 1996-01-01") && err.contains("first event"),
+        "{err}"
+    );
+
+    // Input tables that no longer give a feature the model reads (no amount column).
+    let fewer = s.0.path().join("fewer.toml");
+    std::fs::write(
+        &fewer,
+        std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("amount = \"dollar_value\"\n", ""),
+    )
+    .unwrap();
+    let (code, _, err) = outcome(&churnguard(&[
+        "score",
+        "--model",
+        &model,
+        "--pipeline",
+        &fewer.display().to_string(),
+        "--out",
+        &out,
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("differ from the model's FeatureSpec") && err.contains("monetary_total"),
+        "{err}"
+    );
+
+    // A missing package and a missing ONNX Runtime library.
+    let (code, _, err) = outcome(&churnguard(&[
+        "score",
+        "--model",
+        "/nonexistent/pkg",
+        "--pipeline",
+        &p,
+        "--out",
+        &out,
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("/nonexistent/pkg"), "{err}");
+    let (code, _, err) = outcome(&churnguard(&[
+        "score",
+        "--model",
+        &model,
+        "--pipeline",
+        &p,
+        "--out",
+        &out,
+        "--ort-lib",
+        "/nonexistent/libonnxruntime.so",
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("/nonexistent/libonnxruntime.so"), "{err}");
+    assert!(!Path::new(&out).exists(), "no list written on failure");
+}
