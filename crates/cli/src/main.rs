@@ -43,7 +43,7 @@ enum Command {
     Synth(synth::Args),
     /// Train a pipeline's model: features, LightGBM with early stopping, evaluation, exact ONNX export, and a new versioned model package.
     Train(train::Args),
-    /// The main job: everything the pipeline config asks for (today: training, evaluation, export and the package).
+    /// The main job: train, evaluate, export and package, then score the latest snapshot into a risk list beside the package.
     Run(train::Args),
     /// Score every customer with a model package: the ranked early-warning list with tiers, reasons, value at risk and actions.
     Score(score::Args),
@@ -72,7 +72,8 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Features(args) => features::run(&args),
         Command::Synth(args) => synth::run(&args),
-        Command::Train(args) | Command::Run(args) => train::run(&args),
+        Command::Train(args) => train::run(&args, false),
+        Command::Run(args) => train::run(&args, true),
         Command::Score(args) => score::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Doctor(args) => doctor::run(&args),

@@ -10,7 +10,7 @@ use anyhow::Context;
 use churnguard_config::Pipeline;
 use churnguard_eval::Evaluation;
 use churnguard_features::load_with_progress;
-use churnguard_infer::{OnnxModel, OnnxRuntime};
+use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime, write_list};
 use churnguard_train::package::{self, PackageFile};
 use churnguard_train::{
     Event, ManifestInputs, Parity, Training, export_onnx, input_files, manifest, parity_rows, train,
@@ -48,8 +48,9 @@ struct Times {
     package: Duration,
 }
 
-/// Trains a pipeline's model and writes its package.
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+/// Trains a pipeline's model and writes its package; with `score`, then scores the latest
+/// snapshot with the new package and writes the risk list beside it.
+pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let pipeline = crate::load_pipeline(&args.pipeline)?;
     let config_text =
@@ -71,7 +72,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
 
     let mut times = Times::default();
-    let hashing = std::thread::scope(|s| -> anyhow::Result<_> {
+    let loaded = std::thread::scope(|s| -> anyhow::Result<_> {
         let hashes = s.spawn(|| input_files(&pipeline));
         let mut bars = TableBars::default();
         let history = load_with_progress(&pipeline, None, &mut |p| bars.update(p));
@@ -82,9 +83,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let inputs = hashes
             .join()
             .map_err(|_| anyhow::anyhow!("hashing the input files failed"))??;
-        Ok((training, inputs))
+        Ok((history, training, inputs))
     });
-    let (training, inputs) = hashing?;
+    let (history, training, inputs) = loaded?;
 
     let t = Instant::now();
     let onnx = export_onnx(&pipeline, &training)?;
@@ -127,6 +128,22 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         "{}",
         summary(&pipeline, &training, &parity, &written.dir, &times, started.elapsed())
     );
+    if score {
+        let t = Instant::now();
+        let package = ModelPackage::open(&written.dir)?;
+        let mut model = OnnxModel::load(runtime, &package.onnx, 0)?;
+        let list = crate::score::score_history(&pipeline, &history, &package, &mut model, None)?;
+        let out = models.join(&pipeline.name).join(format!(
+            "risk-{}-{}.csv",
+            written.version,
+            churnguard_config::Date::from_days(list.cutoff.days() - 1)
+        ));
+        write_list(&list, &package.spec, &out, ListFormat::Csv, pipeline.scoring.batch_rows)?;
+        print!(
+            "{}",
+            crate::score::summary(&pipeline, &package, &list, &out, 10, t.elapsed().as_secs_f64())
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
