@@ -150,19 +150,33 @@ pub fn score(
             }
         }
         let scores = model.score(&rows, f)?;
-        let mut batch_risks: Vec<Risk> = rows
-            .par_chunks(f)
-            .zip(scores.values.par_iter())
+        let tiers: Vec<Tier> = scores.values.iter().map(|&p| package.tiers.of(p)).collect();
+        // TreeSHAP costs far more than scoring: explain the customers the list is for.
+        let explained: Vec<usize> = (0..end - start)
+            .filter(|&k| s.explain_all || tiers[k] != Tier::Low)
+            .collect();
+        let mut wanted = Vec::with_capacity(explained.len() * f);
+        for &k in &explained {
+            wanted.extend_from_slice(&rows[k * f..(k + 1) * f]);
+        }
+        // Large chunks let rows that decide alike share TreeSHAP work; one chunk per thread.
+        let chunk = explained.len().div_ceil(rayon::current_num_threads()).max(256) * f;
+        let contributions: Vec<f64> = wanted
+            .par_chunks(chunk.max(f))
+            .flat_map_iter(|part| package.ensemble.contributions_batch(part))
+            .collect();
+        let mut reasons_of: Vec<Vec<Reason>> = vec![Vec::new(); end - start];
+        for (e, &k) in explained.iter().enumerate() {
+            let c = &contributions[e * (f + 1)..(e + 1) * (f + 1)];
+            reasons_of[k] = reasons(package, &rows[k * f..(k + 1) * f], c);
+        }
+        let mut batch_risks: Vec<Risk> = reasons_of
+            .into_iter()
             .enumerate()
-            .map(|(k, (row, &probability))| {
+            .map(|(k, reasons)| {
                 let i = start + k;
-                let tier = package.tiers.of(probability);
-                // TreeSHAP costs far more than scoring: explain the customers the list is for.
-                let reasons = if s.explain_all || tier != Tier::Low {
-                    reasons(package, row)
-                } else {
-                    Vec::new()
-                };
+                let probability = scores.values[k];
+                let tier = tiers[k];
                 let (action, rule) = s.action_for(
                     tier,
                     reasons.first().map(|r| package.spec.features[r.feature].name.as_str()),
@@ -251,9 +265,8 @@ fn customer_values(
 }
 
 /// The largest positive TreeSHAP contributions of one row, largest first.
-fn reasons(package: &ModelPackage, row: &[f64]) -> Vec<Reason> {
+fn reasons(package: &ModelPackage, row: &[f64], contributions: &[f64]) -> Vec<Reason> {
     let f = row.len();
-    let contributions = package.ensemble.contributions(row);
     let mut order: Vec<usize> = (0..f).filter(|&j| contributions[j] > 0.0).collect();
     order.sort_by(|&a, &b| contributions[b].total_cmp(&contributions[a]).then(a.cmp(&b)));
     order

@@ -126,6 +126,82 @@ impl Ensemble {
     }
 }
 
+impl Ensemble {
+    /// TreeSHAP contributions of many rows (row-major), each in [`Ensemble::contributions`]'s
+    /// layout, one block after another. A tree's contributions depend on a row only through the
+    /// way it goes at each split, so rows that decide alike in a tree share one computation:
+    /// on churn data a batch has far fewer distinct decision patterns per tree than rows.
+    pub fn contributions_batch(&self, rows: &[f64]) -> Vec<f64> {
+        let f = self.num_features();
+        let k = self.trees_per_iteration;
+        let width = k * (f + 1);
+        let n = rows.len().checked_div(f).unwrap_or(0);
+        let mut out = vec![0.0; n * width];
+        let mut path = Vec::new();
+        let mut scratch = vec![0.0; f + 1];
+        let mut seen: std::collections::HashMap<u128, usize> = std::collections::HashMap::new();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        let mut entries: Vec<(u32, f64)> = Vec::new();
+        for (i, t) in self.trees.iter().enumerate() {
+            let offset = (i % k) * (f + 1);
+            let expected = t.expected_value();
+            let d = t.depth + 1;
+            let fresh_path = |path: &mut Vec<PathElement>| {
+                path.clear();
+                path.resize(d * (d + 1) / 2 + d, PathElement::default());
+            };
+            if t.splits.is_empty() || t.splits.len() > 128 {
+                // A single leaf needs no walk; a tree too large for the pattern key is walked per row.
+                for (r, row) in rows.chunks_exact(f).enumerate() {
+                    let block = &mut out[r * width + offset..r * width + offset + f + 1];
+                    block[f] += expected;
+                    if !t.splits.is_empty() {
+                        fresh_path(&mut path);
+                        tree_shap(t, row, block, Child::Node(0), 0, &mut path, 0, 1.0, 1.0, -1);
+                    }
+                }
+                continue;
+            }
+            seen.clear();
+            spans.clear();
+            entries.clear();
+            for (r, row) in rows.chunks_exact(f).enumerate() {
+                let mut key = 0u128;
+                for (b, s) in t.splits.iter().enumerate() {
+                    if goes_left(&s.condition, row[s.feature as usize]) {
+                        key |= 1 << b;
+                    }
+                }
+                let span = match seen.get(&key) {
+                    Some(&p) => spans[p],
+                    None => {
+                        scratch.iter_mut().for_each(|v| *v = 0.0);
+                        fresh_path(&mut path);
+                        tree_shap(t, row, &mut scratch, Child::Node(0), 0, &mut path, 0, 1.0, 1.0, -1);
+                        let start = entries.len();
+                        entries.extend(
+                            scratch[..f]
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, v)| **v != 0.0)
+                                .map(|(j, v)| (j as u32, *v)),
+                        );
+                        seen.insert(key, spans.len());
+                        spans.push((start, entries.len()));
+                        (start, entries.len())
+                    }
+                };
+                let block = &mut out[r * width + offset..r * width + offset + f + 1];
+                block[f] += expected;
+                for &(j, v) in &entries[span.0..span.1] {
+                    block[j as usize] += v;
+                }
+            }
+        }
+        out
+    }
+}
+
 /// LightGBM's output transform.
 pub fn transform(objective: &Objective, raw: &mut [f64]) {
     match objective {

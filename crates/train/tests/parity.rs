@@ -210,6 +210,14 @@ fn check(case: &Case) {
     let got: Vec<f64> = shap_rows.chunks(FEATURES).flat_map(|r| e.contributions(r)).collect();
     let d = max_diff(&want, &got);
     assert!(d <= 1e-9, "{}: TreeSHAP differs from LightGBM by {d:e}", case.name);
+    // The batch form (rows deciding alike in a tree share one computation) gives the same.
+    let batch = e.contributions_batch(shap_rows);
+    let d = max_diff(&got, &batch);
+    assert!(
+        d <= 1e-12,
+        "{}: batched TreeSHAP differs from per-row by {d:e}",
+        case.name
+    );
     let raw = booster.predict(shap_rows, FEATURES, Prediction::Raw).unwrap();
     for (i, contrib) in got.chunks(k * (FEATURES + 1)).enumerate() {
         for c in 0..k {
