@@ -126,3 +126,21 @@ for m in "$out/model_500x255.txt:$out/model_500x255_f32.onnx:500 trees x 255 lea
   "$py" bench/operator_speed.py "$out/features_churnguard.parquet" "$txt" "$onnx" "$rows" "$threads" "$runs" | \
     awk '{printf "    %-38s %7.3f s  %8.0f rows/s\n", $1, $2, '"$rows"' / $2}'
 done
+
+echo
+echo "== score: the risk list of ${customers} synthetic customers with the train benchmark's package =="
+pkg="$out/models/synth/latest"
+score_line() { "$bin" score --model "$pkg" --pipeline "$synth/train.toml" --as-of 2024-12-31 --out "$out/risk.parquet" --threads "$threads" --top 0 | grep '  time:'; }
+read -r ours_onnx < <(for _ in $(seq "$runs"); do score_line | sed 's/.*onnx \([0-9.]*\),.*/\1/'; done | median)
+read -r py_ort py_lgb py_rows < <("$py" bench/score_reference.py session "$out/features_churnguard.parquet" "$pkg/model.onnx" "$pkg/model.txt" 65536 "$threads" "$runs")
+printf '  ONNX session alone, %s rows, batches of 65,536, %s threads: churnguard (ort) %6.2f s, Python onnxruntime %6.2f s, Python LightGBM predict %6.2f s\n' \
+  "$py_rows" "$threads" "$ours_onnx" "$py_ort" "$py_lgb"
+printf '    churnguard/onnxruntime = %.2f, LightGBM/churnguard = %.2f\n' \
+  "$(awk -v a="$ours_onnx" -v b="$py_ort" 'BEGIN {print a / b}')" "$(awk -v a="$py_lgb" -v b="$ours_onnx" 'BEGIN {print a / b}')"
+read -r ours_t ours_m < <(median_of "$bin" score --model "$pkg" --pipeline "$synth/train.toml" --as-of 2024-12-31 --out "$out/risk.parquet" --threads "$threads" --top 0)
+score_line | sed 's/^/  churnguard stages:/'
+read -r py_total py_feat py_score py_rows < <(for _ in $(seq "$runs"); do "$py" bench/score_reference.py pipeline "$synth" 2025-01-01 "$pkg/model.onnx" "$out/risk_python.parquet" "$threads"; done | sort -n | awk '{m[NR]=$0} END {print m[int((NR+1)/2)]}')
+printf '  end to end (raw Parquet -> written list): churnguard score %6.2f s, peak %5.0f MB (tiers, reasons for high and medium, value at risk, actions)\n' \
+  "$ours_t" "$(awk -v k="$ours_m" 'BEGIN {print k/1024}')"
+printf '                                            pandas + onnxruntime %6.2f s (features %.2f, scoring %.2f; probabilities and ranks only)  churnguard is %.2fx faster\n' \
+  "$py_total" "$py_feat" "$py_score" "$(awk -v a="$py_total" -v b="$ours_t" 'BEGIN {print a / b}')"

@@ -81,18 +81,17 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let history = load_with_progress(&pipeline, None, &mut |p| bars.update(p));
     bars.finish();
     let history = history?;
+    let load = started.elapsed().as_secs_f64();
     let list = score_history(&pipeline, &history, &package, &mut model, args.as_of)?;
+    let t = Instant::now();
     write_list(&list, &package.spec, &args.out, format, pipeline.scoring.batch_rows)?;
-    print!(
-        "{}",
-        summary(
-            &pipeline,
-            &package,
-            &list,
-            &args.out,
-            args.top,
-            started.elapsed().as_secs_f64()
-        )
+    let write = t.elapsed().as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64();
+    print!("{}", summary(&pipeline, &package, &list, &args.out, args.top, seconds));
+    let st = list.times;
+    println!(
+        "  time: load {load:.2}, features {:.2}, onnx {:.2}, reasons {:.2}, write {write:.2} s",
+        st.features, st.onnx, st.reasons
     );
     Ok(ExitCode::SUCCESS)
 }

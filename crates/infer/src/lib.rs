@@ -13,5 +13,5 @@ mod session;
 pub use output::{ListFormat, OutputError, write_list};
 pub use package::{ModelPackage, PackageError, TierThresholds};
 pub use runtime::{MIN_ORT_VERSION, OnnxRuntime, RuntimeError, find_library};
-pub use score::{REASONS, Reason, Risk, RiskList, ScoreError, TierTotal, score, sentence};
+pub use score::{REASONS, Reason, Risk, RiskList, ScoreError, StageTimes, TierTotal, score, sentence};
 pub use session::{OnnxModel, Scores, SessionError};

@@ -100,6 +100,19 @@ pub struct RiskList {
     pub cutoff: Date,
     /// Whether values come from the customers' spend (false: no spend data, values are 0).
     pub value_known: bool,
+    /// Seconds spent building features, in ONNX Runtime, and on reasons.
+    pub times: StageTimes,
+}
+
+/// Where scoring spent its time, in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimes {
+    /// Features of every customer.
+    pub features: f64,
+    /// ONNX Runtime sessions runs.
+    pub onnx: f64,
+    /// TreeSHAP reasons.
+    pub reasons: f64,
 }
 
 /// Scores every customer known on `as_of` (rows dated up to and including that day).
@@ -122,6 +135,8 @@ pub fn score(
         return Err(FeatureError::SpecMismatch(structural).into());
     }
     let cutoff = Date::from_days(as_of.days() + 1);
+    let mut times = StageTimes::default();
+    let clock = std::time::Instant::now();
     let snap = snapshot(p, h, &package.spec, cutoff)?;
     let batch = &snap.batch;
     let f = package.spec.features.len();
@@ -136,6 +151,7 @@ pub fn score(
         })
         .collect::<Result<_, _>>()?;
     let (values, value_known) = customer_values(p, h, &snap.population, cutoff)?;
+    times.features = clock.elapsed().as_secs_f64();
     let s = &p.scoring;
     let mut risks = Vec::with_capacity(n);
     let mut start = 0;
@@ -149,7 +165,10 @@ pub fn score(
                 rows[(i - start) * f + j] = if col.is_null(i) { f64::NAN } else { col.value(i) };
             }
         }
+        let clock = std::time::Instant::now();
         let scores = model.score(&rows, f)?;
+        times.onnx += clock.elapsed().as_secs_f64();
+        let clock = std::time::Instant::now();
         let tiers: Vec<Tier> = scores.values.iter().map(|&p| package.tiers.of(p)).collect();
         // TreeSHAP costs far more than scoring: explain the customers the list is for.
         let explained: Vec<usize> = (0..end - start)
@@ -170,6 +189,7 @@ pub fn score(
             let c = &contributions[e * (f + 1)..(e + 1) * (f + 1)];
             reasons_of[k] = reasons(package, &rows[k * f..(k + 1) * f], c);
         }
+        times.reasons += clock.elapsed().as_secs_f64();
         let mut batch_risks: Vec<Risk> = reasons_of
             .into_iter()
             .enumerate()
@@ -218,6 +238,7 @@ pub fn score(
         unseen_categories: snap.report.unseen_categories,
         cutoff,
         value_known,
+        times,
     })
 }
 

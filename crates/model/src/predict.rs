@@ -137,6 +137,9 @@ impl Ensemble {
         let width = k * (f + 1);
         let n = rows.len().checked_div(f).unwrap_or(0);
         let mut out = vec![0.0; n * width];
+        if f == 0 {
+            return out;
+        }
         let mut path = Vec::new();
         let mut scratch = vec![0.0; f + 1];
         let mut seen: std::collections::HashMap<u128, usize> = std::collections::HashMap::new();
