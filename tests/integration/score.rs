@@ -22,6 +22,13 @@ fn trained(s: &Scratch, config: &str) -> (String, PathBuf) {
     (p, models.join(name).join("latest"))
 }
 
+/// Runs `churnguard score` with a package, a pipeline, an output and any further arguments.
+fn score_with(model: &str, pipeline: &str, out: &str, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["score", "--model", model, "--pipeline", pipeline, "--out", out];
+    args.extend_from_slice(extra);
+    outcome(&churnguard(&args))
+}
+
 fn cdnow_config() -> String {
     format!(
         r#"
@@ -135,19 +142,14 @@ fn read_list(path: &Path) -> List {
 /// features (built by the library at the same cutoff).
 fn scores_match_lightgbm(config: &str, as_of: &str) {
     let s = Scratch::new();
-    let (p, latest) = trained(s_ref(&s), config);
+    let (p, latest) = trained(&s, config);
     let out = s.0.path().join("risk.parquet");
-    let (code, stdout, err) = outcome(&churnguard(&[
-        "score",
-        "--model",
+    let (code, stdout, err) = score_with(
         &latest.display().to_string(),
-        "--pipeline",
         &p,
-        "--as-of",
-        as_of,
-        "--out",
         &out.display().to_string(),
-    ]));
+        &["--as-of", as_of],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(
         stdout.contains("Scored ") && stdout.contains("Top 10 of the list"),
@@ -219,10 +221,6 @@ fn scores_match_lightgbm(config: &str, as_of: &str) {
     );
 }
 
-fn s_ref(s: &Scratch) -> &Scratch {
-    s
-}
-
 #[test]
 fn cdnow_scores_and_reasons_equal_lightgbm() {
     scores_match_lightgbm(&cdnow_config(), "1998-06-30");
@@ -238,15 +236,7 @@ fn rules_choose_actions_and_csv_is_written() {
     let s = Scratch::new();
     let (p, latest) = trained(&s, &cdnow_config());
     let out = s.0.path().join("risk.csv");
-    let (code, stdout, err) = outcome(&churnguard(&[
-        "score",
-        "--model",
-        &latest.display().to_string(),
-        "--pipeline",
-        &p,
-        "--out",
-        &out.display().to_string(),
-    ]));
+    let (code, stdout, err) = score_with(&latest.display().to_string(), &p, &out.display().to_string(), &[]);
     assert_eq!(code, 0, "{err}");
     assert!(
         stdout.contains("data up to 1998-06-30"),
@@ -280,43 +270,19 @@ fn a_tampered_package_file_is_refused_naming_the_file() {
     bytes[mid] ^= 1;
     std::fs::write(&onnx, bytes).unwrap();
     let out = s.0.path().join("risk.parquet");
-    let (code, _, err) = outcome(&churnguard(&[
-        "score",
-        "--model",
-        &latest.display().to_string(),
-        "--pipeline",
-        &p,
-        "--out",
-        &out.display().to_string(),
-    ]));
+    let (code, _, err) = score_with(&latest.display().to_string(), &p, &out.display().to_string(), &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("model.onnx has been modified or corrupted"), "{err}");
     assert!(!out.exists());
 
     std::fs::write(&onnx, original).unwrap();
     std::fs::remove_file(latest.join("model.txt")).unwrap();
-    let (code, _, err) = outcome(&churnguard(&[
-        "score",
-        "--model",
-        &latest.display().to_string(),
-        "--pipeline",
-        &p,
-        "--out",
-        &out.display().to_string(),
-    ]));
+    let (code, _, err) = score_with(&latest.display().to_string(), &p, &out.display().to_string(), &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("cannot read") && err.contains("model.txt"), "{err}");
 
     std::fs::write(latest.join("manifest.json"), b"{ not json").unwrap();
-    let (_, _, err) = outcome(&churnguard(&[
-        "score",
-        "--model",
-        &latest.display().to_string(),
-        "--pipeline",
-        &p,
-        "--out",
-        &out.display().to_string(),
-    ]));
+    let (_, _, err) = score_with(&latest.display().to_string(), &p, &out.display().to_string(), &[]);
     assert!(err.contains("manifest.json is not a valid package manifest"), "{err}");
 }
 
@@ -336,30 +302,12 @@ fn bad_scoring_inputs_are_clear_errors() {
             .replace("name = \"sample\"", "name = \"other\""),
     )
     .unwrap();
-    let (code, _, err) = outcome(&churnguard(&[
-        "score",
-        "--model",
-        &model,
-        "--pipeline",
-        &other.display().to_string(),
-        "--out",
-        &out,
-    ]));
+    let (code, _, err) = score_with(&model, &other.display().to_string(), &out, &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("trained for pipeline \"sample\", not \"other\""), "{err}");
 
     // A date before the data starts.
-    let (code, _, err) = outcome(&churnguard(&[
-        "score",
-        "--model",
-        &model,
-        "--pipeline",
-        &p,
-        "--as-of",
-        "1996-01-01",
-        "--out",
-        &out,
-    ]));
+    let (code, _, err) = score_with(&model, &p, &out, &["--as-of", "1996-01-01"]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("--as-of 1996-01-01") && err.contains("first event"),
@@ -375,15 +323,7 @@ fn bad_scoring_inputs_are_clear_errors() {
             .replace("amount = \"dollar_value\"\n", ""),
     )
     .unwrap();
-    let (code, _, err) = outcome(&churnguard(&[
-        "score",
-        "--model",
-        &model,
-        "--pipeline",
-        &fewer.display().to_string(),
-        "--out",
-        &out,
-    ]));
+    let (code, _, err) = score_with(&model, &fewer.display().to_string(), &out, &[]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("differ from the model's FeatureSpec") && err.contains("monetary_total"),
@@ -391,28 +331,10 @@ fn bad_scoring_inputs_are_clear_errors() {
     );
 
     // A missing package and a missing ONNX Runtime library.
-    let (code, _, err) = outcome(&churnguard(&[
-        "score",
-        "--model",
-        "/nonexistent/pkg",
-        "--pipeline",
-        &p,
-        "--out",
-        &out,
-    ]));
+    let (code, _, err) = score_with("/nonexistent/pkg", &p, &out, &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("/nonexistent/pkg"), "{err}");
-    let (code, _, err) = outcome(&churnguard(&[
-        "score",
-        "--model",
-        &model,
-        "--pipeline",
-        &p,
-        "--out",
-        &out,
-        "--ort-lib",
-        "/nonexistent/libonnxruntime.so",
-    ]));
+    let (code, _, err) = score_with(&model, &p, &out, &["--ort-lib", "/nonexistent/libonnxruntime.so"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("/nonexistent/libonnxruntime.so"), "{err}");
     assert!(!Path::new(&out).exists(), "no list written on failure");
