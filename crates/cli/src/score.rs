@@ -89,8 +89,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let seconds = started.elapsed().as_secs_f64();
     print!("{}", summary(&pipeline, &package, &list, &args.out, args.top, seconds));
     let st = list.times;
+    let peak = peak_memory_mb()
+        .map(|mb| format!(", peak memory {mb} MB"))
+        .unwrap_or_default();
     println!(
-        "  time: load {load:.2}, features {:.2}, onnx {:.2}, reasons {:.2}, write {write:.2} s",
+        "  time: load {load:.2}, features {:.2}, onnx {:.2}, reasons {:.2}, write {write:.2} s{peak}",
         st.features, st.onnx, st.reasons
     );
     Ok(ExitCode::SUCCESS)
@@ -121,6 +124,14 @@ pub fn score_history(
         }
         other => Ok(other?),
     }
+}
+
+/// The process's peak resident memory in MB, where the system tells it (Linux).
+fn peak_memory_mb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
 }
 
 fn money(v: f64) -> String {
