@@ -29,6 +29,22 @@ impl Tier {
 
     /// All tiers, riskiest first.
     pub const ALL: [Tier; 3] = [Tier::High, Tier::Medium, Tier::Low];
+
+    /// The tier of a probability given the lowest probabilities of the high and medium tiers.
+    pub fn of(probability: f64, high: f64, medium: f64) -> Tier {
+        if probability >= high {
+            Tier::High
+        } else if probability >= medium {
+            Tier::Medium
+        } else {
+            Tier::Low
+        }
+    }
+
+    /// Position in [`Tier::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 impl std::fmt::Display for Tier {
@@ -123,10 +139,7 @@ impl ScoringConfig {
     pub fn action_for(&self, tier: Tier, top_reason: Option<&str>) -> (&str, String) {
         match self.actions.iter().position(|r| r.matches(tier, top_reason)) {
             Some(i) => (&self.actions[i].action, format!("rule {}", i + 1)),
-            None => {
-                let t = Tier::ALL.iter().position(|&x| x == tier).unwrap_or(2);
-                (&self.default_actions[t], format!("default for {tier}"))
-            }
+            None => (&self.default_actions[tier.index()], format!("default for {tier}")),
         }
     }
 }

@@ -59,14 +59,7 @@ pub struct TierThresholds {
 impl TierThresholds {
     /// The tier of a probability.
     pub fn of(&self, probability: f64) -> churnguard_config::Tier {
-        use churnguard_config::Tier;
-        if probability >= self.high {
-            Tier::High
-        } else if probability >= self.medium {
-            Tier::Medium
-        } else {
-            Tier::Low
-        }
+        churnguard_config::Tier::of(probability, self.high, self.medium)
     }
 }
 

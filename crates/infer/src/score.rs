@@ -225,7 +225,7 @@ pub fn score(
     let mut tiers = [TierTotal::default(); 3];
     for (k, r) in risks.iter_mut().enumerate() {
         r.rank = k as u64 + 1;
-        let t = &mut tiers[Tier::ALL.iter().position(|&x| x == r.tier).unwrap_or(2)];
+        let t = &mut tiers[r.tier.index()];
         t.customers += 1;
         t.value_at_risk += r.value_at_risk;
     }

@@ -2,7 +2,7 @@
 //! splits, optional tuning, the fit with early stopping, evaluation on validation and test,
 //! risk tiers, importance and reference histograms.
 
-use churnguard_config::{Date, Pipeline, ThresholdRule, TierRule};
+use churnguard_config::{Date, Pipeline, ThresholdRule, Tier, TierRule};
 use churnguard_eval::{EvalOptions, Evaluation, Histogram, ThresholdStrategy, choose_threshold, confusion, evaluate};
 use churnguard_features::{Attribute, FeatureKind, FeatureSpec, History, Snapshot, SnapshotReport, snapshot, spec_for};
 use serde::Serialize;
@@ -89,14 +89,8 @@ pub struct Tiers {
 
 impl Tiers {
     /// The tier of a probability: `high`, `medium` or `low`.
-    pub fn of(&self, probability: f64) -> &'static str {
-        if probability >= self.high {
-            "high"
-        } else if probability >= self.medium {
-            "medium"
-        } else {
-            "low"
-        }
+    pub fn of(&self, probability: f64) -> Tier {
+        Tier::of(probability, self.high, self.medium)
     }
 }
 
@@ -489,12 +483,7 @@ fn tiers(p: &Pipeline, labels: &[bool], probabilities: &[f64]) -> Result<Tiers, 
         test_counts: [0; 3],
     };
     for &x in probabilities {
-        let i = match t.of(x) {
-            "high" => 0,
-            "medium" => 1,
-            _ => 2,
-        };
-        t.test_counts[i] += 1;
+        t.test_counts[t.of(x).index()] += 1;
     }
     Ok(t)
 }
