@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use churnguard_infer::{OnnxModel, OnnxRuntime};
-use churnguard_model::{Ensemble, ExportOptions, InputType, Objective, export};
+use churnguard_model::{Ensemble, ExportOptions, InputType, Objective, export, max_abs_difference};
 
 use crate::render::thousands;
 
@@ -77,11 +77,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let f = ensemble.num_features();
     let scores = model.score(&rows, f)?;
     let want: Vec<f64> = rows.chunks(f).flat_map(|r| ensemble.predict(r)).collect();
-    let worst = want
-        .iter()
-        .zip(&scores.values)
-        .map(|(a, b)| if a == b { 0.0 } else { (a - b).abs() })
-        .fold(0.0, f64::max);
+    let worst = max_abs_difference(&want, &scores.values);
     println!(
         "  parity: max |ONNX Runtime - LightGBM rules| = {worst:.1e} on {} rows at every threshold, its neighbours, zeros and NaNs (ONNX Runtime {} loaded it in {:.3} s)",
         thousands((rows.len() / f) as u64),
@@ -109,11 +105,10 @@ fn describe(o: &Objective) -> String {
 }
 
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    use std::io::Write;
+    let context = || format!("cannot write {}", path.display());
+    let (staged, mut file) = churnguard_ingest::StagedFile::create(path).with_context(context)?;
+    file.write_all(bytes).with_context(context)?;
+    staged.commit().with_context(context)?;
+    Ok(())
 }

@@ -8,7 +8,7 @@ use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use churnguard_features::FeatureSpec;
-use churnguard_ingest::ParquetOut;
+use churnguard_ingest::{ParquetOut, StagedFile};
 use parquet::basic::Compression;
 
 use crate::score::{REASONS, RiskList};
@@ -76,20 +76,21 @@ fn batch(
         Arc::new(StringArray::from_iter_values(risks.iter().map(|r| r.rule.as_str()))),
     ];
     for k in 0..REASONS {
-        let reason = |r: &crate::score::Risk| r.reasons.get(k).cloned();
         columns.push(Arc::new(StringArray::from_iter(
-            risks.iter().map(|r| reason(r).map(|x| x.sentence)),
+            risks.iter().map(|r| r.reasons.get(k).map(|x| x.sentence.as_str())),
         )));
         columns.push(Arc::new(StringArray::from_iter(
             risks
                 .iter()
-                .map(|r| reason(r).map(|x| spec.features[x.feature].name.clone())),
+                .map(|r| r.reasons.get(k).map(|x| spec.features[x.feature].name.as_str())),
         )));
         columns.push(Arc::new(Float64Array::from_iter(
-            risks.iter().map(|r| reason(r).map(|x| x.value).filter(|v| !v.is_nan())),
+            risks
+                .iter()
+                .map(|r| r.reasons.get(k).map(|x| x.value).filter(|v| !v.is_nan())),
         )));
         columns.push(Arc::new(Float64Array::from_iter(
-            risks.iter().map(|r| reason(r).map(|x| x.contribution)),
+            risks.iter().map(|r| r.reasons.get(k).map(|x| x.contribution)),
         )));
     }
     RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
@@ -121,13 +122,8 @@ pub fn write_list(
             out.finish().map_err(|e| fail(e.to_string()))?;
         }
         ListFormat::Csv => {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let tmp = path.with_file_name(format!(".{name}.incomplete"));
             let written = (|| -> Result<(), String> {
-                let file = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
+                let (staged, file) = StagedFile::create(path).map_err(|e| e.to_string())?;
                 let mut w = arrow::csv::WriterBuilder::new()
                     .with_header(true)
                     .build(std::io::BufWriter::new(file));
@@ -137,12 +133,9 @@ pub fn write_list(
                 }
                 let file = w.into_inner().into_inner().map_err(|e| e.to_string())?;
                 file.sync_all().map_err(|e| e.to_string())?;
-                std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+                staged.commit().map(|_| ()).map_err(|e| e.to_string())
             })();
-            if let Err(e) = written {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(fail(e));
-            }
+            written.map_err(fail)?;
         }
     }
     Ok(())

@@ -24,7 +24,7 @@ mod table;
 
 pub use coerce::{IdKind, Reason, parse_instant};
 pub use error::{ErrorKind, IngestError};
-pub use output::{OutputError, ParquetOut};
+pub use output::{OutputError, ParquetOut, StagedFile};
 pub use pipeline::{Progress, TableValidation, Tables, ValidationReport, open, pseudonymizer, scan_options, validate};
 pub use pseudonym::{MIN_KEY_BYTES, Pseudonymizer};
 pub use report::{ColumnReport, RejectExample, Rejection, TableReport, ValueCounts};

@@ -1,5 +1,5 @@
-//! Writing Arrow batches as a Parquet file that appears whole or not at all, with the columns of
-//! each row group encoded in parallel.
+//! Output files that appear whole or not at all ([`StagedFile`]), and Arrow batches written as
+//! such a Parquet file with the columns of each row group encoded in parallel.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -34,29 +34,72 @@ pub enum OutputError {
     },
 }
 
+/// A file written under a hidden temporary name beside its target. [`commit`] renames it into
+/// place; dropped uncommitted (an error, a panic), the temporary file is removed and an older
+/// file of the target's name stays as it was.
+///
+/// [`commit`]: StagedFile::commit
+pub struct StagedFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    committed: bool,
+}
+
+impl StagedFile {
+    /// Creates the temporary file for `path` and returns it open for writing.
+    pub fn create(path: &Path) -> std::io::Result<(StagedFile, File)> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.tmp"));
+        let file = File::create(&tmp)?;
+        let staged = StagedFile {
+            path: path.to_path_buf(),
+            tmp,
+            committed: false,
+        };
+        Ok((staged, file))
+    }
+
+    /// The target path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames the temporary file into place.
+    pub fn commit(mut self) -> std::io::Result<PathBuf> {
+        std::fs::rename(&self.tmp, &self.path)?;
+        self.committed = true;
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Best effort: the temporary file is all that is left to clean.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// A Parquet file being written under a hidden temporary name beside its target. [`finish`]
 /// renames it into place; dropped unfinished (an error, a panic), the temporary file is removed,
 /// so a reader never sees half a file.
 ///
 /// [`finish`]: ParquetOut::finish
 pub struct ParquetOut {
-    path: PathBuf,
-    tmp: PathBuf,
+    staged: StagedFile,
     schema: SchemaRef,
     writer: Option<SerializedFileWriter<File>>,
     factory: Option<ArrowRowGroupWriterFactory>,
     row_groups: usize,
-    renamed: bool,
 }
 
 impl ParquetOut {
     /// Starts the file at `path` for batches of `schema`.
     pub fn create(path: &Path, schema: SchemaRef, compression: Compression) -> Result<Self, OutputError> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.tmp"));
         let encode = |e: &dyn std::fmt::Display| OutputError::Encode {
             path: path.to_path_buf(),
             detail: e.to_string(),
@@ -69,19 +112,17 @@ impl ParquetOut {
             .with_coerce_types(props.coerce_types())
             .convert(&schema)
             .map_err(|e| encode(&e))?;
-        let file = File::create(&tmp).map_err(|source| OutputError::Io {
+        let (staged, file) = StagedFile::create(path).map_err(|source| OutputError::Io {
             path: path.to_path_buf(),
             source,
         })?;
         // From here on, dropping `out` removes the temporary file.
         let mut out = ParquetOut {
-            path: path.to_path_buf(),
-            tmp,
+            staged,
             schema: schema.clone(),
             writer: None,
             factory: None,
             row_groups: 0,
-            renamed: false,
         };
         let writer =
             SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), props).map_err(|e| encode(&e))?;
@@ -92,13 +133,13 @@ impl ParquetOut {
 
     /// The file's final path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.staged.path()
     }
 
     /// Writes one batch as one row group, its columns encoded in parallel.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
         let encode = |e: &dyn std::fmt::Display| OutputError::Encode {
-            path: self.path.clone(),
+            path: self.staged.path().to_path_buf(),
             detail: e.to_string(),
         };
         if batch.schema().fields() != self.schema.fields() {
@@ -133,26 +174,13 @@ impl ParquetOut {
     /// Completes the file and renames it into place; returns its final path.
     pub fn finish(mut self) -> Result<PathBuf, OutputError> {
         let encode = |e: &dyn std::fmt::Display| OutputError::Encode {
-            path: self.path.clone(),
+            path: self.staged.path().to_path_buf(),
             detail: e.to_string(),
         };
         if let Some(writer) = self.writer.take() {
             writer.close().map_err(|e| encode(&e))?;
         }
-        std::fs::rename(&self.tmp, &self.path).map_err(|source| OutputError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        self.renamed = true;
-        Ok(self.path.clone())
-    }
-}
-
-impl Drop for ParquetOut {
-    fn drop(&mut self) {
-        if !self.renamed {
-            // Best effort: the temporary file is all that is left to clean.
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+        let path = self.staged.path().to_path_buf();
+        self.staged.commit().map_err(|source| OutputError::Io { path, source })
     }
 }
