@@ -133,11 +133,9 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
         let package = ModelPackage::open(&written.dir)?;
         let mut model = OnnxModel::load(runtime, &package.onnx, 0)?;
         let list = crate::score::score_history(&pipeline, &history, &package, &mut model, None)?;
-        let out = models.join(&pipeline.name).join(format!(
-            "risk-{}-{}.csv",
-            written.version,
-            churnguard_config::Date::from_days(list.cutoff.days() - 1)
-        ));
+        let out = models
+            .join(&pipeline.name)
+            .join(format!("risk-{}-{}.csv", written.version, list.as_of()));
         write_list(&list, &package.spec, &out, ListFormat::Csv, pipeline.scoring.batch_rows)?;
         print!(
             "{}",
@@ -218,12 +216,7 @@ fn parity(runtime: &OnnxRuntime, onnx: &[u8], t: &Training) -> anyhow::Result<Pa
         parity_rows(&t.fit.model_text, &t.test_rows, &t.test_probabilities, PARITY_TEST_ROWS)?;
     let mut model = OnnxModel::load(runtime, onnx, 0)?;
     let scores = model.score(&rows, t.test_rows.cols)?;
-    let worst = scores
-        .values
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| if a == b { 0.0 } else { (a - b).abs() })
-        .fold(0.0, f64::max);
+    let worst = churnguard_model::max_abs_difference(&scores.values, &want);
     Ok(Parity {
         max_abs_difference: worst,
         rows: want.len(),

@@ -137,11 +137,35 @@ impl Evaluation {
 
 /// Every figure of `probabilities` against `labels`, with the threshold chosen on these rows.
 pub fn evaluate(labels: &[bool], probabilities: &[f64], options: &EvalOptions) -> Result<Evaluation, EvalError> {
+    evaluate_with(labels, probabilities, options, None)
+}
+
+/// Every figure of `probabilities` against `labels` at a threshold chosen elsewhere (for example
+/// on validation customers, so that test figures are honest); `options.strategy` is recorded as
+/// the rule that chose it.
+pub fn evaluate_at(
+    labels: &[bool],
+    probabilities: &[f64],
+    options: &EvalOptions,
+    threshold: f64,
+) -> Result<Evaluation, EvalError> {
+    evaluate_with(labels, probabilities, options, Some(threshold))
+}
+
+fn evaluate_with(
+    labels: &[bool],
+    probabilities: &[f64],
+    options: &EvalOptions,
+    threshold: Option<f64>,
+) -> Result<Evaluation, EvalError> {
     metrics::check_probabilities(labels, probabilities)?;
     let churners = metrics::check_classes(labels)?;
     let ranking = metrics::Ranking::new(probabilities);
     let auc = metrics::auc_ranked(labels, &ranking, churners);
-    let threshold = threshold::threshold_ranked(labels, probabilities, &ranking, &options.strategy)?;
+    let threshold = match threshold {
+        Some(t) => t,
+        None => threshold::threshold_ranked(labels, probabilities, &ranking, &options.strategy)?,
+    };
     let c = confusion(labels, probabilities, threshold)?;
     Ok(Evaluation {
         rows: labels.len() as u64,

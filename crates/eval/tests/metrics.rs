@@ -180,6 +180,14 @@ fn evaluate_reports_every_figure() {
     assert!(e.auc_interval.is_some());
     assert_eq!(e.confusion, confusion(&labels, &scores, e.threshold).unwrap());
     assert_eq!(e.calibration.iter().map(|b| b.customers).sum::<u64>(), 2000);
+    // At a threshold fixed elsewhere, only the threshold figures change.
+    let at = evaluate_at(&labels, &scores, &EvalOptions::default(), 0.9).unwrap();
+    assert_eq!(at.threshold, 0.9);
+    assert_eq!(at.confusion, confusion(&labels, &scores, 0.9).unwrap());
+    assert_eq!(
+        (at.auc, at.auc_interval, at.log_loss),
+        (e.auc, e.auc_interval, e.log_loss)
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ mod predict;
 
 pub use ensemble::{Child, Condition, Ensemble, MAX_CLASSES, MAX_DEPTH, Missing, Objective, Split, Tree};
 pub use export::{ExportOptions, InputType, export, names};
-pub use predict::{ZERO_THRESHOLD, goes_left, threshold_neighbours, transform};
+pub use predict::{ZERO_THRESHOLD, goes_left, max_abs_difference, threshold_neighbours, transform};
 
 /// Reading or exporting a model failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +29,13 @@ pub enum ModelError {
     Unsupported(String),
 }
 
+/// Bytes (such as a digest) as lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Lower-case hex SHA-256 of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&sha2::Sha256::digest(bytes))
 }

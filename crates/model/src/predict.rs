@@ -405,6 +405,15 @@ impl Ensemble {
     }
 }
 
+/// The largest |a - b| over paired values, the parity figure of an export (equal values, equal
+/// infinities included, count 0).
+pub fn max_abs_difference(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() })
+        .fold(0.0, f64::max)
+}
+
 /// A threshold and the values beside it where an export could go wrong: its double neighbours,
 /// the largest float32 not above it and the next float32 up.
 pub fn threshold_neighbours(t: f64) -> [f64; 5] {

@@ -122,11 +122,10 @@ pub fn fit(
     })
 }
 
-/// Churn probabilities of `rows` from a model text (the text that goes into the package, so what
-/// is evaluated is what is shipped).
-pub fn predict(model_text: &str, rows: &Rows) -> Result<Vec<f64>, TrainError> {
-    let booster = Booster::from_text(model_text)?;
-    Ok(booster.predict_matrix(&rows.values, rows.cols, Layout::ColumnMajor, Prediction::Normal)?)
+/// Churn probabilities of `rows` from a model loaded from its text (the text that goes into the
+/// package, so what is evaluated is what is shipped).
+pub fn predict(model: &Booster, rows: &Rows) -> Result<Vec<f64>, TrainError> {
+    Ok(model.predict_matrix(&rows.values, rows.cols, Layout::ColumnMajor, Prediction::Normal)?)
 }
 
 /// Rows for the ONNX parity check and LightGBM's probabilities of them: `limit` test rows evenly

@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use churnguard_config::{Date, MS_PER_DAY, Pipeline, Role};
+use churnguard_model::{hex, sha256_hex};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -45,7 +46,7 @@ pub fn sha256_file(path: &Path) -> Result<(u64, String), std::io::Error> {
         total += n as u64;
         hasher.update(&buf[..n]);
     }
-    Ok((total, hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()))
+    Ok((total, hex(&hasher.finalize())))
 }
 
 /// The hashes of a pipeline's input files.
@@ -137,10 +138,6 @@ fn now_utc() -> String {
         secs / 60 % 60,
         secs % 60
     )
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The manifest of a package, as pretty JSON.

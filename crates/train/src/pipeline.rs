@@ -3,12 +3,13 @@
 //! risk tiers, importance and reference histograms.
 
 use churnguard_config::{Date, Pipeline, ThresholdRule, Tier, TierRule};
-use churnguard_eval::{EvalOptions, Evaluation, Histogram, ThresholdStrategy, choose_threshold, confusion, evaluate};
+use churnguard_eval::{EvalOptions, Evaluation, Histogram, ThresholdStrategy, choose_threshold, evaluate, evaluate_at};
 use churnguard_features::{Attribute, FeatureKind, FeatureSpec, History, Snapshot, SnapshotReport, snapshot, spec_for};
 use serde::Serialize;
 
 use crate::TrainError;
 use crate::fit::{Fit, fit, predict};
+use crate::lightgbm::Booster;
 use crate::params::Params;
 use crate::rows::{Draw, Rows, gather, position};
 use crate::tuning::{Trial, best, tune};
@@ -251,26 +252,6 @@ fn strategy(rule: &ThresholdRule) -> ThresholdStrategy {
     }
 }
 
-/// Evaluates `probabilities` at a threshold fixed elsewhere (the validation customers'), so the
-/// test figures are honest.
-fn evaluate_at(
-    labels: &[bool],
-    probabilities: &[f64],
-    options: &EvalOptions,
-    threshold: f64,
-) -> Result<Evaluation, TrainError> {
-    let mut e = evaluate(labels, probabilities, options)?;
-    let c = confusion(labels, probabilities, threshold)?;
-    e.threshold = threshold;
-    e.confusion = c;
-    e.precision = c.precision();
-    e.recall = c.recall();
-    e.f1 = c.f1();
-    e.specificity = c.specificity();
-    e.accuracy = c.accuracy();
-    Ok(e)
-}
-
 /// Trains and evaluates a pipeline's model on loaded history.
 pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> Result<Training, TrainError> {
     if p.label.is_none() {
@@ -375,9 +356,10 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         seed,
         calibration_bins: p.evaluation.calibration_bins as usize,
     };
-    let valid_probs = predict(&fitted.model_text, &valid_rows)?;
+    let model = Booster::from_text(&fitted.model_text)?;
+    let valid_probs = predict(&model, &valid_rows)?;
     let valid_labels = valid_rows.churned();
-    let threshold = choose_threshold(&valid_labels, &valid_probs, &options.strategy)?;
+    // The threshold is chosen on the validation customers and applied to the test.
     let validation = evaluate(
         &valid_labels,
         &valid_probs,
@@ -386,8 +368,10 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
             ..options.clone()
         },
     )?;
-    let test_probabilities = predict(&fitted.model_text, &test_rows)?;
+    let test_probabilities = predict(&model, &test_rows)?;
+    drop(model);
     let test_labels = test_rows.churned();
+    let threshold = validation.threshold;
     let test = evaluate_at(&test_labels, &test_probabilities, &options, threshold)?;
 
     let mut segments = Vec::new();

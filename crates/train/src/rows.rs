@@ -40,17 +40,6 @@ impl Rows {
         &self.values[j * self.rows..(j + 1) * self.rows]
     }
 
-    /// The same rows laid out one row after another (as ONNX Runtime takes them).
-    pub fn row_major(&self) -> Vec<f64> {
-        let mut out = vec![0.0; self.rows * self.cols];
-        for j in 0..self.cols {
-            for (i, v) in self.column(j).iter().enumerate() {
-                out[i * self.cols + j] = *v;
-            }
-        }
-        out
-    }
-
     /// The rows for which `keep` is true, in order.
     pub fn select(&self, keep: &[bool]) -> Rows {
         let rows = keep.iter().filter(|&&k| k).count();
@@ -186,7 +175,7 @@ pub fn customer_keys(ids: &ArrayRef) -> Result<Vec<u64>, TrainError> {
 }
 
 /// SplitMix64's finaliser: spreads a key and a seed over all 64 bits.
-fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

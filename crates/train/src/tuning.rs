@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use crate::TrainError;
 use crate::fit::{fit, predict};
+use crate::lightgbm::Booster;
 use crate::params::Params;
-use crate::rows::{Rows, fold_of};
+use crate::rows::{Rows, fold_of, mix};
 
 /// One tried combination and its cross-validated score.
 #[derive(Clone, Debug, Serialize)]
@@ -47,10 +48,7 @@ pub fn combinations(t: &TuningConfig, seed: u64) -> Vec<Vec<(String, String)>> {
             let mut state = seed ^ 0x7475_6e65;
             let mut next = move || {
                 state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                z ^ (z >> 31)
+                mix(state)
             };
             let want = u64::from(trials).min(total) as usize;
             let mut seen = std::collections::BTreeSet::new();
@@ -108,7 +106,7 @@ pub fn tune(
                 categorical,
                 &mut |_, _, _| {},
             )?;
-            let probs = predict(&fitted.model_text, &valid)?;
+            let probs = predict(&Booster::from_text(&fitted.model_text)?, &valid)?;
             fold_auc.push(churnguard_eval::roc_auc(&valid.churned(), &probs)?);
             rounds.push(fitted.best_round);
         }

@@ -9,7 +9,9 @@
 #![allow(clippy::unwrap_used)]
 
 use churnguard_infer::{OnnxModel, OnnxRuntime};
-use churnguard_model::{Condition, Ensemble, ExportOptions, InputType, Missing, export, threshold_neighbours};
+use churnguard_model::{
+    Condition, Ensemble, ExportOptions, InputType, Missing, export, max_abs_difference, threshold_neighbours,
+};
 use churnguard_train::lightgbm::{Booster, Dataset, Prediction};
 
 const FEATURES: usize = 6;
@@ -121,10 +123,7 @@ fn edge_rows(e: &Ensemble, base: &[f64], limit: usize) -> Vec<f64> {
 
 fn max_diff(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() })
-        .fold(0.0, f64::max)
+    max_abs_difference(a, b)
 }
 
 struct Case {
