@@ -64,16 +64,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let format = format_of(args)?;
     let pipeline = crate::load_pipeline(&args.pipeline)?;
     let package = ModelPackage::open(&args.model).context("cannot use the model package")?;
-    if package.pipeline != pipeline.name {
-        return Err(crate::UsageError(
-            ScoreError::OtherPipeline {
-                package: package.pipeline.clone(),
-                pipeline: pipeline.name.clone(),
-            }
-            .to_string(),
-        )
-        .into());
-    }
+    // Refused before the tables are read; a usage error (exit 2).
+    package
+        .check_pipeline(&pipeline)
+        .map_err(|e| crate::UsageError(e.to_string()))?;
     let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
     let mut model = OnnxModel::load(runtime, &package.onnx, args.threads)?;
     let started = Instant::now();
@@ -150,7 +144,7 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &RiskList, out: &Path
         package.pipeline,
         package.version,
         list.cutoff,
-        Date::from_days(list.cutoff.days() - 1),
+        list.as_of(),
         out.display()
     );
     let _ = writeln!(

@@ -97,6 +97,17 @@ pub struct ModelPackage {
 }
 
 impl ModelPackage {
+    /// Refuses a pipeline other than the one the package was trained for.
+    pub fn check_pipeline(&self, p: &churnguard_config::Pipeline) -> Result<(), crate::ScoreError> {
+        if p.name == self.pipeline {
+            return Ok(());
+        }
+        Err(crate::ScoreError::OtherPipeline {
+            package: self.pipeline.clone(),
+            pipeline: p.name.clone(),
+        })
+    }
+
     /// Opens a package folder (or a `latest` link) and checks every file against the manifest.
     pub fn open(path: &Path) -> Result<ModelPackage, PackageError> {
         let read = |p: &Path| {

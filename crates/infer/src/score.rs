@@ -4,7 +4,7 @@
 
 use arrow::array::{Array, ArrayRef, Float64Array};
 use churnguard_config::{Date, MS_PER_DAY, Pipeline, RankBy, Tier};
-use churnguard_features::{Attribute, Feature, FeatureError, FeatureKind, History, snapshot, spec_for};
+use churnguard_features::{Attribute, Feature, FeatureError, FeatureKind, History, snapshot};
 use rayon::prelude::*;
 
 use crate::package::ModelPackage;
@@ -127,16 +127,8 @@ pub fn score(
     as_of: Date,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<RiskList, ScoreError> {
-    if p.name != package.pipeline {
-        return Err(ScoreError::OtherPipeline {
-            package: package.pipeline.clone(),
-            pipeline: p.name.clone(),
-        });
-    }
-    let structural = package.spec.differences(&spec_for(p, h), false);
-    if !structural.is_empty() {
-        return Err(FeatureError::SpecMismatch(structural).into());
-    }
+    package.check_pipeline(p)?;
+    // `snapshot` refuses data whose features differ from the package's spec, listing how.
     let cutoff = Date::from_days(as_of.days() + 1);
     let mut times = StageTimes::default();
     let clock = std::time::Instant::now();
@@ -238,6 +230,13 @@ pub fn score(
         value_known,
         times,
     })
+}
+
+impl RiskList {
+    /// The scoring date: the last day whose rows count (the day before the cutoff).
+    pub fn as_of(&self) -> Date {
+        Date::from_days(self.cutoff.days() - 1)
+    }
 }
 
 /// Each customer's expected value over the horizon: spend per day over the look-back times the
