@@ -58,6 +58,27 @@ impl Scratch {
     }
 }
 
+/// The `[data]`, `[data.events]` and `[label]` tables of a pipeline reading the bundled CDNOW
+/// sample (inactivity label, 90-day horizon), for configs written in a scratch folder.
+pub fn cdnow_sample_tables(as_of: &str) -> String {
+    format!(
+        r#"[data]
+as_of = {as_of}
+[data.events]
+path = "{}"
+customer_id = "customer_id"
+timestamp = "date"
+amount = "dollar_value"
+quantity = "number_of_cds"
+pii_columns = ["orig_customer_id"]
+[label]
+kind = "inactivity"
+horizon_days = 90
+"#,
+        cdnow_sample()
+    )
+}
+
 /// The bundled CDNOW sample as an absolute path, for configs written elsewhere.
 pub fn cdnow_sample() -> String {
     root().join("data/cdnow/cdnow_sample.parquet").display().to_string()

@@ -10,7 +10,7 @@ use churnguard_config::Date;
 use churnguard_features::{load, snapshot};
 use churnguard_train::lightgbm::{Booster, Prediction};
 
-use crate::{Scratch, cdnow_sample, churnguard, outcome, root};
+use crate::{Scratch, cdnow_sample_tables, churnguard, outcome, root};
 
 /// Trains `config` into `dir/models` and returns the `latest` link.
 fn trained(s: &Scratch, config: &str) -> (String, PathBuf) {
@@ -34,19 +34,7 @@ fn cdnow_config() -> String {
         r#"
 [pipeline]
 name = "sample"
-[data]
-as_of = 1998-06-30
-[data.events]
-path = "{}"
-customer_id = "customer_id"
-timestamp = "date"
-amount = "dollar_value"
-quantity = "number_of_cds"
-pii_columns = ["orig_customer_id"]
-[label]
-kind = "inactivity"
-horizon_days = 90
-[snapshots]
+{tables}[snapshots]
 train_cutoffs = [1997-10-01, 1997-11-01, 1997-12-01]
 test_cutoff = 1998-03-01
 [model]
@@ -65,7 +53,7 @@ tier = "high"
 reason = "monetary_*"
 action = "win-back offer"
 "#,
-        cdnow_sample()
+        tables = cdnow_sample_tables("1998-06-30")
     )
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use churnguard_infer::{OnnxModel, OnnxRuntime};
 use churnguard_train::lightgbm::{Booster, Prediction};
 
-use crate::{Scratch, cdnow_sample, churnguard, outcome};
+use crate::{Scratch, cdnow_sample, cdnow_sample_tables, churnguard, outcome};
 
 fn config(extra: &str) -> String {
     format!(
@@ -14,19 +14,7 @@ fn config(extra: &str) -> String {
 [pipeline]
 name = "sample"
 seed = 3
-[data]
-as_of = 1998-07-01
-[data.events]
-path = "{}"
-customer_id = "customer_id"
-timestamp = "date"
-amount = "dollar_value"
-quantity = "number_of_cds"
-pii_columns = ["orig_customer_id"]
-[label]
-kind = "inactivity"
-horizon_days = 90
-[snapshots]
+{tables}[snapshots]
 every_days = 30
 from = 1997-10-01
 to = 1997-12-30
@@ -42,7 +30,7 @@ bootstrap_samples = 200
 active_within_days = [180]
 {extra}
 "#,
-        cdnow_sample()
+        tables = cdnow_sample_tables("1998-07-01")
     )
 }
 
