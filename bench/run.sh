@@ -29,22 +29,6 @@ quantity = "number_of_cds"
 TOML
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-
-echo "== ingest: validate an events table ($customers customers, CDNOW patterns) =="
-"$bin" validate "$out/bench_events.toml" >/dev/null  # warm the file cache
-ours=$(for _ in $(seq "$runs"); do
-  s=$(date +%s.%N); "$bin" validate "$out/bench_events.toml" >/dev/null; e=$(date +%s.%N)
-  awk -v s="$s" -v e="$e" 'BEGIN {print e - s}'
-done | median)
-printf '  churnguard validate (whole process)   %8.3f s  median of %d\n' "$ours" "$runs"
-for engine in pandas polars; do
-  read -r t rows custs < <("$py" bench/validate_reference.py "$engine" "$events" 1998-07-01 "$runs")
-  printf '  %-6s read + report (in-process)    %8.3f s  (%s rows, %s customers)  churnguard is %.2fx faster\n' \
-    "$engine" "$t" "$rows" "$custs" "$(awk -v a="$t" -v b="$ours" 'BEGIN {print a / b}')"
-done
-
-echo
-echo "== features: churnguard synth data, cutoff 2024-06-01 (${customers} customers) =="
 synth="$out/synth_${customers}"
 [ -f "$synth/pipeline.toml" ] || "$bin" synth --customers "$customers" --seed 42 --out "$synth" >/dev/null
 # Wall time and peak memory of one whole process: "<seconds> <peak KB>".
@@ -52,33 +36,6 @@ measure() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
 median_of() { # runs a command $runs times, prints "median_seconds max_peak_kb"
   for _ in $(seq "$runs"); do measure "$@"; done | sort -n | awk '{t[NR]=$1; if ($2>m) m=$2} END {print t[int((NR+1)/2)], m}'
 }
-read -r ours_t ours_m < <(median_of "$bin" features "$synth/pipeline.toml" --cutoff 2024-06-01 --out "$out/features_churnguard.parquet")
-printf '  churnguard features    %7.2f s  peak %6.0f MB  (median of %d, whole process)\n' "$ours_t" "$(awk -v k="$ours_m" 'BEGIN {print k/1024}')" "$runs"
-for engine in pandas polars; do
-  read -r t m < <(median_of "$py" bench/features_reference.py "$engine" "$synth" 2024-06-01 "$out/features_$engine.parquet")
-  printf '  %-6s reference       %7.2f s  peak %6.0f MB  churnguard is %.2fx faster, uses %.2fx the memory\n' \
-    "$engine" "$t" "$(awk -v k="$m" 'BEGIN {print k/1024}')" "$(awk -v a="$t" -v b="$ours_t" 'BEGIN {print a / b}')" \
-    "$(awk -v a="$ours_m" -v b="$m" 'BEGIN {print a / b}')"
-  printf '         same values?   '
-  "$py" bench/compare_features.py "$out/features_churnguard.parquet" "$out/features_$engine.parquet" || true
-done
-
-echo
-echo "== export: a 500-tree, 255-leaf LightGBM model trained on those features =="
-model="$out/model_500x255.txt"
-rows=${BENCH_EXPORT_ROWS:-200000}
-read -r conv load diff nrows < <("$py" bench/export_reference.py "$out/features_churnguard.parquet" "$model" "$rows")
-printf '  onnxmltools: convert %6.3f s, ONNX Runtime load %6.3f s, max |p - LightGBM| = %s on %s rows\n' "$conv" "$load" "$diff" "$nrows"
-for input in f32 f64; do
-  printf '  churnguard export --input-type %s: ' "$input"
-  "$bin" export "$model" --out "$out/model_500x255_$input.onnx" --input-type "$input" | tr '\n' ' ' | sed 's/  */ /g'
-  echo
-  read -r ours_diff ours_rows < <("$py" bench/export_reference.py --compare "$out/features_churnguard.parquet" "$model" "$out/model_500x255_$input.onnx" "$rows")
-  printf '    same %s rows as onnxmltools: max |p - LightGBM| = %s\n' "$ours_rows" "$ours_diff"
-done
-
-echo
-echo "== train: synth data, train cutoff 2024-06-01, test cutoff 2024-09-01 (${customers} customers) =="
 rounds=${BENCH_ROUNDS:-100}
 threads=${BENCH_THREADS:-2}
 # The same LightGBM parameters as bench/train_reference.py's PARAMS; fixed rounds (no early stop)
@@ -102,6 +59,58 @@ num_threads = $threads
 [evaluation]
 bootstrap_samples = 200
 TOML
+# BENCH_SECTIONS picks sections (default all); the later ones reuse files the earlier ones wrote.
+wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score} " == *" $1 "* ]]; }
+
+if wanted ingest; then
+echo "== ingest: validate an events table ($customers customers, CDNOW patterns) =="
+"$bin" validate "$out/bench_events.toml" >/dev/null  # warm the file cache
+ours=$(for _ in $(seq "$runs"); do
+  s=$(date +%s.%N); "$bin" validate "$out/bench_events.toml" >/dev/null; e=$(date +%s.%N)
+  awk -v s="$s" -v e="$e" 'BEGIN {print e - s}'
+done | median)
+printf '  churnguard validate (whole process)   %8.3f s  median of %d\n' "$ours" "$runs"
+for engine in pandas polars; do
+  read -r t rows custs < <("$py" bench/validate_reference.py "$engine" "$events" 1998-07-01 "$runs")
+  printf '  %-6s read + report (in-process)    %8.3f s  (%s rows, %s customers)  churnguard is %.2fx faster\n' \
+    "$engine" "$t" "$rows" "$custs" "$(awk -v a="$t" -v b="$ours" 'BEGIN {print a / b}')"
+done
+fi
+
+echo
+if wanted features; then
+echo "== features: churnguard synth data, cutoff 2024-06-01 (${customers} customers) =="
+read -r ours_t ours_m < <(median_of "$bin" features "$synth/pipeline.toml" --cutoff 2024-06-01 --out "$out/features_churnguard.parquet")
+printf '  churnguard features    %7.2f s  peak %6.0f MB  (median of %d, whole process)\n' "$ours_t" "$(awk -v k="$ours_m" 'BEGIN {print k/1024}')" "$runs"
+for engine in pandas polars; do
+  read -r t m < <(median_of "$py" bench/features_reference.py "$engine" "$synth" 2024-06-01 "$out/features_$engine.parquet")
+  printf '  %-6s reference       %7.2f s  peak %6.0f MB  churnguard is %.2fx faster, uses %.2fx the memory\n' \
+    "$engine" "$t" "$(awk -v k="$m" 'BEGIN {print k/1024}')" "$(awk -v a="$t" -v b="$ours_t" 'BEGIN {print a / b}')" \
+    "$(awk -v a="$ours_m" -v b="$m" 'BEGIN {print a / b}')"
+  printf '         same values?   '
+  "$py" bench/compare_features.py "$out/features_churnguard.parquet" "$out/features_$engine.parquet" || true
+done
+fi
+
+echo
+if wanted export; then
+echo "== export: a 500-tree, 255-leaf LightGBM model trained on those features =="
+model="$out/model_500x255.txt"
+rows=${BENCH_EXPORT_ROWS:-200000}
+read -r conv load diff nrows < <("$py" bench/export_reference.py "$out/features_churnguard.parquet" "$model" "$rows")
+printf '  onnxmltools: convert %6.3f s, ONNX Runtime load %6.3f s, max |p - LightGBM| = %s on %s rows\n' "$conv" "$load" "$diff" "$nrows"
+for input in f32 f64; do
+  printf '  churnguard export --input-type %s: ' "$input"
+  "$bin" export "$model" --out "$out/model_500x255_$input.onnx" --input-type "$input" | tr '\n' ' ' | sed 's/  */ /g'
+  echo
+  read -r ours_diff ours_rows < <("$py" bench/export_reference.py --compare "$out/features_churnguard.parquet" "$model" "$out/model_500x255_$input.onnx" "$rows")
+  printf '    same %s rows as onnxmltools: max |p - LightGBM| = %s\n' "$ours_rows" "$ours_diff"
+done
+fi
+
+echo
+if wanted train; then
+echo "== train: synth data, train cutoff 2024-06-01, test cutoff 2024-09-01 (${customers} customers) =="
 # Stage times from churnguard's summary line: "time  T s: load a, features b, training c, ...".
 ours_train=$(for _ in $(seq "$runs"); do
   "$bin" train "$synth/train.toml" --models "$out/models" | tee "$out/train_summary.txt" \
@@ -116,8 +125,10 @@ read -r py_total py_feat py_fit py_rows2 py_auc < <(for _ in $(seq "$runs"); do 
 printf '  end to end (read + features + train + test AUC): churnguard train %6.2f s (whole process, also evaluates, exports and packages)\n' "$ours_total"
 printf '                                                   pandas + LightGBM %6.2f s (features %.2f, train %.2f, test AUC %s)  churnguard is %.2fx faster\n' \
   "$py_total" "$py_feat" "$py_fit" "$py_auc" "$(awk -v a="$py_total" -v b="$ours_total" 'BEGIN {print a / b}')"
+fi
 
 echo
+if wanted operator; then
 echo "== ONNX operator: scoring speed in ONNX Runtime (Python), same rows and threads =="
 for m in "$out/model_500x255.txt:$out/model_500x255_f32.onnx:500 trees x 255 leaves, numeric" \
          "$out/models/synth/latest/model.txt:$out/models/synth/latest/model.onnx:100 trees x 31 leaves, with categorical splits"; do
@@ -126,8 +137,10 @@ for m in "$out/model_500x255.txt:$out/model_500x255_f32.onnx:500 trees x 255 lea
   "$py" bench/operator_speed.py "$out/features_churnguard.parquet" "$txt" "$onnx" "$rows" "$threads" "$runs" | \
     awk '{printf "    %-38s %7.3f s  %8.0f rows/s\n", $1, $2, '"$rows"' / $2}'
 done
+fi
 
 echo
+if wanted score; then
 echo "== score: the risk list of ${customers} synthetic customers with the train benchmark's package =="
 pkg="$out/models/synth/latest"
 score_line() { "$bin" score --model "$pkg" --pipeline "$synth/train.toml" --as-of 2024-12-31 --out "$out/risk.parquet" --threads "$threads" --top 0 | grep '  time:'; }
@@ -144,3 +157,4 @@ printf '  end to end (raw Parquet -> written list): churnguard score %6.2f s, pe
   "$ours_t" "$(awk -v k="$ours_m" 'BEGIN {print k/1024}')"
 printf '                                            pandas + onnxruntime %6.2f s (features %.2f, scoring %.2f; probabilities and ranks only)  churnguard is %.2fx faster\n' \
   "$py_total" "$py_feat" "$py_score" "$(awk -v a="$py_total" -v b="$ours_t" 'BEGIN {print a / b}')"
+fi

@@ -135,12 +135,27 @@ impl ScoringConfig {
         }
     }
 
-    /// The action for a customer and the rule that chose it (`rule 2`, `default for high`).
-    pub fn action_for(&self, tier: Tier, top_reason: Option<&str>) -> (&str, String) {
-        match self.actions.iter().position(|r| r.matches(tier, top_reason)) {
-            Some(i) => (&self.actions[i].action, format!("rule {}", i + 1)),
-            None => (&self.default_actions[tier.index()], format!("default for {tier}")),
-        }
+    /// Every action a customer can get, with the rule that gives it (`rule 2`, `default for
+    /// high`): the rules in order, then each tier's default.
+    pub fn choices(&self) -> Vec<(String, String)> {
+        let rules = self
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.action.clone(), format!("rule {}", i + 1)));
+        let defaults = Tier::ALL
+            .into_iter()
+            .map(|t| (self.default_actions[t.index()].clone(), format!("default for {t}")));
+        rules.chain(defaults).collect()
+    }
+
+    /// The index in [`ScoringConfig::choices`] of a customer's action: the first rule that
+    /// matches, else the tier's default.
+    pub fn action_for(&self, tier: Tier, top_reason: Option<&str>) -> usize {
+        self.actions
+            .iter()
+            .position(|r| r.matches(tier, top_reason))
+            .unwrap_or(self.actions.len() + tier.index())
     }
 }
 

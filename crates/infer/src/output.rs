@@ -72,8 +72,12 @@ fn batch(
         Arc::new(StringArray::from_iter_values(risks.iter().map(|r| r.tier.name()))),
         Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.value))),
         Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.value_at_risk))),
-        Arc::new(StringArray::from_iter_values(risks.iter().map(|r| r.action.as_str()))),
-        Arc::new(StringArray::from_iter_values(risks.iter().map(|r| r.rule.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            risks.iter().map(|r| list.choices[r.action].0.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            risks.iter().map(|r| list.choices[r.action].1.as_str()),
+        )),
     ];
     for k in 0..REASONS {
         columns.push(Arc::new(StringArray::from_iter(

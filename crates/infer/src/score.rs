@@ -12,8 +12,11 @@ use crate::session::{OnnxModel, SessionError};
 
 /// Reasons given per customer.
 pub const REASONS: usize = 3;
-/// Customers explained together: the more rows, the more of them share TreeSHAP work per tree
-/// (about 80 MB of features and 80 MB of contributions at 38 features).
+/// Bytes of pattern ids (4 per customer and tree) while a group of customers is explained: the
+/// larger the group, the more of it shares TreeSHAP work per tree.
+const EXPLAIN_BYTES: usize = 64 << 20;
+/// The most customers explained together (about 80 MB of features and 80 MB of contributions
+/// at 38 features).
 const EXPLAIN_ROWS: usize = 262_144;
 
 /// Scoring failed.
@@ -73,10 +76,8 @@ pub struct Risk {
     pub value: f64,
     /// `value` times the churn probability.
     pub value_at_risk: f64,
-    /// The suggested action.
-    pub action: String,
-    /// The rule that chose it (`rule 2`, `default for high`).
-    pub rule: String,
+    /// The suggested action and the rule that chose it: an index in [`RiskList::choices`].
+    pub action: usize,
 }
 
 /// Customers and value of one tier.
@@ -99,6 +100,8 @@ pub struct RiskList {
     pub tiers: [TierTotal; 3],
     /// Categorical values unseen at training (scored as unknown), by feature.
     pub unseen_categories: Vec<(String, u64)>,
+    /// The actions customers can get, each with the rule that gives it ([`Risk::action`]).
+    pub choices: Vec<(String, String)>,
     /// The snapshot's cutoff (the day after `as_of`).
     pub cutoff: Date,
     /// Whether values come from the customers' spend (false: no spend data, values are 0).
@@ -116,6 +119,8 @@ pub struct StageTimes {
     pub onnx: f64,
     /// TreeSHAP reasons.
     pub reasons: f64,
+    /// Values at risk, actions and the ranking.
+    pub rank: f64,
 }
 
 /// Scores every customer known on `as_of` (rows dated up to and including that day).
@@ -172,26 +177,37 @@ pub fn score(
     let clock = std::time::Instant::now();
     let explained: Vec<usize> = (0..n).filter(|&i| s.explain_all || tiers[i] != Tier::Low).collect();
     let mut reasons_of: Vec<Vec<Reason>> = vec![Vec::new(); n];
-    for group in explained.chunks(EXPLAIN_ROWS) {
-        rows.clear();
-        group.iter().for_each(|&i| row_of(i, &mut rows));
-        let chunk = group.len().div_ceil(rayon::current_num_threads()).max(256) * f;
-        let contributions: Vec<f64> = rows
-            .par_chunks(chunk.max(f))
-            .flat_map_iter(|part| package.ensemble.contributions_batch(part))
+    let trees = package.ensemble.trees.len().max(1);
+    let group_rows = (EXPLAIN_BYTES / (4 * trees)).clamp(4096, EXPLAIN_ROWS);
+    let mut group_columns: Vec<Vec<f64>> = vec![Vec::new(); f];
+    for group in explained.chunks(group_rows) {
+        for (values, c) in group_columns.iter_mut().zip(&columns) {
+            values.clear();
+            values.extend(group.iter().map(|&i| if c.is_null(i) { f64::NAN } else { c.value(i) }));
+        }
+        let view: Vec<&[f64]> = group_columns.iter().map(Vec::as_slice).collect();
+        let contributions = package.ensemble.contributions_batch(&view);
+        let found: Vec<Vec<Reason>> = contributions
+            .par_chunks(f + 1)
+            .enumerate()
+            .map_init(Vec::new, |row, (e, c)| {
+                row.clear();
+                row.extend(view.iter().map(|v| v[e]));
+                reasons(package, row, c)
+            })
             .collect();
-        for (e, &i) in group.iter().enumerate() {
-            let c = &contributions[e * (f + 1)..(e + 1) * (f + 1)];
-            reasons_of[i] = reasons(package, &rows[e * f..(e + 1) * f], c);
+        for (&i, r) in group.iter().zip(found) {
+            reasons_of[i] = r;
         }
     }
     times.reasons = clock.elapsed().as_secs_f64();
+    let clock = std::time::Instant::now();
     let mut risks: Vec<Risk> = reasons_of
         .into_iter()
         .enumerate()
         .map(|(i, reasons)| {
             let (probability, tier) = (probabilities[i], tiers[i]);
-            let (action, rule) = s.action_for(
+            let action = s.action_for(
                 tier,
                 reasons.first().map(|r| package.spec.features[r.feature].name.as_str()),
             );
@@ -203,15 +219,17 @@ pub fn score(
                 reasons,
                 value: values[i],
                 value_at_risk: values[i] * probability,
-                action: action.to_string(),
-                rule,
+                action,
             }
         })
         .collect();
+    // Rows are unique, so an unstable sort still gives one order.
     match s.rank_by {
-        RankBy::Probability => risks.sort_by(|a, b| b.probability.total_cmp(&a.probability).then(a.row.cmp(&b.row))),
+        RankBy::Probability => {
+            risks.par_sort_unstable_by(|a, b| b.probability.total_cmp(&a.probability).then(a.row.cmp(&b.row)))
+        }
         RankBy::ValueAtRisk => {
-            risks.sort_by(|a, b| b.value_at_risk.total_cmp(&a.value_at_risk).then(a.row.cmp(&b.row)))
+            risks.par_sort_unstable_by(|a, b| b.value_at_risk.total_cmp(&a.value_at_risk).then(a.row.cmp(&b.row)))
         }
     }
     let mut tiers = [TierTotal::default(); 3];
@@ -221,11 +239,13 @@ pub fn score(
         t.customers += 1;
         t.value_at_risk += r.value_at_risk;
     }
+    times.rank = clock.elapsed().as_secs_f64();
     Ok(RiskList {
         ids: batch.column(0).clone(),
         risks,
         tiers,
         unseen_categories: snap.report.unseen_categories,
+        choices: s.choices(),
         cutoff,
         value_known,
         times,

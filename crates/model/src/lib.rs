@@ -3,6 +3,7 @@
 //! contributions (the reasons given for each at-risk customer).
 
 mod ensemble;
+mod explain;
 mod export;
 pub mod onnx;
 mod predict;

@@ -126,85 +126,6 @@ impl Ensemble {
     }
 }
 
-impl Ensemble {
-    /// TreeSHAP contributions of many rows (row-major), each in [`Ensemble::contributions`]'s
-    /// layout, one block after another. A tree's contributions depend on a row only through the
-    /// way it goes at each split, so rows that decide alike in a tree share one computation:
-    /// on churn data a batch has far fewer distinct decision patterns per tree than rows.
-    pub fn contributions_batch(&self, rows: &[f64]) -> Vec<f64> {
-        let f = self.num_features();
-        let k = self.trees_per_iteration;
-        let width = k * (f + 1);
-        let n = rows.len().checked_div(f).unwrap_or(0);
-        let mut out = vec![0.0; n * width];
-        if f == 0 {
-            return out;
-        }
-        let mut path = Vec::new();
-        let mut scratch = vec![0.0; f + 1];
-        let mut seen: std::collections::HashMap<u128, usize> = std::collections::HashMap::new();
-        let mut spans: Vec<(usize, usize)> = Vec::new();
-        let mut entries: Vec<(u32, f64)> = Vec::new();
-        for (i, t) in self.trees.iter().enumerate() {
-            let offset = (i % k) * (f + 1);
-            let expected = t.expected_value();
-            let d = t.depth + 1;
-            let fresh_path = |path: &mut Vec<PathElement>| {
-                path.clear();
-                path.resize(d * (d + 1) / 2 + d, PathElement::default());
-            };
-            if t.splits.is_empty() || t.splits.len() > 128 {
-                // A single leaf needs no walk; a tree too large for the pattern key is walked per row.
-                for (r, row) in rows.chunks_exact(f).enumerate() {
-                    let block = &mut out[r * width + offset..r * width + offset + f + 1];
-                    block[f] += expected;
-                    if !t.splits.is_empty() {
-                        fresh_path(&mut path);
-                        tree_shap(t, row, block, Child::Node(0), 0, &mut path, 0, 1.0, 1.0, -1);
-                    }
-                }
-                continue;
-            }
-            seen.clear();
-            spans.clear();
-            entries.clear();
-            for (r, row) in rows.chunks_exact(f).enumerate() {
-                let mut key = 0u128;
-                for (b, s) in t.splits.iter().enumerate() {
-                    if goes_left(&s.condition, row[s.feature as usize]) {
-                        key |= 1 << b;
-                    }
-                }
-                let span = match seen.get(&key) {
-                    Some(&p) => spans[p],
-                    None => {
-                        scratch.iter_mut().for_each(|v| *v = 0.0);
-                        fresh_path(&mut path);
-                        tree_shap(t, row, &mut scratch, Child::Node(0), 0, &mut path, 0, 1.0, 1.0, -1);
-                        let start = entries.len();
-                        entries.extend(
-                            scratch[..f]
-                                .iter()
-                                .enumerate()
-                                .filter(|(_, v)| **v != 0.0)
-                                .map(|(j, v)| (j as u32, *v)),
-                        );
-                        seen.insert(key, spans.len());
-                        spans.push((start, entries.len()));
-                        (start, entries.len())
-                    }
-                };
-                let block = &mut out[r * width + offset..r * width + offset + f + 1];
-                block[f] += expected;
-                for &(j, v) in &entries[span.0..span.1] {
-                    block[j as usize] += v;
-                }
-            }
-        }
-        out
-    }
-}
-
 /// LightGBM's output transform.
 pub fn transform(objective: &Objective, raw: &mut [f64]) {
     match objective {
@@ -227,14 +148,14 @@ pub fn transform(objective: &Objective, raw: &mut [f64]) {
 }
 
 #[derive(Clone, Copy, Debug, Default)]
-struct PathElement {
+pub(crate) struct PathElement {
     feature: i64,
-    zero_fraction: f64,
-    one_fraction: f64,
+    pub(crate) zero_fraction: f64,
+    pub(crate) one_fraction: f64,
     weight: f64,
 }
 
-fn count(t: &Tree, c: Child) -> f64 {
+pub(crate) fn count(t: &Tree, c: Child) -> f64 {
     match c {
         Child::Node(n) => t.splits[n as usize].count,
         Child::Leaf(l) => t.leaf_counts[l as usize],
@@ -244,7 +165,7 @@ fn count(t: &Tree, c: Child) -> f64 {
 /// Lundberg's polynomial-time TreeSHAP, step for step as LightGBM computes it, so the sums
 /// agree to rounding. `path[start..]` is this call's copy of the unique path.
 #[allow(clippy::too_many_arguments)]
-fn tree_shap(
+pub(crate) fn tree_shap(
     t: &Tree,
     row: &[f64],
     phi: &mut [f64],
@@ -318,7 +239,7 @@ fn tree_shap(
     }
 }
 
-fn extend(p: &mut [PathElement], depth: usize, zero_fraction: f64, one_fraction: f64, feature: i64) {
+pub(crate) fn extend(p: &mut [PathElement], depth: usize, zero_fraction: f64, one_fraction: f64, feature: i64) {
     p[depth] = PathElement {
         feature,
         zero_fraction,
@@ -340,7 +261,9 @@ fn unwind(p: &mut [PathElement], depth: usize, index: usize) {
     for i in (0..depth).rev() {
         if one != 0.0 {
             let tmp = p[i].weight;
-            p[i].weight = next_one * d1 / ((i + 1) as f64 * one);
+            // The quotient is formed off the loop-carried chain through `next_one`: dividing
+            // the running value instead made TreeSHAP wait on one division per step.
+            p[i].weight = next_one * (d1 / ((i + 1) as f64 * one));
             next_one = tmp - p[i].weight * zero * (depth - i) as f64 / d1;
         } else {
             p[i].weight = (p[i].weight * d1) / (zero * (depth - i) as f64);
@@ -353,7 +276,7 @@ fn unwind(p: &mut [PathElement], depth: usize, index: usize) {
     }
 }
 
-fn unwound_sum(p: &[PathElement], depth: usize, index: usize) -> f64 {
+pub(crate) fn unwound_sum(p: &[PathElement], depth: usize, index: usize) -> f64 {
     let one = p[index].one_fraction;
     let zero = p[index].zero_fraction;
     let mut next_one = p[depth].weight;
@@ -361,7 +284,7 @@ fn unwound_sum(p: &[PathElement], depth: usize, index: usize) -> f64 {
     let mut total = 0.0;
     for i in (0..depth).rev() {
         if one != 0.0 {
-            let tmp = next_one * d1 / ((i + 1) as f64 * one);
+            let tmp = next_one * (d1 / ((i + 1) as f64 * one));
             total += tmp;
             next_one = p[i].weight - tmp * zero * ((depth - i) as f64 / d1);
         } else {

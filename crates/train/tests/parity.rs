@@ -210,7 +210,11 @@ fn check(case: &Case) {
     let d = max_diff(&want, &got);
     assert!(d <= 1e-9, "{}: TreeSHAP differs from LightGBM by {d:e}", case.name);
     // The batch form (rows deciding alike in a tree share one computation) gives the same.
-    let batch = e.contributions_batch(shap_rows);
+    let columns: Vec<Vec<f64>> = (0..FEATURES)
+        .map(|j| shap_rows.iter().skip(j).step_by(FEATURES).copied().collect())
+        .collect();
+    let columns: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+    let batch = e.contributions_batch(&columns);
     let d = max_diff(&got, &batch);
     assert!(
         d <= 1e-12,
