@@ -166,7 +166,7 @@ pub fn score(
         rows.clear();
         (start..end).for_each(|i| row_of(i, &mut rows));
         let clock = std::time::Instant::now();
-        probabilities.extend(model.score(&rows, f)?.values);
+        probabilities.extend(model.scores(&rows, f)?.values);
         times.onnx += clock.elapsed().as_secs_f64();
         start = end;
         progress(start, n);

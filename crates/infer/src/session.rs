@@ -1,7 +1,7 @@
 //! One exported model in an ONNX Runtime session: rows of features in, scores out.
 
-use ort::session::Session;
-use ort::value::{Tensor, TensorElementType};
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionInputValue};
+use ort::value::{Tensor, TensorElementType, TensorRef};
 
 use crate::OnnxRuntime;
 
@@ -38,6 +38,8 @@ pub struct OnnxModel {
     double: bool,
     score_output: String,
     label_output: Option<String>,
+    /// Runs that ask for the scores alone (no label to compute and copy).
+    scores_only: RunOptions<HasSelectedOutputs>,
 }
 
 impl OnnxModel {
@@ -75,12 +77,16 @@ impl OnnxModel {
             .find(|o| o.name() != churnguard_model::names::LABEL)
             .map(|o| o.name().to_string())
             .ok_or_else(|| SessionError::Shape("no score output".into()))?;
+        let scores_only = RunOptions::new()
+            .map_err(load)?
+            .with_outputs(OutputSelector::no_default().with(score_output.as_str()));
         Ok(OnnxModel {
             session,
             input,
             double,
             score_output,
             label_output,
+            scores_only,
         })
     }
 
@@ -89,8 +95,17 @@ impl OnnxModel {
         self.double
     }
 
-    /// Scores `rows` (row-major, `features` values per row).
+    /// Scores `rows` (row-major, `features` values per row), with the predicted labels.
     pub fn score(&mut self, rows: &[f64], features: usize) -> Result<Scores, SessionError> {
+        self.run(rows, features, true)
+    }
+
+    /// The scores alone, without labels: what batch scoring needs.
+    pub fn scores(&mut self, rows: &[f64], features: usize) -> Result<Scores, SessionError> {
+        self.run(rows, features, false)
+    }
+
+    fn run(&mut self, rows: &[f64], features: usize, labels: bool) -> Result<Scores, SessionError> {
         let run = |e: ort::Error| SessionError::Run(e.to_string());
         if features == 0 || !rows.len().is_multiple_of(features) {
             return Err(SessionError::Run(format!(
@@ -99,13 +114,20 @@ impl OnnxModel {
             )));
         }
         let shape = [rows.len() / features, features];
-        let outputs = if self.double {
-            let t = Tensor::from_array((shape, rows.to_vec())).map_err(run)?;
-            self.session.run(ort::inputs![self.input.as_str() => t]).map_err(run)?
+        // f64 rows go in as they are (no copy); f32 models get a narrowed copy.
+        let value: SessionInputValue<'_> = if self.double {
+            TensorRef::from_array_view((shape, rows)).map_err(run)?.into()
         } else {
-            let t = Tensor::from_array((shape, rows.iter().map(|&v| v as f32).collect::<Vec<f32>>())).map_err(run)?;
-            self.session.run(ort::inputs![self.input.as_str() => t]).map_err(run)?
+            let narrow: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
+            Tensor::from_array((shape, narrow)).map_err(run)?.into()
         };
+        let inputs = ort::inputs![self.input.as_str() => value];
+        let outputs = if labels {
+            self.session.run(inputs)
+        } else {
+            self.session.run_with_options(inputs, &self.scores_only)
+        }
+        .map_err(run)?;
         let scores = &outputs[self.score_output.as_str()];
         let (dims, values): (Vec<i64>, Vec<f64>) = if self.double {
             let (s, v) = scores.try_extract_tensor::<f64>().map_err(run)?;
@@ -115,15 +137,15 @@ impl OnnxModel {
             (s.to_vec(), v.iter().map(|&x| f64::from(x)).collect())
         };
         let width = if dims.len() == 2 { dims[1].max(1) as usize } else { 1 };
-        let labels = match &self.label_output {
-            Some(name) => Some(
+        let labels = match (&self.label_output, labels) {
+            (Some(name), true) => Some(
                 outputs[name.as_str()]
                     .try_extract_tensor::<i64>()
                     .map_err(run)?
                     .1
                     .to_vec(),
             ),
-            None => None,
+            _ => None,
         };
         Ok(Scores { width, values, labels })
     }
