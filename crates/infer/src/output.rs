@@ -35,6 +35,13 @@ pub enum OutputError {
     },
 }
 
+/// Per reason: its sentence, feature, value and contribution columns.
+const REASON_COLUMNS: [[&str; 4]; REASONS] = [
+    ["reason_1", "reason_1_feature", "reason_1_value", "reason_1_contribution"],
+    ["reason_2", "reason_2_feature", "reason_2_value", "reason_2_contribution"],
+    ["reason_3", "reason_3_feature", "reason_3_value", "reason_3_contribution"],
+];
+
 fn schema(ids: &DataType) -> SchemaRef {
     let mut fields = vec![
         Field::new("rank", DataType::UInt64, false),
@@ -46,13 +53,22 @@ fn schema(ids: &DataType) -> SchemaRef {
         Field::new("action", DataType::Utf8, false),
         Field::new("action_rule", DataType::Utf8, false),
     ];
-    for k in 1..=REASONS {
-        fields.push(Field::new(format!("reason_{k}"), DataType::Utf8, true));
-        fields.push(Field::new(format!("reason_{k}_feature"), DataType::Utf8, true));
-        fields.push(Field::new(format!("reason_{k}_value"), DataType::Float64, true));
-        fields.push(Field::new(format!("reason_{k}_contribution"), DataType::Float64, true));
+    for [sentence, feature, value, contribution] in REASON_COLUMNS {
+        fields.push(Field::new(sentence, DataType::Utf8, true));
+        fields.push(Field::new(feature, DataType::Utf8, true));
+        fields.push(Field::new(value, DataType::Float64, true));
+        fields.push(Field::new(contribution, DataType::Float64, true));
     }
     Arc::new(Schema::new(fields))
+}
+
+/// The columns whose values rarely repeat: everything but tiers, actions and reason features.
+fn distinct_columns() -> Vec<&'static str> {
+    let mut names = vec!["rank", "customer_id", "churn_probability", "value", "value_at_risk"];
+    for k in 0..REASONS {
+        names.extend([REASON_COLUMNS[k][0], REASON_COLUMNS[k][2], REASON_COLUMNS[k][3]]);
+    }
+    names
 }
 
 /// Rows `range` of the list (in rank order) as one batch.
@@ -118,7 +134,8 @@ pub fn write_list(
     match format {
         ListFormat::Parquet => {
             let mut out =
-                ParquetOut::create(path, schema.clone(), Compression::SNAPPY).map_err(|e| fail(e.to_string()))?;
+                ParquetOut::create_with(path, schema.clone(), Compression::SNAPPY, &distinct_columns())
+                    .map_err(|e| fail(e.to_string()))?;
             for start in (0..n.max(1)).step_by(chunk) {
                 let b = batch(list, spec, start..(start + chunk).min(n), &schema).map_err(fail)?;
                 out.write(&b).map_err(|e| fail(e.to_string()))?;

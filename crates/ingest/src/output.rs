@@ -10,6 +10,7 @@ use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use parquet::file::writer::SerializedFileWriter;
 use rayon::prelude::*;
 
@@ -100,11 +101,27 @@ pub struct ParquetOut {
 impl ParquetOut {
     /// Starts the file at `path` for batches of `schema`.
     pub fn create(path: &Path, schema: SchemaRef, compression: Compression) -> Result<Self, OutputError> {
+        Self::create_with(path, schema, compression, &[])
+    }
+
+    /// [`ParquetOut::create`], with the columns in `distinct` written without a dictionary:
+    /// their values rarely repeat (ids, sentences, measurements), so building one only costs.
+    pub fn create_with(
+        path: &Path,
+        schema: SchemaRef,
+        compression: Compression,
+        distinct: &[&str],
+    ) -> Result<Self, OutputError> {
         let encode = |e: &dyn std::fmt::Display| OutputError::Encode {
             path: path.to_path_buf(),
             detail: e.to_string(),
         };
-        let mut props = WriterProperties::builder().set_compression(compression).build();
+        let mut props = distinct
+            .iter()
+            .fold(WriterProperties::builder().set_compression(compression), |b, c| {
+                b.set_column_dictionary_enabled(ColumnPath::from(*c), false)
+            })
+            .build();
         // Readers rebuild the exact Arrow types (timestamp units, dates) from the embedded schema.
         parquet::arrow::add_encoded_arrow_schema_to_metadata(&schema, &mut props);
         let props = std::sync::Arc::new(props);
