@@ -150,6 +150,9 @@ printf '  ONNX session alone, %s rows, batches of 65,536, %s threads: churnguard
   "$py_rows" "$threads" "$ours_onnx" "$py_ort" "$py_lgb"
 printf '    churnguard/onnxruntime = %.2f, LightGBM/churnguard = %.2f\n' \
   "$(awk -v a="$ours_onnx" -v b="$py_ort" 'BEGIN {print a / b}')" "$(awk -v a="$py_lgb" -v b="$ours_onnx" 'BEGIN {print a / b}')"
+read -r exact_t bound_t bound_rows < <("$py" bench/ort_kernel_bound.py "$out/features_churnguard.parquet" "$pkg/model.onnx" 262144 "$threads" "$runs")
+printf '    ONNX Runtime bound (Python, %s rows): this model %.3f s; a copy without NaN tracks and category sets (fastest kernel loop, wrong scores) %.3f s = %.2fx\n' \
+  "$bound_rows" "$exact_t" "$bound_t" "$(awk -v a="$exact_t" -v b="$bound_t" 'BEGIN {print a / b}')"
 read -r ours_t ours_m < <(median_of "$bin" score --model "$pkg" --pipeline "$synth/train.toml" --as-of 2024-12-31 --out "$out/risk.parquet" --threads "$threads" --top 0)
 score_line | sed 's/^/  churnguard stages:/'
 read -r py_total py_feat py_score py_rows < <(for _ in $(seq "$runs"); do "$py" bench/score_reference.py pipeline "$synth" 2025-01-01 "$pkg/model.onnx" "$out/risk_python.parquet" "$threads"; done | sort -n | awk '{m[NR]=$0} END {print m[int((NR+1)/2)]}')

@@ -37,9 +37,24 @@ pub enum OutputError {
 
 /// Per reason: its sentence, feature, value and contribution columns.
 const REASON_COLUMNS: [[&str; 4]; REASONS] = [
-    ["reason_1", "reason_1_feature", "reason_1_value", "reason_1_contribution"],
-    ["reason_2", "reason_2_feature", "reason_2_value", "reason_2_contribution"],
-    ["reason_3", "reason_3_feature", "reason_3_value", "reason_3_contribution"],
+    [
+        "reason_1",
+        "reason_1_feature",
+        "reason_1_value",
+        "reason_1_contribution",
+    ],
+    [
+        "reason_2",
+        "reason_2_feature",
+        "reason_2_value",
+        "reason_2_contribution",
+    ],
+    [
+        "reason_3",
+        "reason_3_feature",
+        "reason_3_value",
+        "reason_3_contribution",
+    ],
 ];
 
 fn schema(ids: &DataType) -> SchemaRef {
@@ -65,8 +80,8 @@ fn schema(ids: &DataType) -> SchemaRef {
 /// The columns whose values rarely repeat: everything but tiers, actions and reason features.
 fn distinct_columns() -> Vec<&'static str> {
     let mut names = vec!["rank", "customer_id", "churn_probability", "value", "value_at_risk"];
-    for k in 0..REASONS {
-        names.extend([REASON_COLUMNS[k][0], REASON_COLUMNS[k][2], REASON_COLUMNS[k][3]]);
+    for [sentence, _, value, contribution] in REASON_COLUMNS {
+        names.extend([sentence, value, contribution]);
     }
     names
 }
@@ -133,9 +148,8 @@ pub fn write_list(
     let chunk = chunk.max(1);
     match format {
         ListFormat::Parquet => {
-            let mut out =
-                ParquetOut::create_with(path, schema.clone(), Compression::SNAPPY, &distinct_columns())
-                    .map_err(|e| fail(e.to_string()))?;
+            let mut out = ParquetOut::create_with(path, schema.clone(), Compression::SNAPPY, &distinct_columns())
+                .map_err(|e| fail(e.to_string()))?;
             for start in (0..n.max(1)).step_by(chunk) {
                 let b = batch(list, spec, start..(start + chunk).min(n), &schema).map_err(fail)?;
                 out.write(&b).map_err(|e| fail(e.to_string()))?;

@@ -181,10 +181,10 @@ pub fn score(
     let group_rows = (EXPLAIN_BYTES / (4 * trees)).clamp(4096, EXPLAIN_ROWS);
     let mut group_columns: Vec<Vec<f64>> = vec![Vec::new(); f];
     for group in explained.chunks(group_rows) {
-        for (values, c) in group_columns.iter_mut().zip(&columns) {
+        group_columns.par_iter_mut().zip(&columns).for_each(|(values, c)| {
             values.clear();
             values.extend(group.iter().map(|&i| if c.is_null(i) { f64::NAN } else { c.value(i) }));
-        }
+        });
         let view: Vec<&[f64]> = group_columns.iter().map(Vec::as_slice).collect();
         let contributions = package.ensemble.contributions_batch(&view);
         let found: Vec<Vec<Reason>> = contributions
