@@ -267,6 +267,16 @@ fn check(case: &Case) {
             "{} ({input:?}): ONNX Runtime differs from LightGBM by {d:e}",
             case.name
         );
+        // Three sessions share the rows out; every row is summed alone, so the figures, the
+        // labels and their order are those of one session.
+        let many: Vec<f64> = rows_in.iter().copied().cycle().take(4000 * FEATURES).collect();
+        let mut three = OnnxModel::load(runtime, &bytes, 3).unwrap();
+        assert_eq!(
+            three.score(&many, FEATURES).unwrap(),
+            model.score(&many, FEATURES).unwrap(),
+            "{} ({input:?}): three sessions differ from one",
+            case.name
+        );
     }
 }
 
