@@ -131,6 +131,35 @@ fn batch(
     RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
 }
 
+/// Hands the list to `write` in batches of `chunk` rows, in rank order. The next batch is built
+/// on another thread while one is written.
+fn each_batch(
+    list: &RiskList,
+    spec: &FeatureSpec,
+    chunk: usize,
+    schema: &SchemaRef,
+    mut write: impl FnMut(RecordBatch) -> Result<(), String>,
+) -> Result<(), String> {
+    let n = list.risks.len();
+    std::thread::scope(|scope| {
+        let (tx, built) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for start in (0..n.max(1)).step_by(chunk) {
+                let b = batch(list, spec, start..(start + chunk).min(n), schema);
+                let failed = b.is_err();
+                // A closed channel means the writer stopped on an error of its own.
+                if tx.send(b).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for b in built {
+            write(b?)?;
+        }
+        Ok(())
+    })
+}
+
 /// Writes the list to `path`, `chunk` rows at a time.
 pub fn write_list(
     list: &RiskList,
@@ -144,16 +173,12 @@ pub fn write_list(
         message,
     };
     let schema = schema(list.ids.data_type());
-    let n = list.risks.len();
     let chunk = chunk.max(1);
     match format {
         ListFormat::Parquet => {
             let mut out = ParquetOut::create_with(path, schema.clone(), Compression::SNAPPY, &distinct_columns())
                 .map_err(|e| fail(e.to_string()))?;
-            for start in (0..n.max(1)).step_by(chunk) {
-                let b = batch(list, spec, start..(start + chunk).min(n), &schema).map_err(fail)?;
-                out.write(&b).map_err(|e| fail(e.to_string()))?;
-            }
+            each_batch(list, spec, chunk, &schema, |b| out.write(&b).map_err(|e| e.to_string())).map_err(fail)?;
             out.finish().map_err(|e| fail(e.to_string()))?;
         }
         ListFormat::Csv => {
@@ -162,10 +187,7 @@ pub fn write_list(
                 let mut w = arrow::csv::WriterBuilder::new()
                     .with_header(true)
                     .build(std::io::BufWriter::new(file));
-                for start in (0..n.max(1)).step_by(chunk) {
-                    let b = batch(list, spec, start..(start + chunk).min(n), &schema)?;
-                    w.write(&b).map_err(|e| e.to_string())?;
-                }
+                each_batch(list, spec, chunk, &schema, |b| w.write(&b).map_err(|e| e.to_string()))?;
                 let file = w.into_inner().into_inner().map_err(|e| e.to_string())?;
                 file.sync_all().map_err(|e| e.to_string())?;
                 staged.commit().map(|_| ()).map_err(|e| e.to_string())

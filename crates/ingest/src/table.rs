@@ -308,33 +308,44 @@ impl TableReader {
         let columns: Vec<&str> = self.plan.iter().map(|p| p.source.as_str()).collect();
         let stream = self.source.stream(&columns, opts.batch_rows.max(1))?;
         let mut st = ScanState::new(self, opts, pseudonymizer.is_some());
-        // Decoding (decompression, page decoding) runs on its own thread, one or two batches
-        // ahead of normalization, so the two halves of the read overlap.
+        // Three stages, each on its own thread a batch or two ahead of the next: decoding
+        // (decompression, pages), normalization, and the caller's sink. With normalization and
+        // the sink on one thread, that thread held the load back while decoding waited.
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel(DECODED_AHEAD);
             scope.spawn(move || {
                 for batch in stream {
                     let failed = batch.is_err();
-                    // A closed channel means the reader stopped on an error of its own.
+                    // A closed channel means a later stage stopped on an error of its own.
                     if tx.send(batch).is_err() || failed {
                         break;
                     }
                 }
             });
-            for batch in rx {
-                let batch = batch.map_err(|detail| {
-                    self.error(ErrorKind::Decode {
-                        rows_read: st.rows_read,
-                        detail,
-                    })
-                })?;
-                let out = st.normalize(self, &batch, &schema, id_output, pseudonymizer.as_deref_mut())?;
-                st.rows_read += batch.num_rows() as u64;
-                if out.num_rows() > 0 {
-                    sink(out, st.rows_read);
+            let (normalized_tx, normalized) = std::sync::mpsc::sync_channel(DECODED_AHEAD);
+            let st = &mut st;
+            let normalizing = scope.spawn(move || {
+                for batch in rx {
+                    let batch = batch.map_err(|detail| {
+                        self.error(ErrorKind::Decode {
+                            rows_read: st.rows_read,
+                            detail,
+                        })
+                    })?;
+                    let out = st.normalize(self, &batch, &schema, id_output, pseudonymizer.as_deref_mut())?;
+                    st.rows_read += batch.num_rows() as u64;
+                    if out.num_rows() > 0 && normalized_tx.send((out, st.rows_read)).is_err() {
+                        break;
+                    }
                 }
+                Ok::<_, IngestError>(())
+            });
+            for (out, rows_read) in normalized {
+                sink(out, rows_read);
             }
-            Ok::<_, IngestError>(())
+            normalizing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })?;
         st.finish(self)
     }
