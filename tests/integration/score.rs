@@ -325,6 +325,18 @@ fn bad_scoring_inputs_are_clear_errors() {
     let (code, _, err) = score_with(&model, &p, &out, &["--ort-lib", "/nonexistent/libonnxruntime.so"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("/nonexistent/libonnxruntime.so"), "{err}");
+    // A file that is no ONNX Runtime (as an old or broken install would be): the message says
+    // which version is needed and how to install it.
+    let broken = s.0.path().join("libonnxruntime.so.1.0.0");
+    std::fs::write(&broken, b"not a shared library").unwrap();
+    let (code, _, err) = score_with(&model, &p, &out, &["--ort-lib", &broken.display().to_string()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cannot use ONNX Runtime from")
+            && err.contains("1.31 or newer")
+            && err.contains("scripts/setup.sh"),
+        "{err}"
+    );
     assert!(!Path::new(&out).exists(), "no list written on failure");
 }
 
