@@ -32,7 +32,7 @@ pub struct Args {
     /// parquet or csv (default: from the extension of --out, else parquet).
     #[arg(long, value_name = "parquet|csv")]
     format: Option<String>,
-    /// ONNX Runtime threads (0: one per core).
+    /// ONNX Runtime threads, one session each (0: one per core, at most 8).
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Lines of the list printed at the end.

@@ -14,4 +14,4 @@ pub use output::{ListFormat, OutputError, write_list};
 pub use package::{ModelPackage, PackageError, TierThresholds};
 pub use runtime::{MIN_ORT_VERSION, OnnxRuntime, RuntimeError, find_library};
 pub use score::{REASONS, Reason, Risk, RiskList, ScoreError, StageTimes, TierTotal, score, sentence};
-pub use session::{OnnxModel, Scores, SessionError};
+pub use session::{DEFAULT_MAX_SESSIONS, OnnxModel, Scores, SessionError};

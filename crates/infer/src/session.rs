@@ -56,15 +56,20 @@ struct Io {
     label_output: Option<String>,
 }
 
+/// Sessions opened by default: each holds its own copy of the model's trees, so a many-core
+/// machine does not get one per core unless asked (`threads`).
+pub const DEFAULT_MAX_SESSIONS: usize = 8;
+
 /// Fewest rows worth a thread of their own.
 const MIN_ROWS_PER_SESSION: usize = 1024;
 
 impl OnnxModel {
-    /// Creates `threads` sessions from the model's bytes (0: one per core).
+    /// Creates `threads` sessions from the model's bytes (0: one per core, at most
+    /// [`DEFAULT_MAX_SESSIONS`]).
     pub fn load(runtime: &OnnxRuntime, bytes: &[u8], threads: usize) -> Result<Self, SessionError> {
         let load = |e: ort::Error| SessionError::Load(e.to_string());
         let threads = match threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(DEFAULT_MAX_SESSIONS)),
             n => n,
         };
         let mut sessions = Vec::with_capacity(threads);
