@@ -7,7 +7,6 @@ usage: operator_speed.py FEATURES.parquet MODEL.txt CHURNGUARD.onnx ROWS THREADS
 prints one line per contender: "<name> <median seconds>"
 """
 import sys
-import time
 import warnings
 
 import lightgbm as lgb
@@ -17,23 +16,20 @@ import pyarrow.parquet as pq
 from onnxmltools import convert_lightgbm
 from onnxmltools.convert.common.data_types import FloatTensorType
 
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from score_reference import features_matrix, median_time  # noqa: E402
+
 warnings.filterwarnings("ignore")
 ort.set_default_logger_severity(3)
 
 features, model, ours, rows, threads, runs = sys.argv[1:7]
 rows, threads, runs = int(rows), int(threads), int(runs)
-table = pq.read_table(features).slice(0, rows).to_pandas()
-X = table.drop(columns=["customer_id", "cutoff", "label"]).to_numpy(dtype=np.float64)
+X = features_matrix(pq.read_table(features).slice(0, rows).to_pandas())
 booster = lgb.Booster(model_file=model)
 
 
 def median(f):
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
+    return median_time(f, runs)
 
 
 opts = ort.SessionOptions()

@@ -105,7 +105,7 @@ pub struct ScoringConfig {
     /// Customers scored per batch (default 65,536): bounds the memory of scoring.
     pub batch_rows: usize,
     /// Give reasons to low-tier customers too (default false: high and medium only, since
-    /// TreeSHAP costs far more than scoring).
+    /// TreeSHAP costs about twice as much per customer as scoring).
     pub explain_all: bool,
     /// Rules in order: the first that matches chooses the action.
     pub actions: Vec<ActionRule>,
