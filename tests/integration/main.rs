@@ -17,21 +17,97 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs `churnguard` with the given arguments from the repository root.
-pub fn churnguard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_churnguard"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the churnguard binary runs")
+/// Variables a run may inherit: what finds programs and libraries, and the OpenMP wait policy.
+/// Everything else (a pseudonymization key, a locale, a stray `RUST_LOG`) is cleared, so a test
+/// gives the same result on every machine.
+const KEPT_ENV: [&str; 5] = ["PATH", "HOME", "TMPDIR", "ORT_DYLIB_PATH", "OMP_WAIT_POLICY"];
+
+/// One finished run of the binary, with what a failing test needs to report it.
+pub struct Run {
+    /// The command line, as a shell would show it.
+    pub command: String,
+    /// The folder it ran in.
+    pub dir: PathBuf,
+    /// Its exit status and output.
+    pub output: Output,
 }
 
-/// Exit code, stdout and stderr of a run.
-pub fn outcome(o: &Output) -> (i32, String, String) {
+impl Run {
+    /// The command, its folder, its exit code and both outputs, for a failure message.
+    pub fn report(&self) -> String {
+        format!(
+            "\n--- command: {}\n--- folder: {}\n--- exit code: {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.command,
+            self.dir.display(),
+            self.output.status.code(),
+            String::from_utf8_lossy(&self.output.stdout),
+            String::from_utf8_lossy(&self.output.stderr)
+        )
+    }
+}
+
+/// Runs `churnguard` with the given arguments from the repository root.
+pub fn churnguard(args: &[&str]) -> Run {
+    churnguard_in(&root(), args, &[])
+}
+
+/// Runs `churnguard` in `dir` with a cleared environment plus `env`.
+pub fn churnguard_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_churnguard"));
+    cmd.args(args).current_dir(dir).env_clear();
+    for key in KEPT_ENV {
+        if let Some(v) = std::env::var_os(key) {
+            cmd.env(key, v);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let command = std::iter::once("churnguard")
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let output = cmd.output().expect("the churnguard binary runs");
+    Run {
+        command,
+        dir: dir.to_path_buf(),
+        output,
+    }
+}
+
+/// A run's stderr that reads as text (`contains`, `lines`) and prints, in a failed assertion,
+/// the whole run: command, folder, exit code, stdout and stderr.
+pub struct Stderr {
+    text: String,
+    report: String,
+}
+
+impl std::ops::Deref for Stderr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for Stderr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.report)
+    }
+}
+
+impl std::fmt::Debug for Stderr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.report)
+    }
+}
+
+/// Exit code, stdout and stderr of a run (the stderr reports the whole run when printed).
+pub fn outcome(r: &Run) -> (i32, String, Stderr) {
     (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
+        r.output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&r.output.stdout).into_owned(),
+        Stderr {
+            text: String::from_utf8_lossy(&r.output.stderr).into_owned(),
+            report: r.report(),
+        },
     )
 }
 

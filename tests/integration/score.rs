@@ -23,7 +23,7 @@ fn trained(s: &Scratch, config: &str) -> (String, PathBuf) {
 }
 
 /// Runs `churnguard score` with a package, a pipeline, an output and any further arguments.
-fn score_with(model: &str, pipeline: &str, out: &str, extra: &[&str]) -> (i32, String, String) {
+fn score_with(model: &str, pipeline: &str, out: &str, extra: &[&str]) -> (i32, String, crate::Stderr) {
     let mut args = vec!["score", "--model", model, "--pipeline", pipeline, "--out", out];
     args.extend_from_slice(extra);
     outcome(&churnguard(&args))

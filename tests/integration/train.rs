@@ -34,7 +34,7 @@ active_within_days = [180]
     )
 }
 
-fn train(s: &Scratch, extra: &str, models: &Path) -> (i32, String, String) {
+fn train(s: &Scratch, extra: &str, models: &Path) -> (i32, String, crate::Stderr) {
     let p = s.pipeline(&config(extra));
     outcome(&churnguard(&["train", &p, "--models", &models.display().to_string()]))
 }

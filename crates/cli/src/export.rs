@@ -1,12 +1,11 @@
 //! `churnguard export`: any LightGBM model text to an exact ONNX model.
 
+use anyhow::Context;
+use churnguard_app::export_checked;
+use churnguard_infer::OnnxRuntime;
+use churnguard_model::{ExportOptions, InputType, Objective};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
-
-use anyhow::Context;
-use churnguard_infer::{OnnxModel, OnnxRuntime};
-use churnguard_model::{Ensemble, ExportOptions, InputType, Objective, export, max_abs_difference};
 
 use crate::render::thousands;
 
@@ -29,16 +28,10 @@ pub struct Args {
     ort_lib: Option<PathBuf>,
 }
 
-/// Rows probed by the parity check.
-const PROBE_ROWS: usize = 5_000;
-
 /// Exports the model, checks ONNX Runtime against LightGBM's decision rules, and writes the
 /// file only when they agree.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
     let text = std::fs::read_to_string(&args.model).with_context(|| format!("cannot read {}", args.model.display()))?;
-    let ensemble =
-        Ensemble::parse(&text).with_context(|| format!("{} is not a usable LightGBM model", args.model.display()))?;
     let options = ExportOptions {
         input: args.input_type,
         metadata: vec![(
@@ -49,8 +42,17 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default(),
         )],
     };
-    let bytes = export(&ensemble, &text, &options)?;
-    let export_time = started.elapsed();
+    let runtime = match args.no_check {
+        true => None,
+        false => Some(OnnxRuntime::load(args.ort_lib.as_deref())?),
+    };
+    let exported = export_checked(&text, &options, runtime).map_err(|e| match e {
+        e @ churnguard_app::AppError::Model(_) => {
+            anyhow::Error::new(e).context(format!("{} is not a usable LightGBM model", args.model.display()))
+        }
+        other => other.into(),
+    })?;
+    let ensemble = &exported.ensemble;
     let leaves: usize = ensemble.trees.iter().map(|t| t.leaf_values.len()).sum();
     println!(
         "{} trees ({} leaves), {}, {} features -> {} ({} bytes, {:.3} s)",
@@ -59,37 +61,19 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         describe(&ensemble.objective),
         ensemble.num_features(),
         args.out.display(),
-        thousands(bytes.len() as u64),
-        export_time.as_secs_f64()
+        thousands(exported.bytes.len() as u64),
+        exported.export_time.as_secs_f64()
     );
-    if args.no_check {
-        write_atomically(&args.out, &bytes)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
-    let t = Instant::now();
-    let mut model = OnnxModel::load(runtime, &bytes, 0)?;
-    let load_time = t.elapsed();
-    let mut rows = ensemble.probe_rows(PROBE_ROWS);
-    if args.input_type == InputType::F32 {
-        rows.iter_mut().for_each(|v| *v = f64::from(*v as f32));
-    }
-    let f = ensemble.num_features();
-    let scores = model.score(&rows, f)?;
-    let want: Vec<f64> = rows.chunks(f).flat_map(|r| ensemble.predict(r)).collect();
-    let worst = max_abs_difference(&want, &scores.values);
-    println!(
-        "  parity: max |ONNX Runtime - LightGBM rules| = {worst:.1e} on {} rows at every threshold, its neighbours, zeros and NaNs (ONNX Runtime {} loaded it in {:.3} s)",
-        thousands((rows.len() / f) as u64),
-        runtime.version,
-        load_time.as_secs_f64()
-    );
-    if worst > 1e-6 {
-        anyhow::bail!(
-            "not written: the exported model differs from LightGBM by {worst:e} (limit 1e-6); please report this model"
+    if let Some(c) = &exported.check {
+        println!(
+            "  parity: max |ONNX Runtime - LightGBM rules| = {:.1e} on {} rows at every threshold, its neighbours, zeros and NaNs (ONNX Runtime {} loaded it in {:.3} s)",
+            c.max_abs_difference,
+            thousands(c.rows as u64),
+            c.onnx_runtime,
+            c.load_time.as_secs_f64()
         );
     }
-    write_atomically(&args.out, &bytes)?;
+    write_atomically(&args.out, &exported.bytes)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -82,10 +82,21 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let usage = e.is::<churnguard_config::ConfigError>() || e.is::<UsageError>();
-            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
+            ExitCode::from(if is_usage(&e) { EXIT_USAGE } else { EXIT_FAILURE })
         }
     }
+}
+
+/// The one rule for exit code 2: an error anywhere in the chain that is in what the user asked
+/// for (config, arguments, a package of another pipeline).
+fn is_usage(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.is::<churnguard_config::ConfigError>()
+            || cause.is::<UsageError>()
+            || cause
+                .downcast_ref::<churnguard_app::AppError>()
+                .is_some_and(churnguard_app::AppError::is_usage)
+    })
 }
 
 /// Parses a `YYYY-MM-DD` argument.

@@ -44,3 +44,42 @@ impl TableBars {
         }
     }
 }
+
+/// The bars of a job of the application layer: one per table read, then one per counted stage
+/// (snapshots, tuning trials, boosting rounds, customers scored).
+#[derive(Default)]
+pub struct Bars {
+    tables: TableBars,
+    current: Option<ProgressBar>,
+}
+
+impl Bars {
+    /// Draws one progress report.
+    pub fn update(&mut self, p: churnguard_app::Progress) {
+        use churnguard_app::Progress as P;
+        let (prefix, done, total, unit, message) = match p {
+            P::Read(r) => return self.tables.update(r),
+            P::Stage(_) => return self.finish(),
+            P::Snapshot { cutoff, done, total } => ("snapshots", done, total, "cutoffs", Some(cutoff)),
+            P::Trial { number, of } => ("tuning", number, of, "trials", None),
+            P::Round { round, of } => ("training", round, of, "rounds", None),
+            P::Scored { done, total } => ("scoring", done, total, "customers", None),
+        };
+        self.tables.finish();
+        let b = self
+            .current
+            .get_or_insert_with(|| bar(prefix, Some(total as u64), unit));
+        b.set_position(done as u64);
+        if let Some(m) = message {
+            b.set_message(m);
+        }
+    }
+
+    /// Clears every bar.
+    pub fn finish(&mut self) {
+        self.tables.finish();
+        if let Some(b) = self.current.take() {
+            b.finish_and_clear();
+        }
+    }
+}

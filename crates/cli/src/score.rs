@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
+use churnguard_app::{AppError, Progress, score_list};
 use churnguard_config::{Date, Pipeline, Tier};
-use churnguard_features::{FeatureError, History, load_with_progress};
-use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime, RiskList, ScoreError, score, write_list};
+use churnguard_features::load_with_progress;
+use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime, RiskList, write_list};
 
-use crate::progress::{TableBars, bar};
+use crate::progress::Bars;
 use crate::render::thousands;
 
 /// Arguments of `churnguard score`.
@@ -64,23 +64,25 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let format = format_of(args)?;
     let opened = Instant::now();
     let pipeline = crate::load_pipeline(&args.pipeline)?;
-    let package = ModelPackage::open(&args.model).context("cannot use the model package")?;
-    // Refused before the tables are read; a usage error (exit 2).
-    package
-        .check_pipeline(&pipeline)
-        .map_err(|e| crate::UsageError(e.to_string()))?;
+    let package = ModelPackage::open(&args.model).map_err(AppError::from)?;
+    // Refused before the tables are read.
+    package.package.check_pipeline(&pipeline).map_err(AppError::from)?;
     let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
-    let mut model = OnnxModel::load(runtime, &package.onnx, args.threads)?;
+    let mut model = OnnxModel::load(runtime, package.onnx(), args.threads)?;
     let open = opened.elapsed().as_secs_f64();
     let started = Instant::now();
-    let mut bars = TableBars::default();
-    let history = load_with_progress(&pipeline, None, &mut |p| bars.update(p));
+    let mut bars = Bars::default();
+    let history = load_with_progress(&pipeline, None, &mut |p| bars.update(Progress::Read(p)));
     bars.finish();
     let history = history?;
     let load = started.elapsed().as_secs_f64();
-    let list = score_history(&pipeline, &history, &package, &mut model, args.as_of)?;
+    let list = score_list(&pipeline, &history, &package, &mut model, args.as_of, &mut |p| {
+        bars.update(p)
+    });
+    bars.finish();
+    let list = list?;
     let t = Instant::now();
-    write_list(&list, &package.spec, &args.out, format, pipeline.scoring.batch_rows)?;
+    write_list(&list, package.spec(), &args.out, format, pipeline.scoring.batch_rows)?;
     let write = t.elapsed().as_secs_f64();
     let seconds = started.elapsed().as_secs_f64();
     print!("{}", summary(&pipeline, &package, &list, &args.out, args.top, seconds));
@@ -97,33 +99,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     std::mem::forget(history);
     std::mem::forget(list);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Scores loaded history with a progress bar; a date before the data is a usage error.
-pub fn score_history(
-    pipeline: &Pipeline,
-    history: &History,
-    package: &ModelPackage,
-    model: &mut OnnxModel,
-    as_of: Option<Date>,
-) -> anyhow::Result<RiskList> {
-    let as_of = as_of
-        .or(pipeline.data.as_of)
-        .unwrap_or_else(|| Date::of_ms(history.data_end_ms - 1));
-    let mut scoring = None;
-    let result = score(pipeline, history, package, model, as_of, &mut |done, total| {
-        let b = scoring.get_or_insert_with(|| bar("scoring", Some(total as u64), "customers"));
-        b.set_position(done as u64);
-    });
-    if let Some(b) = scoring {
-        b.finish_and_clear();
-    }
-    match result {
-        Err(ScoreError::Features(e @ FeatureError::CutoffBeforeData { .. })) => {
-            Err(crate::UsageError(format!("--as-of {as_of}: {e}")).into())
-        }
-        other => Ok(other?),
-    }
 }
 
 /// The process's peak resident memory in MB, where the system tells it (Linux).
@@ -147,8 +122,8 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &RiskList, out: &Path
         "Scored {} customers of pipeline {} with {} {} at {} (data up to {}) in {seconds:.2} s -> {}",
         thousands(list.risks.len() as u64),
         p.name,
-        package.pipeline,
-        package.version,
+        package.pipeline(),
+        package.version(),
         list.cutoff,
         list.as_of(),
         out.display()
@@ -160,8 +135,8 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &RiskList, out: &Path
     );
     for (i, t) in Tier::ALL.iter().enumerate() {
         let from = match t {
-            Tier::High => format!("{:.4}", package.tiers.high),
-            Tier::Medium => format!("{:.4}", package.tiers.medium),
+            Tier::High => format!("{:.4}", package.tiers().high),
+            Tier::Medium => format!("{:.4}", package.tiers().medium),
             Tier::Low => "0".into(),
         };
         let _ = writeln!(

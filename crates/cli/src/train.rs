@@ -2,26 +2,22 @@
 //! the versioned model package, with a progress bar per stage and a summary at the end.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use churnguard_app::{TrainRequest, Trained, list_path, score_list, train_package};
 use churnguard_config::Pipeline;
 use churnguard_eval::Evaluation;
-use churnguard_features::load_with_progress;
 use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime, write_list};
-use churnguard_train::package::{self, PackageFile};
-use churnguard_train::{
-    Event, ManifestInputs, Parity, Training, export_onnx, input_files, manifest, parity_rows, train,
-};
-use indicatif::ProgressBar;
+use churnguard_train::Training;
 
-use crate::progress::{TableBars, bar};
+use crate::progress::Bars;
 use crate::render::thousands;
 
-/// Largest |ONNX Runtime - LightGBM| probability a package may have.
-const PARITY_LIMIT: f64 = 1e-6;
+/// Where packages go when neither `--models` nor `output.models_dir` says.
+const DEFAULT_MODELS_DIR: &str = "models";
 
 /// Arguments of `churnguard train` and `churnguard run`.
 #[derive(clap::Args)]
@@ -36,18 +32,6 @@ pub struct Args {
     ort_lib: Option<PathBuf>,
 }
 
-/// Stage times of a run.
-#[derive(Default)]
-struct Times {
-    load: Duration,
-    features: Duration,
-    tuning: Duration,
-    training: Duration,
-    evaluation: Duration,
-    export: Duration,
-    package: Duration,
-}
-
 /// Trains a pipeline's model and writes its package; with `score`, then scores the latest
 /// snapshot with the new package and writes the risk list beside it.
 pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
@@ -59,172 +43,42 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
         .models
         .clone()
         .or_else(|| pipeline.output.models_dir.clone())
-        .unwrap_or_else(|| PathBuf::from("models"));
-    if pipeline.label.is_none() {
-        return Err(crate::UsageError(format!(
-            "{} defines no churn label: add a [label] section to train a model",
-            args.pipeline.display()
-        ))
-        .into());
-    }
-    // Refuse an unusable models folder before the long work, not after.
-    check_writable(&models)?;
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODELS_DIR));
     let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
-
-    let mut times = Times::default();
-    let loaded = std::thread::scope(|s| -> anyhow::Result<_> {
-        let hashes = s.spawn(|| input_files(&pipeline));
-        let mut bars = TableBars::default();
-        let history = load_with_progress(&pipeline, None, &mut |p| bars.update(p));
-        bars.finish();
-        let history = history?;
-        times.load = started.elapsed();
-        let training = train_with_bars(&pipeline, &history, &mut times)?;
-        let inputs = hashes
-            .join()
-            .map_err(|_| anyhow::anyhow!("hashing the input files failed"))??;
-        Ok((history, training, inputs))
-    });
-    let (history, training, inputs) = loaded?;
-
-    let t = Instant::now();
-    let onnx = export_onnx(&pipeline, &training)?;
-    let parity = parity(runtime, &onnx, &training)?;
-    times.export = t.elapsed();
-    if parity.max_abs_difference > PARITY_LIMIT {
-        anyhow::bail!(
-            "no package written: ONNX Runtime differs from LightGBM by {:e} on the test rows (limit {PARITY_LIMIT:e}); please report this model",
-            parity.max_abs_difference
-        );
-    }
-
-    let t = Instant::now();
-    let files = vec![
-        PackageFile {
-            name: "model.txt".into(),
-            bytes: training.fit.model_text.clone().into_bytes(),
-        },
-        PackageFile {
-            name: "model.onnx".into(),
-            bytes: onnx,
-        },
-    ];
-    let written = package::write(&models, &pipeline.name, &files, &|version, hashes| {
-        manifest(
-            &pipeline,
-            &training,
-            &ManifestInputs {
-                version,
-                config_text: &config_text,
-                inputs: &inputs,
-                files: hashes,
-                parity: &parity,
-            },
-        )
-        .map_err(|e| package::PackageError::Manifest(e.to_string()))
-    })?;
-    times.package = t.elapsed();
-    print!(
-        "{}",
-        summary(&pipeline, &training, &parity, &written.dir, &times, started.elapsed())
-    );
+    let request = TrainRequest {
+        pipeline: &pipeline,
+        config_text: &config_text,
+        models_dir: &models,
+        runtime,
+    };
+    let mut bars = Bars::default();
+    let trained = train_package(&request, &mut |p| bars.update(p));
+    bars.finish();
+    let trained = trained?;
+    print!("{}", summary(&pipeline, &trained, started.elapsed()));
     if score {
         let t = Instant::now();
-        let package = ModelPackage::open(&written.dir)?;
-        let mut model = OnnxModel::load(runtime, &package.onnx, 0)?;
-        let list = crate::score::score_history(&pipeline, &history, &package, &mut model, None)?;
-        let out = models
-            .join(&pipeline.name)
-            .join(format!("risk-{}-{}.csv", written.version, list.as_of()));
-        write_list(&list, &package.spec, &out, ListFormat::Csv, pipeline.scoring.batch_rows)?;
+        let package = ModelPackage::open(&trained.written.dir)?;
+        let mut model = OnnxModel::load(runtime, package.onnx(), 0)?;
+        let list = score_list(&pipeline, &trained.history, &package, &mut model, None, &mut |p| {
+            bars.update(p)
+        });
+        bars.finish();
+        let list = list?;
+        let out = list_path(&models, &pipeline.name, &trained.written.version, list.as_of());
+        write_list(
+            &list,
+            package.spec(),
+            &out,
+            ListFormat::Csv,
+            pipeline.scoring.batch_rows,
+        )?;
         print!(
             "{}",
             crate::score::summary(&pipeline, &package, &list, &out, 10, t.elapsed().as_secs_f64())
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn check_writable(models: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(models)
-        .with_context(|| format!("the models folder {} cannot be created", models.display()))?;
-    let probe = models.join(format!(".write-check-{}", std::process::id()));
-    std::fs::write(&probe, b"").with_context(|| format!("the models folder {} is not writable", models.display()))?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
-}
-
-/// Runs the training with a bar per stage.
-fn train_with_bars(
-    pipeline: &Pipeline,
-    history: &churnguard_features::History,
-    times: &mut Times,
-) -> anyhow::Result<Training> {
-    let mut current: Option<ProgressBar> = None;
-    let mut stage = Instant::now();
-    let mut stage_name = "features";
-    let close = |name: &'static str, times: &mut Times, stage: &mut Instant| {
-        let took = stage.elapsed();
-        match name {
-            "features" => times.features += took,
-            "tuning" => times.tuning += took,
-            "training" => times.training += took,
-            _ => times.evaluation += took,
-        }
-        *stage = Instant::now();
-    };
-    let result = train(pipeline, history, &mut |event| match event {
-        Event::Snapshot { report, done, total } => {
-            let b = current.get_or_insert_with(|| bar("snapshots", Some(total as u64), "cutoffs"));
-            b.set_position(done as u64);
-            b.set_message(report.cutoff.clone());
-        }
-        Event::Stage(name) => {
-            if let Some(b) = current.take() {
-                b.finish_and_clear();
-            }
-            close(stage_name, times, &mut stage);
-            stage_name = name;
-        }
-        Event::Trial { trial, of } => {
-            let b = current.get_or_insert_with(|| bar("tuning", Some(of as u64), "trials"));
-            b.set_position(trial.number as u64);
-        }
-        Event::Round { round, of, .. } => {
-            let b = current.get_or_insert_with(|| bar("training", Some(of as u64), "rounds"));
-            b.set_position(round as u64);
-        }
-    });
-    if let Some(b) = current.take() {
-        b.finish_and_clear();
-    }
-    close(stage_name, times, &mut stage);
-    match result {
-        Err(e @ churnguard_train::TrainError::Parameter { .. }) => {
-            Err(crate::UsageError(format!("{}: {e}", pipeline.file.display())).into())
-        }
-        other => Ok(other?),
-    }
-}
-
-/// Test rows compared in the parity check (evenly spread; all of them when fewer).
-const PARITY_TEST_ROWS: usize = 100_000;
-
-/// ONNX Runtime against LightGBM on test rows and on rows probing every split.
-fn parity(runtime: &OnnxRuntime, onnx: &[u8], t: &Training) -> anyhow::Result<Parity> {
-    let (rows, want, test_rows) =
-        parity_rows(&t.fit.model_text, &t.test_rows, &t.test_probabilities, PARITY_TEST_ROWS)?;
-    let mut model = OnnxModel::load(runtime, onnx, 0)?;
-    let scores = model.score(&rows, t.test_rows.cols)?;
-    let worst = churnguard_model::max_abs_difference(&scores.values, &want);
-    Ok(Parity {
-        max_abs_difference: worst,
-        rows: want.len(),
-        test_rows,
-        test_rows_of: t.test_rows.rows,
-        input_type: "f64".into(),
-        onnx_runtime: runtime.version.clone(),
-    })
 }
 
 fn percent(x: f64) -> String {
@@ -243,19 +97,31 @@ fn headline(e: &Evaluation) -> String {
     format!("AUC {:.3}{interval}, PR AUC {:.3}{lift}", e.auc, e.pr_auc)
 }
 
-/// The final report.
-fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Times, total: Duration) -> String {
+/// Writes one `  key          value` line of the summary.
+fn row(s: &mut String, k: &str, v: String) {
+    let _ = writeln!(s, "  {k:<12} {v}");
+}
+
+/// The final report: data, model, figures, package, then importance.
+fn summary(p: &Pipeline, trained: &Trained, total: Duration) -> String {
     let mut s = String::new();
-    let row = |s: &mut String, k: &str, v: String| {
-        let _ = writeln!(s, "  {k:<12} {v}");
-    };
+    data_lines(&mut s, p, &trained.training);
+    model_lines(&mut s, p, &trained.training);
+    figure_lines(&mut s, p, &trained.training);
+    package_lines(&mut s, trained, total);
+    importance_lines(&mut s, &trained.training);
+    s
+}
+
+/// The label, the snapshots and the rows of each side.
+fn data_lines(s: &mut String, p: &Pipeline, t: &Training) {
     let _ = writeln!(s, "Pipeline {} ({})", p.name, p.file.display());
     if let Some(label) = &p.label {
         let _ = writeln!(s, "Label: {label}");
     }
     for r in &t.snapshots {
         row(
-            &mut s,
+            s,
             "snapshot",
             format!(
                 "{}: {} customers, churn rate {}",
@@ -267,7 +133,7 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
     }
     let rc = &t.rows;
     row(
-        &mut s,
+        s,
         "rows",
         format!(
             "train {} (churn rate {}), validation {}, test {}",
@@ -277,12 +143,16 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
             thousands(rc.test as u64)
         ),
     );
+}
+
+/// Tuning and the fitted model.
+fn model_lines(s: &mut String, p: &Pipeline, t: &Training) {
     if let Some(trials) = &t.trials
         && let Some(best) = churnguard_train::best(trials)
     {
         let params: Vec<String> = best.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         row(
-            &mut s,
+            s,
             "tuning",
             format!(
                 "{} trials, best #{} (CV AUC {:.4}): {}",
@@ -301,7 +171,7 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
         .map(|m| format!(", validation {metric} {m:.5}"))
         .unwrap_or_default();
     row(
-        &mut s,
+        s,
         "model",
         format!(
             "{} trees (best round {} of {}{stop}), {} features",
@@ -311,8 +181,12 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
             t.spec.features.len()
         ),
     );
+}
+
+/// Validation, test, segment and tier figures.
+fn figure_lines(s: &mut String, p: &Pipeline, t: &Training) {
     row(
-        &mut s,
+        s,
         "validation",
         format!(
             "{}, {} customers",
@@ -321,7 +195,7 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
         ),
     );
     row(
-        &mut s,
+        s,
         "test",
         format!(
             "{}: {} rows, churn rate {}",
@@ -330,20 +204,16 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
             percent(t.test.churn_rate)
         ),
     );
-    row(&mut s, "", headline(&t.test));
+    row(s, "", headline(&t.test));
     row(
-        &mut s,
+        s,
         "",
         format!(
             "log loss {:.4}, Brier {:.4}; at threshold {:.3} ({}): precision {:.3}, recall {:.3}, F1 {:.3}",
             t.test.log_loss,
             t.test.brier,
             t.test.threshold,
-            match p.evaluation.threshold {
-                churnguard_config::ThresholdRule::MaxF1 => "max F1 on validation".to_string(),
-                churnguard_config::ThresholdRule::TopPercent(k) => format!("top {k}% of validation"),
-                churnguard_config::ThresholdRule::MinCost { .. } => "least cost on validation".to_string(),
-            },
+            threshold_rule(&p.evaluation.threshold),
             t.test.precision,
             t.test.recall,
             t.test.f1
@@ -351,7 +221,7 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
     );
     for seg in &t.segments {
         row(
-            &mut s,
+            s,
             &format!("active {}d", seg.active_within_days),
             format!(
                 "{}: {} customers, churn rate {}",
@@ -363,7 +233,7 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
     }
     let [h, m, l] = t.tiers.test_counts;
     row(
-        &mut s,
+        s,
         "tiers",
         format!(
             "high >= {:.4} ({} test rows), medium >= {:.4} ({}), low ({})",
@@ -374,8 +244,13 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
             thousands(l)
         ),
     );
+}
+
+/// Parity, the package folder and the stage times.
+fn package_lines(s: &mut String, trained: &Trained, total: Duration) {
+    let parity = &trained.parity;
     row(
-        &mut s,
+        s,
         "parity",
         format!(
             "max |ONNX Runtime - LightGBM| = {:.1e} on {} rows: {} of {} test rows and {} probing every split",
@@ -386,9 +261,10 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
             thousands((parity.rows - parity.test_rows) as u64)
         ),
     );
-    row(&mut s, "package", dir.display().to_string());
+    row(s, "package", trained.written.dir.display().to_string());
+    let times = &trained.times;
     row(
-        &mut s,
+        s,
         "time",
         format!(
             "{:.2} s: load {:.2}, features {:.2}{}, training {:.2}, evaluation {:.2}, export {:.2}, package {:.2}",
@@ -406,22 +282,28 @@ fn summary(p: &Pipeline, t: &Training, parity: &Parity, dir: &Path, times: &Time
             times.package.as_secs_f64()
         ),
     );
+}
+
+/// The ten features with the most gain.
+fn importance_lines(s: &mut String, t: &Training) {
     let _ = writeln!(s, "Importance (top 10 by gain)");
     let _ = writeln!(s, "  {:<28} {:>14} {:>8}", "feature", "gain", "splits");
     let total_gain: f64 = t.importance.iter().map(|i| i.gain).sum();
     for i in t.importance.iter().take(10) {
-        let _ = writeln!(
-            s,
-            "  {:<28} {:>14.1} {:>8}  {}",
-            i.feature,
-            i.gain,
-            i.splits,
-            if total_gain > 0.0 {
-                percent(i.gain / total_gain)
-            } else {
-                String::new()
-            }
-        );
+        let share = if total_gain > 0.0 {
+            percent(i.gain / total_gain)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(s, "  {:<28} {:>14.1} {:>8}  {share}", i.feature, i.gain, i.splits);
     }
-    s
+}
+
+/// How the decision threshold was chosen, in words.
+fn threshold_rule(rule: &churnguard_config::ThresholdRule) -> String {
+    match rule {
+        churnguard_config::ThresholdRule::MaxF1 => "max F1 on validation".to_string(),
+        churnguard_config::ThresholdRule::TopPercent(k) => format!("top {k}% of validation"),
+        churnguard_config::ThresholdRule::MinCost { .. } => "least cost on validation".to_string(),
+    }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read at all.
-    #[error("cannot read pipeline config {}: {source}", path.display())]
+    #[error("cannot read pipeline config {}", path.display())]
     Read {
         /// The config file.
         path: PathBuf,

@@ -6,6 +6,7 @@
 
 mod histogram;
 mod metrics;
+mod rng;
 mod threshold;
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ pub use metrics::{
     CalibrationBin, Confusion, Interval, Lift, average_precision, bootstrap_auc, brier, calibration, confusion,
     lift_at, log_loss, roc_auc,
 };
+pub use rng::{SplitMix64, mix};
 pub use threshold::{ThresholdStrategy, choose_threshold};
 
 /// An evaluation could not be computed.

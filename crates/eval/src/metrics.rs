@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
+use crate::rng::SplitMix64;
 
 /// Checks the inputs shared by every metric: same length, not empty, finite scores.
 pub(crate) fn check(labels: &[bool], scores: &[f64]) -> Result<(), EvalError> {
@@ -331,24 +332,6 @@ pub struct Interval {
     pub level: f64,
 }
 
-/// SplitMix64: a small, fixed generator, so intervals are the same for a seed everywhere.
-pub(crate) struct SplitMix(pub u64);
-
-impl SplitMix {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (Lemire's multiply-shift; the bias is below 2^-32 for n < 2^32).
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
-    }
-}
-
 /// Percentile 95% interval of the AUC over `samples` resamples of the rows with replacement (rows
 /// are customers). A resample holding one class only is drawn again. Resample `b` draws from its
 /// own stream of the seed, so the interval does not depend on the number of threads.
@@ -375,7 +358,7 @@ pub(crate) fn bootstrap_ranked(labels: &[bool], r: &Ranking, samples: usize, see
     }
     let groups = r.groups.len();
     let one = |b: usize| -> Option<f64> {
-        let mut rng = SplitMix(seed ^ (b as u64).wrapping_mul(0xd134_2543_de82_ef95));
+        let mut rng = SplitMix64::new(seed ^ (b as u64).wrapping_mul(0xd134_2543_de82_ef95));
         let mut counts = vec![0u32; 2 * groups];
         for _ in 0..100 {
             counts.iter_mut().for_each(|c| *c = 0);

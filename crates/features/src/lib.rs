@@ -266,7 +266,7 @@ fn plan(cfg: &FeaturesConfig, h: &History) -> Vec<(String, String, Calc)> {
 }
 
 /// What building one snapshot found.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct SnapshotReport {
     /// The cutoff.
     pub cutoff: String,

@@ -25,14 +25,33 @@ pub enum ListFormat {
 /// Writing the list failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    /// The file could not be written.
-    #[error("cannot write {}: {message}", path.display())]
-    Write {
+    /// The Parquet list could not be written (the cause names the file).
+    #[error(transparent)]
+    Parquet(#[from] churnguard_ingest::OutputError),
+    /// The CSV list could not be written.
+    #[error("cannot write {}", path.display())]
+    Io {
         /// The file.
         path: PathBuf,
         /// Why.
-        message: String,
+        #[source]
+        source: std::io::Error,
     },
+    /// A batch of the list could not be built or encoded.
+    #[error("cannot write {}", path.display())]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+}
+
+/// Why a batch could not be handed on: building it, or the writer.
+enum BatchFailure {
+    Build(arrow::error::ArrowError),
+    Write(OutputError),
 }
 
 /// Per reason: its sentence, feature, value and contribution columns.
@@ -92,10 +111,10 @@ fn batch(
     spec: &FeatureSpec,
     range: std::ops::Range<usize>,
     schema: &SchemaRef,
-) -> Result<RecordBatch, String> {
+) -> Result<RecordBatch, arrow::error::ArrowError> {
     let risks = &list.risks[range];
     let rows = UInt32Array::from_iter_values(risks.iter().map(|r| r.row as u32));
-    let ids = arrow::compute::take(list.ids.as_ref(), &rows, None).map_err(|e| e.to_string())?;
+    let ids = arrow::compute::take(list.ids.as_ref(), &rows, None)?;
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from_iter_values(risks.iter().map(|r| r.rank))),
         ids,
@@ -128,7 +147,7 @@ fn batch(
             risks.iter().map(|r| r.reasons.get(k).map(|x| x.contribution)),
         )));
     }
-    RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
+    RecordBatch::try_new(schema.clone(), columns)
 }
 
 /// Hands the list to `write` in batches of `chunk` rows, in rank order. The next batch is built
@@ -138,8 +157,8 @@ fn each_batch(
     spec: &FeatureSpec,
     chunk: usize,
     schema: &SchemaRef,
-    mut write: impl FnMut(RecordBatch) -> Result<(), String>,
-) -> Result<(), String> {
+    mut write: impl FnMut(RecordBatch) -> Result<(), OutputError>,
+) -> Result<(), BatchFailure> {
     let n = list.risks.len();
     std::thread::scope(|scope| {
         let (tx, built) = std::sync::mpsc::sync_channel(1);
@@ -154,7 +173,7 @@ fn each_batch(
             }
         });
         for b in built {
-            write(b?)?;
+            write(b.map_err(BatchFailure::Build)?).map_err(BatchFailure::Write)?;
         }
         Ok(())
     })
@@ -168,31 +187,38 @@ pub fn write_list(
     format: ListFormat,
     chunk: usize,
 ) -> Result<(), OutputError> {
-    let fail = |message: String| OutputError::Write {
+    let io = |source| OutputError::Io {
         path: path.to_path_buf(),
-        message,
+        source,
+    };
+    let failed = |f: BatchFailure| match f {
+        BatchFailure::Build(source) => OutputError::Encode {
+            path: path.to_path_buf(),
+            source,
+        },
+        BatchFailure::Write(e) => e,
     };
     let schema = schema(list.ids.data_type());
     let chunk = chunk.max(1);
     match format {
         ListFormat::Parquet => {
-            let mut out = ParquetOut::create_with(path, schema.clone(), Compression::SNAPPY, &distinct_columns())
-                .map_err(|e| fail(e.to_string()))?;
-            each_batch(list, spec, chunk, &schema, |b| out.write(&b).map_err(|e| e.to_string())).map_err(fail)?;
-            out.finish().map_err(|e| fail(e.to_string()))?;
+            let mut out = ParquetOut::create_with(path, schema.clone(), Compression::SNAPPY, &distinct_columns())?;
+            each_batch(list, spec, chunk, &schema, |b| Ok(out.write(&b)?)).map_err(failed)?;
+            out.finish()?;
         }
         ListFormat::Csv => {
-            let written = (|| -> Result<(), String> {
-                let (staged, file) = StagedFile::create(path).map_err(|e| e.to_string())?;
-                let mut w = arrow::csv::WriterBuilder::new()
-                    .with_header(true)
-                    .build(std::io::BufWriter::new(file));
-                each_batch(list, spec, chunk, &schema, |b| w.write(&b).map_err(|e| e.to_string()))?;
-                let file = w.into_inner().into_inner().map_err(|e| e.to_string())?;
-                file.sync_all().map_err(|e| e.to_string())?;
-                staged.commit().map(|_| ()).map_err(|e| e.to_string())
-            })();
-            written.map_err(fail)?;
+            let (staged, file) = StagedFile::create(path).map_err(io)?;
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(std::io::BufWriter::new(file));
+            let encode = |source| OutputError::Encode {
+                path: path.to_path_buf(),
+                source,
+            };
+            each_batch(list, spec, chunk, &schema, |b| w.write(&b).map_err(encode)).map_err(failed)?;
+            let file = w.into_inner().into_inner().map_err(|e| io(e.into_error()))?;
+            file.sync_all().map_err(io)?;
+            staged.commit().map_err(io)?;
         }
     }
     Ok(())

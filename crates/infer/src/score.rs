@@ -26,15 +26,8 @@ pub enum ScoreError {
     #[error(transparent)]
     Features(#[from] FeatureError),
     /// The package was trained for another pipeline.
-    #[error(
-        "the package was trained for pipeline \"{package}\", not \"{pipeline}\": score with that pipeline's config or its own package"
-    )]
-    OtherPipeline {
-        /// The package's pipeline.
-        package: String,
-        /// The config's pipeline.
-        pipeline: String,
-    },
+    #[error(transparent)]
+    Package(#[from] churnguard_package::PackageError),
     /// ONNX Runtime failed.
     #[error(transparent)]
     Session(#[from] SessionError),
@@ -132,14 +125,14 @@ pub fn score(
     as_of: Date,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<RiskList, ScoreError> {
-    package.check_pipeline(p)?;
+    package.package.check_pipeline(p)?;
     // `snapshot` refuses data whose features differ from the package's spec, listing how.
     let cutoff = Date::from_days(as_of.days() + 1);
     let mut times = StageTimes::default();
     let clock = std::time::Instant::now();
-    let snap = snapshot(p, h, &package.spec, cutoff)?;
+    let snap = snapshot(p, h, package.spec(), cutoff)?;
     let batch = &snap.batch;
-    let f = package.spec.features.len();
+    let f = package.spec().features.len();
     let n = batch.num_rows();
     let columns: Vec<&Float64Array> = (0..f)
         .map(|j| {
@@ -169,7 +162,7 @@ pub fn score(
         start = end;
         progress(start, n);
     }
-    let tiers: Vec<Tier> = probabilities.iter().map(|&p| package.tiers.of(p)).collect();
+    let tiers: Vec<Tier> = probabilities.iter().map(|&p| package.tiers().of(p)).collect();
     // TreeSHAP costs about twice as much per customer as scoring: explain the customers the list
     // is for, in large groups, because rows that decide alike in a tree share their work.
     let clock = std::time::Instant::now();
@@ -207,7 +200,9 @@ pub fn score(
             let (probability, tier) = (probabilities[i], tiers[i]);
             let action = s.action_for(
                 tier,
-                reasons.first().map(|r| package.spec.features[r.feature].name.as_str()),
+                reasons
+                    .first()
+                    .map(|r| package.spec().features[r.feature].name.as_str()),
             );
             Risk {
                 row: i,
@@ -317,7 +312,7 @@ fn reasons(package: &ModelPackage, row: &[f64], contributions: &[f64]) -> Vec<Re
             feature: j,
             value: row[j],
             contribution: contributions[j],
-            sentence: sentence(&package.spec.features, j, row),
+            sentence: sentence(&package.spec().features, j, row),
         })
         .collect()
 }

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// The file or its folder could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,

@@ -1,32 +1,26 @@
-//! A small, fixed random number generator and the distributions the generator draws from.
-//!
-//! Written here rather than taken from a crate so that a seed gives the same data set forever:
-//! a dependency update must never change what `churnguard synth --seed 7` writes.
+//! The distributions the generator draws from, over churnguard's one SplitMix64 (fixed, so a
+//! seed gives the same data set forever: `churnguard synth --seed 7` never changes).
 
-/// SplitMix64: tiny, fast, and good enough for simulation (it passes BigCrush).
+use churnguard_eval::SplitMix64;
+
+/// A SplitMix64 stream with the distributions of the simulation.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     /// A generator for one stream, such as one customer of one seed.
     pub fn new(seed: u64, stream: u64) -> Self {
-        let mut r = Rng(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        r.next_u64();
-        r
+        Rng(SplitMix64::stream(seed, stream))
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in (0, 1): never exactly 0, so logarithms are safe.
     pub fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        self.0.open_unit()
     }
 
     /// Exponential with the given mean.

@@ -19,7 +19,7 @@ use crate::{CHANNELS, Customer, PLANS, REGIONS, SynthConfig, customers};
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
     /// The output folder or a file in it could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,

@@ -4,7 +4,6 @@
 mod fit;
 pub mod lightgbm;
 mod manifest;
-pub mod package;
 mod params;
 mod pipeline;
 mod rows;
@@ -15,14 +14,11 @@ use std::path::PathBuf;
 use churnguard_model::{Ensemble, ExportOptions, InputType};
 
 pub use fit::{Fit, fit, parity_rows, predict};
-pub use manifest::{InputFile, LIGHTGBM_VERSION, ManifestInputs, Parity, input_files, manifest, sha256_file};
+pub use manifest::{LIGHTGBM_VERSION, ManifestInputs, ONNX_OPSET, input_files, manifest, sha256_file};
 pub use params::Params;
-pub use pipeline::{
-    Event, FeatureImportance, MIN_HELD_OUT_ROWS, MIN_TRAINING_ROWS, Reference, RowCounts, Segment, TestDesign, Tiers,
-    Training, train,
-};
+pub use pipeline::{Event, MIN_HELD_OUT_ROWS, MIN_TRAINING_ROWS, Phase, Training, train};
 pub use rows::{Draw, Rows, customer_keys, fold_of, gather, position};
-pub use tuning::{Trial, best, combinations, tune};
+pub use tuning::{best, combinations, tune};
 
 /// Training a pipeline's model failed.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +106,7 @@ pub enum TrainError {
     #[error("ONNX export: {0}")]
     Export(#[from] churnguard_model::ModelError),
     /// An input file could not be hashed.
-    #[error("cannot read input {}: {source}", path.display())]
+    #[error("cannot read input {}", path.display())]
     Input {
         /// The file.
         path: PathBuf,

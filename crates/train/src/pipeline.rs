@@ -2,17 +2,17 @@
 //! splits, optional tuning, the fit with early stopping, evaluation on validation and test,
 //! risk tiers, importance and reference histograms.
 
-use churnguard_config::{Date, Pipeline, ThresholdRule, Tier, TierRule};
+use churnguard_config::{Date, Pipeline, ThresholdRule, TierRule};
 use churnguard_eval::{EvalOptions, Evaluation, Histogram, ThresholdStrategy, choose_threshold, evaluate, evaluate_at};
 use churnguard_features::{Attribute, FeatureKind, FeatureSpec, History, Snapshot, SnapshotReport, snapshot, spec_for};
-use serde::Serialize;
+use churnguard_package::{FeatureImportance, Reference, RowCounts, Segment, TestDesign, TierThresholds, Trial};
 
 use crate::TrainError;
 use crate::fit::{Fit, fit, predict};
 use crate::lightgbm::Booster;
 use crate::params::Params;
 use crate::rows::{Draw, Rows, gather, position};
-use crate::tuning::{Trial, best, tune};
+use crate::tuning::{best, tune};
 
 /// Fewest labelled training rows a model is trained on.
 pub const MIN_TRAINING_ROWS: usize = 100;
@@ -49,99 +49,19 @@ pub enum Event<'a> {
         /// The validation metric.
         metric: Option<f64>,
     },
-    /// A later stage began.
-    Stage(&'static str),
+    /// A later phase began.
+    Phase(Phase),
 }
 
-/// Row counts of each side of the split.
-#[derive(Clone, Debug, Serialize)]
-pub struct RowCounts {
-    /// Training rows (customer-snapshots).
-    pub train: usize,
-    /// Validation rows (held-out training customers).
-    pub validation: usize,
-    /// Test rows.
-    pub test: usize,
-    /// Churners among the training rows.
-    pub train_churners: usize,
-}
-
-/// Figures on the test customers active in the last N days before the cutoff.
-#[derive(Clone, Debug, Serialize)]
-pub struct Segment {
-    /// The activity window, in days.
-    pub active_within_days: u32,
-    /// The evaluation of those customers.
-    pub evaluation: Evaluation,
-}
-
-/// Risk tiers as fixed probability thresholds.
-#[derive(Clone, Debug, Serialize)]
-pub struct Tiers {
-    /// Lowest probability of the high tier.
-    pub high: f64,
-    /// Lowest probability of the medium tier.
-    pub medium: f64,
-    /// The rules they came from.
-    pub rules: churnguard_config::TiersConfig,
-    /// Test customers per tier (high, medium, low).
-    pub test_counts: [u64; 3],
-}
-
-impl Tiers {
-    /// The tier of a probability: `high`, `medium` or `low`.
-    pub fn of(&self, probability: f64) -> Tier {
-        Tier::of(probability, self.high, self.medium)
-    }
-}
-
-/// One feature's importance.
-#[derive(Clone, Debug, Serialize)]
-pub struct FeatureImportance {
-    /// The feature.
-    pub feature: String,
-    /// Total split gain.
-    pub gain: f64,
-    /// Number of splits.
-    pub splits: u64,
-}
-
-/// A feature's distribution on the training rows, for drift checks.
-#[derive(Clone, Debug, Serialize)]
-pub struct Reference {
-    /// The feature.
-    pub feature: String,
-    /// Its histogram.
-    pub histogram: Histogram,
-}
-
-/// Where the test rows come from.
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum TestDesign {
-    /// Every customer of a later snapshot (out of time).
-    OutOfTime {
-        /// The test cutoff.
-        cutoff: Date,
-    },
-    /// A share of customers held out (all their rows), scored at the last cutoff.
-    HeldOutCustomers {
-        /// The share held out.
-        fraction: f64,
-        /// The snapshot the test rows come from.
-        cutoff: Date,
-    },
-}
-
-impl std::fmt::Display for TestDesign {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TestDesign::OutOfTime { cutoff } => write!(f, "out of time, every customer at {cutoff}"),
-            TestDesign::HeldOutCustomers { fraction, cutoff } => {
-                write!(f, "{:.0}% of customers held out, at {cutoff}", fraction * 100.0)
-            }
-        }
-    }
+/// The phases of a training run after the snapshots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Hyper-parameter search.
+    Tuning,
+    /// The final model's boosting rounds.
+    Training,
+    /// Validation and test figures, tiers, importance and references.
+    Evaluation,
 }
 
 /// Everything a training run produced.
@@ -168,7 +88,7 @@ pub struct Training {
     /// Test figures on recently active customers.
     pub segments: Vec<Segment>,
     /// Risk tier thresholds.
-    pub tiers: Tiers,
+    pub tiers: TierThresholds,
     /// Importance by decreasing gain.
     pub importance: Vec<FeatureImportance>,
     /// Training distributions.
@@ -324,7 +244,7 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
     params.check(names.len())?;
     let trials = match (&p.tuning, &pool) {
         (Some(t), Some(pool)) => {
-            observe(Event::Stage("tuning"));
+            observe(Event::Phase(Phase::Tuning));
             let trials = tune(p, t, &params, pool, &names, &categorical, &mut |trial, of| {
                 observe(Event::Trial { trial, of })
             })?;
@@ -338,7 +258,7 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         _ => None,
     };
     drop(pool);
-    observe(Event::Stage("training"));
+    observe(Event::Phase(Phase::Training));
     let fitted = fit(
         &params,
         &p.model,
@@ -349,7 +269,7 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         &mut |round, of, metric| observe(Event::Round { round, of, metric }),
     )?;
 
-    observe(Event::Stage("evaluating"));
+    observe(Event::Phase(Phase::Evaluation));
     let options = EvalOptions {
         strategy: strategy(&p.evaluation.threshold),
         bootstrap_samples: p.evaluation.bootstrap_samples as usize,
@@ -449,7 +369,7 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
     })
 }
 
-fn tiers(p: &Pipeline, labels: &[bool], probabilities: &[f64]) -> Result<Tiers, TrainError> {
+fn tiers(p: &Pipeline, labels: &[bool], probabilities: &[f64]) -> Result<TierThresholds, TrainError> {
     let resolve = |rule: TierRule| -> Result<f64, TrainError> {
         Ok(match rule {
             TierRule::Probability(x) => x,
@@ -460,10 +380,10 @@ fn tiers(p: &Pipeline, labels: &[bool], probabilities: &[f64]) -> Result<Tiers, 
     if medium > high {
         return Err(TrainError::Tiers { high, medium });
     }
-    let mut t = Tiers {
+    let mut t = TierThresholds {
         high,
         medium,
-        rules: p.tiers.clone(),
+        rules: serde_json::to_value(&p.tiers).map_err(|e| TrainError::Internal(e.to_string()))?,
         test_counts: [0; 3],
     };
     for &x in probabilities {

@@ -7,6 +7,8 @@ use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
+use churnguard_eval::mix;
+
 use crate::TrainError;
 
 /// Labelled rows: features column after column, one label and one customer key per row.
@@ -172,13 +174,6 @@ pub fn customer_keys(ids: &ArrayRef) -> Result<Vec<u64>, TrainError> {
             (0..ids.len()).map(|i| fnv(f.value(i).to_string().as_bytes())).collect()
         }
     })
-}
-
-/// SplitMix64's finaliser: spreads a key and a seed over all 64 bits.
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// What a customer-level draw is for: each purpose draws independently of the others.

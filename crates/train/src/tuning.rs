@@ -2,28 +2,14 @@
 //! scored by k-fold cross-validation grouped by customer (a customer's rows are all in one fold).
 
 use churnguard_config::{Pipeline, TuningConfig, TuningMethod};
-use serde::Serialize;
+use churnguard_eval::SplitMix64;
+use churnguard_package::Trial;
 
 use crate::TrainError;
 use crate::fit::{fit, predict};
 use crate::lightgbm::Booster;
 use crate::params::Params;
-use crate::rows::{Rows, fold_of, mix};
-
-/// One tried combination and its cross-validated score.
-#[derive(Clone, Debug, Serialize)]
-pub struct Trial {
-    /// 1-based trial number.
-    pub number: usize,
-    /// The parameters tried, as LightGBM names them.
-    pub params: Vec<(String, String)>,
-    /// Held-out AUC of each fold.
-    pub fold_auc: Vec<f64>,
-    /// Mean of `fold_auc`: the trial's score.
-    pub mean_auc: f64,
-    /// Rounds early stopping kept in each fold.
-    pub rounds: Vec<usize>,
-}
+use crate::rows::{Rows, fold_of};
 
 /// Tuning progress: trial `number` of `of` is done.
 pub type TrialObserver<'a> = dyn FnMut(&Trial, usize) + 'a;
@@ -45,16 +31,12 @@ pub fn combinations(t: &TuningConfig, seed: u64) -> Vec<Vec<(String, String)>> {
         TuningMethod::Grid => (0..total).map(pick).collect(),
         TuningMethod::Random { trials } => {
             // Distinct draws while the space allows; a seeded SplitMix64 stream.
-            let mut state = seed ^ 0x7475_6e65;
-            let mut next = move || {
-                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                mix(state)
-            };
+            let mut rng = SplitMix64::new(seed ^ 0x7475_6e65);
             let want = u64::from(trials).min(total) as usize;
             let mut seen = std::collections::BTreeSet::new();
             let mut out = Vec::with_capacity(want);
             while out.len() < want {
-                let i = next() % total;
+                let i = rng.next_u64() % total;
                 if seen.insert(i) {
                     out.push(pick(i));
                 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use churnguard_config::Pipeline;
 use churnguard_features::load;
-use churnguard_train::package::{self, PackageError, PackageFile};
 use churnguard_train::{TrainError, Training, train};
 
 fn repo() -> PathBuf {
@@ -204,7 +203,7 @@ fn a_planted_signal_is_found_and_shuffled_labels_are_not() {
     assert_eq!(t.importance[0].feature, "attr_signal", "importance {:?}", t.importance);
     assert!(matches!(
         t.test_design,
-        churnguard_train::TestDesign::HeldOutCustomers { .. }
+        churnguard_package::TestDesign::HeldOutCustomers { .. }
     ));
     assert!((550..650).contains(&t.rows.test), "test rows {}", t.rows.test);
 
@@ -319,79 +318,4 @@ fn tuning_logs_every_trial_and_trains_with_the_best() {
     assert_eq!(a.iter().collect::<std::collections::BTreeSet<_>>().len(), 5);
     assert_eq!(a, churnguard_train::combinations(&cfg, 1));
     assert_ne!(a, churnguard_train::combinations(&cfg, 2));
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
-fn files() -> Vec<PackageFile> {
-    vec![
-        PackageFile {
-            name: "model.txt".into(),
-            bytes: b"tree\n".to_vec(),
-        },
-        PackageFile {
-            name: "model.onnx".into(),
-            bytes: vec![1, 2, 3],
-        },
-    ]
-}
-
-fn manifest(version: &str, hashes: &[(String, String)]) -> Result<Vec<u8>, PackageError> {
-    Ok(format!("{{\"version\": \"{version}\", \"files\": {}}}", hashes.len()).into_bytes())
-}
-
-#[test]
-fn packages_get_increasing_versions_and_latest_follows() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = package::write(dir.path(), "p", &files(), &manifest).unwrap();
-    let b = package::write(dir.path(), "p", &files(), &manifest).unwrap();
-    assert_eq!((a.version.as_str(), b.version.as_str()), ("v1", "v2"));
-    let latest = dir.path().join("p/latest");
-    assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("v2"));
-    assert_eq!(std::fs::read(latest.join("model.onnx")).unwrap(), vec![1, 2, 3]);
-    let m = std::fs::read_to_string(latest.join("manifest.json")).unwrap();
-    assert!(m.contains("\"v2\""), "{m}");
-    // Nothing temporary is left behind.
-    let names = entries(&dir.path().join("p"));
-    assert_eq!(names.len(), 3, "{names:?}");
-}
-
-#[test]
-fn a_write_failing_midway_leaves_the_previous_version_and_latest_intact() {
-    let dir = tempfile::tempdir().unwrap();
-    package::write(dir.path(), "p", &files(), &manifest).unwrap();
-    // The second file cannot be created (its folder does not exist): a real failure after the
-    // first file was written.
-    let mut broken = files();
-    broken[1].name = "missing/model.onnx".into();
-    let e = package::write(dir.path(), "p", &broken, &manifest).unwrap_err();
-    assert!(e.to_string().contains("missing/model.onnx"), "{e}");
-    // A manifest that cannot be built fails after every file was written.
-    let failing = |_: &str, _: &[(String, String)]| -> Result<Vec<u8>, PackageError> {
-        Err(PackageError::Manifest("simulated failure".into()))
-    };
-    assert!(package::write(dir.path(), "p", &files(), &failing).is_err());
-    let latest = dir.path().join("p/latest");
-    assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("v1"));
-    assert_eq!(std::fs::read(latest.join("model.txt")).unwrap(), b"tree\n");
-    assert_eq!(package::versions(&dir.path().join("p")), vec![1]);
-    let names = entries(&dir.path().join("p"));
-    assert_eq!(names.len(), 2, "temporary folders left: {names:?}");
-}
-
-#[test]
-fn a_models_folder_that_is_a_file_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("models");
-    std::fs::write(&file, b"").unwrap();
-    let e = package::write(&file, "p", &files(), &manifest).unwrap_err().to_string();
-    assert!(
-        e.contains("cannot write the model package") && e.contains("models"),
-        "{e}"
-    );
 }

@@ -20,6 +20,9 @@ use crate::ensemble::{Child, Condition, Ensemble, Missing, Objective};
 use crate::onnx::*;
 use crate::predict::ZERO_THRESHOLD;
 
+mod graph;
+use graph::*;
+
 /// The element type of the model's input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum InputType {
@@ -76,10 +79,28 @@ pub mod names {
 /// Exports the ensemble as a serialized ONNX model. `model_text` is hashed into the metadata.
 pub fn export(e: &Ensemble, model_text: &str, options: &ExportOptions) -> Result<Vec<u8>, ModelError> {
     let mut g = Graph::default();
-    let f = e.num_features();
-    let k = e.trees_per_iteration;
-    let input_type = options.input.onnx();
-    let wide = match options.input {
+    let view = input_view(&mut g, e, options.input);
+    let trees = Trees::of(e, &view);
+    let raw = ensemble_node(&mut g, e, &view.name, trees);
+    let outputs = outputs(&mut g, e, &raw, options.input);
+    Ok(model_proto(g, e, model_text, options, outputs).encode_to_vec())
+}
+
+/// The input as the splits read it: LightGBM's zero band applied, then side by side the raw
+/// values, a zero-as-NaN copy and a truncated copy, each only when some split needs it.
+struct InputView {
+    /// The value holding the view, `[rows, features * blocks]`.
+    name: String,
+    /// Features per block.
+    features: usize,
+    /// The block of the zero-as-NaN copy.
+    zero_block: Option<usize>,
+    /// The block of the truncated copy (categorical splits).
+    categorical_block: Option<usize>,
+}
+
+fn input_view(g: &mut Graph, e: &Ensemble, input: InputType) -> InputView {
+    let wide = match input {
         InputType::F32 => g.node("Cast", &[names::INPUT], vec![int("to", data_type::DOUBLE as i64)]),
         InputType::F64 => names::INPUT.to_string(),
     };
@@ -90,7 +111,6 @@ pub fn export(e: &Ensemble, model_text: &str, options: &ExportOptions) -> Result
     let zero = g.constant_f64(&[0.0], &[]);
     let x = g.node("Where", &[&in_band, &zero, &wide], vec![]);
 
-    // Which views of the input the splits read: raw, zero-as-NaN, truncated.
     let mut uses_zero = false;
     let mut uses_categorical = false;
     for s in e.trees.iter().flat_map(|t| &t.splits) {
@@ -108,7 +128,7 @@ pub fn export(e: &Ensemble, model_text: &str, options: &ExportOptions) -> Result
         blocks.push(g.node("Where", &[&in_band, &nan, &x], vec![]));
         blocks.len() - 1
     });
-    let cat_block = uses_categorical.then(|| {
+    let categorical_block = uses_categorical.then(|| {
         let sign = g.node("Sign", &[&x], vec![]);
         let abs = g.node("Abs", &[&x], vec![]);
         let floor = g.node("Floor", &[&abs], vec![]);
@@ -117,73 +137,92 @@ pub fn export(e: &Ensemble, model_text: &str, options: &ExportOptions) -> Result
         blocks.push(g.node("Add", &[&trunc, &zero], vec![]));
         blocks.len() - 1
     });
-    let view = if blocks.len() == 1 {
-        x.clone()
+    let name = if blocks.len() == 1 {
+        x
     } else {
         let refs: Vec<&str> = blocks.iter().map(String::as_str).collect();
         g.node("Concat", &refs, vec![int("axis", 1)])
     };
+    InputView {
+        name,
+        features: e.num_features(),
+        zero_block,
+        categorical_block,
+    }
+}
 
-    let mut t = Trees::default();
-    for (i, tree) in e.trees.iter().enumerate() {
-        let target = (i % k) as i64;
-        let node_base = t.modes.len() as i64;
-        let leaf_base = t.leaf_weights.len() as i64;
-        t.roots.push(node_base);
-        for (&v, _) in tree.leaf_values.iter().zip(&tree.leaf_counts) {
-            t.leaf_weights.push(v);
-            t.leaf_targets.push(target);
-        }
-        if tree.splits.is_empty() {
-            // A single leaf: a root whose both branches are that leaf (the operator's own
-            // encoding of a degenerate tree).
-            t.push(0, BRANCH_LEQ, 0.0, 0, (leaf_base, true), (leaf_base, true));
-            continue;
-        }
-        let link = |c: Child| match c {
-            Child::Node(n) => (node_base + i64::from(n), false),
-            Child::Leaf(l) => (leaf_base + i64::from(l), true),
-        };
-        for s in &tree.splits {
-            let feature = i64::from(s.feature);
-            match &s.condition {
-                Condition::Numeric {
-                    threshold,
-                    missing,
-                    default_left,
-                } => {
-                    let (block, nan_left) = match missing {
-                        // NaN is read as 0.0: it goes where 0.0 goes.
-                        Missing::None => (0, 0.0 <= *threshold),
-                        Missing::NaN => (0, *default_left),
-                        Missing::Zero => (zero_block.unwrap_or(0), *default_left),
-                    };
-                    t.push(
-                        feature + (block * f) as i64,
-                        BRANCH_LEQ,
-                        *threshold,
-                        i64::from(nan_left),
-                        link(s.left),
-                        link(s.right),
-                    );
-                }
-                Condition::Categorical { categories } => {
-                    t.members.extend(categories.iter().map(|&c| f64::from(c)));
-                    t.members.push(f64::NAN);
-                    t.push(
-                        feature + (cat_block.unwrap_or(0) * f) as i64,
-                        BRANCH_MEMBER,
-                        0.0,
-                        0,
-                        link(s.left),
-                        link(s.right),
-                    );
+impl Trees {
+    /// Every tree's nodes and leaves, each split reading the block of the view it needs.
+    fn of(e: &Ensemble, view: &InputView) -> Trees {
+        let k = e.trees_per_iteration;
+        let f = view.features;
+        let mut t = Trees::default();
+        for (i, tree) in e.trees.iter().enumerate() {
+            let target = (i % k) as i64;
+            let node_base = t.modes.len() as i64;
+            let leaf_base = t.leaf_weights.len() as i64;
+            t.roots.push(node_base);
+            for (&v, _) in tree.leaf_values.iter().zip(&tree.leaf_counts) {
+                t.leaf_weights.push(v);
+                t.leaf_targets.push(target);
+            }
+            if tree.splits.is_empty() {
+                // A single leaf: a root whose both branches are that leaf (the operator's own
+                // encoding of a degenerate tree).
+                t.push(0, BRANCH_LEQ, 0.0, 0, (leaf_base, true), (leaf_base, true));
+                continue;
+            }
+            let link = |c: Child| match c {
+                Child::Node(n) => (node_base + i64::from(n), false),
+                Child::Leaf(l) => (leaf_base + i64::from(l), true),
+            };
+            for s in &tree.splits {
+                let feature = i64::from(s.feature);
+                match &s.condition {
+                    Condition::Numeric {
+                        threshold,
+                        missing,
+                        default_left,
+                    } => {
+                        let (block, nan_left) = match missing {
+                            // NaN is read as 0.0: it goes where 0.0 goes.
+                            Missing::None => (0, 0.0 <= *threshold),
+                            Missing::NaN => (0, *default_left),
+                            Missing::Zero => (view.zero_block.unwrap_or(0), *default_left),
+                        };
+                        t.push(
+                            feature + (block * f) as i64,
+                            BRANCH_LEQ,
+                            *threshold,
+                            i64::from(nan_left),
+                            link(s.left),
+                            link(s.right),
+                        );
+                    }
+                    Condition::Categorical { categories } => {
+                        t.members.extend(categories.iter().map(|&c| f64::from(c)));
+                        t.members.push(f64::NAN);
+                        t.push(
+                            feature + (view.categorical_block.unwrap_or(0) * f) as i64,
+                            BRANCH_MEMBER,
+                            0.0,
+                            0,
+                            link(s.left),
+                            link(s.right),
+                        );
+                    }
                 }
             }
         }
+        t
     }
+}
+
+/// The `TreeEnsemble` node summing every tree's leaf (divided by the rounds for averaged
+/// models): the raw score, `[rows, targets]`.
+fn ensemble_node(g: &mut Graph, e: &Ensemble, view: &str, t: Trees) -> String {
     let mut attributes = vec![
-        int("n_targets", k as i64),
+        int("n_targets", e.trees_per_iteration as i64),
         int("aggregate_function", 1),
         int("post_transform", 0),
         ints("tree_roots", t.roots),
@@ -207,18 +246,19 @@ pub fn export(e: &Ensemble, model_text: &str, options: &ExportOptions) -> Result
             f64_tensor(&t.members, &[t.members.len() as i64]),
         ));
     }
-    let mut raw = g.node_in("TreeEnsemble", ML_DOMAIN, &[&view], attributes);
+    let mut raw = g.node_in("TreeEnsemble", ML_DOMAIN, &[view], attributes);
     if e.average_output {
         let n = g.constant_f64(&[e.iterations() as f64], &[]);
         raw = g.node("Div", &[&raw, &n], vec![]);
     }
+    raw
+}
 
+/// The objective's transform of the raw score and the graph's outputs, in the input's type.
+fn outputs(g: &mut Graph, e: &Ensemble, raw: &str, input: InputType) -> Vec<ValueInfoProto> {
+    let input_type = input.onnx();
     let out_type = |g: &mut Graph, v: &str, name: &str| {
-        let cast = match options.input {
-            InputType::F32 => vec![int("to", data_type::FLOAT as i64)],
-            InputType::F64 => vec![int("to", data_type::DOUBLE as i64)],
-        };
-        g.node_named("Cast", &[v], cast, name);
+        g.node_named("Cast", &[v], vec![int("to", input_type as i64)], name);
     };
     let flat = |g: &mut Graph, v: &str| {
         let shape = g.constant_i64(&[-1]);
@@ -236,9 +276,9 @@ pub fn export(e: &Ensemble, model_text: &str, options: &ExportOptions) -> Result
     let mut outputs = Vec::new();
     match &e.objective {
         Objective::Binary { sigmoid } => {
-            let p = logistic(&mut g, &raw, *sigmoid);
-            let p = flat(&mut g, &p);
-            out_type(&mut g, &p, names::PROBABILITY);
+            let p = logistic(g, raw, *sigmoid);
+            let p = flat(g, &p);
+            out_type(g, &p, names::PROBABILITY);
             let half = g.constant_f64(&[0.5], &[]);
             let yes = g.node("Greater", &[&p, &half], vec![]);
             g.node_named("Cast", &[&yes], vec![int("to", data_type::INT64 as i64)], names::LABEL);
@@ -246,17 +286,17 @@ pub fn export(e: &Ensemble, model_text: &str, options: &ExportOptions) -> Result
             outputs.push(value_info(names::PROBABILITY, input_type, &[None]));
         }
         Objective::CrossEntropy => {
-            let p = logistic(&mut g, &raw, 1.0);
-            let p = flat(&mut g, &p);
-            out_type(&mut g, &p, names::PROBABILITY);
+            let p = logistic(g, raw, 1.0);
+            let p = flat(g, &p);
+            out_type(g, &p, names::PROBABILITY);
             outputs.push(value_info(names::PROBABILITY, input_type, &[None]));
         }
         Objective::Multiclass { classes } | Objective::MulticlassOva { classes, .. } => {
             let p = match &e.objective {
-                Objective::MulticlassOva { sigmoid, .. } => logistic(&mut g, &raw, *sigmoid),
-                _ => g.node("Softmax", &[&raw], vec![int("axis", 1)]),
+                Objective::MulticlassOva { sigmoid, .. } => logistic(g, raw, *sigmoid),
+                _ => g.node("Softmax", &[raw], vec![int("axis", 1)]),
             };
-            out_type(&mut g, &p, names::PROBABILITIES);
+            out_type(g, &p, names::PROBABILITIES);
             g.node_named(
                 "ArgMax",
                 &[&p],
@@ -272,16 +312,27 @@ pub fn export(e: &Ensemble, model_text: &str, options: &ExportOptions) -> Result
         }
         Objective::Identity { .. } | Objective::Exponential { .. } => {
             let v = if matches!(e.objective, Objective::Exponential { .. }) {
-                g.node("Exp", &[&raw], vec![])
+                g.node("Exp", &[raw], vec![])
             } else {
-                raw.clone()
+                raw.to_string()
             };
-            let v = flat(&mut g, &v);
-            out_type(&mut g, &v, names::PREDICTION);
+            let v = flat(g, &v);
+            out_type(g, &v, names::PREDICTION);
             outputs.push(value_info(names::PREDICTION, input_type, &[None]));
         }
     }
+    outputs
+}
 
+/// The model around the graph: opsets, metadata (feature names, the model text's hash, the
+/// caller's entries), producer.
+fn model_proto(
+    g: Graph,
+    e: &Ensemble,
+    model_text: &str,
+    options: &ExportOptions,
+    outputs: Vec<ValueInfoProto>,
+) -> ModelProto {
     let mut metadata = vec![
         ("feature_names".to_string(), json_list(&e.feature_names)),
         ("lightgbm_sha256".to_string(), crate::sha256_hex(model_text.as_bytes())),
@@ -292,7 +343,8 @@ pub fn export(e: &Ensemble, model_text: &str, options: &ExportOptions) -> Result
         ),
     ];
     metadata.extend(options.metadata.iter().cloned());
-    let model = ModelProto {
+    let input_type = options.input.onnx();
+    ModelProto {
         ir_version: 10,
         producer_name: "churnguard".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
@@ -303,7 +355,7 @@ pub fn export(e: &Ensemble, model_text: &str, options: &ExportOptions) -> Result
             node: g.nodes,
             name: "lightgbm".into(),
             initializer: g.initializers,
-            input: vec![value_info(names::INPUT, input_type, &[None, Some(f as i64)])],
+            input: vec![value_info(names::INPUT, input_type, &[None, Some(e.num_features() as i64)])],
             output: outputs,
         }),
         opset_import: vec![
@@ -320,8 +372,7 @@ pub fn export(e: &Ensemble, model_text: &str, options: &ExportOptions) -> Result
             .into_iter()
             .map(|(key, value)| StringStringEntryProto { key, value })
             .collect(),
-    };
-    Ok(model.encode_to_vec())
+    }
 }
 
 const ML_DOMAIN: &str = "ai.onnx.ml";
@@ -358,154 +409,3 @@ impl Trees {
     }
 }
 
-/// Nodes and constants, with generated value names.
-#[derive(Default)]
-struct Graph {
-    nodes: Vec<NodeProto>,
-    initializers: Vec<TensorProto>,
-}
-
-impl Graph {
-    fn fresh(&self, op: &str) -> String {
-        format!(
-            "{}_{}",
-            op.to_ascii_lowercase(),
-            self.nodes.len() + self.initializers.len()
-        )
-    }
-
-    fn node(&mut self, op: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> String {
-        self.node_in(op, "", inputs, attribute)
-    }
-
-    fn node_in(&mut self, op: &str, domain: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> String {
-        let out = self.fresh(op);
-        self.push(op, domain, inputs, attribute, &out);
-        out
-    }
-
-    fn node_named(&mut self, op: &str, inputs: &[&str], attribute: Vec<AttributeProto>, out: &str) {
-        self.push(op, "", inputs, attribute, out);
-    }
-
-    fn push(&mut self, op: &str, domain: &str, inputs: &[&str], attribute: Vec<AttributeProto>, out: &str) {
-        self.nodes.push(NodeProto {
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![out.to_string()],
-            name: out.to_string(),
-            op_type: op.into(),
-            attribute,
-            domain: domain.into(),
-        });
-    }
-
-    fn constant_f64(&mut self, values: &[f64], dims: &[i64]) -> String {
-        let name = self.fresh("const");
-        let mut t = f64_tensor(values, dims);
-        t.name = name.clone();
-        self.initializers.push(t);
-        name
-    }
-
-    fn constant_i64(&mut self, values: &[i64]) -> String {
-        let name = self.fresh("const");
-        self.initializers.push(TensorProto {
-            dims: vec![values.len() as i64],
-            data_type: data_type::INT64,
-            name: name.clone(),
-            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        });
-        name
-    }
-}
-
-fn f64_tensor(values: &[f64], dims: &[i64]) -> TensorProto {
-    TensorProto {
-        dims: dims.to_vec(),
-        data_type: data_type::DOUBLE,
-        name: String::new(),
-        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-    }
-}
-
-fn u8_tensor(values: &[u8]) -> TensorProto {
-    TensorProto {
-        dims: vec![values.len() as i64],
-        data_type: data_type::UINT8,
-        name: String::new(),
-        raw_data: values.to_vec(),
-    }
-}
-
-fn int(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        i,
-        r#type: attribute_type::INT,
-        ..Default::default()
-    }
-}
-
-fn ints(name: &str, ints: Vec<i64>) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        ints,
-        r#type: attribute_type::INTS,
-        ..Default::default()
-    }
-}
-
-fn tensor_attr(name: &str, t: TensorProto) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        t: Some(t),
-        r#type: attribute_type::TENSOR,
-        ..Default::default()
-    }
-}
-
-fn value_info(name: &str, elem_type: i32, dims: &[Option<i64>]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TensorType {
-                elem_type,
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|d| match d {
-                            Some(v) => Dimension {
-                                dim_value: Some(*v),
-                                dim_param: None,
-                            },
-                            None => Dimension {
-                                dim_value: None,
-                                dim_param: Some("rows".into()),
-                            },
-                        })
-                        .collect(),
-                }),
-            }),
-        }),
-    }
-}
-
-fn json_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items
-        .iter()
-        .map(|s| {
-            let mut q = String::from("\"");
-            for c in s.chars() {
-                match c {
-                    '"' => q.push_str("\\\""),
-                    '\\' => q.push_str("\\\\"),
-                    c if (c as u32) < 0x20 => q.push_str(&format!("\\u{:04x}", c as u32)),
-                    c => q.push(c),
-                }
-            }
-            q.push('"');
-            q
-        })
-        .collect();
-    format!("[{}]", quoted.join(","))
-}

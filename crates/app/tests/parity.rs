@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use churnguard_eval::SplitMix64;
 use churnguard_infer::{OnnxModel, OnnxRuntime};
 use churnguard_model::{
     Condition, Ensemble, ExportOptions, InputType, Missing, export, max_abs_difference, threshold_neighbours,
@@ -17,26 +18,11 @@ use churnguard_train::lightgbm::{Booster, Dataset, Prediction};
 const FEATURES: usize = 6;
 const CATEGORY: usize = 5;
 
-/// SplitMix64: a fixed generator, so the matrix is the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// Rows with NaNs, exact zeros and a categorical column (categories 0..60), and a label of the
 /// requested kind.
 fn data(rows: usize, seed: u64, kind: &str) -> (Vec<f64>, Vec<f32>) {
-    let mut r = Rng(seed);
+    let mut r = SplitMix64::new(seed);
     let mut x = Vec::with_capacity(rows * FEATURES);
     let mut y = Vec::with_capacity(rows);
     for _ in 0..rows {
@@ -50,7 +36,7 @@ fn data(rows: usize, seed: u64, kind: &str) -> (Vec<f64>, Vec<f32>) {
                 *v = f64::NAN;
             }
         }
-        row[CATEGORY] = (r.next() % 61) as f64;
+        row[CATEGORY] = (r.next_u64() % 61) as f64;
         let signal = row[0].max(-1.0) + 0.5 * row[1].min(4.0) - 0.8 * row[2]
             + if (row[CATEGORY] as u64).is_multiple_of(3) {
                 2.0

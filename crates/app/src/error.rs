@@ -1,0 +1,115 @@
+//! One error for the jobs, each library's cause kept typed, and the one rule that tells a usage
+//! error (exit 2) from a failure (exit 1).
+
+use std::path::PathBuf;
+
+use churnguard_config::Date;
+
+/// A job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The pipeline defines no label, so nothing can be trained.
+    #[error("{} defines no churn label: add a [label] section to train a model", file.display())]
+    NoLabel {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// The models folder cannot be created or written.
+    #[error("the models folder {} is not writable", path.display())]
+    ModelsDir {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A setting of the pipeline file was refused while training (a LightGBM parameter).
+    #[error("{}", file.display())]
+    Setting {
+        /// The config file.
+        file: PathBuf,
+        /// The refusal, naming the key.
+        #[source]
+        source: churnguard_train::TrainError,
+    },
+    /// The scoring date is before the data.
+    #[error("--as-of {as_of}")]
+    AsOf {
+        /// The date asked for.
+        as_of: Date,
+        /// The refusal.
+        #[source]
+        source: churnguard_features::FeatureError,
+    },
+    /// The data gives no day to score at.
+    #[error(
+        "no scoring date: the tables hold no dated row; set `data.as_of` in {} or pass --as-of",
+        file.display()
+    )]
+    NoDate {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// The exported model differs from LightGBM beyond the limit.
+    #[error(
+        "the exported model differs from LightGBM by {difference:e} (limit {limit:e}); nothing was written; please report this model"
+    )]
+    Parity {
+        /// The largest difference found.
+        difference: f64,
+        /// The limit.
+        limit: f64,
+    },
+    /// Features could not be built.
+    #[error(transparent)]
+    Features(#[from] churnguard_features::FeatureError),
+    /// Training failed.
+    #[error(transparent)]
+    Train(#[from] churnguard_train::TrainError),
+    /// The model could not be parsed or exported.
+    #[error(transparent)]
+    Model(#[from] churnguard_model::ModelError),
+    /// A package could not be written or opened.
+    #[error(transparent)]
+    Package(#[from] churnguard_package::PackageError),
+    /// A package could not be made ready to score.
+    #[error(transparent)]
+    Open(#[from] churnguard_infer::OpenError),
+    /// ONNX Runtime could not be loaded.
+    #[error(transparent)]
+    Runtime(#[from] churnguard_infer::RuntimeError),
+    /// ONNX Runtime failed on a model.
+    #[error(transparent)]
+    Session(#[from] churnguard_infer::SessionError),
+    /// Scoring failed.
+    #[error(transparent)]
+    Score(#[from] churnguard_infer::ScoreError),
+    /// The list could not be written.
+    #[error(transparent)]
+    Output(#[from] churnguard_infer::OutputError),
+}
+
+impl AppError {
+    /// Whether the error is in what the user asked for (config, arguments, a package of another
+    /// pipeline), which the CLI reports with exit code 2, rather than a failure while doing it.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            AppError::NoLabel { .. } | AppError::Setting { .. } | AppError::AsOf { .. } | AppError::NoDate { .. } => {
+                true
+            }
+            AppError::Package(e) => e.is_usage(),
+            AppError::Open(e) => e.is_usage(),
+            AppError::Score(churnguard_infer::ScoreError::Package(e)) => e.is_usage(),
+            _ => false,
+        }
+    }
+}

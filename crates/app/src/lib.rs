@@ -1,0 +1,77 @@
+//! The application layer: the jobs churnguard runs, as library functions that take a validated
+//! pipeline and report progress through [`Progress`]. The CLI adds arguments, progress bars and
+//! printing; a service or a scheduler calls the same functions.
+//!
+//! - [`train_package`]: load, train, evaluate, export with the parity check, write the package;
+//! - [`score_list`] with [`default_as_of`]: the early-warning list from a verified package;
+//! - [`export_checked`]: any LightGBM model text to exact ONNX, checked through ONNX Runtime.
+
+mod error;
+mod export;
+mod score;
+mod train;
+
+pub use error::AppError;
+pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
+pub use score::{default_as_of, list_path, score_list};
+pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, parity, train_package};
+
+/// A stage of a job, in the order a run passes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading the tables.
+    Load,
+    /// Building the snapshots' features.
+    Features,
+    /// Hyper-parameter search.
+    Tuning,
+    /// Boosting the final model.
+    Training,
+    /// Validation and test figures.
+    Evaluation,
+    /// ONNX export and its parity check.
+    Export,
+    /// Writing the package.
+    Package,
+    /// Scoring customers.
+    Scoring,
+}
+
+/// Progress of a job, reported as it happens.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// A stage began.
+    Stage(Stage),
+    /// Rows read so far from a table.
+    Read(churnguard_ingest::Progress),
+    /// A snapshot was built (`done` of `total`).
+    Snapshot {
+        /// Its cutoff.
+        cutoff: String,
+        /// Snapshots built so far.
+        done: usize,
+        /// Snapshots to build.
+        total: usize,
+    },
+    /// A tuning trial finished.
+    Trial {
+        /// Its number.
+        number: usize,
+        /// Trials in all.
+        of: usize,
+    },
+    /// A boosting round finished.
+    Round {
+        /// Rounds done.
+        round: usize,
+        /// Most rounds.
+        of: usize,
+    },
+    /// Customers scored so far.
+    Scored {
+        /// Customers done.
+        done: usize,
+        /// Customers in all.
+        total: usize,
+    },
+}

@@ -1,0 +1,213 @@
+//! `train_package`: from a validated pipeline to a verified, versioned model package.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use churnguard_config::Pipeline;
+use churnguard_features::{History, load_with_progress};
+use churnguard_infer::{OnnxModel, OnnxRuntime};
+use churnguard_package::{MODEL_ONNX, MODEL_TEXT, PARITY_LIMIT, Parity, Written};
+use churnguard_train::{Event, ManifestInputs, Phase, TrainError, Training, export_onnx, input_files, manifest, train};
+
+use crate::{AppError, Progress, Stage};
+
+/// Test rows compared in the parity check (evenly spread; all of them when fewer).
+pub const PARITY_TEST_ROWS: usize = 100_000;
+
+/// What a training job needs besides the pipeline.
+pub struct TrainRequest<'a> {
+    /// The validated pipeline.
+    pub pipeline: &'a Pipeline,
+    /// The config file's text as read (its SHA-256 goes in the manifest).
+    pub config_text: &'a str,
+    /// Where packages go (`<models>/<pipeline>/v<N>`).
+    pub models_dir: &'a Path,
+    /// ONNX Runtime, for the parity check.
+    pub runtime: &'a OnnxRuntime,
+}
+
+/// Where a job spent its time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StageTimes {
+    /// Reading the tables.
+    pub load: Duration,
+    /// Snapshots.
+    pub features: Duration,
+    /// Tuning trials.
+    pub tuning: Duration,
+    /// The final model.
+    pub training: Duration,
+    /// Figures, tiers, importance.
+    pub evaluation: Duration,
+    /// ONNX export and parity.
+    pub export: Duration,
+    /// Writing the package.
+    pub package: Duration,
+}
+
+impl StageTimes {
+    fn add(&mut self, stage: Stage, took: Duration) {
+        match stage {
+            Stage::Load => self.load += took,
+            Stage::Features => self.features += took,
+            Stage::Tuning => self.tuning += took,
+            Stage::Training => self.training += took,
+            Stage::Evaluation | Stage::Scoring => self.evaluation += took,
+            Stage::Export => self.export += took,
+            Stage::Package => self.package += took,
+        }
+    }
+}
+
+/// A trained and packaged model.
+pub struct Trained {
+    /// The loaded tables (for scoring the latest snapshot next).
+    pub history: History,
+    /// Everything training produced.
+    pub training: Training,
+    /// ONNX Runtime against LightGBM.
+    pub parity: Parity,
+    /// The package written.
+    pub written: Written,
+    /// Where the time went.
+    pub times: StageTimes,
+}
+
+/// Reports stages and times them.
+struct Clock<'a> {
+    observe: &'a mut dyn FnMut(Progress),
+    stage: Stage,
+    since: Instant,
+    times: StageTimes,
+}
+
+impl Clock<'_> {
+    fn enter(&mut self, stage: Stage) {
+        self.times.add(self.stage, self.since.elapsed());
+        self.stage = stage;
+        self.since = Instant::now();
+        (self.observe)(Progress::Stage(stage));
+    }
+
+    fn finish(mut self) -> StageTimes {
+        self.times.add(self.stage, self.since.elapsed());
+        self.times
+    }
+}
+
+/// Trains a pipeline's model, checks its ONNX export against LightGBM and writes the package as
+/// the next version; nothing is written when any step fails.
+pub fn train_package(req: &TrainRequest<'_>, observe: &mut dyn FnMut(Progress)) -> Result<Trained, AppError> {
+    let p = req.pipeline;
+    if p.label.is_none() {
+        return Err(AppError::NoLabel { file: p.file.clone() });
+    }
+    // Refuse an unusable models folder before the long work, not after.
+    check_writable(req.models_dir)?;
+    observe(Progress::Stage(Stage::Load));
+    let mut clock = Clock {
+        observe,
+        stage: Stage::Load,
+        since: Instant::now(),
+        times: StageTimes::default(),
+    };
+    let (history, training, inputs) = std::thread::scope(|s| -> Result<_, AppError> {
+        let hashes = s.spawn(|| input_files(p));
+        let history = load_with_progress(p, None, &mut |r| (clock.observe)(Progress::Read(r)))?;
+        clock.enter(Stage::Features);
+        let training = train_observed(p, &history, &mut clock)?;
+        let inputs = hashes
+            .join()
+            .map_err(|_| TrainError::Internal("hashing the input files failed".into()))??;
+        Ok((history, training, inputs))
+    })?;
+    clock.enter(Stage::Export);
+    let onnx = export_onnx(p, &training)?;
+    let parity = parity(req.runtime, &onnx, &training)?;
+    if parity.max_abs_difference > PARITY_LIMIT {
+        return Err(AppError::Parity {
+            difference: parity.max_abs_difference,
+            limit: PARITY_LIMIT,
+        });
+    }
+    clock.enter(Stage::Package);
+    let text = training.fit.model_text.as_bytes();
+    let files: [(&str, &[u8]); 2] = [(MODEL_TEXT, text), (MODEL_ONNX, &onnx)];
+    let written = churnguard_package::write(req.models_dir, &p.name, &files, &|version, hashes| {
+        manifest(
+            p,
+            &training,
+            &ManifestInputs {
+                version,
+                config_text: req.config_text,
+                inputs: &inputs,
+                files: hashes,
+                parity: &parity,
+            },
+        )
+    })?;
+    let times = clock.finish();
+    Ok(Trained {
+        history,
+        training,
+        parity,
+        written,
+        times,
+    })
+}
+
+fn check_writable(models: &Path) -> Result<(), AppError> {
+    let fail = |source| AppError::ModelsDir {
+        path: models.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(models).map_err(fail)?;
+    let probe: PathBuf = models.join(format!(".write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(fail)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Trains, turning training's events into stages and progress.
+fn train_observed(p: &Pipeline, history: &History, clock: &mut Clock<'_>) -> Result<Training, AppError> {
+    let result = train(p, history, &mut |event| match event {
+        Event::Snapshot { report, done, total } => (clock.observe)(Progress::Snapshot {
+            cutoff: report.cutoff.clone(),
+            done,
+            total,
+        }),
+        Event::Phase(phase) => clock.enter(match phase {
+            Phase::Tuning => Stage::Tuning,
+            Phase::Training => Stage::Training,
+            Phase::Evaluation => Stage::Evaluation,
+        }),
+        Event::Trial { trial, of } => (clock.observe)(Progress::Trial {
+            number: trial.number,
+            of,
+        }),
+        Event::Round { round, of, .. } => (clock.observe)(Progress::Round { round, of }),
+    });
+    result.map_err(|e| match e {
+        e @ TrainError::Parameter { .. } => AppError::Setting {
+            file: p.file.clone(),
+            source: e,
+        },
+        other => other.into(),
+    })
+}
+
+/// ONNX Runtime against LightGBM on test rows and on rows probing every split.
+pub fn parity(runtime: &OnnxRuntime, onnx: &[u8], t: &Training) -> Result<Parity, AppError> {
+    let (rows, want, test_rows) =
+        churnguard_train::parity_rows(&t.fit.model_text, &t.test_rows, &t.test_probabilities, PARITY_TEST_ROWS)?;
+    let mut model = OnnxModel::load(runtime, onnx, 0)?;
+    let scores = model.score(&rows, t.test_rows.cols)?;
+    Ok(Parity {
+        max_abs_difference: churnguard_model::max_abs_difference(&scores.values, &want),
+        rows: want.len(),
+        test_rows,
+        test_rows_of: t.test_rows.rows,
+        input_type: "f64".into(),
+        onnx_runtime: runtime.version.clone(),
+    })
+}

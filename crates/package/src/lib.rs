@@ -1,0 +1,124 @@
+//! The model package: the contract between training and every job that scores.
+//!
+//! A package is a folder `models/<pipeline>/v<N>/` holding [`MODEL_ONNX`], [`MODEL_TEXT`] and
+//! [`MANIFEST`]; `models/<pipeline>/`[`LATEST`] links to the newest. Training writes it with
+//! [`write`] (a hidden folder renamed into place, then `latest` replaced by rename); scoring,
+//! serving, comparing and monitoring read it with [`Package::open`], which checks every file
+//! against the manifest's SHA-256 before anything trusts it. Nothing else writes or parses a
+//! manifest.
+
+mod manifest;
+mod read;
+mod write;
+
+use std::path::PathBuf;
+
+pub use manifest::{
+    ConfigRecord, FeatureImportance, InputFile, Libraries, LightGbmRecord, Manifest, Parity, Reference, RowCounts,
+    Segment, TestDesign, TierThresholds, Trial,
+};
+pub use read::Package;
+pub use write::{Written, versions, write};
+
+/// Name of the manifest file.
+pub const MANIFEST: &str = "manifest.json";
+/// Name of the exact ONNX export.
+pub const MODEL_ONNX: &str = "model.onnx";
+/// Name of LightGBM's own text model.
+pub const MODEL_TEXT: &str = "model.txt";
+/// Name of the link to a pipeline's newest version.
+pub const LATEST: &str = "latest";
+/// Files every package holds besides the manifest.
+pub const MODEL_FILES: [&str; 2] = [MODEL_ONNX, MODEL_TEXT];
+/// Layout version of the manifest this churnguard writes and the newest it reads.
+pub const FORMAT: u32 = 1;
+/// Largest |ONNX Runtime - LightGBM| probability an exported model may have.
+pub const PARITY_LIMIT: f64 = 1e-6;
+
+/// A package could not be written or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// A file or folder could not be read or written.
+    #[error("{action} {}", path.display())]
+    Io {
+        /// What was being done: "cannot read", "cannot write".
+        action: &'static str,
+        /// The path at fault.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The manifest is not JSON of the expected shape.
+    #[error("{} is not a valid package manifest", path.display())]
+    Malformed {
+        /// The manifest file.
+        path: PathBuf,
+        /// The parser's reason.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The manifest could not be serialized.
+    #[error("cannot serialize the package manifest")]
+    Serialize(#[source] serde_json::Error),
+    /// The manifest was written by a newer churnguard.
+    #[error("{} has manifest format {found}; this churnguard reads formats up to {FORMAT}: upgrade churnguard", path.display())]
+    NewerFormat {
+        /// The manifest file.
+        path: PathBuf,
+        /// Its format.
+        found: u32,
+    },
+    /// The manifest contradicts the package.
+    #[error("{} is inconsistent: {problem}", path.display())]
+    Inconsistent {
+        /// The manifest file.
+        path: PathBuf,
+        /// What does not agree.
+        problem: String,
+    },
+    /// A file's content differs from what the manifest recorded.
+    #[error("{} has been modified or corrupted: its SHA-256 is {found}, the manifest says {expected}", path.display())]
+    Tampered {
+        /// The file.
+        path: PathBuf,
+        /// SHA-256 in the manifest.
+        expected: String,
+        /// SHA-256 of the file.
+        found: String,
+    },
+    /// The package was trained for another pipeline.
+    #[error(
+        "the package was trained for pipeline \"{package}\", not \"{pipeline}\": score with that pipeline's config or its own package"
+    )]
+    OtherPipeline {
+        /// The package's pipeline.
+        package: String,
+        /// The config's pipeline.
+        pipeline: String,
+    },
+    /// No version number was free after many tries (other writers keep taking them).
+    #[error("no free version number under {} after {tries} tries", dir.display())]
+    NoFreeVersion {
+        /// The pipeline's folder.
+        dir: PathBuf,
+        /// Attempts made.
+        tries: usize,
+    },
+}
+
+impl PackageError {
+    /// Whether the error is in what the user asked for (a package of another pipeline), rather
+    /// than a failure of the package or the disk.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, PackageError::OtherPipeline { .. })
+    }
+}
+
+fn io_error<'a>(action: &'static str, path: &'a std::path::Path) -> impl FnOnce(std::io::Error) -> PackageError + 'a {
+    move |source| PackageError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}

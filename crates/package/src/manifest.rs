@@ -1,0 +1,240 @@
+//! `manifest.json`: what a package holds and how it was made, enough to reproduce and audit it.
+//! One typed struct, written at training and read by every job that scores.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use churnguard_config::{Date, Tier};
+use churnguard_eval::{Evaluation, Histogram};
+use churnguard_features::{FeatureSpec, SnapshotReport};
+use serde::{Deserialize, Serialize};
+
+/// The whole manifest of a package.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Layout version ([`crate::FORMAT`]).
+    pub format: u32,
+    /// The pipeline that trained the model.
+    pub pipeline: String,
+    /// The package version, such as `v3` (the folder's name).
+    pub version: String,
+    /// When the package was written, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub created_at: String,
+    /// Where the config came from and what it resolved to.
+    pub config: ConfigRecord,
+    /// The input table files.
+    pub inputs: Vec<InputFile>,
+    /// SHA-256 of every other package file, by file name.
+    pub files: BTreeMap<String, String>,
+    /// The pipeline seed.
+    pub seed: u64,
+    /// Rows on each side of the split.
+    pub rows: RowCounts,
+    /// Training snapshots, then the test snapshot when out of time.
+    pub snapshots: Vec<SnapshotReport>,
+    /// How the test rows were drawn.
+    pub test_design: TestDesign,
+    /// LightGBM's parameters and the fit.
+    pub lightgbm: LightGbmRecord,
+    /// Library versions.
+    pub libraries: Libraries,
+    /// The features the model reads.
+    pub feature_spec: FeatureSpec,
+    /// [`FeatureSpec::hash`] of `feature_spec`.
+    pub feature_spec_sha256: String,
+    /// Figures on the validation customers.
+    pub validation: Evaluation,
+    /// Figures on the test rows.
+    pub test: Evaluation,
+    /// Test figures on recently active customers.
+    pub segments: Vec<Segment>,
+    /// The decision threshold chosen on validation.
+    pub threshold: f64,
+    /// Risk tier thresholds.
+    pub tiers: TierThresholds,
+    /// Importance by decreasing gain.
+    pub importance: Vec<FeatureImportance>,
+    /// Each feature's distribution on the training rows, for drift checks.
+    pub reference_histograms: Vec<Reference>,
+    /// Tuning trials, when the config asked for tuning.
+    pub tuning: Option<Vec<Trial>>,
+    /// How closely ONNX Runtime reproduces LightGBM.
+    pub parity: Parity,
+}
+
+/// Where the config came from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConfigRecord {
+    /// The config file.
+    pub file: PathBuf,
+    /// SHA-256 of its text as read.
+    pub file_sha256: String,
+    /// The validated config, every default filled in.
+    pub resolved: serde_json::Value,
+    /// SHA-256 of `resolved` as compact JSON.
+    pub resolved_sha256: String,
+}
+
+/// One input table file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InputFile {
+    /// The table's role (`events`, `customers`, `interactions`).
+    pub role: String,
+    /// The file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of its content.
+    pub sha256: String,
+}
+
+/// Row counts of each side of the split.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RowCounts {
+    /// Training rows (customer-snapshots).
+    pub train: usize,
+    /// Validation rows (held-out training customers).
+    pub validation: usize,
+    /// Test rows.
+    pub test: usize,
+    /// Churners among the training rows.
+    pub train_churners: usize,
+}
+
+/// Where the test rows come from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TestDesign {
+    /// Every customer of a later snapshot (out of time).
+    OutOfTime {
+        /// The test cutoff.
+        cutoff: Date,
+    },
+    /// A share of customers held out (all their rows), scored at the last cutoff.
+    HeldOutCustomers {
+        /// The share held out.
+        fraction: f64,
+        /// The snapshot the test rows come from.
+        cutoff: Date,
+    },
+}
+
+impl std::fmt::Display for TestDesign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TestDesign::OutOfTime { cutoff } => write!(f, "out of time, every customer at {cutoff}"),
+            TestDesign::HeldOutCustomers { fraction, cutoff } => {
+                write!(f, "{:.0}% of customers held out, at {cutoff}", fraction * 100.0)
+            }
+        }
+    }
+}
+
+/// LightGBM's parameters and what the fit did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LightGbmRecord {
+    /// Parameters as used, by canonical name.
+    pub params: BTreeMap<String, String>,
+    /// The round kept (trees in the model).
+    pub best_round: usize,
+    /// Rounds run.
+    pub rounds: usize,
+    /// The early-stopping metric's LightGBM name.
+    pub early_stopping_metric: String,
+    /// The validation metric after each round.
+    pub validation_history: Vec<f64>,
+}
+
+/// Library versions that made the package.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Libraries {
+    /// churnguard's version.
+    pub churnguard: String,
+    /// LightGBM's version.
+    pub lightgbm: String,
+    /// The ONNX operator sets of the export.
+    pub onnx: String,
+    /// The ONNX Runtime that checked the export.
+    pub onnx_runtime: String,
+}
+
+/// Figures on the test customers active in the last N days before the cutoff.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Segment {
+    /// The activity window, in days.
+    pub active_within_days: u32,
+    /// The evaluation of those customers.
+    pub evaluation: Evaluation,
+}
+
+/// Risk tiers as fixed probability thresholds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TierThresholds {
+    /// Lowest probability of the high tier.
+    pub high: f64,
+    /// Lowest probability of the medium tier.
+    pub medium: f64,
+    /// The `[tiers]` rules they came from.
+    pub rules: serde_json::Value,
+    /// Test customers per tier (high, medium, low).
+    pub test_counts: [u64; 3],
+}
+
+impl TierThresholds {
+    /// The tier of a probability.
+    pub fn of(&self, probability: f64) -> Tier {
+        Tier::of(probability, self.high, self.medium)
+    }
+}
+
+/// One feature's importance.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FeatureImportance {
+    /// The feature.
+    pub feature: String,
+    /// Total split gain.
+    pub gain: f64,
+    /// Number of splits.
+    pub splits: u64,
+}
+
+/// A feature's distribution on the training rows, for drift checks.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Reference {
+    /// The feature.
+    pub feature: String,
+    /// Its histogram.
+    pub histogram: Histogram,
+}
+
+/// One tried combination of a tuning search and its cross-validated score.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Trial {
+    /// 1-based trial number.
+    pub number: usize,
+    /// The parameters tried, as LightGBM names them.
+    pub params: Vec<(String, String)>,
+    /// Held-out AUC of each fold.
+    pub fold_auc: Vec<f64>,
+    /// Mean of `fold_auc`: the trial's score.
+    pub mean_auc: f64,
+    /// Rounds early stopping kept in each fold.
+    pub rounds: Vec<usize>,
+}
+
+/// How closely ONNX Runtime reproduces LightGBM.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Parity {
+    /// Largest |ONNX Runtime - LightGBM| churn probability.
+    pub max_abs_difference: f64,
+    /// Rows compared: test rows, then rows probing every split.
+    pub rows: usize,
+    /// Test rows among them (evenly spread over the test snapshot).
+    pub test_rows: usize,
+    /// Rows of the test snapshot.
+    pub test_rows_of: usize,
+    /// The ONNX model's input element type.
+    pub input_type: String,
+    /// The ONNX Runtime version that scored them.
+    pub onnx_runtime: String,
+}

@@ -1,0 +1,111 @@
+//! The verifying reader: a package is usable only when its manifest parses, its format is one
+//! this churnguard reads, every file matches the SHA-256 the manifest recorded, and the manifest
+//! agrees with itself (its version with its folder, its FeatureSpec with the spec's hash).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use churnguard_config::Pipeline;
+use churnguard_model::sha256_hex;
+
+use crate::{FORMAT, MANIFEST, MODEL_FILES, Manifest, PackageError, io_error};
+
+/// An opened, verified package: its manifest and the bytes of its files.
+#[derive(Debug)]
+pub struct Package {
+    /// The version folder (a `latest` link resolved).
+    pub dir: PathBuf,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Every file the manifest lists, verified, by name.
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Package {
+    /// Opens a version folder (or a `latest` link) and verifies it.
+    pub fn open(path: &Path) -> Result<Package, PackageError> {
+        let dir = std::fs::canonicalize(path).map_err(io_error("cannot read", path))?;
+        let manifest_path = dir.join(MANIFEST);
+        let text = std::fs::read(&manifest_path).map_err(io_error("cannot read", &manifest_path))?;
+        let manifest = parse(&manifest_path, &text)?;
+        let inconsistent = |problem: String| PackageError::Inconsistent {
+            path: manifest_path.clone(),
+            problem,
+        };
+        for name in MODEL_FILES {
+            if !manifest.files.contains_key(name) {
+                return Err(inconsistent(format!("no SHA-256 recorded for {name}")));
+            }
+        }
+        let mut files = BTreeMap::new();
+        for (name, expected) in &manifest.files {
+            // A name is a file of this folder, never a path out of it.
+            if name.contains(['/', '\\']) || name.starts_with('.') {
+                return Err(inconsistent(format!("it lists a file outside the package: {name:?}")));
+            }
+            let path = dir.join(name);
+            let bytes = std::fs::read(&path).map_err(io_error("cannot read", &path))?;
+            let found = sha256_hex(&bytes);
+            if &found != expected {
+                return Err(PackageError::Tampered {
+                    path,
+                    expected: expected.clone(),
+                    found,
+                });
+            }
+            files.insert(name.clone(), bytes);
+        }
+        let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if folder.starts_with('v') && folder[1..].bytes().all(|b| b.is_ascii_digit()) && folder != manifest.version {
+            return Err(inconsistent(format!(
+                "it says version {}, but the folder is {folder}",
+                manifest.version
+            )));
+        }
+        let hash = manifest.feature_spec.hash();
+        if hash != manifest.feature_spec_sha256 {
+            return Err(inconsistent(format!(
+                "its FeatureSpec hashes to {hash}, but it records {}",
+                manifest.feature_spec_sha256
+            )));
+        }
+        Ok(Package { dir, manifest, files })
+    }
+
+    /// The verified bytes of a package file ([`crate::MODEL_ONNX`], [`crate::MODEL_TEXT`]).
+    pub fn file(&self, name: &str) -> &[u8] {
+        self.files.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Refuses a pipeline other than the one the package was trained for.
+    pub fn check_pipeline(&self, p: &Pipeline) -> Result<(), PackageError> {
+        if p.name == self.manifest.pipeline {
+            return Ok(());
+        }
+        Err(PackageError::OtherPipeline {
+            package: self.manifest.pipeline.clone(),
+            pipeline: p.name.clone(),
+        })
+    }
+}
+
+/// Parses a manifest, reading its format first so a newer one gets its own message instead of
+/// a missing-field error.
+fn parse(path: &Path, text: &[u8]) -> Result<Manifest, PackageError> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        format: u32,
+    }
+    let malformed = |source| PackageError::Malformed {
+        path: path.to_path_buf(),
+        source,
+    };
+    let head: Head = serde_json::from_slice(text).map_err(malformed)?;
+    if head.format > FORMAT {
+        return Err(PackageError::NewerFormat {
+            path: path.to_path_buf(),
+            found: head.format,
+        });
+    }
+    serde_json::from_slice(text).map_err(malformed)
+}

@@ -1,0 +1,156 @@
+//! The staged writer: a version is written into a hidden folder and renamed into place, then
+//! `latest` is replaced by rename. A failure at any point leaves earlier versions and `latest`
+//! as they were.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use churnguard_model::sha256_hex;
+
+use crate::{LATEST, MANIFEST, Manifest, PackageError, io_error};
+
+/// Attempts at taking the next version number while other writers take them too.
+const VERSION_TRIES: usize = 1000;
+
+/// A written package.
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// The version folder, such as `models/cdnow/v3`.
+    pub dir: PathBuf,
+    /// The version, such as `v3`.
+    pub version: String,
+}
+
+/// The version numbers present in a pipeline's folder, increasing.
+pub fn versions(pipeline_dir: &Path) -> Vec<u32> {
+    let mut out: Vec<u32> = std::fs::read_dir(pipeline_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix('v')?.parse().ok())
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// Writes `files` (name, bytes) and the manifest that `manifest(version, sha256 by file)`
+/// builds as the next version of `pipeline` under `models_dir`, then points `latest` at it
+/// unless a newer version exists by then.
+pub fn write(
+    models_dir: &Path,
+    pipeline: &str,
+    files: &[(&str, &[u8])],
+    manifest: &dyn Fn(&str, &BTreeMap<String, String>) -> Manifest,
+) -> Result<Written, PackageError> {
+    let dir = models_dir.join(pipeline);
+    std::fs::create_dir_all(&dir).map_err(io_error("cannot write", &dir))?;
+    let staging = Staging::create(&dir)?;
+    let mut hashes = BTreeMap::new();
+    for (name, bytes) in files {
+        write_synced(&staging.0.join(name), bytes)?;
+        hashes.insert(name.to_string(), sha256_hex(bytes));
+    }
+    // Another run may take a version number between our look and our rename: rename refuses an
+    // existing non-empty folder, so try the next number.
+    for _ in 0..VERSION_TRIES {
+        let n = versions(&dir).last().copied().unwrap_or(0) + 1;
+        let version = format!("v{n}");
+        let json = serde_json::to_vec_pretty(&manifest(&version, &hashes)).map_err(PackageError::Serialize)?;
+        write_synced(&staging.0.join(MANIFEST), &json)?;
+        let target = dir.join(&version);
+        match std::fs::rename(&staging.0, &target) {
+            Ok(()) => {
+                std::mem::forget(staging);
+                point_latest(&dir, n)?;
+                return Ok(Written { dir: target, version });
+            }
+            Err(_) if target.exists() => continue,
+            Err(e) => return Err(io_error("cannot write", &target)(e)),
+        }
+    }
+    Err(PackageError::NoFreeVersion {
+        dir,
+        tries: VERSION_TRIES,
+    })
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), PackageError> {
+    let mut f = std::fs::File::create(path).map_err(io_error("cannot write", path))?;
+    f.write_all(bytes).map_err(io_error("cannot write", path))?;
+    f.sync_all().map_err(io_error("cannot write", path))
+}
+
+/// The version `latest` points at, when it points at one.
+fn latest_version(dir: &Path) -> Option<u32> {
+    let target = std::fs::read_link(dir.join(LATEST)).ok()?;
+    target.to_str()?.strip_prefix('v')?.parse().ok()
+}
+
+/// Replaces `latest` by a link to version `n`, atomically (a new link renamed over the old),
+/// unless a newer version exists: a run paused between its rename and this call must not move
+/// `latest` backwards.
+fn point_latest(dir: &Path, n: u32) -> Result<(), PackageError> {
+    let newest = versions(dir).last().copied().unwrap_or(n);
+    if newest > n || latest_version(dir).is_some_and(|current| current > n) {
+        return Ok(());
+    }
+    let link = dir.join(LATEST);
+    let tmp = dir.join(format!(".latest-{}-{}", std::process::id(), unique()));
+    let _ = std::fs::remove_file(&tmp);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(format!("v{n}"), &tmp).map_err(io_error("cannot write", &tmp))?;
+    #[cfg(not(unix))]
+    std::fs::write(&tmp, format!("v{n}")).map_err(io_error("cannot write", &tmp))?;
+    std::fs::rename(&tmp, &link).map_err(io_error("cannot write", &link))
+}
+
+/// A number no other call in this process gets, so two writers in one process never share a
+/// staging name.
+fn unique() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// An unfinished version folder, removed unless it was renamed into place.
+struct Staging(PathBuf);
+
+impl Staging {
+    fn create(dir: &Path) -> Result<Staging, PackageError> {
+        let path = dir.join(format!(".incomplete-{}-{}", std::process::id(), unique()));
+        if path.exists() {
+            std::fs::remove_dir_all(&path).map_err(io_error("cannot write", &path))?;
+        }
+        std::fs::create_dir(&path).map_err(io_error("cannot write", &path))?;
+        Ok(Staging(path))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_never_moves_back_to_an_older_version() {
+        let dir = tempfile::tempdir().unwrap();
+        for v in ["v1", "v2", "v3"] {
+            std::fs::create_dir(dir.path().join(v)).unwrap();
+        }
+        point_latest(dir.path(), 3).unwrap();
+        // A run that paused after renaming v2 into place moves `latest` only after v3 took it.
+        point_latest(dir.path(), 2).unwrap();
+        let link = std::fs::read_link(dir.path().join(LATEST)).unwrap();
+        assert_eq!(link, Path::new("v3"));
+        // The newest version takes it when its own run gets there.
+        std::fs::create_dir(dir.path().join("v4")).unwrap();
+        point_latest(dir.path(), 4).unwrap();
+        assert_eq!(std::fs::read_link(dir.path().join(LATEST)).unwrap(), Path::new("v4"));
+    }
+}
