@@ -126,16 +126,13 @@ fn features_writes_the_cdnow_snapshot_and_refuses_a_cutoff_before_the_data() {
         &out,
     ]));
     assert_eq!(code, 0, "{err}");
-    assert!(
-        stdout.starts_with("23,570 customers at cutoff 1998-04-01\n"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("23,570 rows (1 snapshot), 25 features"), "{stdout}");
-    assert!(stdout.contains("churned 20,268 (rate 0.860)"), "{stdout}");
+    assert!(stdout.starts_with("3,817 customers at cutoff 1998-04-01\n"), "{stdout}");
+    assert!(stdout.contains("3,817 rows (1 snapshot), 25 features"), "{stdout}");
+    assert!(stdout.contains("churned 2,061 (rate 0.540)"), "{stdout}");
     let file = std::fs::File::open(&out).unwrap();
     let meta = parquet::file::reader::SerializedFileReader::new(file).unwrap();
     use parquet::file::reader::FileReader;
-    assert_eq!(meta.metadata().file_metadata().num_rows(), 23_570);
+    assert_eq!(meta.metadata().file_metadata().num_rows(), 3_817);
     let (code, _, err) = outcome(&churnguard(&[
         "features",
         "pipelines/cdnow.toml",
@@ -155,17 +152,24 @@ fn features_without_a_cutoff_writes_every_snapshot_of_the_pipeline() {
     let (code, stdout, err) = outcome(&churnguard(&["features", "pipelines/cdnow.toml", "--out", &out]));
     assert_eq!(code, 0, "{err}");
     // Training cutoffs every 30 days from 1997-10-01 to 1998-01-01, then the test cutoff.
-    for cutoff in ["1997-10-01", "1997-10-31", "1997-11-30", "1997-12-30", "1998-04-01"] {
+    // The customers still with us at each cutoff (an event in the 90 days before it).
+    for (customers, cutoff) in [
+        ("4,195", "1997-10-01"),
+        ("3,960", "1997-10-31"),
+        ("4,088", "1997-11-30"),
+        ("4,177", "1997-12-30"),
+        ("3,817", "1998-04-01"),
+    ] {
         assert!(
-            stdout.contains(&format!("23,570 customers at cutoff {cutoff}\n")),
+            stdout.contains(&format!("{customers} customers at cutoff {cutoff}\n")),
             "{stdout}"
         );
     }
-    assert!(stdout.contains("117,850 rows (5 snapshots)"), "{stdout}");
+    assert!(stdout.contains("20,237 rows (5 snapshots)"), "{stdout}");
     use parquet::file::reader::FileReader;
     let meta = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&out).unwrap()).unwrap();
     assert_eq!(meta.metadata().num_row_groups(), 5);
-    assert_eq!(meta.metadata().file_metadata().num_rows(), 117_850);
+    assert_eq!(meta.metadata().file_metadata().num_rows(), 20_237);
 
     // A pipeline without [snapshots] needs --cutoff, and says so.
     let (code, _, err) = outcome(&churnguard(&["features", "pipelines/cdnow_sample.toml", "--out", &out]));

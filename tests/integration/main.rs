@@ -134,25 +134,24 @@ impl Scratch {
     }
 }
 
-/// The `[data]`, `[data.events]` and `[label]` tables of a pipeline reading the bundled CDNOW
-/// sample (inactivity label, 90-day horizon), for configs written in a scratch folder.
+/// The `[data]`, `[data.events]` and `[label]` tables of `pipelines/cdnow_sample.toml` (the
+/// bundled CDNOW sample, inactivity label), with `data.as_of` set and the table path made
+/// absolute, for configs written in a scratch folder.
 pub fn cdnow_sample_tables(as_of: &str) -> String {
-    format!(
-        r#"[data]
-as_of = {as_of}
-[data.events]
-path = "{}"
-customer_id = "customer_id"
-timestamp = "date"
-amount = "dollar_value"
-quantity = "number_of_cds"
-pii_columns = ["orig_customer_id"]
-[label]
-kind = "inactivity"
-horizon_days = 90
-"#,
-        cdnow_sample()
-    )
+    let text = std::fs::read_to_string(root().join("pipelines/cdnow_sample.toml")).expect("the sample pipeline");
+    let start = text.find("[data]").expect("the sample pipeline has [data]");
+    // Its tables and label, not the sections after them.
+    let end = text[start..].find("\n[snapshots]").map_or(text.len(), |e| start + e);
+    text[start..end]
+        .lines()
+        .map(|line| match line.split('=').next().map(str::trim) {
+            Some("as_of") => format!("as_of = {as_of}"),
+            Some("path") => format!("path = \"{}\"", cdnow_sample()),
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 /// The bundled CDNOW sample as an absolute path, for configs written elsewhere.

@@ -50,7 +50,7 @@ lookback_days = 365
 explain_all = true
 [[scoring.actions]]
 tier = "high"
-reason = "monetary_*"
+reason = "active_days_*"
 action = "win-back offer"
 "#,
         tables = cdnow_sample_tables("1998-06-30")
@@ -69,6 +69,7 @@ struct List {
     rank: Vec<u64>,
     ids: Vec<String>,
     probability: Vec<f64>,
+    value: Vec<f64>,
     tier: Vec<String>,
     action: Vec<String>,
     reason_features: Vec<[Option<String>; 3]>,
@@ -82,6 +83,7 @@ fn read_list(path: &Path) -> List {
         rank: vec![],
         ids: vec![],
         probability: vec![],
+        value: vec![],
         tier: vec![],
         action: vec![],
         reason_features: vec![],
@@ -104,6 +106,8 @@ fn read_list(path: &Path) -> List {
                 .iter()
                 .copied(),
         );
+        l.value
+            .extend(col("value").as_primitive::<Float64Type>().values().iter().copied());
         l.tier
             .extend(col("tier").as_string::<i32>().iter().map(|s| s.unwrap().to_string()));
         l.action
@@ -145,10 +149,15 @@ fn scores_match_lightgbm(config: &str, as_of: &str) {
     );
     let list = read_list(&out);
     assert!(list.rank.iter().enumerate().all(|(i, &r)| r == i as u64 + 1));
-    assert!(
-        list.probability.windows(2).all(|w| w[0] >= w[1]),
-        "ranked by probability"
-    );
+    if stdout.contains("ranked by value at risk") {
+        let var: Vec<f64> = list.probability.iter().zip(&list.value).map(|(p, v)| p * v).collect();
+        assert!(var.windows(2).all(|w| w[0] >= w[1] - 1e-9), "ranked by value at risk");
+    } else {
+        assert!(
+            list.probability.windows(2).all(|w| w[0] >= w[1]),
+            "ranked by probability"
+        );
+    }
 
     let pipeline = churnguard_config::load(Path::new(&p)).unwrap();
     let h = load(&pipeline, None).unwrap();
@@ -167,7 +176,22 @@ fn scores_match_lightgbm(config: &str, as_of: &str) {
         }
     }
     let booster = Booster::from_text(&std::fs::read_to_string(latest.join("model.txt")).unwrap()).unwrap();
-    let want = booster.predict(&rows, f, Prediction::Normal).unwrap();
+    // `model.onnx` applies the package's calibration to LightGBM's probability.
+    let platt: churnguard_eval::Platt = serde_json::from_value(manifest["calibration"]["platt"].clone()).unwrap();
+    let want: Vec<f64> = booster
+        .predict(&rows, f, Prediction::Normal)
+        .unwrap()
+        .into_iter()
+        .map(|x| platt.apply(x))
+        .collect();
+    // Early warning is about customers still with us: nobody silent for the label's 90 days.
+    if let Some(j) = spec.features.iter().position(|x| x.name == "recency_days") {
+        let recency = batch.column(j + 2).as_primitive::<Float64Type>();
+        assert!(
+            recency.iter().flatten().all(|r| r <= 90.0),
+            "an already-churned customer was scored"
+        );
+    }
     let contrib = booster.predict(&rows, f, Prediction::Contributions).unwrap();
     let by_id: HashMap<String, usize> = (0..batch.num_rows())
         .map(|i| {
@@ -236,11 +260,28 @@ fn rules_choose_actions_and_csv_is_written() {
         header.starts_with("rank,customer_id,churn_probability,tier,value,value_at_risk,action,action_rule,reason_1,"),
         "{header}"
     );
-    assert_eq!(text.lines().count(), 2357 + 1);
+    let scored: usize = stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .unwrap();
+    assert_eq!(text.lines().count(), scored + 1);
+    // The already-churned are in the win-back list beside it, most valuable first.
+    let win_back = std::fs::read_to_string(s.0.path().join("risk.win-back.csv")).unwrap();
+    assert!(
+        win_back.starts_with("rank,customer_id,past_value,days_silent\n"),
+        "{win_back}"
+    );
+    let past: Vec<f64> = win_back
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert!(past.len() > scored && past.windows(2).all(|w| w[0] >= w[1]));
     let mut by_rule = 0;
     for line in text.lines().skip(1) {
         if line.contains(",win-back offer,rule 1,") {
-            assert!(line.contains(",high,") && line.contains(",monetary_total,"), "{line}");
+            assert!(line.contains(",high,") && line.contains(",active_days_"), "{line}");
             by_rule += 1;
         }
     }
@@ -378,7 +419,18 @@ fn scoring_memory_stays_within_its_budget_and_unseen_categories_are_counted() {
         .unwrap_or_else(|| panic!("no peak memory in {stdout}"));
     assert!(peak < 400, "peak memory {peak} MB");
     eprintln!("scoring 40,000 customers: peak memory {peak} MB");
-    assert!(stdout.contains("Scored 40,000 customers"), "{stdout}");
+    // The customers still with us are scored, the already-churned listed for win-back: together
+    // at most every customer of the data set.
+    let number = |after: &str| -> u64 {
+        stdout
+            .split(after)
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|v| v.replace(',', "").parse().ok())
+            .unwrap_or_else(|| panic!("no {after:?} in {stdout}"))
+    };
+    let (scored, gone) = (number("Scored "), number("already churned: "));
+    assert!(scored > 1000 && gone > 1000 && scored + gone <= 40_000, "{stdout}");
 
     // A plan never seen at training is scored as unknown and counted.
     let customers = data.join("customers.parquet");
@@ -406,8 +458,16 @@ fn scoring_memory_stays_within_its_budget_and_unseen_categories_are_counted() {
     w.close().unwrap();
     let (code, stdout, err) = score_with(&latest, &p, &out, &["--as-of", "2024-12-31", "--top", "0"]);
     assert_eq!(code, 0, "{err}");
+    // Of the 100 changed rows, those of customers still with us are scored and counted.
+    let unseen: u64 = stdout
+        .split("attr_plan: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no unseen plans in {stdout}"));
+    assert!(unseen > 0 && unseen <= 100, "{stdout}");
     assert!(
-        stdout.contains("attr_plan: 100 values unseen at training, scored as unknown"),
+        stdout.contains("values unseen at training, scored as unknown"),
         "{stdout}"
     );
 }

@@ -39,6 +39,40 @@ fn train(s: &Scratch, extra: &str, models: &Path) -> (i32, String, crate::Stderr
     outcome(&churnguard(&["train", &p, "--models", &models.display().to_string()]))
 }
 
+#[test]
+fn cdnow_is_trained_on_customers_still_with_us_with_calibrated_probabilities() {
+    let s = Scratch::new();
+    let models = s.0.path().join("models");
+    let (code, out, err) = outcome(&churnguard(&[
+        "train",
+        "pipelines/cdnow.toml",
+        "--models",
+        &models.display().to_string(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1998-04-01: 3,817 customers still with us"), "{out}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(models.join("cdnow/v1/manifest.json")).unwrap()).unwrap();
+    let c = &manifest["calibration"];
+    let f = |side: &str, key: &str| c[side][key].as_f64().unwrap();
+    // Calibration on the validation customers improves the out-of-time Brier score, and the
+    // mean probability matches the observed churn rate.
+    assert!(f("after", "brier") < f("before", "brier"), "{c}");
+    assert!(
+        (f("after", "mean_predicted") - f("after", "observed_rate")).abs() < 0.03,
+        "{c}"
+    );
+    // Ranked by value at risk, the top of the list holds far more of the churners' spend than
+    // ranked by probability alone.
+    let v = &manifest["value_capture"];
+    assert_eq!(v["ranked_by"], "value_at_risk");
+    let top10 = |k: &str| v[k][0][1].as_f64().unwrap();
+    assert!(
+        top10("captured") > 0.25 && top10("captured") > 3.0 * top10("by_probability"),
+        "{v}"
+    );
+}
+
 fn sha256(bytes: &[u8]) -> String {
     churnguard_model::sha256_hex(bytes)
 }
@@ -50,9 +84,10 @@ fn train_writes_a_complete_loadable_package_and_run_adds_the_next_version() {
     let (code, out, err) = train(&s, "", &models);
     assert_eq!(code, 0, "{err}");
     for line in [
-        "snapshot     1997-10-01: 2,357 customers",
-        "test         out of time, every customer at 1998-04-01: 2,357 rows",
+        "snapshot     1997-10-01: 409 customers still with us, churn rate 51.3% (1,948 already churned, left out)",
+        "test         out of time, every customer at 1998-04-01: ",
         "active 180d  AUC ",
+        "calibration  Platt on ",
         "parity       max |ONNX Runtime - LightGBM| = ",
         "Importance (top 10 by gain)",
     ] {
@@ -78,7 +113,8 @@ fn train_writes_a_complete_loadable_package_and_run_adds_the_next_version() {
     assert_eq!(manifest["config"]["resolved"]["model"]["num_leaves"], 7);
     assert!(manifest["parity"]["max_abs_difference"].as_f64().unwrap() <= 1e-6);
     let auc = manifest["test"]["auc"].as_f64().unwrap();
-    assert!(auc > 0.75 && auc < 1.0, "{auc}");
+    // Customers still with us are harder to rank than the long gone: 0.725 on all of CDNOW.
+    assert!(auc > 0.65 && auc < 1.0, "{auc}");
     assert!(manifest["test"]["auc_interval"]["lower"].as_f64().unwrap() < auc);
     assert_eq!(manifest["feature_spec"]["features"].as_array().unwrap().len(), 25);
     assert_eq!(manifest["reference_histograms"].as_array().unwrap().len(), 25);
@@ -93,10 +129,12 @@ fn train_writes_a_complete_loadable_package_and_run_adds_the_next_version() {
         10.0, 200.0, 3.0, 50.0, 16.0, 20.0, 3.0, 4.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 2.0, 40.0, 20.0, 60.0,
         5.0, 0.5, 2.0, 2.0, 1.0,
     ];
-    let want = booster.predict(&row, 25, Prediction::Normal).unwrap()[0];
+    let platt: churnguard_eval::Platt = serde_json::from_value(manifest["calibration"]["platt"].clone()).unwrap();
+    let want = platt.apply(booster.predict(&row, 25, Prediction::Normal).unwrap()[0]);
     let runtime = OnnxRuntime::load(None).unwrap();
     let mut onnx = OnnxModel::load(runtime, &std::fs::read(v1.join("model.onnx")).unwrap(), 1).unwrap();
     let got = onnx.score(&row, 25).unwrap().values[0];
+    // The calibration's own arithmetic in ONNX Runtime and in Rust: a few ulps apart.
     assert!((want - got).abs() <= 1e-12, "{want} vs {got}");
 
     // `run` trains again: a new version, `latest` moves, the model is the same byte for byte.

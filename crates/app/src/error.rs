@@ -39,7 +39,7 @@ pub enum AppError {
         file: PathBuf,
         /// The refusal, naming the key.
         #[source]
-        source: churnguard_train::TrainError,
+        source: Box<churnguard_train::TrainError>,
     },
     /// The scoring date is before the data.
     #[error("--as-of {as_of}")]
@@ -58,6 +58,38 @@ pub enum AppError {
     NoDate {
         /// The config file.
         file: PathBuf,
+    },
+    /// An action rule's `reason` names no feature of the model.
+    #[error(
+        "{}: `scoring.actions[{}]` (rule {rule}) has reason \"{reason}\", which matches no feature of the model: name a feature or its column (features: {})",
+        file.display(), rule - 1, features.join(", ")
+    )]
+    ActionRule {
+        /// The config file.
+        file: PathBuf,
+        /// The rule's number, from 1.
+        rule: usize,
+        /// Its reason.
+        reason: String,
+        /// The model's features.
+        features: Vec<String>,
+    },
+    /// The list's folder cannot be created.
+    #[error("cannot create the output folder {}", path.display())]
+    OutputFolder {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The list would be written inside a model package.
+    #[error("{} is inside the model package {}: write the list elsewhere (the package's files are verified by hash)", out.display(), package.display())]
+    OutputInPackage {
+        /// The list's path.
+        out: PathBuf,
+        /// The package folder.
+        package: PathBuf,
     },
     /// The exported model differs from LightGBM beyond the limit.
     #[error(
@@ -103,9 +135,12 @@ impl AppError {
     /// pipeline), which the CLI reports with exit code 2, rather than a failure while doing it.
     pub fn is_usage(&self) -> bool {
         match self {
-            AppError::NoLabel { .. } | AppError::Setting { .. } | AppError::AsOf { .. } | AppError::NoDate { .. } => {
-                true
-            }
+            AppError::NoLabel { .. }
+            | AppError::Setting { .. }
+            | AppError::AsOf { .. }
+            | AppError::NoDate { .. }
+            | AppError::ActionRule { .. }
+            | AppError::OutputInPackage { .. } => true,
             AppError::Package(e) => e.is_usage(),
             AppError::Open(e) => e.is_usage(),
             AppError::Score(churnguard_infer::ScoreError::Package(e)) => e.is_usage(),

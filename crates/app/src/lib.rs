@@ -13,7 +13,7 @@ mod train;
 
 pub use error::AppError;
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
-pub use score::{default_as_of, list_path, score_list};
+pub use score::{check_actions, default_as_of, list_path, prepare_output, score_list, win_back_path, write_lists};
 pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, parity, train_package};
 
 /// A stage of a job, in the order a run passes them.

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use churnguard_config::{Date, Pipeline};
-use churnguard_features::{FeatureError, History};
-use churnguard_infer::{ModelPackage, OnnxModel, RiskList, ScoreError, score};
+use churnguard_features::{FeatureError, FeatureSpec, History};
+use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, RiskList, ScoreError, score, write_list, write_win_back};
 
 use crate::{AppError, Progress, Stage};
 
@@ -34,6 +34,7 @@ pub fn score_list(
         Some(d) => d,
         None => default_as_of(p, h)?,
     };
+    check_actions(p, package.spec())?;
     observe(Progress::Stage(Stage::Scoring));
     let result = score(p, h, package, model, as_of, &mut |done, total| {
         observe(Progress::Scored { done, total })
@@ -47,4 +48,72 @@ pub fn score_list(
 /// Where `run` writes the list of a new package: beside it, named after its version and date.
 pub fn list_path(models_dir: &Path, pipeline: &str, version: &str, as_of: Date) -> PathBuf {
     models_dir.join(pipeline).join(format!("risk-{version}-{as_of}.csv"))
+}
+
+/// Where the win-back list of a risk list at `out` goes: beside it, `<name>.win-back.<ext>`.
+pub fn win_back_path(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match out.extension() {
+        Some(ext) => format!("{stem}.win-back.{}", ext.to_string_lossy()),
+        None => format!("{stem}.win-back"),
+    };
+    out.with_file_name(name)
+}
+
+/// Makes sure a list can be written at `out` before any work: its folder exists (created when
+/// missing) and is not inside a model package, whose files the package's hashes cover.
+pub fn prepare_output(out: &Path, package_dir: &Path) -> Result<(), AppError> {
+    let folder = match out.parent() {
+        Some(f) if !f.as_os_str().is_empty() => f.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&folder).map_err(|source| AppError::OutputFolder {
+        path: folder.clone(),
+        source,
+    })?;
+    let (Ok(folder), Ok(package)) = (std::fs::canonicalize(&folder), std::fs::canonicalize(package_dir)) else {
+        return Ok(());
+    };
+    if folder.starts_with(&package) {
+        return Err(AppError::OutputInPackage {
+            out: out.to_path_buf(),
+            package,
+        });
+    }
+    Ok(())
+}
+
+/// Writes the risk list at `out` and, when some customers have already churned, the win-back
+/// list beside it ([`win_back_path`]).
+pub fn write_lists(
+    list: &RiskList,
+    package: &ModelPackage,
+    out: &Path,
+    format: ListFormat,
+    batch_rows: usize,
+) -> Result<(), AppError> {
+    write_list(list, package.spec(), out, format, batch_rows)?;
+    if !list.win_back.is_empty() {
+        write_win_back(list, &win_back_path(out), format)?;
+    }
+    Ok(())
+}
+
+/// Refuses action rules whose `reason` can match no feature of the model: such a rule would
+/// silently never choose its action.
+pub fn check_actions(p: &Pipeline, spec: &FeatureSpec) -> Result<(), AppError> {
+    let names = spec.names();
+    let unmatched = p.scoring.unmatched_rules(&names);
+    match unmatched.first() {
+        None => Ok(()),
+        Some(&i) => Err(AppError::ActionRule {
+            file: p.file.clone(),
+            rule: i + 1,
+            reason: p.scoring.actions[i].reason.clone().unwrap_or_default(),
+            features: names.iter().map(|s| s.to_string()).collect(),
+        }),
+    }
 }

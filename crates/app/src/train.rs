@@ -114,6 +114,8 @@ pub fn train_package(req: &TrainRequest<'_>, observe: &mut dyn FnMut(Progress)) 
     let (history, training, inputs) = std::thread::scope(|s| -> Result<_, AppError> {
         let hashes = s.spawn(|| input_files(p));
         let history = load_with_progress(p, None, &mut |r| (clock.observe)(Progress::Read(r)))?;
+        // A rule that can never match is refused before the long work.
+        crate::check_actions(p, &churnguard_features::spec_for(p, &history))?;
         clock.enter(Stage::Features);
         let training = train_observed(p, &history, &mut clock)?;
         let inputs = hashes
@@ -190,7 +192,7 @@ fn train_observed(p: &Pipeline, history: &History, clock: &mut Clock<'_>) -> Res
     result.map_err(|e| match e {
         e @ TrainError::Parameter { .. } => AppError::Setting {
             file: p.file.clone(),
-            source: e,
+            source: Box::new(e),
         },
         other => other.into(),
     })
@@ -200,6 +202,8 @@ fn train_observed(p: &Pipeline, history: &History, clock: &mut Clock<'_>) -> Res
 pub fn parity(runtime: &OnnxRuntime, onnx: &[u8], t: &Training) -> Result<Parity, AppError> {
     let (rows, want, test_rows) =
         churnguard_train::parity_rows(&t.fit.model_text, &t.test_rows, &t.test_probabilities, PARITY_TEST_ROWS)?;
+    // `model.onnx` applies the calibration: LightGBM's probabilities get the same map here.
+    let want: Vec<f64> = want.iter().map(|&x| t.calibration.platt.apply(x)).collect();
     let mut model = OnnxModel::load(runtime, onnx, 0)?;
     let scores = model.score(&rows, t.test_rows.cols)?;
     Ok(Parity {

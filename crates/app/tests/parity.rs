@@ -18,7 +18,6 @@ use churnguard_train::lightgbm::{Booster, Dataset, Prediction};
 const FEATURES: usize = 6;
 const CATEGORY: usize = 5;
 
-
 /// Rows with NaNs, exact zeros and a categorical column (categories 0..60), and a label of the
 /// requested kind.
 fn data(rows: usize, seed: u64, kind: &str) -> (Vec<f64>, Vec<f32>) {

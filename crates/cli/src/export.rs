@@ -41,6 +41,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         )],
+        calibration: None,
     };
     let runtime = match args.no_check {
         true => None,

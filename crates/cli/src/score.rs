@@ -8,7 +8,7 @@ use std::time::Instant;
 use churnguard_app::{AppError, Progress, score_list};
 use churnguard_config::{Date, Pipeline, Tier};
 use churnguard_features::load_with_progress;
-use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime, RiskList, write_list};
+use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime, RiskList};
 
 use crate::progress::Bars;
 use crate::render::thousands;
@@ -67,6 +67,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let package = ModelPackage::open(&args.model).map_err(AppError::from)?;
     // Refused before the tables are read.
     package.package.check_pipeline(&pipeline).map_err(AppError::from)?;
+    churnguard_app::prepare_output(&args.out, &package.package.dir)?;
     let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
     let mut model = OnnxModel::load(runtime, package.onnx(), args.threads)?;
     let open = opened.elapsed().as_secs_f64();
@@ -82,7 +83,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     bars.finish();
     let list = list?;
     let t = Instant::now();
-    write_list(&list, package.spec(), &args.out, format, pipeline.scoring.batch_rows)?;
+    churnguard_app::write_lists(&list, &package, &args.out, format, pipeline.scoring.batch_rows)?;
     let write = t.elapsed().as_secs_f64();
     let seconds = started.elapsed().as_secs_f64();
     print!("{}", summary(&pipeline, &package, &list, &args.out, args.top, seconds));
@@ -115,6 +116,17 @@ fn money(v: f64) -> String {
 }
 
 /// The terminal summary: customers and value at risk per tier, then the top of the list.
+/// The tier rules in words.
+fn tier_rules(p: &Pipeline) -> String {
+    let rule = |r: &churnguard_config::TierRule| match r {
+        churnguard_config::TierRule::Probability(x) => format!("probability >= {x}"),
+        churnguard_config::TierRule::TopPercent(k) => format!("top {k}% of the list"),
+        churnguard_config::TierRule::Top(n) => format!("first {n} of the list"),
+        churnguard_config::TierRule::Lift(k) => format!("probability >= {k} x the list's churn rate"),
+    };
+    format!("high = {}, medium = {}", rule(&p.tiers.high), rule(&p.tiers.medium))
+}
+
 pub fn summary(p: &Pipeline, package: &ModelPackage, list: &RiskList, out: &Path, top: usize, seconds: f64) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -130,25 +142,54 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &RiskList, out: &Path
     );
     let _ = writeln!(
         s,
-        "  {:<8} {:>12} {:>16}   from probability",
-        "tier", "customers", "value at risk"
+        "  ranked by {}; tiers: {}",
+        match list.ranked_by {
+            churnguard_config::RankBy::Probability => "churn probability",
+            churnguard_config::RankBy::ValueAtRisk => "value at risk (calibrated probability x value over the horizon)",
+        },
+        tier_rules(p)
+    );
+    let value = |v: f64| if list.value_known { money(v) } else { "-".into() };
+    let _ = writeln!(
+        s,
+        "  {:<8} {:>10} {:>18} {:>20}",
+        "tier", "customers", "expected churners", "expected value lost"
     );
     for (i, t) in Tier::ALL.iter().enumerate() {
-        let from = match t {
-            Tier::High => format!("{:.4}", package.tiers().high),
-            Tier::Medium => format!("{:.4}", package.tiers().medium),
-            Tier::Low => "0".into(),
-        };
+        let total = &list.tiers[i];
         let _ = writeln!(
             s,
-            "  {:<8} {:>12} {:>16}   {from}",
+            "  {:<8} {:>10} {:>18} {:>20}",
             t.name(),
-            thousands(list.tiers[i].customers),
-            if list.value_known {
-                money(list.tiers[i].value_at_risk)
-            } else {
-                "-".into()
-            }
+            thousands(total.customers),
+            thousands(total.expected_churners.round() as u64),
+            value(total.value_at_risk)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  {:<44} {:>10} {:>20}",
+        "action (rule)", "customers", "value at risk"
+    );
+    for (choice, total) in list.choices.iter().zip(&list.actions) {
+        if total.customers > 0 {
+            let _ = writeln!(
+                s,
+                "  {:<44} {:>10} {:>20}",
+                format!("{} ({})", choice.0, choice.1),
+                thousands(total.customers),
+                value(total.value_at_risk)
+            );
+        }
+    }
+    if !list.win_back.is_empty() {
+        let _ = writeln!(
+            s,
+            "  already churned: {} customers with no purchase in the label's window, who brought {} in the last {} days -> win-back list {}",
+            thousands(list.win_back.len() as u64),
+            value(list.win_back_value()),
+            p.scoring.lookback_days,
+            churnguard_app::win_back_path(out).display()
         );
     }
     if !list.value_known {

@@ -10,7 +10,7 @@ use anyhow::Context;
 use churnguard_app::{TrainRequest, Trained, list_path, score_list, train_package};
 use churnguard_config::Pipeline;
 use churnguard_eval::Evaluation;
-use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime, write_list};
+use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime};
 use churnguard_train::Training;
 
 use crate::progress::Bars;
@@ -66,13 +66,7 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
         bars.finish();
         let list = list?;
         let out = list_path(&models, &pipeline.name, &trained.written.version, list.as_of());
-        write_list(
-            &list,
-            package.spec(),
-            &out,
-            ListFormat::Csv,
-            pipeline.scoring.batch_rows,
-        )?;
+        churnguard_app::write_lists(&list, &package, &out, ListFormat::Csv, pipeline.scoring.batch_rows)?;
         print!(
             "{}",
             crate::score::summary(&pipeline, &package, &list, &out, 10, t.elapsed().as_secs_f64())
@@ -124,10 +118,15 @@ fn data_lines(s: &mut String, p: &Pipeline, t: &Training) {
             s,
             "snapshot",
             format!(
-                "{}: {} customers, churn rate {}",
+                "{}: {} customers still with us, churn rate {}{}",
                 r.cutoff,
                 thousands(r.customers),
-                r.churn_rate().map_or("-".into(), percent)
+                r.churn_rate().map_or("-".into(), percent),
+                if r.already_churned > 0 {
+                    format!(" ({} already churned, left out)", thousands(r.already_churned))
+                } else {
+                    String::new()
+                }
             ),
         );
     }
@@ -231,6 +230,26 @@ fn figure_lines(s: &mut String, p: &Pipeline, t: &Training) {
             ),
         );
     }
+    calibration_lines(s, t);
+    if let Some(v) = &t.value_capture {
+        let shares = |c: &[(f64, f64)]| {
+            c.iter()
+                .map(|(k, x)| format!("top {k}% {}", percent(*x)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        row(
+            s,
+            "value",
+            format!(
+                "spend of the test's churners (past {} days) held by the list ranked by {}: {}; by probability alone: {}",
+                v.spend_days,
+                v.ranked_by.replace('_', " "),
+                shares(&v.captured),
+                shares(&v.by_probability)
+            ),
+        );
+    }
     let [h, m, l] = t.tiers.test_counts;
     row(
         s,
@@ -244,6 +263,37 @@ fn figure_lines(s: &mut String, p: &Pipeline, t: &Training) {
             thousands(l)
         ),
     );
+}
+
+/// Calibration before and after, on the test.
+fn calibration_lines(s: &mut String, t: &Training) {
+    let c = &t.calibration;
+    let figures = |f: &churnguard_eval::CalibrationFigures| {
+        format!(
+            "ECE {:.4}, Brier {:.4}, mean {:.3} (observed {:.3})",
+            f.ece, f.brier, f.mean_predicted, f.observed_rate
+        )
+    };
+    row(
+        s,
+        "calibration",
+        format!(
+            "Platt on {} validation rows (a {:.3}, b {:.3}): test {} -> {}; isotonic would give {}",
+            thousands(c.fitted_on as u64),
+            c.platt.a,
+            c.platt.b,
+            figures(&c.before),
+            figures(&c.after),
+            figures(&c.isotonic)
+        ),
+    );
+    let deciles: Vec<String> = c
+        .after
+        .deciles
+        .iter()
+        .map(|d| format!("{:.2}/{:.2}", d.predicted, d.observed))
+        .collect();
+    row(s, "", format!("predicted/observed by decile: {}", deciles.join(" ")));
 }
 
 /// Parity, the package folder and the stage times.
@@ -300,10 +350,10 @@ fn importance_lines(s: &mut String, t: &Training) {
 }
 
 /// How the decision threshold was chosen, in words.
-fn threshold_rule(rule: &churnguard_config::ThresholdRule) -> String {
+fn threshold_rule(rule: &churnguard_config::ThresholdStrategy) -> String {
     match rule {
-        churnguard_config::ThresholdRule::MaxF1 => "max F1 on validation".to_string(),
-        churnguard_config::ThresholdRule::TopPercent(k) => format!("top {k}% of validation"),
-        churnguard_config::ThresholdRule::MinCost { .. } => "least cost on validation".to_string(),
+        churnguard_config::ThresholdStrategy::MaxF1 => "max F1 on validation".to_string(),
+        churnguard_config::ThresholdStrategy::TopPercent(k) => format!("top {k}% of validation"),
+        churnguard_config::ThresholdStrategy::MinCost { .. } => "least cost on validation".to_string(),
     }
 }

@@ -24,7 +24,7 @@ pub use date::{Date, MS_PER_DAY, digits};
 pub use error::ConfigError;
 pub use scoring::{ActionRule, DEFAULT_ACTIONS, RankBy, ScoringConfig, Tier};
 pub use training::{
-    ClassWeight, EvaluationConfig, ModelConfig, OutputConfig, SplitConfig, StoppingMetric, ThresholdRule, TierRule,
+    ClassWeight, EvaluationConfig, ModelConfig, OutputConfig, SplitConfig, StoppingMetric, ThresholdStrategy, TierRule,
     TiersConfig, TuningConfig, TuningMethod,
 };
 
@@ -90,6 +90,41 @@ pub struct Snapshots {
     pub test_cutoff: Option<Date>,
     /// Keep only customers with an event in the last N days before the cutoff.
     pub active_within_days: Option<u32>,
+    /// Who a snapshot holds (default: the customers still with us).
+    pub population: Population,
+    /// For an inactivity label: days without an event after which a customer has already
+    /// churned at a cutoff (default: the label's horizon).
+    pub alive_within_days: Option<u32>,
+}
+
+/// Who a snapshot (for training, test and the scored list) holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Population {
+    /// Customers the label's own definition does not already count as gone: for `inactivity`,
+    /// an event in the window before the cutoff; for `event`, no churn event before it. The
+    /// already-churned go to the win-back list.
+    #[default]
+    Alive,
+    /// Every customer with history, the already-churned included.
+    Everyone,
+}
+
+/// Whether a customer is still with us at a cutoff, by the label's own definition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AliveRule {
+    /// Every customer counts (population `everyone`, or a label with no notion of leaving).
+    Everyone,
+    /// An event in the `days` before the cutoff.
+    ActiveWithin {
+        /// The window, days.
+        days: u32,
+    },
+    /// No event of this type before the cutoff.
+    NoEventBefore {
+        /// The churn event's type.
+        event_type: String,
+    },
 }
 
 /// Feature settings.
@@ -238,6 +273,15 @@ pub struct Privacy {
     pub key_env: String,
 }
 
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy {
+            pseudonymize: false,
+            key_env: DEFAULT_KEY_ENV.to_string(),
+        }
+    }
+}
+
 /// The churn definition.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -282,6 +326,23 @@ impl fmt::Display for Label {
 }
 
 impl Pipeline {
+    /// Who counts as still with us at a cutoff: the rule the population and the win-back list
+    /// follow.
+    pub fn alive_rule(&self) -> AliveRule {
+        if self.snapshots.population == Population::Everyone || self.data.events.is_none() {
+            return AliveRule::Everyone;
+        }
+        match &self.label {
+            Some(Label::Inactivity { horizon_days }) => AliveRule::ActiveWithin {
+                days: self.snapshots.alive_within_days.unwrap_or(*horizon_days),
+            },
+            Some(Label::Event { event_type, .. }) => AliveRule::NoEventBefore {
+                event_type: event_type.clone(),
+            },
+            _ => AliveRule::Everyone,
+        }
+    }
+
     /// The tables configured, in a fixed order.
     pub fn tables(&self) -> Vec<(Role, &TableSource)> {
         let d = &self.data;
@@ -539,10 +600,33 @@ impl Checker<'_> {
                 ));
             }
         };
+        let population = match s.population.as_deref() {
+            None => Population::default(),
+            Some("alive") => Population::Alive,
+            Some("everyone") => Population::Everyone,
+            Some(other) => {
+                return Err(self.err(
+                    "snapshots.population",
+                    format!("\"{other}\" is not a population (alive, everyone)"),
+                ));
+            }
+        };
+        let alive_within_days = match s.alive_within_days {
+            None => None,
+            Some(n) if (1..=3650).contains(&n) => Some(n as u32),
+            Some(n) => {
+                return Err(self.err(
+                    "snapshots.alive_within_days",
+                    format!("must be between 1 and 3650, got {n}"),
+                ));
+            }
+        };
         Ok(Snapshots {
             train_cutoffs: train,
             test_cutoff,
             active_within_days,
+            population,
+            alive_within_days,
         })
     }
 
@@ -758,14 +842,15 @@ impl Checker<'_> {
             pseudonymize: None,
             key_env: None,
         });
-        let key_env = raw.key_env.unwrap_or_else(|| DEFAULT_KEY_ENV.to_string());
+        let d = Privacy::default();
+        let key_env = raw.key_env.unwrap_or(d.key_env);
         self.ensure(
             !key_env.is_empty() && key_env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
             "privacy.key_env",
             || format!("\"{key_env}\" is not an environment variable name (the key itself never goes in the config)"),
         )?;
         Ok(Privacy {
-            pseudonymize: raw.pseudonymize.unwrap_or(false),
+            pseudonymize: raw.pseudonymize.unwrap_or(d.pseudonymize),
             key_env,
         })
     }

@@ -41,6 +41,8 @@ pub(crate) struct RawSnapshots {
     pub to: Option<RawDate>,
     pub test_cutoff: Option<RawDate>,
     pub active_within_days: Option<i64>,
+    pub population: Option<String>,
+    pub alive_within_days: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +195,8 @@ pub(crate) struct RawTiers {
 pub(crate) struct RawTierRule {
     pub probability: Option<f64>,
     pub top_percent: Option<f64>,
+    pub top: Option<i64>,
+    pub lift: Option<f64>,
 }
 
 #[derive(Deserialize)]

@@ -81,11 +81,20 @@ impl ActionRule {
             && match (&self.reason, feature) {
                 (None, _) => true,
                 (Some(_), None) => false,
-                (Some(r), Some(f)) => match r.strip_suffix('*') {
-                    Some(prefix) => f.starts_with(prefix),
-                    None => f == r,
-                },
+                (Some(_), Some(f)) => self.names(f),
             }
+    }
+
+    /// Whether the rule's `reason` names this feature: the feature's name or its source
+    /// column (`plan` names `attr_plan`), exactly or by a prefix ending in `*`.
+    pub fn names(&self, feature: &str) -> bool {
+        let Some(r) = &self.reason else { return true };
+        let source = feature.strip_prefix("attr_");
+        let hit = |name: &str| match r.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == r,
+        };
+        hit(feature) || source.is_some_and(hit)
     }
 }
 
@@ -100,8 +109,9 @@ pub struct ScoringConfig {
     pub value_attribute: Option<String>,
     /// The number of days `value_attribute` covers (default 30: a monthly charge).
     pub value_attribute_days: u32,
-    /// Order of the list (default: by probability).
-    pub rank_by: RankBy,
+    /// Order of the list (default: by value at risk when customers have a value, else by
+    /// probability).
+    pub rank_by: Option<RankBy>,
     /// Customers scored per batch (default 65,536): bounds the memory of scoring.
     pub batch_rows: usize,
     /// Give reasons to low-tier customers too (default false: high and medium only, since
@@ -127,12 +137,32 @@ impl ScoringConfig {
             },
             value_attribute: None,
             value_attribute_days: 30,
-            rank_by: RankBy::Probability,
+            rank_by: None,
             batch_rows: 65_536,
             explain_all: false,
             actions: Vec::new(),
             default_actions: DEFAULT_ACTIONS.map(String::from),
         }
+    }
+
+    /// The list's order: `rank_by` when set, else value at risk when customers have a value.
+    pub fn ranking(&self, value_known: bool) -> RankBy {
+        self.rank_by.unwrap_or(if value_known {
+            RankBy::ValueAtRisk
+        } else {
+            RankBy::Probability
+        })
+    }
+
+    /// The rules (by index) whose `reason` matches none of these features: they could never
+    /// choose an action.
+    pub fn unmatched_rules(&self, features: &[&str]) -> Vec<usize> {
+        self.actions
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.reason.is_some() && !features.iter().any(|f| r.names(f)))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Every action a customer can get, with the rule that gives it (`rule 2`, `default for
@@ -189,8 +219,9 @@ impl Checker<'_> {
         let d = ScoringConfig::defaults(label);
         let Some(s) = s else { return Ok(d) };
         let rank_by = match s.rank_by.as_deref() {
-            None | Some("probability") => RankBy::Probability,
-            Some("value_at_risk") => RankBy::ValueAtRisk,
+            None => d.rank_by,
+            Some("probability") => Some(RankBy::Probability),
+            Some("value_at_risk") => Some(RankBy::ValueAtRisk),
             Some(other) => {
                 return Err(self.err(
                     "scoring.rank_by",
@@ -242,7 +273,7 @@ impl Checker<'_> {
             )?,
             rank_by,
             batch_rows: batch_rows as usize,
-            explain_all: s.explain_all.unwrap_or(false),
+            explain_all: s.explain_all.unwrap_or(d.explain_all),
             actions,
             default_actions,
         })

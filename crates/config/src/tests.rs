@@ -257,7 +257,7 @@ fn training_sections_are_resolved_with_defaults_for_the_rest() {
     assert_eq!(p.split.test_fraction, 0.2);
     assert_eq!(
         p.evaluation.threshold,
-        ThresholdRule::MinCost {
+        ThresholdStrategy::MinCost {
             missed_churner: 100.0,
             needless_offer: 10.0
         }
@@ -321,4 +321,38 @@ fn training_sections_reject_impossible_values_naming_the_key() {
         let e = err(&format!("{GOOD}{extra}"));
         assert_eq!(e.key(), Some(key), "{extra}: {e}");
     }
+}
+
+#[test]
+fn top_n_tiers_hold_exactly_n_customers_of_the_list() {
+    let p = parse_at(&format!(
+        "{GOOD}[tiers]\nhigh = {{ top = 7 }}\nmedium = {{ top = 20 }}\n"
+    ))
+    .unwrap();
+    let list: Vec<f64> = (0..100).map(|i| 1.0 - f64::from(i) / 100.0).collect();
+    let tiers = p.tiers.assign(&list);
+    assert_eq!(tiers.iter().filter(|t| **t == Tier::High).count(), 7);
+    assert_eq!(tiers.iter().filter(|t| **t == Tier::Medium).count(), 13);
+    // A list shorter than N puts everyone in the tier.
+    assert!(p.tiers.assign(&list[..5]).iter().all(|t| *t == Tier::High));
+    // Lift: at least k times the list's mean probability (0.505 here).
+    let p = parse_at(&format!(
+        "{GOOD}[tiers]\nhigh = {{ lift = 1.8 }}\nmedium = {{ lift = 1.5 }}\n"
+    ))
+    .unwrap();
+    let tiers = p.tiers.assign(&list);
+    assert_eq!(tiers.iter().filter(|t| **t == Tier::High).count(), 10, "p >= 0.909");
+    assert!(parse_at(&format!("{GOOD}[tiers]\nhigh = {{ top = 0 }}\n")).is_err());
+    assert!(parse_at(&format!("{GOOD}[tiers]\nhigh = {{ top = 5, lift = 2 }}\n")).is_err());
+}
+
+#[test]
+fn an_action_rule_may_name_the_source_column_and_one_that_names_nothing_is_found() {
+    let p = parse_at(&format!(
+        "{GOOD}[[scoring.actions]]\ntier = \"high\"\nreason = \"number_customer_service_calls\"\naction = \"call\"\n[[scoring.actions]]\ntier = \"high\"\nreason = \"no_such_feature\"\naction = \"email\"\n"
+    ))
+    .unwrap();
+    let features = ["recency_days", "attr_number_customer_service_calls"];
+    assert!(p.scoring.actions[0].matches(Tier::High, Some("attr_number_customer_service_calls")));
+    assert_eq!(p.scoring.unmatched_rules(&features), vec![1]);
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub use churnguard_eval::ThresholdStrategy;
 use serde::Serialize;
 
 use crate::raw::{RawEvaluation, RawModel, RawOutput, RawSplit, RawTierRule, RawTiers, RawTuning};
@@ -100,6 +101,7 @@ impl ModelConfig {
 #[serde(rename_all = "snake_case")]
 pub enum StoppingMetric {
     /// Binary log loss (lower is better).
+    #[serde(rename = "binary_logloss")]
     LogLoss,
     /// ROC AUC (higher is better).
     Auc,
@@ -152,28 +154,11 @@ impl Default for SplitConfig {
     }
 }
 
-/// How the decision threshold is chosen.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ThresholdRule {
-    /// The threshold that maximises F1 on the validation customers.
-    MaxF1,
-    /// Flag the given percentage of customers with the highest probability.
-    TopPercent(f64),
-    /// The threshold of least expected cost.
-    MinCost {
-        /// Cost of a churner not flagged.
-        missed_churner: f64,
-        /// Cost of a retention offer made to a customer who would have stayed.
-        needless_offer: f64,
-    },
-}
-
 /// Evaluation settings.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EvaluationConfig {
     /// How the threshold is chosen (default: maximise F1).
-    pub threshold: ThresholdRule,
+    pub threshold: ThresholdStrategy,
     /// Bootstrap resamples for the AUC interval, 0 for none (default 1000).
     pub bootstrap_samples: u32,
     /// Equal-width probability bins of the calibration table (default 10).
@@ -186,7 +171,7 @@ pub struct EvaluationConfig {
 impl Default for EvaluationConfig {
     fn default() -> Self {
         EvaluationConfig {
-            threshold: ThresholdRule::MaxF1,
+            threshold: ThresholdStrategy::MaxF1,
             bootstrap_samples: 1000,
             calibration_bins: 10,
             active_within_days: Vec::new(),
@@ -198,11 +183,15 @@ impl Default for EvaluationConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TierRule {
-    /// Customers at or above this churn probability.
+    /// Customers at or above this churn probability (fixed at training).
     Probability(f64),
-    /// The given percentage of customers with the highest probability (fixed as a probability
-    /// threshold at training time, on the test customers).
+    /// This percentage of the list being scored, from its top (resolved on each list).
     TopPercent(f64),
+    /// The first N customers of the list being scored: the customers the team can contact.
+    Top(u64),
+    /// Customers whose probability is at least k times the population's churn rate (the mean
+    /// calibrated probability of the list being scored).
+    Lift(f64),
 }
 
 /// Risk tiers: high, medium, and low for everyone else.
@@ -212,6 +201,46 @@ pub struct TiersConfig {
     pub high: TierRule,
     /// Where `medium` starts (default: top 30%).
     pub medium: TierRule,
+}
+
+impl TierRule {
+    /// Whether the customer at `rank` (0 first) of a list of `n`, with this probability, is in
+    /// the tier; `mean` is the list's mean probability.
+    fn holds(self, rank: usize, n: usize, probability: f64, mean: f64) -> bool {
+        match self {
+            TierRule::Probability(p) => probability >= p,
+            TierRule::TopPercent(k) => (rank as f64) < (n as f64 * k / 100.0).ceil(),
+            TierRule::Top(count) => (rank as u64) < count,
+            TierRule::Lift(k) => probability >= k * mean,
+        }
+    }
+}
+
+impl TiersConfig {
+    /// The tier of every customer of a ranked list (`probabilities` in rank order): `top` and
+    /// `top_percent` are counted on this list, `lift` against its mean probability, and
+    /// `probability` is a fixed threshold. A customer in the high tier is never medium.
+    pub fn assign(&self, probabilities: &[f64]) -> Vec<crate::Tier> {
+        let n = probabilities.len();
+        let mean = if n == 0 {
+            0.0
+        } else {
+            probabilities.iter().sum::<f64>() / n as f64
+        };
+        probabilities
+            .iter()
+            .enumerate()
+            .map(|(rank, &p)| {
+                if self.high.holds(rank, n, p, mean) {
+                    crate::Tier::High
+                } else if self.medium.holds(rank, n, p, mean) {
+                    crate::Tier::Medium
+                } else {
+                    crate::Tier::Low
+                }
+            })
+            .collect()
+    }
 }
 
 impl Default for TiersConfig {
@@ -245,6 +274,16 @@ pub struct TuningConfig {
     pub folds: u32,
     /// LightGBM parameters and the values to try, in LightGBM's syntax.
     pub space: Vec<(String, Vec<String>)>,
+}
+
+impl Default for TuningConfig {
+    fn default() -> Self {
+        TuningConfig {
+            method: TuningMethod::Random { trials: 20 },
+            folds: 5,
+            space: Vec::new(),
+        }
+    }
 }
 
 impl TuningConfig {
@@ -312,8 +351,8 @@ impl Checker<'_> {
         Ok(v as u32)
     }
 
-    fn non_negative(&self, key: &str, v: Option<f64>) -> Result<f64, ConfigError> {
-        let v = v.unwrap_or(0.0);
+    fn non_negative(&self, key: &str, v: Option<f64>, default: f64) -> Result<f64, ConfigError> {
+        let v = v.unwrap_or(default);
         self.ensure(v.is_finite() && v >= 0.0, key, || format!("must be 0 or more, got {v}"))?;
         Ok(v)
     }
@@ -321,7 +360,7 @@ impl Checker<'_> {
     pub(crate) fn model(&self, m: RawModel) -> Result<ModelConfig, ConfigError> {
         let d = ModelConfig::default();
         let learning_rate = self.fraction("model.learning_rate", m.learning_rate, d.learning_rate, 1.0)?;
-        let max_depth = m.max_depth.unwrap_or(-1);
+        let max_depth = m.max_depth.unwrap_or(i64::from(d.max_depth));
         self.ensure(
             max_depth == -1 || (1..=64).contains(&max_depth),
             "model.max_depth",
@@ -370,11 +409,11 @@ impl Checker<'_> {
                 d.min_data_in_leaf,
                 0..=1_000_000,
             )?,
-            feature_fraction: self.fraction("model.feature_fraction", m.feature_fraction, 1.0, 1.0)?,
-            bagging_fraction: self.fraction("model.bagging_fraction", m.bagging_fraction, 1.0, 1.0)?,
-            bagging_freq: self.count("model.bagging_freq", m.bagging_freq, 0, 0..=1_000_000)?,
-            lambda_l1: self.non_negative("model.lambda_l1", m.lambda_l1)?,
-            lambda_l2: self.non_negative("model.lambda_l2", m.lambda_l2)?,
+            feature_fraction: self.fraction("model.feature_fraction", m.feature_fraction, d.feature_fraction, 1.0)?,
+            bagging_fraction: self.fraction("model.bagging_fraction", m.bagging_fraction, d.bagging_fraction, 1.0)?,
+            bagging_freq: self.count("model.bagging_freq", m.bagging_freq, d.bagging_freq, 0..=1_000_000)?,
+            lambda_l1: self.non_negative("model.lambda_l1", m.lambda_l1, d.lambda_l1)?,
+            lambda_l2: self.non_negative("model.lambda_l2", m.lambda_l2, d.lambda_l2)?,
             max_bin: self.count("model.max_bin", m.max_bin, d.max_bin, 2..=65_535)?,
             num_iterations: self.count("model.num_iterations", m.num_iterations, d.num_iterations, 1..=100_000)?,
             early_stopping_rounds: self.count(
@@ -384,7 +423,7 @@ impl Checker<'_> {
                 0..=100_000,
             )?,
             early_stopping_metric,
-            num_threads: self.count("model.num_threads", m.num_threads, 0, 0..=1024)?,
+            num_threads: self.count("model.num_threads", m.num_threads, d.num_threads, 0..=1024)?,
             class_weight,
             lightgbm,
         })
@@ -422,7 +461,7 @@ impl Checker<'_> {
                 only("top_percent", e.top_percent.is_some(), "top_percent")?;
                 only("cost_missed_churner", e.cost_missed_churner.is_some(), "min_cost")?;
                 only("cost_needless_offer", e.cost_needless_offer.is_some(), "min_cost")?;
-                ThresholdRule::MaxF1
+                ThresholdStrategy::MaxF1
             }
             Some("top_percent") => {
                 only("cost_missed_churner", e.cost_missed_churner.is_some(), "min_cost")?;
@@ -430,7 +469,7 @@ impl Checker<'_> {
                 let p = e.top_percent.ok_or_else(|| {
                     self.err("evaluation.top_percent", "is required when threshold = \"top_percent\"")
                 })?;
-                ThresholdRule::TopPercent(self.percent("evaluation.top_percent", p)?)
+                ThresholdStrategy::TopPercent(self.percent("evaluation.top_percent", p)?)
             }
             Some("min_cost") => {
                 only("top_percent", e.top_percent.is_some(), "top_percent")?;
@@ -440,7 +479,7 @@ impl Checker<'_> {
                     self.ensure(v.is_finite() && v > 0.0, &k, || format!("must be above 0, got {v}"))?;
                     Ok(v)
                 };
-                ThresholdRule::MinCost {
+                ThresholdStrategy::MinCost {
                     missed_churner: cost("cost_missed_churner", e.cost_missed_churner)?,
                     needless_offer: cost("cost_needless_offer", e.cost_needless_offer)?,
                 }
@@ -475,15 +514,25 @@ impl Checker<'_> {
     }
 
     fn tier_rule(&self, key: &str, r: RawTierRule) -> Result<TierRule, ConfigError> {
-        match (r.probability, r.top_percent) {
-            (Some(p), None) => {
+        match (r.probability, r.top_percent, r.top, r.lift) {
+            (Some(p), None, None, None) => {
                 self.ensure(p > 0.0 && p < 1.0, key, || {
                     format!("probability must be between 0 and 1, got {p}")
                 })?;
                 Ok(TierRule::Probability(p))
             }
-            (None, Some(t)) => Ok(TierRule::TopPercent(self.percent(key, t)?)),
-            _ => Err(self.err(key, "give exactly one of `probability` or `top_percent`")),
+            (None, Some(t), None, None) => Ok(TierRule::TopPercent(self.percent(key, t)?)),
+            (None, None, Some(n), None) => {
+                self.ensure(n >= 1, key, || format!("top must be 1 or more customers, got {n}"))?;
+                Ok(TierRule::Top(n as u64))
+            }
+            (None, None, None, Some(k)) => {
+                self.ensure(k.is_finite() && k > 0.0, key, || {
+                    format!("lift must be above 0, got {k}")
+                })?;
+                Ok(TierRule::Lift(k))
+            }
+            _ => Err(self.err(key, "give exactly one of `probability`, `top_percent`, `top` or `lift`")),
         }
     }
 
@@ -502,7 +551,9 @@ impl Checker<'_> {
         let ordered = match (high, medium) {
             (TierRule::Probability(h), TierRule::Probability(m)) => h > m,
             (TierRule::TopPercent(h), TierRule::TopPercent(m)) => h < m,
-            // Mixed rules are ordered once both are thresholds, at training time.
+            (TierRule::Top(h), TierRule::Top(m)) => h < m,
+            (TierRule::Lift(h), TierRule::Lift(m)) => h > m,
+            // Mixed rules are ordered on each list: medium never takes a high customer.
             _ => true,
         };
         self.ensure(ordered, "tiers.medium", || {
@@ -512,9 +563,14 @@ impl Checker<'_> {
     }
 
     pub(crate) fn tuning(&self, t: RawTuning) -> Result<TuningConfig, ConfigError> {
+        let d = TuningConfig::default();
+        let default_trials = match d.method {
+            TuningMethod::Random { trials } => trials,
+            TuningMethod::Grid => 0,
+        };
         let method = match t.method.as_deref() {
             None | Some("random") => TuningMethod::Random {
-                trials: self.count("tuning.trials", t.trials, 20, 1..=1000)?,
+                trials: self.count("tuning.trials", t.trials, default_trials, 1..=1000)?,
             },
             Some("grid") => {
                 self.ensure(t.trials.is_none(), "tuning.trials", || {
@@ -550,7 +606,7 @@ impl Checker<'_> {
         }
         let tuning = TuningConfig {
             method,
-            folds: self.count("tuning.folds", t.folds, 5, 2..=20)?,
+            folds: self.count("tuning.folds", t.folds, d.folds, 2..=20)?,
             space,
         };
         if method == TuningMethod::Grid {

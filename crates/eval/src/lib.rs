@@ -4,6 +4,7 @@
 //!
 //! Definitions follow scikit-learn's, and the tests check them against its figures.
 
+mod calibrate;
 mod histogram;
 mod metrics;
 mod rng;
@@ -11,6 +12,7 @@ mod threshold;
 
 use serde::{Deserialize, Serialize};
 
+pub use calibrate::{CalibrationFigures, Decile, Isotonic, MAX_LOG_ODDS, Platt, calibration_figures, logit};
 pub use histogram::Histogram;
 pub use metrics::{
     CalibrationBin, Confusion, Interval, Lift, average_precision, bootstrap_auc, brier, calibration, confusion,

@@ -45,7 +45,7 @@ fn events(dir: &Path, rows: &[(i64, &str, f64)]) {
 
 fn pipeline(dir: &Path, extra: &str) -> Pipeline {
     let text = format!(
-        "[pipeline]\nname = \"t\"\n[data]\nas_of = 1997-12-31\n[data.events]\npath = \"e.parquet\"\ncustomer_id = \"cid\"\ntimestamp = \"ts\"\namount = \"amt\"\n[label]\nkind = \"inactivity\"\nhorizon_days = 30\n[features]\nwindows_days = [10, 30]\n{extra}"
+        "[pipeline]\nname = \"t\"\n[data]\nas_of = 1997-12-31\n[data.events]\npath = \"e.parquet\"\ncustomer_id = \"cid\"\ntimestamp = \"ts\"\namount = \"amt\"\n[label]\nkind = \"inactivity\"\nhorizon_days = 30\n[snapshots]\npopulation = \"everyone\"\n[features]\nwindows_days = [10, 30]\n{extra}"
     );
     let path = dir.join("p.toml");
     std::fs::write(&path, text).unwrap();
@@ -209,7 +209,10 @@ fn rows_at_or_after_the_cutoff_never_change_a_feature() {
 
 #[test]
 fn cdnow_reference_snapshot() {
-    let p = churnguard_config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/cdnow.toml")).unwrap();
+    let mut p =
+        churnguard_config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/cdnow.toml")).unwrap();
+    // The reference figures are of every customer with history, the already-churned included.
+    p.snapshots.population = churnguard_config::Population::Everyone;
     let h = load(&p, None).unwrap();
     let spec = spec_for(&p, &h);
     let s = snapshot(&p, &h, &spec, date("1998-04-01")).unwrap();

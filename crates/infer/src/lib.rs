@@ -10,8 +10,8 @@ mod runtime;
 mod score;
 mod session;
 
-pub use output::{ListFormat, OutputError, write_list};
+pub use output::{ListFormat, OutputError, write_list, write_win_back};
 pub use package::{ModelPackage, OpenError};
 pub use runtime::{MIN_ORT_VERSION, OnnxRuntime, RuntimeError, find_library};
-pub use score::{REASONS, Reason, Risk, RiskList, ScoreError, StageTimes, TierTotal, score, sentence};
+pub use score::{REASONS, Reason, Risk, RiskList, ScoreError, StageTimes, TierTotal, WinBack, score, sentence};
 pub use session::{DEFAULT_MAX_SESSIONS, OnnxModel, Scores, SessionError};

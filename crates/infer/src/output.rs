@@ -223,3 +223,63 @@ pub fn write_list(
     }
     Ok(())
 }
+
+/// The win-back list's columns.
+fn win_back_schema(ids: &DataType) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("rank", DataType::UInt64, false),
+        Field::new("customer_id", ids.clone(), false),
+        Field::new("past_value", DataType::Float64, false),
+        Field::new("days_silent", DataType::Float64, true),
+    ]))
+}
+
+/// Writes the already-churned customers, most valuable first, to `path` (one batch: the list is
+/// as long as the already-churned customers, whose rows are small).
+pub fn write_win_back(list: &RiskList, path: &Path, format: ListFormat) -> Result<(), OutputError> {
+    let io = |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let encode = |source| OutputError::Encode {
+        path: path.to_path_buf(),
+        source,
+    };
+    let schema = win_back_schema(list.win_back_ids.data_type());
+    let rows = UInt32Array::from_iter_values(list.win_back.iter().map(|w| w.row as u32));
+    let ids = arrow::compute::take(list.win_back_ids.as_ref(), &rows, None).map_err(encode)?;
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(UInt64Array::from_iter_values(list.win_back.iter().map(|w| w.rank))),
+            ids,
+            Arc::new(Float64Array::from_iter_values(
+                list.win_back.iter().map(|w| w.past_value),
+            )),
+            Arc::new(Float64Array::from_iter(
+                list.win_back
+                    .iter()
+                    .map(|w| Some(w.days_silent).filter(|d| d.is_finite())),
+            )),
+        ],
+    )
+    .map_err(encode)?;
+    match format {
+        ListFormat::Parquet => {
+            let mut out = ParquetOut::create_with(path, schema, Compression::SNAPPY, &[])?;
+            out.write(&batch)?;
+            out.finish()?;
+        }
+        ListFormat::Csv => {
+            let (staged, file) = StagedFile::create(path).map_err(io)?;
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(std::io::BufWriter::new(file));
+            w.write(&batch).map_err(encode)?;
+            let file = w.into_inner().into_inner().map_err(|e| io(e.into_error()))?;
+            file.sync_all().map_err(io)?;
+            staged.commit().map_err(io)?;
+        }
+    }
+    Ok(())
+}

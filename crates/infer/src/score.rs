@@ -4,7 +4,7 @@
 
 use arrow::array::{Array, ArrayRef, Float64Array};
 use churnguard_config::{Date, MS_PER_DAY, Pipeline, RankBy, Tier};
-use churnguard_features::{Attribute, Feature, FeatureError, FeatureKind, History, snapshot};
+use churnguard_features::{Feature, FeatureError, FeatureKind, History, customer_values, snapshot, spend};
 use rayon::prelude::*;
 
 use crate::package::ModelPackage;
@@ -31,9 +31,6 @@ pub enum ScoreError {
     /// ONNX Runtime failed.
     #[error(transparent)]
     Session(#[from] SessionError),
-    /// `scoring.value_attribute` names no numeric attribute.
-    #[error("`scoring.value_attribute` \"{0}\" is not a numeric column of the customers table")]
-    ValueAttribute(String),
     /// The snapshot's layout is not the one expected (a bug).
     #[error("internal error: {0}")]
     Internal(String),
@@ -78,8 +75,24 @@ pub struct Risk {
 pub struct TierTotal {
     /// Customers.
     pub customers: u64,
-    /// Sum of their value at risk.
+    /// Sum of their value at risk: the value expected to be lost.
     pub value_at_risk: f64,
+    /// Sum of their probabilities: the churners expected among them.
+    pub expected_churners: f64,
+}
+
+/// A customer the label's own definition already counts as gone at the scoring date: not an
+/// early warning, but a win-back prospect, ranked by the value they used to bring.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WinBack {
+    /// Row of the customer in [`RiskList::win_back_ids`].
+    pub row: usize,
+    /// 1 for the most valuable.
+    pub rank: u64,
+    /// Their spend over `scoring.lookback_days` before the scoring date.
+    pub past_value: f64,
+    /// Days since their last event.
+    pub days_silent: f64,
 }
 
 /// The risk list, ranked.
@@ -87,10 +100,14 @@ pub struct TierTotal {
 pub struct RiskList {
     /// Customer ids, by row.
     pub ids: ArrayRef,
-    /// One line per customer, in rank order.
+    /// One line per customer still with us, in rank order.
     pub risks: Vec<Risk>,
     /// Totals per tier (high, medium, low).
     pub tiers: [TierTotal; 3],
+    /// Customers and value at risk per action, in the order of [`RiskList::choices`].
+    pub actions: Vec<TierTotal>,
+    /// How the list is ordered.
+    pub ranked_by: RankBy,
     /// Categorical values unseen at training (scored as unknown), by feature.
     pub unseen_categories: Vec<(String, u64)>,
     /// The actions customers can get, each with the rule that gives it ([`Risk::action`]).
@@ -99,6 +116,10 @@ pub struct RiskList {
     pub cutoff: Date,
     /// Whether values come from the customers' spend (false: no spend data, values are 0).
     pub value_known: bool,
+    /// The already-churned, most valuable first.
+    pub win_back: Vec<WinBack>,
+    /// Their ids, by row.
+    pub win_back_ids: ArrayRef,
     /// Seconds spent building features, in ONNX Runtime, and on reasons.
     pub times: StageTimes,
 }
@@ -116,7 +137,8 @@ pub struct StageTimes {
     pub rank: f64,
 }
 
-/// Scores every customer known on `as_of` (rows dated up to and including that day).
+/// Scores every customer still with us on `as_of` (rows dated up to and including that day),
+/// and lists the already-churned for win-back.
 pub fn score(
     p: &Pipeline,
     h: &History,
@@ -131,10 +153,88 @@ pub fn score(
     let mut times = StageTimes::default();
     let clock = std::time::Instant::now();
     let snap = snapshot(p, h, package.spec(), cutoff)?;
-    let batch = &snap.batch;
-    let f = package.spec().features.len();
-    let n = batch.num_rows();
-    let columns: Vec<&Float64Array> = (0..f)
+    let columns = feature_columns(&snap.batch, package.spec().features.len())?;
+    let (values, value_known) = customer_values(p, h, &snap.population, cutoff)?;
+    times.features = clock.elapsed().as_secs_f64();
+    let probabilities = probabilities(p, model, &columns, &mut times, progress)?;
+    let clock = std::time::Instant::now();
+    let ranked_by = p.scoring.ranking(value_known);
+    let order = rank(&probabilities, &values, ranked_by);
+    let ranked: Vec<f64> = order.iter().map(|&i| probabilities[i]).collect();
+    let mut tier_of = vec![Tier::Low; probabilities.len()];
+    for (&i, t) in order.iter().zip(p.tiers.assign(&ranked)) {
+        tier_of[i] = t;
+    }
+    times.rank = clock.elapsed().as_secs_f64();
+    let clock = std::time::Instant::now();
+    let mut reasons_of = explain(package, &columns, &tier_of, p.scoring.explain_all);
+    times.reasons = clock.elapsed().as_secs_f64();
+    let clock = std::time::Instant::now();
+    let s = &p.scoring;
+    let risks: Vec<Risk> = order
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            let reasons = std::mem::take(&mut reasons_of[i]);
+            let top = reasons
+                .first()
+                .map(|r| package.spec().features[r.feature].name.as_str());
+            let action = s.action_for(tier_of[i], top);
+            Risk {
+                row: i,
+                probability: probabilities[i],
+                tier: tier_of[i],
+                rank: k as u64 + 1,
+                reasons,
+                value: values[i],
+                value_at_risk: values[i] * probabilities[i],
+                action,
+            }
+        })
+        .collect();
+    let choices = s.choices();
+    let mut tiers = [TierTotal::default(); 3];
+    let mut actions = vec![TierTotal::default(); choices.len()];
+    for r in &risks {
+        for t in [&mut tiers[r.tier.index()], &mut actions[r.action]] {
+            t.customers += 1;
+            t.value_at_risk += r.value_at_risk;
+            t.expected_churners += r.probability;
+        }
+    }
+    let win_back = win_back(p, h, &snap.already_churned, cutoff);
+    times.rank += clock.elapsed().as_secs_f64();
+    Ok(RiskList {
+        ids: snap.batch.column(0).clone(),
+        risks,
+        tiers,
+        actions,
+        ranked_by,
+        unseen_categories: snap.report.unseen_categories,
+        choices,
+        cutoff,
+        value_known,
+        win_back,
+        win_back_ids: h.customers.ids(&snap.already_churned),
+        times,
+    })
+}
+
+impl RiskList {
+    /// The scoring date: the last day whose rows count (the day before the cutoff).
+    pub fn as_of(&self) -> Date {
+        Date::from_days(self.cutoff.days() - 1)
+    }
+
+    /// The win-back list's total past value.
+    pub fn win_back_value(&self) -> f64 {
+        self.win_back.iter().map(|w| w.past_value).sum()
+    }
+}
+
+/// The snapshot's feature columns, in spec order.
+fn feature_columns(batch: &arrow::record_batch::RecordBatch, f: usize) -> Result<Vec<&Float64Array>, ScoreError> {
+    (0..f)
         .map(|j| {
             batch
                 .column(j + 2)
@@ -142,37 +242,69 @@ pub fn score(
                 .downcast_ref::<Float64Array>()
                 .ok_or_else(|| ScoreError::Internal(format!("feature column {j} is not Float64")))
         })
-        .collect::<Result<_, _>>()?;
-    let (values, value_known) = customer_values(p, h, &snap.population, cutoff)?;
-    times.features = clock.elapsed().as_secs_f64();
-    let s = &p.scoring;
-    let row_of = |i: usize, out: &mut Vec<f64>| out.extend(columns.iter().map(|c| feature_value(c, i)));
-    // Probabilities in bounded batches: memory follows the batch, not the customers.
-    let mut probabilities = Vec::with_capacity(n);
-    let mut rows = Vec::with_capacity(s.batch_rows.min(n) * f);
+        .collect()
+}
+
+/// ONNX Runtime's (calibrated) probabilities in bounded batches: memory follows the batch, not
+/// the customers.
+fn probabilities(
+    p: &Pipeline,
+    model: &mut OnnxModel,
+    columns: &[&Float64Array],
+    times: &mut StageTimes,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<f64>, ScoreError> {
+    let (f, n) = (columns.len(), columns.first().map_or(0, |c| c.len()));
+    let batch_rows = p.scoring.batch_rows;
+    let mut out = Vec::with_capacity(n);
+    let mut rows = Vec::with_capacity(batch_rows.min(n) * f);
     let mut start = 0;
     progress(0, n);
     while start < n {
-        let end = (start + s.batch_rows).min(n);
+        let end = (start + batch_rows).min(n);
         rows.clear();
-        (start..end).for_each(|i| row_of(i, &mut rows));
+        for i in start..end {
+            rows.extend(columns.iter().map(|c| feature_value(c, i)));
+        }
         let clock = std::time::Instant::now();
-        probabilities.extend(model.scores(&rows, f)?.values);
+        out.extend(model.scores(&rows, f)?.values);
         times.onnx += clock.elapsed().as_secs_f64();
         start = end;
         progress(start, n);
     }
-    let tiers: Vec<Tier> = probabilities.iter().map(|&p| package.tiers().of(p)).collect();
-    // TreeSHAP costs about twice as much per customer as scoring: explain the customers the list
-    // is for, in large groups, because rows that decide alike in a tree share their work.
-    let clock = std::time::Instant::now();
-    let explained: Vec<usize> = (0..n).filter(|&i| s.explain_all || tiers[i] != Tier::Low).collect();
+    Ok(out)
+}
+
+/// The rows in list order. Rows are unique, so an unstable sort still gives one order.
+fn rank(probabilities: &[f64], values: &[f64], by: RankBy) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..probabilities.len()).collect();
+    match by {
+        RankBy::Probability => {
+            order.par_sort_unstable_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]).then(a.cmp(&b)))
+        }
+        RankBy::ValueAtRisk => order.par_sort_unstable_by(|&a, &b| {
+            let (va, vb) = (values[a] * probabilities[a], values[b] * probabilities[b]);
+            vb.total_cmp(&va)
+                .then(probabilities[b].total_cmp(&probabilities[a]))
+                .then(a.cmp(&b))
+        }),
+    }
+    order
+}
+
+/// TreeSHAP reasons of the customers the list is for (high and medium, or everyone), in large
+/// groups: rows that decide alike in a tree share their work, and TreeSHAP costs about twice as
+/// much per customer as scoring.
+fn explain(package: &ModelPackage, columns: &[&Float64Array], tiers: &[Tier], all: bool) -> Vec<Vec<Reason>> {
+    let f = columns.len();
+    let n = tiers.len();
+    let explained: Vec<usize> = (0..n).filter(|&i| all || tiers[i] != Tier::Low).collect();
     let mut reasons_of: Vec<Vec<Reason>> = vec![Vec::new(); n];
     let trees = package.ensemble.trees.len().max(1);
     let group_rows = (EXPLAIN_BYTES / (4 * trees)).clamp(4096, EXPLAIN_ROWS);
     let mut group_columns: Vec<Vec<f64>> = vec![Vec::new(); f];
     for group in explained.chunks(group_rows) {
-        group_columns.par_iter_mut().zip(&columns).for_each(|(values, c)| {
+        group_columns.par_iter_mut().zip(columns).for_each(|(values, c)| {
             values.clear();
             values.extend(group.iter().map(|&i| feature_value(c, i)));
         });
@@ -191,108 +323,34 @@ pub fn score(
             reasons_of[i] = r;
         }
     }
-    times.reasons = clock.elapsed().as_secs_f64();
-    let clock = std::time::Instant::now();
-    let mut risks: Vec<Risk> = reasons_of
-        .into_iter()
+    reasons_of
+}
+
+/// The already-churned, most valuable first (their spend over the look-back).
+fn win_back(p: &Pipeline, h: &History, churned: &[u32], cutoff: Date) -> Vec<WinBack> {
+    let past = spend(h, churned, cutoff, p.scoring.lookback_days);
+    let end = cutoff.start_ms();
+    let mut out: Vec<WinBack> = churned
+        .iter()
+        .zip(past)
         .enumerate()
-        .map(|(i, reasons)| {
-            let (probability, tier) = (probabilities[i], tiers[i]);
-            let action = s.action_for(
-                tier,
-                reasons
-                    .first()
-                    .map(|r| package.spec().features[r.feature].name.as_str()),
-            );
-            Risk {
-                row: i,
-                probability,
-                tier,
-                rank: 0,
-                reasons,
-                value: values[i],
-                value_at_risk: values[i] * probability,
-                action,
-            }
+        .map(|(row, (&c, past_value))| WinBack {
+            row,
+            rank: 0,
+            past_value,
+            days_silent: h.events.as_ref().map_or(f64::NAN, |e| {
+                let (before, _) = e.split(c, end);
+                before
+                    .last()
+                    .map_or(f64::NAN, |k| (end - e.ts[k]) as f64 / MS_PER_DAY as f64)
+            }),
         })
         .collect();
-    // Rows are unique, so an unstable sort still gives one order.
-    match s.rank_by {
-        RankBy::Probability => {
-            risks.par_sort_unstable_by(|a, b| b.probability.total_cmp(&a.probability).then(a.row.cmp(&b.row)))
-        }
-        RankBy::ValueAtRisk => {
-            risks.par_sort_unstable_by(|a, b| b.value_at_risk.total_cmp(&a.value_at_risk).then(a.row.cmp(&b.row)))
-        }
+    out.sort_by(|a, b| b.past_value.total_cmp(&a.past_value).then(a.row.cmp(&b.row)));
+    for (k, w) in out.iter_mut().enumerate() {
+        w.rank = k as u64 + 1;
     }
-    let mut tiers = [TierTotal::default(); 3];
-    for (k, r) in risks.iter_mut().enumerate() {
-        r.rank = k as u64 + 1;
-        let t = &mut tiers[r.tier.index()];
-        t.customers += 1;
-        t.value_at_risk += r.value_at_risk;
-    }
-    times.rank = clock.elapsed().as_secs_f64();
-    Ok(RiskList {
-        ids: batch.column(0).clone(),
-        risks,
-        tiers,
-        unseen_categories: snap.report.unseen_categories,
-        choices: s.choices(),
-        cutoff,
-        value_known,
-        times,
-    })
-}
-
-impl RiskList {
-    /// The scoring date: the last day whose rows count (the day before the cutoff).
-    pub fn as_of(&self) -> Date {
-        Date::from_days(self.cutoff.days() - 1)
-    }
-}
-
-/// Each customer's expected value over the horizon: spend per day over the look-back times the
-/// horizon, from events; else a customers-table attribute; else 0 (and `false`).
-fn customer_values(
-    p: &Pipeline,
-    h: &History,
-    population: &[u32],
-    cutoff: Date,
-) -> Result<(Vec<f64>, bool), ScoreError> {
-    let s = &p.scoring;
-    if let Some(name) = &s.value_attribute {
-        let Some((_, Attribute::Numeric(v))) = h.attributes.iter().find(|(a, _)| a == name) else {
-            return Err(ScoreError::ValueAttribute(name.clone()));
-        };
-        let per_day = f64::from(s.horizon_days) / f64::from(s.value_attribute_days);
-        let values = population
-            .iter()
-            .map(|&c| v.get(c as usize).copied().filter(|x| x.is_finite()).unwrap_or(0.0) * per_day)
-            .collect();
-        return Ok((values, true));
-    }
-    match (&h.events, h.event_columns.0) {
-        (Some(e), true) => {
-            let end = cutoff.start_ms();
-            let from = end - i64::from(s.lookback_days) * MS_PER_DAY;
-            let scale = f64::from(s.horizon_days) / f64::from(s.lookback_days);
-            let values = population
-                .par_iter()
-                .map(|&c| {
-                    let (before, _) = e.split(c, end);
-                    let spent: f64 = before
-                        .filter(|&k| e.ts[k] >= from)
-                        .map(|k| e.value[k])
-                        .filter(|v| v.is_finite())
-                        .sum();
-                    spent * scale
-                })
-                .collect();
-            Ok((values, true))
-        }
-        _ => Ok((vec![0.0; population.len()], false)),
-    }
+    out
 }
 
 /// A feature of one customer as the model reads it: a missing value is NaN.

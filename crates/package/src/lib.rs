@@ -14,8 +14,8 @@ mod write;
 use std::path::PathBuf;
 
 pub use manifest::{
-    ConfigRecord, FeatureImportance, InputFile, Libraries, LightGbmRecord, Manifest, Parity, Reference, RowCounts,
-    Segment, TestDesign, TierThresholds, Trial,
+    Calibration, ConfigRecord, FeatureImportance, InputFile, Libraries, LightGbmRecord, Manifest, Parity, Reference,
+    RowCounts, Segment, TestDesign, TierThresholds, Trial, ValueCapture,
 };
 pub use read::Package;
 pub use write::{Written, versions, write};
@@ -31,7 +31,7 @@ pub const LATEST: &str = "latest";
 /// Files every package holds besides the manifest.
 pub const MODEL_FILES: [&str; 2] = [MODEL_ONNX, MODEL_TEXT];
 /// Layout version of the manifest this churnguard writes and the newest it reads.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 /// Largest |ONNX Runtime - LightGBM| probability an exported model may have.
 pub const PARITY_LIMIT: f64 = 1e-6;
 

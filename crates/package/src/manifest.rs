@@ -60,6 +60,43 @@ pub struct Manifest {
     pub tuning: Option<Vec<Trial>>,
     /// How closely ONNX Runtime reproduces LightGBM.
     pub parity: Parity,
+    /// The calibration `model.onnx` applies, and its figures (format 2; none before).
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+    /// Spend of the test's churners captured at the top of the list (format 2; when the test
+    /// is out of time and customers have a value).
+    #[serde(default)]
+    pub value_capture: Option<ValueCapture>,
+}
+
+/// The calibration fitted on the validation customers, and what it does on the test.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Calibration {
+    /// The map `model.onnx` applies: `sigmoid(a * logit(p) + b)` of LightGBM's probability.
+    pub platt: churnguard_eval::Platt,
+    /// Validation rows it was fitted on.
+    pub fitted_on: usize,
+    /// Test figures of LightGBM's own probabilities.
+    pub before: churnguard_eval::CalibrationFigures,
+    /// Test figures after the Platt map (what the package scores).
+    pub after: churnguard_eval::CalibrationFigures,
+    /// Test figures an isotonic map fitted on the same customers would give (measured, for the
+    /// choice of method; not applied).
+    pub isotonic: churnguard_eval::CalibrationFigures,
+}
+
+/// The share of the spend of the test customers who then churned that the top of the list
+/// holds: the value a retention team working down the list can save.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ValueCapture {
+    /// The list's order.
+    pub ranked_by: String,
+    /// Days of spend counted (the year before the test cutoff).
+    pub spend_days: u32,
+    /// Share captured by each top share of the list: (percent of the list, share of spend).
+    pub captured: Vec<(f64, f64)>,
+    /// The same by probability alone, for comparison.
+    pub by_probability: Vec<(f64, f64)>,
 }
 
 /// Where the config came from.

@@ -93,6 +93,8 @@ fn manifest(version: &str, files: &BTreeMap<String, String>) -> Manifest {
             input_type: "f64".into(),
             onnx_runtime: "1.32.0".into(),
         },
+        calibration: None,
+        value_capture: None,
     }
 }
 

@@ -11,7 +11,7 @@ mod tuning;
 
 use std::path::PathBuf;
 
-use churnguard_model::{Ensemble, ExportOptions, InputType};
+use churnguard_model::{Ensemble, ExportOptions, InputType, LogOddsMap};
 
 pub use fit::{Fit, fit, parity_rows, predict};
 pub use manifest::{LIGHTGBM_VERSION, ManifestInputs, ONNX_OPSET, input_files, manifest, sha256_file};
@@ -34,6 +34,11 @@ pub enum TrainError {
         "no training snapshot: set [snapshots] train_cutoffs (or every_days, from and to), and test_cutoff for an out-of-time test"
     )]
     NoSnapshots,
+    /// A customers-only pipeline has no dates to take a snapshot at.
+    #[error(
+        "a customers-only table is one snapshot dated by `data.as_of`: set `data.as_of` to the day the table was extracted"
+    )]
+    NoAsOf,
     /// A snapshot whose labels are all one class.
     #[error("all {customers} customers {} at cutoff {cutoff}: a model needs churners and stayers; choose another cutoff or horizon", if *churned { "churned" } else { "stayed" })]
     SingleClass {
@@ -129,6 +134,11 @@ pub fn export_onnx(p: &churnguard_config::Pipeline, t: &Training) -> Result<Vec<
             ("feature_spec_sha256".into(), t.spec.hash()),
             ("churnguard_version".into(), env!("CARGO_PKG_VERSION").into()),
         ],
+        calibration: Some(LogOddsMap {
+            a: t.calibration.platt.a,
+            b: t.calibration.platt.b,
+            clamp: churnguard_eval::MAX_LOG_ODDS,
+        }),
     };
     Ok(churnguard_model::export(&ensemble, &t.fit.model_text, &options)?)
 }

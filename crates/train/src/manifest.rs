@@ -129,5 +129,7 @@ pub fn manifest(p: &Pipeline, t: &Training, m: &ManifestInputs<'_>) -> Manifest 
         reference_histograms: t.references.clone(),
         tuning: t.trials.clone(),
         parity: m.parity.clone(),
+        calibration: Some(t.calibration.clone()),
+        value_capture: t.value_capture.clone(),
     }
 }

@@ -2,10 +2,16 @@
 //! splits, optional tuning, the fit with early stopping, evaluation on validation and test,
 //! risk tiers, importance and reference histograms.
 
-use churnguard_config::{Date, Pipeline, ThresholdRule, TierRule};
-use churnguard_eval::{EvalOptions, Evaluation, Histogram, ThresholdStrategy, choose_threshold, evaluate, evaluate_at};
-use churnguard_features::{Attribute, FeatureKind, FeatureSpec, History, Snapshot, SnapshotReport, snapshot, spec_for};
-use churnguard_package::{FeatureImportance, Reference, RowCounts, Segment, TestDesign, TierThresholds, Trial};
+use churnguard_config::{Date, Pipeline, RankBy};
+use churnguard_eval::{
+    EvalOptions, Evaluation, Histogram, Isotonic, Platt, calibration_figures, evaluate, evaluate_at,
+};
+use churnguard_features::{
+    FeatureKind, FeatureSpec, History, Snapshot, SnapshotReport, customer_values, snapshot, spec_for, spend,
+};
+use churnguard_package::{
+    Calibration, FeatureImportance, Reference, RowCounts, Segment, TestDesign, TierThresholds, Trial, ValueCapture,
+};
 
 use crate::TrainError;
 use crate::fit::{Fit, fit, predict};
@@ -95,9 +101,18 @@ pub struct Training {
     pub references: Vec<Reference>,
     /// The test rows (for the ONNX parity check).
     pub test_rows: Rows,
-    /// LightGBM's probabilities of the test rows.
+    /// LightGBM's own probabilities of the test rows (before calibration).
     pub test_probabilities: Vec<f64>,
+    /// The calibration fitted on validation and its test figures.
+    pub calibration: Calibration,
+    /// Spend of the test's churners at the top of the list.
+    pub value_capture: Option<ValueCapture>,
 }
+
+/// Top shares of the list (percent) whose captured spend the summary reports.
+pub const CAPTURE_PERCENTS: [f64; 3] = [10.0, 20.0, 30.0];
+/// Days of spend counted in the value captured (the year before the test cutoff).
+pub const CAPTURE_SPEND_DAYS: u32 = 365;
 
 /// The cutoffs a pipeline trains on, and the test cutoff if out of time.
 fn cutoffs(p: &Pipeline, h: &History) -> Result<(Vec<Date>, Option<Date>), TrainError> {
@@ -108,17 +123,12 @@ fn cutoffs(p: &Pipeline, h: &History) -> Result<(Vec<Date>, Option<Date>), Train
     if h.events.is_some() {
         return Err(TrainError::NoSnapshots);
     }
-    // A customers-only table is one snapshot of the table as it is: the day after `as_of`, else
-    // today. Its date matters only to date attributes, which therefore need `as_of`.
-    let has_dates = h.attributes.iter().any(|(_, a)| matches!(a, Attribute::Date(_)));
-    let cutoff = match (p.data.as_of, has_dates) {
-        (Some(d), _) => Date::from_days(d.days() + 1),
-        (None, false) => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-            Date::of_ms(now.map_or(0, |d| d.as_millis() as i64))
-        }
-        (None, true) => return Err(TrainError::NoSnapshots),
+    // A customers-only table is one snapshot of the table as it is, dated the day after
+    // `data.as_of`: never by the machine's clock, which would date the package by accident.
+    let Some(as_of) = p.data.as_of else {
+        return Err(TrainError::NoAsOf);
     };
+    let cutoff = Date::from_days(as_of.days() + 1);
     Ok((vec![cutoff], s.test_cutoff))
 }
 
@@ -156,20 +166,6 @@ fn held_out_ok(rows: &Rows, what: &str) -> Result<(), TrainError> {
         });
     }
     Ok(())
-}
-
-fn strategy(rule: &ThresholdRule) -> ThresholdStrategy {
-    match rule {
-        ThresholdRule::MaxF1 => ThresholdStrategy::MaxF1,
-        ThresholdRule::TopPercent(k) => ThresholdStrategy::TopPercent(*k),
-        ThresholdRule::MinCost {
-            missed_churner,
-            needless_offer,
-        } => ThresholdStrategy::MinCost {
-            missed_churner: *missed_churner,
-            needless_offer: *needless_offer,
-        },
-    }
 }
 
 /// Trains and evaluates a pipeline's model on loaded history.
@@ -229,6 +225,7 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         None => None,
     };
     drop(train_batches);
+    let test_population = test_cutoff.map(|c| (c, built[train_cutoffs.len()].population.clone()));
     let snapshots: Vec<SnapshotReport> = built.into_iter().map(|s| s.report).collect();
     if train_rows.rows < MIN_TRAINING_ROWS {
         return Err(TrainError::TooFewRows {
@@ -271,14 +268,22 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
 
     observe(Event::Phase(Phase::Evaluation));
     let options = EvalOptions {
-        strategy: strategy(&p.evaluation.threshold),
+        strategy: p.evaluation.threshold.clone(),
         bootstrap_samples: p.evaluation.bootstrap_samples as usize,
         seed,
         calibration_bins: p.evaluation.calibration_bins as usize,
     };
     let model = Booster::from_text(&fitted.model_text)?;
-    let valid_probs = predict(&model, &valid_rows)?;
+    let valid_raw = predict(&model, &valid_rows)?;
     let valid_labels = valid_rows.churned();
+    let test_probabilities = predict(&model, &test_rows)?;
+    drop(model);
+    let test_labels = test_rows.churned();
+    // Probabilities are calibrated on the validation customers; every figure after this point,
+    // the threshold, the tiers and `model.onnx` use the calibrated ones.
+    let calibration = calibrate(&valid_labels, &valid_raw, &test_labels, &test_probabilities)?;
+    let valid_probs: Vec<f64> = valid_raw.iter().map(|&x| calibration.platt.apply(x)).collect();
+    let test_calibrated: Vec<f64> = test_probabilities.iter().map(|&x| calibration.platt.apply(x)).collect();
     // The threshold is chosen on the validation customers and applied to the test.
     let validation = evaluate(
         &valid_labels,
@@ -288,40 +293,15 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
             ..options.clone()
         },
     )?;
-    let test_probabilities = predict(&model, &test_rows)?;
-    drop(model);
-    let test_labels = test_rows.churned();
     let threshold = validation.threshold;
-    let test = evaluate_at(&test_labels, &test_probabilities, &options, threshold)?;
+    let test = evaluate_at(&test_labels, &test_calibrated, &options, threshold)?;
+    let segments = segments(p, &names, &test_rows, &test_calibrated, &options, threshold)?;
+    let value_capture = match &test_population {
+        Some((cutoff, population)) => value_capture(p, h, population, *cutoff, &test_labels, &test_calibrated)?,
+        None => None,
+    };
 
-    let mut segments = Vec::new();
-    if !p.evaluation.active_within_days.is_empty() {
-        let recency = names
-            .iter()
-            .position(|n| *n == "recency_days")
-            .ok_or(TrainError::NoRecency)?;
-        for &days in &p.evaluation.active_within_days {
-            let keep: Vec<bool> = test_rows
-                .column(recency)
-                .iter()
-                .map(|&r| r <= f64::from(days))
-                .collect();
-            let sub = test_rows.select(&keep);
-            held_out_ok(&sub, &format!("test rows of customers active in the last {days} days"))?;
-            let probs: Vec<f64> = test_probabilities
-                .iter()
-                .zip(&keep)
-                .filter(|(_, k)| **k)
-                .map(|(p, _)| *p)
-                .collect();
-            segments.push(Segment {
-                active_within_days: days,
-                evaluation: evaluate_at(&sub.churned(), &probs, &options, threshold)?,
-            });
-        }
-    }
-
-    let tiers = tiers(p, &test_labels, &test_probabilities)?;
+    let tiers = tiers(p, &test_calibrated);
     let mut importance: Vec<FeatureImportance> = names
         .iter()
         .enumerate()
@@ -366,28 +346,141 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         references,
         test_rows,
         test_probabilities,
+        calibration,
+        value_capture,
     })
 }
 
-fn tiers(p: &Pipeline, labels: &[bool], probabilities: &[f64]) -> Result<TierThresholds, TrainError> {
-    let resolve = |rule: TierRule| -> Result<f64, TrainError> {
-        Ok(match rule {
-            TierRule::Probability(x) => x,
-            TierRule::TopPercent(k) => choose_threshold(labels, probabilities, &ThresholdStrategy::TopPercent(k))?,
-        })
+/// The tier thresholds a customer scored alone gets: the lowest calibrated probability of each
+/// tier on the test list ranked by probability (`top` and `top_percent` are resolved again on
+/// every scored list).
+fn tiers(p: &Pipeline, probabilities: &[f64]) -> TierThresholds {
+    let mut ranked = probabilities.to_vec();
+    ranked.sort_by(|a, b| b.total_cmp(a));
+    let assigned = p.tiers.assign(&ranked);
+    let lowest = |tier| {
+        ranked
+            .iter()
+            .zip(&assigned)
+            .filter(|(_, t)| **t == tier)
+            .map(|(x, _)| *x)
+            .fold(f64::INFINITY, f64::min)
     };
-    let (high, medium) = (resolve(p.tiers.high)?, resolve(p.tiers.medium)?);
-    if medium > high {
-        return Err(TrainError::Tiers { high, medium });
+    let high = lowest(churnguard_config::Tier::High);
+    let medium = lowest(churnguard_config::Tier::Medium).min(high);
+    let mut counts = [0u64; 3];
+    for t in &assigned {
+        counts[t.index()] += 1;
     }
-    let mut t = TierThresholds {
+    TierThresholds {
         high,
         medium,
-        rules: serde_json::to_value(&p.tiers).map_err(|e| TrainError::Internal(e.to_string()))?,
-        test_counts: [0; 3],
-    };
-    for &x in probabilities {
-        t.test_counts[t.of(x).index()] += 1;
+        // Serializing a validated config cannot fail: its types are plain data.
+        rules: serde_json::to_value(&p.tiers).unwrap_or_default(),
+        test_counts: counts,
     }
-    Ok(t)
+}
+
+/// Platt's map fitted on the validation customers, with the test figures before and after it
+/// and those an isotonic map would give.
+fn calibrate(
+    valid_labels: &[bool],
+    valid_raw: &[f64],
+    test_labels: &[bool],
+    test_raw: &[f64],
+) -> Result<Calibration, TrainError> {
+    let platt = Platt::fit(valid_labels, valid_raw)?;
+    let isotonic = Isotonic::fit(valid_labels, valid_raw)?;
+    let mapped = |f: &dyn Fn(f64) -> f64| test_raw.iter().map(|&x| f(x)).collect::<Vec<f64>>();
+    Ok(Calibration {
+        platt,
+        fitted_on: valid_labels.len(),
+        before: calibration_figures(test_labels, test_raw)?,
+        after: calibration_figures(test_labels, &mapped(&|x| platt.apply(x)))?,
+        isotonic: calibration_figures(test_labels, &mapped(&|x| isotonic.apply(x)))?,
+    })
+}
+
+/// Test figures on recently active customers (`evaluation.active_within_days`).
+fn segments(
+    p: &Pipeline,
+    names: &[&str],
+    test_rows: &Rows,
+    probabilities: &[f64],
+    options: &EvalOptions,
+    threshold: f64,
+) -> Result<Vec<Segment>, TrainError> {
+    let mut segments = Vec::new();
+    if p.evaluation.active_within_days.is_empty() {
+        return Ok(segments);
+    }
+    let recency = names
+        .iter()
+        .position(|n| *n == "recency_days")
+        .ok_or(TrainError::NoRecency)?;
+    for &days in &p.evaluation.active_within_days {
+        let keep: Vec<bool> = test_rows
+            .column(recency)
+            .iter()
+            .map(|&r| r <= f64::from(days))
+            .collect();
+        let sub = test_rows.select(&keep);
+        held_out_ok(&sub, &format!("test rows of customers active in the last {days} days"))?;
+        let probs: Vec<f64> = probabilities
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(p, _)| *p)
+            .collect();
+        segments.push(Segment {
+            active_within_days: days,
+            evaluation: evaluate_at(&sub.churned(), &probs, options, threshold)?,
+        });
+    }
+    Ok(segments)
+}
+
+/// The share of the past-year spend of the test customers who then churned that the top of the
+/// list holds, ranked as `score` ranks, and by probability alone.
+fn value_capture(
+    p: &Pipeline,
+    h: &History,
+    population: &[u32],
+    cutoff: Date,
+    labels: &[bool],
+    probabilities: &[f64],
+) -> Result<Option<ValueCapture>, TrainError> {
+    let (values, value_known) = customer_values(p, h, population, cutoff)?;
+    let past = spend(h, population, cutoff, CAPTURE_SPEND_DAYS);
+    let lost: f64 = past.iter().zip(labels).filter(|(_, y)| **y).map(|(v, _)| v).sum();
+    if !value_known || lost <= 0.0 || values.len() != probabilities.len() {
+        return Ok(None);
+    }
+    let captured = |key: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
+        let mut order: Vec<usize> = (0..labels.len()).collect();
+        order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
+        CAPTURE_PERCENTS
+            .iter()
+            .map(|&k| {
+                let top = ((labels.len() as f64 * k / 100.0).ceil() as usize).min(order.len());
+                let held: f64 = order[..top].iter().filter(|&&i| labels[i]).map(|&i| past[i]).sum();
+                (k, held / lost)
+            })
+            .collect()
+    };
+    let ranked_by = p.scoring.ranking(value_known);
+    let by_probability = captured(&|i| probabilities[i]);
+    let list = match ranked_by {
+        RankBy::Probability => by_probability.clone(),
+        RankBy::ValueAtRisk => captured(&|i| probabilities[i] * values[i]),
+    };
+    Ok(Some(ValueCapture {
+        ranked_by: match ranked_by {
+            RankBy::Probability => "probability".into(),
+            RankBy::ValueAtRisk => "value_at_risk".into(),
+        },
+        spend_days: CAPTURE_SPEND_DAYS,
+        captured: list,
+        by_probability,
+    }))
 }

@@ -23,7 +23,13 @@ impl Graph {
         self.node_in(op, "", inputs, attribute)
     }
 
-    pub(super) fn node_in(&mut self, op: &str, domain: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> String {
+    pub(super) fn node_in(
+        &mut self,
+        op: &str,
+        domain: &str,
+        inputs: &[&str],
+        attribute: Vec<AttributeProto>,
+    ) -> String {
         let out = self.fresh(op);
         self.push(op, domain, inputs, attribute, &out);
         out

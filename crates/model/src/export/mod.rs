@@ -60,6 +60,21 @@ pub struct ExportOptions {
     pub input: InputType,
     /// Extra `metadata_props` entries (package version, feature spec hash, ...).
     pub metadata: Vec<(String, String)>,
+    /// A calibration of binary models' probabilities, applied inside the graph.
+    pub calibration: Option<LogOddsMap>,
+}
+
+/// A map of a binary model's log-odds before its sigmoid: `sigmoid(a * clamp(z) + b)`, where
+/// `z` is LightGBM's log-odds (its raw score times the sigmoid coefficient) clamped to
+/// `[-clamp, clamp]`, the log-odds a double probability can hold (Platt calibration).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LogOddsMap {
+    /// Slope.
+    pub a: f64,
+    /// Offset.
+    pub b: f64,
+    /// Largest |log-odds| kept.
+    pub clamp: f64,
 }
 
 /// Names of the graph's input and outputs.
@@ -82,7 +97,7 @@ pub fn export(e: &Ensemble, model_text: &str, options: &ExportOptions) -> Result
     let view = input_view(&mut g, e, options.input);
     let trees = Trees::of(e, &view);
     let raw = ensemble_node(&mut g, e, &view.name, trees);
-    let outputs = outputs(&mut g, e, &raw, options.input);
+    let outputs = outputs(&mut g, e, &raw, options.input, options.calibration);
     Ok(model_proto(g, e, model_text, options, outputs).encode_to_vec())
 }
 
@@ -255,7 +270,13 @@ fn ensemble_node(g: &mut Graph, e: &Ensemble, view: &str, t: Trees) -> String {
 }
 
 /// The objective's transform of the raw score and the graph's outputs, in the input's type.
-fn outputs(g: &mut Graph, e: &Ensemble, raw: &str, input: InputType) -> Vec<ValueInfoProto> {
+fn outputs(
+    g: &mut Graph,
+    e: &Ensemble,
+    raw: &str,
+    input: InputType,
+    calibration: Option<LogOddsMap>,
+) -> Vec<ValueInfoProto> {
     let input_type = input.onnx();
     let out_type = |g: &mut Graph, v: &str, name: &str| {
         g.node_named("Cast", &[v], vec![int("to", input_type as i64)], name);
@@ -276,7 +297,24 @@ fn outputs(g: &mut Graph, e: &Ensemble, raw: &str, input: InputType) -> Vec<Valu
     let mut outputs = Vec::new();
     match &e.objective {
         Objective::Binary { sigmoid } => {
-            let p = logistic(g, raw, *sigmoid);
+            let p = match calibration {
+                None => logistic(g, raw, *sigmoid),
+                Some(map) => {
+                    let z = if *sigmoid == 1.0 {
+                        raw.to_string()
+                    } else {
+                        let s = g.constant_f64(&[*sigmoid], &[]);
+                        g.node("Mul", &[raw, &s], vec![])
+                    };
+                    let (low, high) = (g.constant_f64(&[-map.clamp], &[]), g.constant_f64(&[map.clamp], &[]));
+                    let z = g.node("Clip", &[&z, &low, &high], vec![]);
+                    let a = g.constant_f64(&[map.a], &[]);
+                    let z = g.node("Mul", &[&z, &a], vec![]);
+                    let b = g.constant_f64(&[map.b], &[]);
+                    let z = g.node("Add", &[&z, &b], vec![]);
+                    g.node("Sigmoid", &[&z], vec![])
+                }
+            };
             let p = flat(g, &p);
             out_type(g, &p, names::PROBABILITY);
             let half = g.constant_f64(&[0.5], &[]);
@@ -355,7 +393,11 @@ fn model_proto(
             node: g.nodes,
             name: "lightgbm".into(),
             initializer: g.initializers,
-            input: vec![value_info(names::INPUT, input_type, &[None, Some(e.num_features() as i64)])],
+            input: vec![value_info(
+                names::INPUT,
+                input_type,
+                &[None, Some(e.num_features() as i64)],
+            )],
             output: outputs,
         }),
         opset_import: vec![
@@ -408,4 +450,3 @@ impl Trees {
         self.false_leafs.push(i64::from(no.1));
     }
 }
-
