@@ -3,6 +3,7 @@
 // Test helpers panic on setup failures: that is the clearest report a test can give.
 #![allow(clippy::unwrap_used)]
 
+mod arrives;
 mod cli;
 mod export;
 mod score;

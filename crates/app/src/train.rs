@@ -190,7 +190,8 @@ fn train_observed(p: &Pipeline, history: &History, clock: &mut Clock<'_>) -> Res
         Event::Round { round, of, .. } => (clock.observe)(Progress::Round { round, of }),
     });
     result.map_err(|e| match e {
-        e @ TrainError::Parameter { .. } => AppError::Setting {
+        // Settings of the pipeline file: a usage error naming the file.
+        e @ (TrainError::Parameter { .. } | TrainError::NoAsOf | TrainError::NoSnapshots) => AppError::Setting {
             file: p.file.clone(),
             source: Box::new(e),
         },

@@ -36,6 +36,9 @@ use raw::{
 pub const DEFAULT_KEY_ENV: &str = "CHURNGUARD_PSEUDONYM_KEY";
 /// Rows per batch read from a table unless `data.batch_rows` says otherwise.
 pub const DEFAULT_BATCH_ROWS: usize = 65_536;
+/// What `TableSource::customer_id` says of a customers table without an id column, whose rows
+/// are numbered instead.
+pub const ROW_NUMBER_ID: &str = "(row number)";
 /// Seed used when `pipeline.seed` is not given.
 pub const DEFAULT_SEED: u64 = 42;
 
@@ -249,6 +252,9 @@ pub struct CustomersTable {
     pub categorical: Vec<String>,
     /// Columns that are not customer attributes.
     pub exclude: Vec<String>,
+    /// The table has no id column: a customer is identified by their row number (1 for the
+    /// first data row). Allowed only when no other table must be joined to it.
+    pub row_number_ids: bool,
 }
 
 /// Column mapping of the interactions table.
@@ -305,6 +311,21 @@ pub enum Label {
         /// Length of the look-ahead window.
         horizon_days: u32,
     },
+}
+
+/// Whether a label cell means churned: the same text, or the same number or truth value
+/// (`1`, `1.0` and `true` all match `positive = 1` or `positive = true`).
+pub fn label_matches(cell: &str, positive: &str) -> bool {
+    let (cell, positive) = (cell.trim(), positive.trim());
+    if cell == positive {
+        return true;
+    }
+    let truth = |s: &str| match s.to_ascii_lowercase().as_str() {
+        "true" => Some(1.0),
+        "false" => Some(0.0),
+        other => other.parse::<f64>().ok(),
+    };
+    matches!((truth(cell), truth(positive)), (Some(a), Some(b)) if a == b)
 }
 
 impl fmt::Display for Label {
@@ -497,12 +518,13 @@ impl Checker<'_> {
         self.ensure(d.events.is_some() || d.customers.is_some(), "data", || {
             "a pipeline needs [data.events] or [data.customers] (or both)".into()
         })?;
+        let joined = d.events.is_some() || d.interactions.is_some();
         let data = DataConfig {
             as_of,
             strict: d.strict.unwrap_or(false),
             batch_rows,
             events: d.events.map(|t| self.events(t)).transpose()?,
-            customers: d.customers.map(|t| self.customers(t)).transpose()?,
+            customers: d.customers.map(|t| self.customers(t, joined)).transpose()?,
             interactions: d.interactions.map(|t| self.interactions(t)).transpose()?,
         };
         let privacy = self.privacy(raw.privacy)?;
@@ -773,12 +795,17 @@ impl Checker<'_> {
         })
     }
 
-    fn customers(&self, t: RawCustomers) -> Result<CustomersTable, ConfigError> {
+    fn customers(&self, t: RawCustomers, joined: bool) -> Result<CustomersTable, ConfigError> {
+        let row_number_ids = t.customer_id.is_none();
+        self.ensure(!(row_number_ids && joined), "data.customers.customer_id", || {
+            "is required when the pipeline has events or interactions: it joins their rows to the customers".into()
+        })?;
+        let customer_id = t.customer_id.unwrap_or_else(|| ROW_NUMBER_ID.to_string());
         let source = self.source(
             Role::Customers,
             &t.path,
             t.format.as_deref(),
-            &t.customer_id,
+            &customer_id,
             t.pii_columns,
         )?;
         let mut seen = BTreeSet::new();
@@ -790,7 +817,7 @@ impl Checker<'_> {
             for (i, c) in list.iter().enumerate() {
                 let key = format!("data.customers.{k}[{i}]");
                 self.column(&key, c)?;
-                self.ensure(*c != t.customer_id, &key, || {
+                self.ensure(*c != customer_id || row_number_ids, &key, || {
                     format!("\"{c}\" is the customer id column, not an attribute")
                 })?;
                 self.ensure(!source.pii_columns.contains(c), &key, || {
@@ -806,6 +833,7 @@ impl Checker<'_> {
             numeric: t.numeric,
             categorical: t.categorical,
             exclude: t.exclude,
+            row_number_ids,
         })
     }
 

@@ -98,7 +98,7 @@ pub(crate) struct RawEvents {
 pub(crate) struct RawCustomers {
     pub path: String,
     pub format: Option<String>,
-    pub customer_id: String,
+    pub customer_id: Option<String>,
     #[serde(default)]
     pub numeric: Vec<String>,
     #[serde(default)]

@@ -356,3 +356,15 @@ fn an_action_rule_may_name_the_source_column_and_one_that_names_nothing_is_found
     assert!(p.scoring.actions[0].matches(Tier::High, Some("attr_number_customer_service_calls")));
     assert_eq!(p.scoring.unmatched_rules(&features), vec![1]);
 }
+
+#[test]
+fn label_cells_match_positive_as_text_number_or_truth() {
+    assert!(label_matches("Yes", "Yes"));
+    assert!(!label_matches("No", "Yes"));
+    assert!(label_matches("1.0", "1"));
+    assert!(label_matches("1", "true"));
+    assert!(label_matches("true", "1"));
+    assert!(!label_matches("0.0", "1"));
+    assert!(!label_matches("false", "true"));
+    assert!(!label_matches("yes", "1"));
+}

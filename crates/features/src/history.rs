@@ -447,7 +447,11 @@ pub fn load_with_progress(
     }
     let n = index.len();
     let mut has_row = vec![false; n];
-    let mut label_values = matches!(p.label, Some(Label::Column { .. })).then(|| Categories::new(n));
+    // Without the label column (a table to score), no customer has a label.
+    let has_label = batches
+        .first()
+        .is_some_and(|b| b.column_by_name(column::LABEL).is_some());
+    let mut label_values = (matches!(p.label, Some(Label::Column { .. })) && has_label).then(|| Categories::new(n));
     if let Some(first) = batches.first() {
         for f in first.schema().fields().iter().skip(1) {
             if f.name() == column::LABEL {

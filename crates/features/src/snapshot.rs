@@ -7,7 +7,7 @@ use arrow::array::{ArrayRef, Date32Array, Float64Array, Int8Array};
 use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use churnguard_config::{AliveRule, Date, Label, MS_PER_DAY, Pipeline};
+use churnguard_config::{AliveRule, Date, Label, MS_PER_DAY, Pipeline, label_matches};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -225,7 +225,15 @@ impl Horizon {
                     (Some(end), None)
                 }
             }
-            Some(Label::Column { .. }) => (None, None),
+            Some(Label::Column { column, .. }) => match &h.label_values {
+                Some(_) => (None, None),
+                None => (
+                    None,
+                    Some(format!(
+                        "the customers table has no `{column}` column: a table to score, not to train on"
+                    )),
+                ),
+            },
             None => (None, Some("the pipeline defines no label".into())),
         };
         Horizon {
@@ -234,21 +242,6 @@ impl Horizon {
             churn_code: churn_code(p, h),
         }
     }
-}
-
-/// Whether a label cell means churned: the same text, or the same number or truth value
-/// (`1`, `1.0` and `true` all match `positive = 1` or `positive = true`).
-pub(crate) fn is_positive(cell: &str, positive: &str) -> bool {
-    let (cell, positive) = (cell.trim(), positive.trim());
-    if cell == positive {
-        return true;
-    }
-    let truth = |s: &str| match s.to_ascii_lowercase().as_str() {
-        "true" => Some(1.0),
-        "false" => Some(0.0),
-        other => other.parse::<f64>().ok(),
-    };
-    matches!((truth(cell), truth(positive)), (Some(a), Some(b)) if a == b)
 }
 
 /// Features written straight into their columns, a block of customers per task (no row-major
@@ -315,7 +308,7 @@ fn fill(
                         .label_values
                         .as_ref()
                         .and_then(|v| v.get(c))
-                        .map(|v| i8::from(is_positive(v, positive))),
+                        .map(|v| i8::from(label_matches(v, positive))),
                     (Some(Label::Inactivity { .. }), Some((e, _, after))) => horizon.end.map(|end| {
                         let active = e.ts[after.clone()].first().is_some_and(|&t| t < end);
                         i8::from(!active)
@@ -396,21 +389,4 @@ fn assemble(
     output.push(Arc::new(Int8Array::from(labels)));
     fields.push(Field::new(LABEL, DataType::Int8, true));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), output).map_err(FeatureError::Arrow)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_positive;
-
-    #[test]
-    fn label_cells_match_positive_as_text_number_or_truth() {
-        assert!(is_positive("Yes", "Yes"));
-        assert!(!is_positive("No", "Yes"));
-        assert!(is_positive("1.0", "1"));
-        assert!(is_positive("1", "true"));
-        assert!(is_positive("true", "1"));
-        assert!(!is_positive("0.0", "1"));
-        assert!(!is_positive("false", "true"));
-        assert!(!is_positive("yes", "1"));
-    }
 }

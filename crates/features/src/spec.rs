@@ -28,6 +28,25 @@ pub struct Feature {
     pub kind: FeatureKind,
 }
 
+impl Feature {
+    /// A value of this feature as a person reads it: a category's name (not its code), a number
+    /// as written; `None` when missing.
+    pub fn value_text(&self, v: f64) -> Option<String> {
+        if v.is_nan() {
+            return None;
+        }
+        match &self.kind {
+            FeatureKind::Categorical { values } => Some(
+                (v >= 0.0)
+                    .then(|| values.get(v as usize))
+                    .flatten()
+                    .map_or_else(|| "unknown".to_string(), Clone::clone),
+            ),
+            FeatureKind::Numeric => Some(v.to_string()),
+        }
+    }
+}
+
 /// The shape of a feature table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeatureSpec {

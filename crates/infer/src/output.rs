@@ -90,7 +90,8 @@ fn schema(ids: &DataType) -> SchemaRef {
     for [sentence, feature, value, contribution] in REASON_COLUMNS {
         fields.push(Field::new(sentence, DataType::Utf8, true));
         fields.push(Field::new(feature, DataType::Utf8, true));
-        fields.push(Field::new(value, DataType::Float64, true));
+        // Text: a category's name, a number as written.
+        fields.push(Field::new(value, DataType::Utf8, true));
         fields.push(Field::new(contribution, DataType::Float64, true));
     }
     Arc::new(Schema::new(fields))
@@ -138,11 +139,11 @@ fn batch(
                 .iter()
                 .map(|r| r.reasons.get(k).map(|x| spec.features[x.feature].name.as_str())),
         )));
-        columns.push(Arc::new(Float64Array::from_iter(
-            risks
-                .iter()
-                .map(|r| r.reasons.get(k).map(|x| x.value).filter(|v| !v.is_nan())),
-        )));
+        columns.push(Arc::new(StringArray::from_iter(risks.iter().map(|r| {
+            r.reasons
+                .get(k)
+                .and_then(|x| spec.features[x.feature].value_text(x.value))
+        }))));
         columns.push(Arc::new(Float64Array::from_iter(
             risks.iter().map(|r| r.reasons.get(k).map(|x| x.contribution)),
         )));

@@ -430,7 +430,7 @@ pub(crate) fn category_like(dt: &DataType) -> bool {
 pub(crate) fn categories(arr: &ArrayRef, column: &str, blanks: &mut u64) -> Result<StringArray, ErrorKind> {
     let s = match utf8(arr) {
         Some(s) => s,
-        None if category_like(arr.data_type()) => cast(arr, &DataType::Utf8)
+        None if category_like(arr.data_type()) || arr.data_type().is_floating() => cast(arr, &DataType::Utf8)
             .map_err(|_| wrong_type(column, arr.data_type(), "a category"))?
             .as_string::<i32>()
             .clone(),

@@ -251,7 +251,11 @@ fn check_label(p: &Pipeline, report: &mut ValidationReport) {
             let Some(counts) = counts_of(report, Role::Customers, column) else {
                 return;
             };
-            let pos = counts.iter().find(|(v, _)| v == positive).map_or(0, |c| c.1);
+            let pos: u64 = counts
+                .iter()
+                .filter(|(v, _)| churnguard_config::label_matches(v, positive))
+                .map(|c| c.1)
+                .sum();
             if pos == 0 {
                 let seen: Vec<&str> = counts.iter().take(10).map(|(v, _)| v.as_str()).collect();
                 report.errors.push(format!(

@@ -80,6 +80,9 @@ impl Part {
     }
 }
 
+/// The source column of ids that are row numbers (a customers table without an id column).
+const ROW_NUMBERS: &str = "";
+
 #[derive(Clone, Debug)]
 struct Planned {
     source: String,
@@ -150,8 +153,16 @@ impl TableReader {
             Some(Label::Column { column, .. }) => Some(column.as_str()),
             _ => None,
         };
-        let mut mapping = vec![("customer_id", t.source.customer_id.as_str(), Part::CustomerId)];
-        if let Some(c) = label_col {
+        // Without an id column the rows are numbered: an empty source column says so.
+        let id_column = if t.row_number_ids {
+            ROW_NUMBERS
+        } else {
+            t.source.customer_id.as_str()
+        };
+        let mut mapping = vec![("customer_id", id_column, Part::CustomerId)];
+        // A table to score has no outcome yet: without its label column it is read as it is,
+        // and training, which needs the label, says so.
+        if let Some(c) = label_col.filter(|c| source.schema.field_with_name(c).is_ok()) {
             mapping.push(("label.column", c, Part::Label));
         }
         for (list, key, part) in [
@@ -166,6 +177,12 @@ impl TableReader {
             source.require("exclude", c)?;
         }
         let mut reader = Self::mapped(source, &mapping)?;
+        if t.row_number_ids {
+            reader.skipped.push((
+                "customer id".into(),
+                "the table has no id column: customers are numbered by their row (1 is the first data row)".into(),
+            ));
+        }
         let taken: HashSet<String> = mapping
             .iter()
             .map(|(_, c, _)| c.to_string())
@@ -212,13 +229,23 @@ impl TableReader {
     fn mapped(source: SourceFile, mapping: &[(&str, &str, Part)]) -> Result<Self, IngestError> {
         let mut plan = Vec::with_capacity(mapping.len());
         for &(key, col, part) in mapping {
+            if part == Part::CustomerId && col == ROW_NUMBERS {
+                plan.push(Planned {
+                    source: ROW_NUMBERS.to_string(),
+                    part,
+                    source_type: DataType::Int64,
+                });
+                continue;
+            }
             let field = source.require(key, col)?;
             let dt = field.data_type().clone();
             let ok = match part {
                 Part::CustomerId => coerce::id_kind(&dt).is_some(),
                 Part::Timestamp => coerce::timestamp_like(&dt),
                 Part::Amount | Part::Quantity | Part::Score | Part::NumericAttribute => coerce::number_like(&dt),
-                Part::EventType | Part::Kind | Part::Label | Part::CategoricalAttribute => coerce::category_like(&dt),
+                // A label may be stored as 0.0/1.0: matched against `positive` by value later.
+                Part::Label => coerce::category_like(&dt) || dt.is_floating(),
+                Part::EventType | Part::Kind | Part::CategoricalAttribute => coerce::category_like(&dt),
                 Part::DateAttribute => coerce::timestamp_like(&dt),
             };
             if !ok {
@@ -527,8 +554,13 @@ impl<'a> ScanState<'a> {
         let mut out: Vec<ArrayRef> = Vec::with_capacity(t.plan.len());
         let mut ids: Option<Ids> = None;
         let mut id_pos = 0;
+        let row_numbers: Option<ArrayRef> = t.plan.iter().any(|p| p.source == ROW_NUMBERS).then(|| {
+            let first = self.rows_read as i64 + 1;
+            arc(arrow::array::Int64Array::from_iter_values(first..first + n as i64))
+        });
         for (ci, p) in t.plan.iter().enumerate() {
-            let arr = batch.column_by_name(&p.source).ok_or_else(|| {
+            let numbered = row_numbers.as_ref().filter(|_| p.source == ROW_NUMBERS);
+            let arr = numbered.or_else(|| batch.column_by_name(&p.source)).ok_or_else(|| {
                 t.error(ErrorKind::Decode {
                     rows_read: self.rows_read,
                     detail: format!("column `{}` missing from a batch", p.source),
