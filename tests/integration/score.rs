@@ -176,13 +176,15 @@ fn scores_match_lightgbm(config: &str, as_of: &str) {
         }
     }
     let booster = Booster::from_text(&std::fs::read_to_string(latest.join("model.txt")).unwrap()).unwrap();
-    // `model.onnx` applies the package's calibration to LightGBM's probability.
-    let platt: churnguard_eval::Platt = serde_json::from_value(manifest["calibration"]["platt"].clone()).unwrap();
+    // Scoring applies the package's calibration to LightGBM's probability (Platt inside
+    // `model.onnx`, isotonic after ONNX Runtime).
+    let calibration: churnguard_package::Calibration =
+        serde_json::from_value(manifest["calibration"].clone()).unwrap();
     let want: Vec<f64> = booster
         .predict(&rows, f, Prediction::Normal)
         .unwrap()
         .into_iter()
-        .map(|x| platt.apply(x))
+        .map(|x| calibration.apply(x))
         .collect();
     // Early warning is about customers still with us: nobody silent for the label's 90 days.
     if let Some(j) = spec.features.iter().position(|x| x.name == "recency_days") {
@@ -236,6 +238,13 @@ fn scores_match_lightgbm(config: &str, as_of: &str) {
 #[test]
 fn cdnow_scores_and_reasons_equal_lightgbm() {
     scores_match_lightgbm(&cdnow_config(), "1998-06-30");
+}
+
+#[test]
+fn an_isotonic_calibration_is_applied_after_onnx_runtime() {
+    let config = cdnow_config().replace("[evaluation]\n", "[evaluation]\ncalibration = \"isotonic\"\n");
+    assert!(config.contains("calibration = \"isotonic\""));
+    scores_match_lightgbm(&config, "1998-06-30");
 }
 
 #[test]

@@ -87,7 +87,7 @@ fn train_writes_a_complete_loadable_package_and_run_adds_the_next_version() {
         "snapshot     1997-10-01: 409 customers still with us, churn rate 51.3% (1,948 already churned, left out)",
         "test         out of time, every customer at 1998-04-01: ",
         "active 180d  AUC ",
-        "calibration  Platt on ",
+        "calibration  Platt (inside model.onnx), fitted on ",
         "parity       max |ONNX Runtime - LightGBM| = ",
         "Importance (top 10 by gain)",
     ] {

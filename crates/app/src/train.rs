@@ -203,8 +203,11 @@ fn train_observed(p: &Pipeline, history: &History, clock: &mut Clock<'_>) -> Res
 pub fn parity(runtime: &OnnxRuntime, onnx: &[u8], t: &Training) -> Result<Parity, AppError> {
     let (rows, want, test_rows) =
         churnguard_train::parity_rows(&t.fit.model_text, &t.test_rows, &t.test_probabilities, PARITY_TEST_ROWS)?;
-    // `model.onnx` applies the calibration: LightGBM's probabilities get the same map here.
-    let want: Vec<f64> = want.iter().map(|&x| t.calibration.platt.apply(x)).collect();
+    // `model.onnx` applies a Platt calibration: LightGBM's probabilities get the same map here.
+    let want: Vec<f64> = match t.calibration.in_graph() {
+        Some(platt) => want.iter().map(|&x| platt.apply(x)).collect(),
+        None => want,
+    };
     let mut model = OnnxModel::load(runtime, onnx, 0)?;
     let scores = model.score(&rows, t.test_rows.cols)?;
     Ok(Parity {

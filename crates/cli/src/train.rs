@@ -274,21 +274,28 @@ fn calibration_lines(s: &mut String, t: &Training) {
             f.ece, f.brier, f.mean_predicted, f.observed_rate
         )
     };
+    let method = match c.method {
+        churnguard_eval::CalibrationMethod::Platt => "Platt (inside model.onnx)",
+        churnguard_eval::CalibrationMethod::Isotonic => "isotonic (applied after ONNX Runtime)",
+        churnguard_eval::CalibrationMethod::None => "none",
+    };
     row(
         s,
         "calibration",
         format!(
-            "Platt on {} validation rows (a {:.3}, b {:.3}): test {} -> {}; isotonic would give {}",
+            "{method}, fitted on {} validation rows; test: LightGBM {}",
             thousands(c.fitted_on as u64),
-            c.platt.a,
-            c.platt.b,
-            figures(&c.before),
-            figures(&c.after),
-            figures(&c.isotonic)
+            figures(&c.before)
         ),
     );
+    row(
+        s,
+        "",
+        format!("Platt (a {:.3}, b {:.3}) {}", c.platt.a, c.platt.b, figures(&c.after)),
+    );
+    row(s, "", format!("isotonic {}", figures(&c.isotonic)));
     let deciles: Vec<String> = c
-        .after
+        .applied()
         .deciles
         .iter()
         .map(|d| format!("{:.2}/{:.2}", d.predicted, d.observed))

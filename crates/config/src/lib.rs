@@ -24,7 +24,7 @@ pub use date::{Date, MS_PER_DAY, digits};
 pub use error::ConfigError;
 pub use scoring::{ActionRule, DEFAULT_ACTIONS, RankBy, ScoringConfig, Tier};
 pub use training::{
-    ClassWeight, EvaluationConfig, ModelConfig, OutputConfig, SplitConfig, StoppingMetric, ThresholdStrategy, TierRule,
+    CalibrationMethod, ClassWeight, EvaluationConfig, ModelConfig, OutputConfig, SplitConfig, StoppingMetric, ThresholdStrategy, TierRule,
     TiersConfig, TuningConfig, TuningMethod,
 };
 

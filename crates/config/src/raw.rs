@@ -175,6 +175,7 @@ pub(crate) struct RawSplit {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawEvaluation {
     pub threshold: Option<String>,
+    pub calibration: Option<String>,
     pub top_percent: Option<f64>,
     pub cost_missed_churner: Option<f64>,
     pub cost_needless_offer: Option<f64>,

@@ -13,6 +13,19 @@ const PLATT_STEPS: usize = 100;
 /// holds at most about 36.7).
 pub const MAX_LOG_ODDS: f64 = 36.0;
 
+/// How a model's probabilities are calibrated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalibrationMethod {
+    /// Platt's logistic map on the log-odds: two parameters, exact inside the ONNX graph.
+    #[default]
+    Platt,
+    /// Isotonic regression: a monotone step map, applied after ONNX Runtime.
+    Isotonic,
+    /// LightGBM's own probabilities.
+    None,
+}
+
 /// Platt scaling: `p' = sigmoid(a * logit(p) + b)`; exact as two ONNX nodes before the sigmoid.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Platt {

@@ -156,7 +156,8 @@ pub fn score(
     let columns = feature_columns(&snap.batch, package.spec().features.len())?;
     let (values, value_known) = customer_values(p, h, &snap.population, cutoff)?;
     times.features = clock.elapsed().as_secs_f64();
-    let probabilities = probabilities(p, model, &columns, &mut times, progress)?;
+    let calibration = package.package.manifest.calibration.as_ref();
+    let probabilities = probabilities(p, calibration, model, &columns, &mut times, progress)?;
     let clock = std::time::Instant::now();
     let ranked_by = p.scoring.ranking(value_known);
     let order = rank(&probabilities, &values, ranked_by);
@@ -249,6 +250,7 @@ fn feature_columns(batch: &arrow::record_batch::RecordBatch, f: usize) -> Result
 /// the customers.
 fn probabilities(
     p: &Pipeline,
+    calibration: Option<&churnguard_package::Calibration>,
     model: &mut OnnxModel,
     columns: &[&Float64Array],
     times: &mut StageTimes,
@@ -267,7 +269,12 @@ fn probabilities(
             rows.extend(columns.iter().map(|c| feature_value(c, i)));
         }
         let clock = std::time::Instant::now();
-        out.extend(model.scores(&rows, f)?.values);
+        let scores = model.scores(&rows, f)?.values;
+        match calibration {
+            // An isotonic map is not in the graph: it maps ONNX Runtime's output here.
+            Some(c) => out.extend(scores.into_iter().map(|x| c.after_onnx(x))),
+            None => out.extend(scores),
+        }
         times.onnx += clock.elapsed().as_secs_f64();
         start = end;
         progress(start, n);

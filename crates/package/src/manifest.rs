@@ -72,17 +72,56 @@ pub struct Manifest {
 /// The calibration fitted on the validation customers, and what it does on the test.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Calibration {
-    /// The map `model.onnx` applies: `sigmoid(a * logit(p) + b)` of LightGBM's probability.
+    /// The method scoring applies (`platt` inside `model.onnx`, `isotonic` after ONNX Runtime).
+    #[serde(default)]
+    pub method: churnguard_eval::CalibrationMethod,
+    /// Platt's map fitted on the validation customers: `sigmoid(a * logit(p) + b)` of
+    /// LightGBM's probability.
     pub platt: churnguard_eval::Platt,
+    /// The isotonic map fitted on the same customers.
+    #[serde(default)]
+    pub isotonic_map: Option<churnguard_eval::Isotonic>,
     /// Validation rows it was fitted on.
     pub fitted_on: usize,
     /// Test figures of LightGBM's own probabilities.
     pub before: churnguard_eval::CalibrationFigures,
-    /// Test figures after the Platt map (what the package scores).
+    /// Test figures after the Platt map.
     pub after: churnguard_eval::CalibrationFigures,
-    /// Test figures an isotonic map fitted on the same customers would give (measured, for the
-    /// choice of method; not applied).
+    /// Test figures after the isotonic map.
     pub isotonic: churnguard_eval::CalibrationFigures,
+}
+
+impl Calibration {
+    /// The map inside `model.onnx`, if the method puts one there.
+    pub fn in_graph(&self) -> Option<churnguard_eval::Platt> {
+        (self.method == churnguard_eval::CalibrationMethod::Platt).then_some(self.platt)
+    }
+
+    /// The calibrated probability of LightGBM's probability `p`.
+    pub fn apply(&self, p: f64) -> f64 {
+        match (self.method, &self.isotonic_map) {
+            (churnguard_eval::CalibrationMethod::Platt, _) => self.platt.apply(p),
+            (churnguard_eval::CalibrationMethod::Isotonic, Some(map)) => map.apply(p),
+            _ => p,
+        }
+    }
+
+    /// What scoring applies to ONNX Runtime's output (isotonic only: Platt is in the graph).
+    pub fn after_onnx(&self, p: f64) -> f64 {
+        match (self.method, &self.isotonic_map) {
+            (churnguard_eval::CalibrationMethod::Isotonic, Some(map)) => map.apply(p),
+            _ => p,
+        }
+    }
+
+    /// The test figures of the method applied.
+    pub fn applied(&self) -> &churnguard_eval::CalibrationFigures {
+        match self.method {
+            churnguard_eval::CalibrationMethod::Platt => &self.after,
+            churnguard_eval::CalibrationMethod::Isotonic => &self.isotonic,
+            churnguard_eval::CalibrationMethod::None => &self.before,
+        }
+    }
 }
 
 /// The share of the spend of the test customers who then churned that the top of the list

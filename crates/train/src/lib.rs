@@ -133,10 +133,20 @@ pub fn export_onnx(p: &churnguard_config::Pipeline, t: &Training) -> Result<Vec<
             ("pipeline".into(), p.name.clone()),
             ("feature_spec_sha256".into(), t.spec.hash()),
             ("churnguard_version".into(), env!("CARGO_PKG_VERSION").into()),
+            (
+                "calibration".into(),
+                match t.calibration.method {
+                    churnguard_eval::CalibrationMethod::Platt => "platt, inside this graph".into(),
+                    churnguard_eval::CalibrationMethod::Isotonic => {
+                        "isotonic, applied to this graph's output by churnguard (see manifest.json)".into()
+                    }
+                    churnguard_eval::CalibrationMethod::None => "none".into(),
+                },
+            ),
         ],
-        calibration: Some(LogOddsMap {
-            a: t.calibration.platt.a,
-            b: t.calibration.platt.b,
+        calibration: t.calibration.in_graph().map(|platt| LogOddsMap {
+            a: platt.a,
+            b: platt.b,
             clamp: churnguard_eval::MAX_LOG_ODDS,
         }),
     };

@@ -281,9 +281,9 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
     let test_labels = test_rows.churned();
     // Probabilities are calibrated on the validation customers; every figure after this point,
     // the threshold, the tiers and `model.onnx` use the calibrated ones.
-    let calibration = calibrate(&valid_labels, &valid_raw, &test_labels, &test_probabilities)?;
-    let valid_probs: Vec<f64> = valid_raw.iter().map(|&x| calibration.platt.apply(x)).collect();
-    let test_calibrated: Vec<f64> = test_probabilities.iter().map(|&x| calibration.platt.apply(x)).collect();
+    let calibration = calibrate(p, &valid_labels, &valid_raw, &test_labels, &test_probabilities)?;
+    let valid_probs: Vec<f64> = valid_raw.iter().map(|&x| calibration.apply(x)).collect();
+    let test_calibrated: Vec<f64> = test_probabilities.iter().map(|&x| calibration.apply(x)).collect();
     // The threshold is chosen on the validation customers and applied to the test.
     let validation = evaluate(
         &valid_labels,
@@ -381,9 +381,10 @@ fn tiers(p: &Pipeline, probabilities: &[f64]) -> TierThresholds {
     }
 }
 
-/// Platt's map fitted on the validation customers, with the test figures before and after it
-/// and those an isotonic map would give.
+/// Platt's and the isotonic map fitted on the validation customers, the test figures before and
+/// after each, and the method the pipeline applies.
 fn calibrate(
+    p: &Pipeline,
     valid_labels: &[bool],
     valid_raw: &[f64],
     test_labels: &[bool],
@@ -393,11 +394,13 @@ fn calibrate(
     let isotonic = Isotonic::fit(valid_labels, valid_raw)?;
     let mapped = |f: &dyn Fn(f64) -> f64| test_raw.iter().map(|&x| f(x)).collect::<Vec<f64>>();
     Ok(Calibration {
+        method: p.evaluation.calibration,
         platt,
         fitted_on: valid_labels.len(),
         before: calibration_figures(test_labels, test_raw)?,
         after: calibration_figures(test_labels, &mapped(&|x| platt.apply(x)))?,
         isotonic: calibration_figures(test_labels, &mapped(&|x| isotonic.apply(x)))?,
+        isotonic_map: Some(isotonic),
     })
 }
 
