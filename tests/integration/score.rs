@@ -178,8 +178,7 @@ fn scores_match_lightgbm(config: &str, as_of: &str) {
     let booster = Booster::from_text(&std::fs::read_to_string(latest.join("model.txt")).unwrap()).unwrap();
     // Scoring applies the package's calibration to LightGBM's probability (Platt inside
     // `model.onnx`, isotonic after ONNX Runtime).
-    let calibration: churnguard_package::Calibration =
-        serde_json::from_value(manifest["calibration"].clone()).unwrap();
+    let calibration: churnguard_package::Calibration = serde_json::from_value(manifest["calibration"].clone()).unwrap();
     let want: Vec<f64> = booster
         .predict(&rows, f, Prediction::Normal)
         .unwrap()

@@ -24,8 +24,8 @@ pub use date::{Date, MS_PER_DAY, digits};
 pub use error::ConfigError;
 pub use scoring::{ActionRule, DEFAULT_ACTIONS, RankBy, ScoringConfig, Tier};
 pub use training::{
-    CalibrationMethod, ClassWeight, EvaluationConfig, ModelConfig, OutputConfig, SplitConfig, StoppingMetric, ThresholdStrategy, TierRule,
-    TiersConfig, TuningConfig, TuningMethod,
+    CalibrationMethod, ClassWeight, EvaluationConfig, ModelConfig, OutputConfig, SplitConfig, StoppingMetric,
+    ThresholdStrategy, TierRule, TiersConfig, TuningConfig, TuningMethod,
 };
 
 use raw::{

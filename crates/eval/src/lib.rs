@@ -12,7 +12,9 @@ mod threshold;
 
 use serde::{Deserialize, Serialize};
 
-pub use calibrate::{CalibrationFigures, CalibrationMethod, Decile, Isotonic, MAX_LOG_ODDS, Platt, calibration_figures, logit};
+pub use calibrate::{
+    CalibrationFigures, CalibrationMethod, Decile, Isotonic, MAX_LOG_ODDS, Platt, calibration_figures, logit,
+};
 pub use histogram::Histogram;
 pub use metrics::{
     CalibrationBin, Confusion, Interval, Lift, average_precision, bootstrap_auc, brier, calibration, confusion,

@@ -168,81 +168,105 @@ fn held_out_ok(rows: &Rows, what: &str) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Trains and evaluates a pipeline's model on loaded history.
-pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> Result<Training, TrainError> {
-    if p.label.is_none() {
-        return Err(TrainError::NoLabel);
-    }
-    let spec = spec_for(p, h);
-    let (train_cutoffs, test_cutoff) = cutoffs(p, h)?;
-    let total = train_cutoffs.len() + usize::from(test_cutoff.is_some());
-    let mut built: Vec<Snapshot> = Vec::with_capacity(total);
-    for &cutoff in train_cutoffs.iter().chain(&test_cutoff) {
-        let snap = snapshot(p, h, &spec, cutoff)?;
+/// The sides of a training run, gathered from the snapshots.
+struct Sides {
+    train: Rows,
+    validation: Rows,
+    test: Rows,
+    /// Every training customer (validation included) when tuning needs folds.
+    pool: Option<Rows>,
+    test_design: TestDesign,
+    /// The test cutoff and its customers (history indices, in row order) when out of time.
+    test_population: Option<(Date, Vec<u32>)>,
+    snapshots: Vec<SnapshotReport>,
+}
+
+/// Every snapshot (training cutoffs, then the test cutoff), each checked for both classes.
+fn build_snapshots(
+    p: &Pipeline,
+    h: &History,
+    spec: &FeatureSpec,
+    cutoffs: &[Date],
+    observe: &mut dyn FnMut(Event<'_>),
+) -> Result<Vec<Snapshot>, TrainError> {
+    let mut built: Vec<Snapshot> = Vec::with_capacity(cutoffs.len());
+    for &cutoff in cutoffs {
+        let snap = snapshot(p, h, spec, cutoff)?;
         check_classes(&snap.report)?;
         built.push(snap);
         observe(Event::Snapshot {
             report: &built[built.len() - 1].report,
             done: built.len(),
-            total,
+            total: cutoffs.len(),
         });
     }
-    let f = spec.features.len();
-    let names = spec.names();
-    let categorical: Vec<usize> = spec
-        .features
-        .iter()
-        .enumerate()
-        .filter(|(_, x)| matches!(x.kind, FeatureKind::Categorical { .. }))
-        .map(|(i, _)| i)
-        .collect();
+    Ok(built)
+}
+
+/// Customer-level sides: validation customers (in every training snapshot) for early stopping,
+/// and the test, out of time or a held-out share of customers. Each side is gathered straight
+/// from the snapshots into its own contiguous matrix.
+fn sides(
+    p: &Pipeline,
+    built: Vec<Snapshot>,
+    train_cutoffs: &[Date],
+    test_cutoff: Option<Date>,
+    f: usize,
+) -> Result<Sides, TrainError> {
     let seed = p.seed;
-    let train_batches: Vec<_> = built[..train_cutoffs.len()].iter().map(|s| &s.batch).collect();
+    let trains = train_cutoffs.len();
+    let train_batches: Vec<_> = built[..trains].iter().map(|s| &s.batch).collect();
     let (test_share, vf) = (p.split.test_fraction, p.split.validation_fraction);
     let out_of_time = test_cutoff.is_some();
-    // Without a test cutoff, a share of customers is held out for the test.
     let in_test = move |c: u64| !out_of_time && position(c, seed, Draw::Test) < test_share;
     let in_validation = move |c: u64| position(c, seed, Draw::Validation) < vf;
-    let (test_rows, test_design) = match test_cutoff {
+    let (test, test_design) = match test_cutoff {
         Some(cutoff) => (
-            gather(&[&built[train_cutoffs.len()].batch], f, &|_| true)?,
+            gather(&[&built[trains].batch], f, &|_| true)?,
             TestDesign::OutOfTime { cutoff },
         ),
         None => (
-            gather(&[train_batches[train_batches.len() - 1]], f, &in_test)?,
+            gather(&[train_batches[trains - 1]], f, &in_test)?,
             TestDesign::HeldOutCustomers {
                 fraction: test_share,
-                cutoff: train_cutoffs[train_cutoffs.len() - 1],
+                cutoff: train_cutoffs[trains - 1],
             },
         ),
     };
-    // Each side is gathered straight from the snapshots into its own contiguous matrix.
-    let train_rows = gather(&train_batches, f, &|c| !in_test(c) && !in_validation(c))?;
-    let valid_rows = gather(&train_batches, f, &|c| !in_test(c) && in_validation(c))?;
-    // Tuning folds split every training customer, validation ones included.
+    let train = gather(&train_batches, f, &|c| !in_test(c) && !in_validation(c))?;
+    let validation = gather(&train_batches, f, &|c| !in_test(c) && in_validation(c))?;
     let pool = match p.tuning {
         Some(_) => Some(gather(&train_batches, f, &|c| !in_test(c))?),
         None => None,
     };
     drop(train_batches);
-    let test_population = test_cutoff.map(|c| (c, built[train_cutoffs.len()].population.clone()));
-    let snapshots: Vec<SnapshotReport> = built.into_iter().map(|s| s.report).collect();
-    if train_rows.rows < MIN_TRAINING_ROWS {
-        return Err(TrainError::TooFewRows {
-            what: "training rows".into(),
-            rows: train_rows.rows,
-            min: MIN_TRAINING_ROWS,
-        });
-    }
-    held_out_ok(&valid_rows, "validation rows")?;
-    held_out_ok(&test_rows, "test rows")?;
+    let test_population = test_cutoff.map(|c| (c, built[trains].population.clone()));
+    Ok(Sides {
+        train,
+        validation,
+        test,
+        pool,
+        test_design,
+        test_population,
+        snapshots: built.into_iter().map(|s| s.report).collect(),
+    })
+}
 
+/// Tuning when configured (its best trial's parameters kept), then the final fit with early
+/// stopping on the validation customers.
+fn tune_and_fit(
+    p: &Pipeline,
+    sides: &Sides,
+    names: &[&str],
+    categorical: &[usize],
+    observe: &mut dyn FnMut(Event<'_>),
+) -> Result<(Params, Option<Vec<Trial>>, Fit), TrainError> {
     let mut params = Params::of(p)?;
     params.check(names.len())?;
-    let trials = match (&p.tuning, &pool) {
+    let trials = match (&p.tuning, &sides.pool) {
         (Some(t), Some(pool)) => {
             observe(Event::Phase(Phase::Tuning));
-            let trials = tune(p, t, &params, pool, &names, &categorical, &mut |trial, of| {
+            let trials = tune(p, t, &params, pool, names, categorical, &mut |trial, of| {
                 observe(Event::Trial { trial, of })
             })?;
             if let Some(b) = best(&trials) {
@@ -254,31 +278,63 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         }
         _ => None,
     };
-    drop(pool);
     observe(Event::Phase(Phase::Training));
     let fitted = fit(
         &params,
         &p.model,
-        &train_rows,
-        Some(&valid_rows),
-        &names,
-        &categorical,
+        &sides.train,
+        Some(&sides.validation),
+        names,
+        categorical,
         &mut |round, of, metric| observe(Event::Round { round, of, metric }),
     )?;
+    Ok((params, trials, fitted))
+}
+
+/// Trains and evaluates a pipeline's model on loaded history.
+pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> Result<Training, TrainError> {
+    if p.label.is_none() {
+        return Err(TrainError::NoLabel);
+    }
+    let spec = spec_for(p, h);
+    let (train_cutoffs, test_cutoff) = cutoffs(p, h)?;
+    let all: Vec<Date> = train_cutoffs.iter().chain(&test_cutoff).copied().collect();
+    let built = build_snapshots(p, h, &spec, &all, observe)?;
+    let f = spec.features.len();
+    let names = spec.names();
+    let categorical: Vec<usize> = spec
+        .features
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| matches!(x.kind, FeatureKind::Categorical { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    let mut sides = sides(p, built, &train_cutoffs, test_cutoff, f)?;
+    if sides.train.rows < MIN_TRAINING_ROWS {
+        return Err(TrainError::TooFewRows {
+            what: "training rows".into(),
+            rows: sides.train.rows,
+            min: MIN_TRAINING_ROWS,
+        });
+    }
+    held_out_ok(&sides.validation, "validation rows")?;
+    held_out_ok(&sides.test, "test rows")?;
+    let (params, trials, fitted) = tune_and_fit(p, &sides, &names, &categorical, observe)?;
+    sides.pool = None;
 
     observe(Event::Phase(Phase::Evaluation));
     let options = EvalOptions {
         strategy: p.evaluation.threshold.clone(),
         bootstrap_samples: p.evaluation.bootstrap_samples as usize,
-        seed,
+        seed: p.seed,
         calibration_bins: p.evaluation.calibration_bins as usize,
     };
     let model = Booster::from_text(&fitted.model_text)?;
-    let valid_raw = predict(&model, &valid_rows)?;
-    let valid_labels = valid_rows.churned();
-    let test_probabilities = predict(&model, &test_rows)?;
+    let valid_raw = predict(&model, &sides.validation)?;
+    let valid_labels = sides.validation.churned();
+    let test_probabilities = predict(&model, &sides.test)?;
     drop(model);
-    let test_labels = test_rows.churned();
+    let test_labels = sides.test.churned();
     // Probabilities are calibrated on the validation customers; every figure after this point,
     // the threshold, the tiers and `model.onnx` use the calibrated ones.
     let calibration = calibrate(p, &valid_labels, &valid_raw, &test_labels, &test_probabilities)?;
@@ -295,13 +351,39 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
     )?;
     let threshold = validation.threshold;
     let test = evaluate_at(&test_labels, &test_calibrated, &options, threshold)?;
-    let segments = segments(p, &names, &test_rows, &test_calibrated, &options, threshold)?;
-    let value_capture = match &test_population {
+    let segments = segments(p, &names, &sides.test, &test_calibrated, &options, threshold)?;
+    let value_capture = match &sides.test_population {
         Some((cutoff, population)) => value_capture(p, h, population, *cutoff, &test_labels, &test_calibrated)?,
         None => None,
     };
+    Ok(Training {
+        importance: importance(&names, &fitted),
+        references: references(&spec, &sides.train),
+        rows: RowCounts {
+            train: sides.train.rows,
+            validation: sides.validation.rows,
+            test: sides.test.rows,
+            train_churners: sides.train.churners(),
+        },
+        tiers: tiers(p, &test_calibrated),
+        spec,
+        snapshots: sides.snapshots,
+        test_design: sides.test_design,
+        params: params.pairs(),
+        fit: fitted,
+        trials,
+        validation,
+        test,
+        segments,
+        test_rows: sides.test,
+        test_probabilities,
+        calibration,
+        value_capture,
+    })
+}
 
-    let tiers = tiers(p, &test_calibrated);
+/// Importance by decreasing gain.
+fn importance(names: &[&str], fitted: &Fit) -> Vec<FeatureImportance> {
     let mut importance: Vec<FeatureImportance> = names
         .iter()
         .enumerate()
@@ -312,43 +394,22 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         })
         .collect();
     importance.sort_by(|a, b| b.gain.total_cmp(&a.gain).then(b.splits.cmp(&a.splits)));
-    let references = spec
-        .features
+    importance
+}
+
+/// Each feature's training distribution, the reference of drift checks.
+fn references(spec: &FeatureSpec, train: &Rows) -> Vec<Reference> {
+    spec.features
         .iter()
         .enumerate()
         .map(|(j, feat)| Reference {
             feature: feat.name.clone(),
             histogram: match &feat.kind {
-                FeatureKind::Categorical { values } => Histogram::categorical(train_rows.column(j), values.len()),
-                FeatureKind::Numeric => Histogram::reference(train_rows.column(j), HISTOGRAM_BINS),
+                FeatureKind::Categorical { values } => Histogram::categorical(train.column(j), values.len()),
+                FeatureKind::Numeric => Histogram::reference(train.column(j), HISTOGRAM_BINS),
             },
         })
-        .collect();
-    let rows = RowCounts {
-        train: train_rows.rows,
-        validation: valid_rows.rows,
-        test: test_rows.rows,
-        train_churners: train_rows.churners(),
-    };
-    Ok(Training {
-        spec,
-        snapshots,
-        test_design,
-        rows,
-        params: params.pairs(),
-        fit: fitted,
-        trials,
-        validation,
-        test,
-        segments,
-        tiers,
-        importance,
-        references,
-        test_rows,
-        test_probabilities,
-        calibration,
-        value_capture,
-    })
+        .collect()
 }
 
 /// The tier thresholds a customer scored alone gets: the lowest calibrated probability of each
