@@ -27,14 +27,15 @@ pub enum RuntimeError {
     },
     /// The file exists but could not be loaded, or is too old.
     #[error(
-        "cannot use ONNX Runtime from {}: {detail}. churnguard needs ONNX Runtime {MIN_ORT_VERSION} or newer; `scripts/setup.sh` installs a suitable one",
+        "cannot use ONNX Runtime from {} (churnguard needs ONNX Runtime {MIN_ORT_VERSION} or newer; `scripts/setup.sh` installs a suitable one)",
         path.display()
     )]
     Load {
         /// The library file.
         path: PathBuf,
-        /// The loader's reason.
-        detail: String,
+        /// The loader's reason (the dynamic loader's or ONNX Runtime's own error).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The process already loaded a different library; one process holds one runtime.
     #[error(
@@ -126,15 +127,15 @@ impl OnnxRuntime {
         }
         let path = find_library(explicit)?;
         let path = path.canonicalize().unwrap_or(path);
-        let load_error = |detail: String| RuntimeError::Load {
+        let load_error = |source: Box<dyn std::error::Error + Send + Sync>| RuntimeError::Load {
             path: path.clone(),
-            detail,
+            source,
         };
         let environment = ort::init_from(&path)
-            .map_err(|e| load_error(e.to_string()))?
+            .map_err(|e| load_error(Box::new(e)))?
             .with_name("churnguard")
             .build()
-            .map_err(|e| load_error(e.to_string()))?;
+            .map_err(|e| load_error(Box::new(e)))?;
         let build_info = ort::info().to_string();
         let version = version_of(&build_info, &path);
         Ok(RUNTIME.get_or_init(|| OnnxRuntime {

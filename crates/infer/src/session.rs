@@ -9,14 +9,25 @@ use crate::OnnxRuntime;
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// ONNX Runtime refused the model.
-    #[error("ONNX Runtime cannot load the model: {0}")]
-    Load(String),
+    #[error("ONNX Runtime cannot load the model")]
+    Load(#[source] ort::Error),
     /// The model's inputs or outputs are not those of an exported churnguard model.
     #[error("the ONNX model is not a churnguard export: {0}")]
     Shape(String),
-    /// Scoring failed.
-    #[error("ONNX Runtime failed to score: {0}")]
-    Run(String),
+    /// ONNX Runtime failed while scoring.
+    #[error("ONNX Runtime failed to score")]
+    Run(#[source] ort::Error),
+    /// The rows handed over are not a whole number of rows of the model's features.
+    #[error("{values} values is not a whole number of rows of {features} features")]
+    Rows {
+        /// Values given.
+        values: usize,
+        /// Features per row.
+        features: usize,
+    },
+    /// A scoring thread panicked (a bug).
+    #[error("internal error: a scoring thread panicked")]
+    Panicked,
 }
 
 /// Scores of a batch: one row of `width` values per input row, plus the label when the model
@@ -67,7 +78,7 @@ impl OnnxModel {
     /// Creates `threads` sessions from the model's bytes (0: one per core, at most
     /// [`DEFAULT_MAX_SESSIONS`]).
     pub fn load(runtime: &OnnxRuntime, bytes: &[u8], threads: usize) -> Result<Self, SessionError> {
-        let load = |e: ort::Error| SessionError::Load(e.to_string());
+        let load = SessionError::Load;
         let threads = match threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(DEFAULT_MAX_SESSIONS)),
             n => n,
@@ -77,7 +88,7 @@ impl OnnxModel {
             let session = Session::builder(runtime.environment())
                 .map_err(load)?
                 .with_intra_threads(1)
-                .map_err(|e| SessionError::Load(e.to_string()))?
+                .map_err(|e| SessionError::Load(e.into()))?
                 .commit_from_memory(bytes)
                 .map_err(load)?;
             sessions.push(session);
@@ -112,10 +123,10 @@ impl OnnxModel {
 
     fn run(&mut self, rows: &[f64], features: usize, labels: bool) -> Result<Scores, SessionError> {
         if features == 0 || !rows.len().is_multiple_of(features) {
-            return Err(SessionError::Run(format!(
-                "{} values is not a whole number of rows of {features} features",
-                rows.len()
-            )));
+            return Err(SessionError::Rows {
+                values: rows.len(),
+                features,
+            });
         }
         let n = rows.len() / features;
         let parts = (n / MIN_ROWS_PER_SESSION).clamp(1, self.sessions.len());
@@ -135,7 +146,7 @@ impl OnnxModel {
                 .into_iter()
                 .map(|r| {
                     r.join()
-                        .unwrap_or_else(|_| Err(SessionError::Run("a scoring thread panicked".into())))
+                        .unwrap_or_else(|_| Err(SessionError::Panicked))
                 })
                 .collect()
         });
@@ -189,7 +200,7 @@ impl Io {
     }
 
     fn run(&self, one: &mut OneSession, rows: &[f64], features: usize, labels: bool) -> Result<Scores, SessionError> {
-        let run = |e: ort::Error| SessionError::Run(e.to_string());
+        let run = SessionError::Run;
         let shape = [rows.len() / features, features];
         // f64 rows go in as they are (no copy); f32 models get a narrowed copy.
         let value: SessionInputValue<'_> = if self.double {
