@@ -118,9 +118,14 @@ fn data_lines(s: &mut String, p: &Pipeline, t: &Training) {
             s,
             "snapshot",
             format!(
-                "{}: {} customers still with us, churn rate {}{}",
+                "{}: {} customers{}, churn rate {}{}",
                 r.cutoff,
                 thousands(r.customers),
+                if p.alive_rule() == churnguard_config::AliveRule::Everyone {
+                    ""
+                } else {
+                    " still with us"
+                },
                 r.churn_rate().map_or("-".into(), percent),
                 if r.already_churned > 0 {
                     format!(" ({} already churned, left out)", thousands(r.already_churned))

@@ -443,6 +443,7 @@ pub fn sentence(features: &[Feature], j: usize, row: &[f64]) -> String {
         "recency_over_gap" => format!("silent for {:.1}x the usual gap between purchases", v),
         "days_since_complaint" => format!("complained {} days ago", number(v.floor())),
         "gap_max_days" => format!("longest pause between purchases {} days", number(v.round())),
+        "last_gap_days" => format!("{} days between the last two purchases", number(v.round())),
         "gap_mean_days" if v < 1.0 => "every purchase on the same day".to_string(),
         "gap_mean_days" => format!("typical gap between purchases {} days", number(v.round())),
         _ => {
@@ -451,7 +452,8 @@ pub fn sentence(features: &[Feature], j: usize, row: &[f64]) -> String {
             } else if let Some(w) = window("amount_") {
                 format!("spent {} in the last {w} days", number(v))
             } else if let Some(w) = window("active_days_") {
-                format!("active on {} days in the last {w} days", number(v))
+                let days = if v == 1.0 { "day" } else { "days" };
+                format!("active on {} {days} in the last {w} days", number(v))
             } else if let Some(w) = window("trend_") {
                 format!("activity in the last {w} days at {v:.2}x the {w} days before")
             } else if let Some(w) = window("complaints_") {

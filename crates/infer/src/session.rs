@@ -144,10 +144,7 @@ impl OnnxModel {
                 .collect();
             running
                 .into_iter()
-                .map(|r| {
-                    r.join()
-                        .unwrap_or_else(|_| Err(SessionError::Panicked))
-                })
+                .map(|r| r.join().unwrap_or_else(|_| Err(SessionError::Panicked)))
                 .collect()
         });
         let mut all = Scores {
