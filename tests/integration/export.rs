@@ -51,7 +51,12 @@ fn export_writes_an_onnx_model_that_matches_lightgbm() {
         );
         let bytes = std::fs::read(&out).unwrap();
         assert!(bytes.windows(12).any(|w| w == b"TreeEnsemble"), "an ONNX tree ensemble");
-        assert!(!s.0.path().join(format!(".model_{input}.onnx.tmp")).exists());
+        let left: Vec<_> = std::fs::read_dir(s.0.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
     }
 }
 

@@ -53,8 +53,10 @@ impl StagedFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.tmp"));
-        let file = File::create(&tmp)?;
+        // A name of its own per writer: two runs writing the same target never share a
+        // temporary file (the last rename wins, and each renamed file is whole).
+        let tmp = path.with_file_name(format!(".{name}.{}-{}.tmp", std::process::id(), unique()));
+        let file = File::options().write(true).create_new(true).open(&tmp)?;
         let staged = StagedFile {
             path: path.to_path_buf(),
             tmp,
@@ -74,6 +76,12 @@ impl StagedFile {
         self.committed = true;
         Ok(self.path.clone())
     }
+}
+
+/// A number no other call in this process gets.
+fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Drop for StagedFile {

@@ -39,10 +39,10 @@ fn batches_become_row_groups_and_the_file_reads_back_equal() {
     let mut out = ParquetOut::create(&path, a.schema(), Compression::ZSTD(Default::default())).unwrap();
     out.write(&a).unwrap();
     out.write(&b).unwrap();
-    assert_eq!(
-        files(d.path()),
-        [".out.parquet.tmp"],
-        "nothing at the final name before finish"
+    let staged = files(d.path());
+    assert!(
+        staged.len() == 1 && staged[0].starts_with(".out.parquet.") && staged[0].ends_with(".tmp"),
+        "nothing at the final name before finish: {staged:?}"
     );
     assert_eq!(out.finish().unwrap(), path);
     assert_eq!(files(d.path()), ["out.parquet"]);
@@ -92,4 +92,30 @@ fn a_batch_of_other_columns_and_a_missing_folder_are_errors_naming_the_file() {
         .unwrap();
     assert!(matches!(e, OutputError::Io { .. }), "{e}");
     assert!(e.to_string().contains("no/such/folder/out.parquet"), "{e}");
+}
+
+#[test]
+fn two_writers_of_one_target_interleaved_leave_one_whole_file() {
+    // Both write, batch by batch in turn, to the same path: each has its own temporary file, the
+    // last to finish wins, and the file at the target is exactly one writer's data.
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("out.parquet");
+    let (a, b) = (batch(0, 700), batch(5000, 300));
+    let mut first = ParquetOut::create(&path, a.schema(), Compression::SNAPPY).unwrap();
+    let mut second = ParquetOut::create(&path, a.schema(), Compression::SNAPPY).unwrap();
+    for _ in 0..3 {
+        first.write(&a).unwrap();
+        second.write(&b).unwrap();
+    }
+    first.finish().unwrap();
+    second.finish().unwrap();
+    assert_eq!(files(d.path()), ["out.parquet"], "no temporary file left");
+    let read: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(std::fs::File::open(&path).unwrap(), 4096)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+    let all = arrow::compute::concat_batches(&a.schema(), &read).unwrap();
+    let want = arrow::compute::concat_batches(&a.schema(), &[b.clone(), b.clone(), b]).unwrap();
+    assert_eq!(all, want, "the second writer's file, whole");
 }

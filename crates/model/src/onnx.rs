@@ -155,3 +155,17 @@ pub struct Dimension {
     #[prost(string, optional, tag = "2")]
     pub dim_param: Option<String>,
 }
+
+/// A `ModelProto` read for its metadata alone: every other field is skipped.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ModelMetadata {
+    #[prost(message, repeated, tag = "14")]
+    pub metadata_props: Vec<StringStringEntryProto>,
+}
+
+/// The `metadata_props` of a serialized ONNX model, or `None` when the bytes are not one.
+pub fn metadata(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+    use prost::Message;
+    let m = ModelMetadata::decode(bytes).ok()?;
+    Some(m.metadata_props.into_iter().map(|e| (e.key, e.value)).collect())
+}

@@ -97,6 +97,12 @@ pub enum PackageError {
         /// The config's pipeline.
         pipeline: String,
     },
+    /// The pipeline's folder already holds the largest version number.
+    #[error("{} already holds version v{}: move old versions away to train again", dir.display(), u32::MAX)]
+    VersionsExhausted {
+        /// The pipeline's folder.
+        dir: PathBuf,
+    },
     /// No version number was free after many tries (other writers keep taking them).
     #[error("no free version number under {} after {tries} tries", dir.display())]
     NoFreeVersion {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use churnguard_config::Pipeline;
 use churnguard_model::sha256_hex;
 
-use crate::{FORMAT, MANIFEST, MODEL_FILES, Manifest, PackageError, io_error};
+use crate::{FORMAT, MANIFEST, MODEL_FILES, MODEL_ONNX, MODEL_TEXT, Manifest, PackageError, io_error};
 
 /// An opened, verified package: its manifest and the bytes of its files.
 #[derive(Debug)]
@@ -69,6 +69,7 @@ impl Package {
                 manifest.feature_spec_sha256
             )));
         }
+        agree(&manifest, &files).map_err(inconsistent)?;
         Ok(Package { dir, manifest, files })
     }
 
@@ -87,6 +88,35 @@ impl Package {
             pipeline: p.name.clone(),
         })
     }
+}
+
+/// The package's files must agree with each other, not only with the manifest's hashes: the
+/// probabilities come from `model.onnx` and the reasons from `model.txt`, so an edited
+/// `model.txt` (with its manifest hash edited too) would explain another model.
+fn agree(manifest: &Manifest, files: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
+    let onnx = files.get(MODEL_ONNX).map_or(&[][..], Vec::as_slice);
+    let text = files.get(MODEL_TEXT).map_or(&[][..], Vec::as_slice);
+    let Some(meta) = churnguard_model::onnx::metadata(onnx) else {
+        return Err(format!("{MODEL_ONNX} is not an ONNX model"));
+    };
+    let value = |key: &str| meta.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let checks = [
+        ("lightgbm_sha256", sha256_hex(text), MODEL_TEXT),
+        (
+            "feature_spec_sha256",
+            manifest.feature_spec_sha256.clone(),
+            "the FeatureSpec",
+        ),
+        ("pipeline", manifest.pipeline.clone(), "the manifest's pipeline"),
+    ];
+    for (key, want, of) in checks {
+        match value(key) {
+            Some(v) if v == want => {}
+            Some(v) => return Err(format!("{MODEL_ONNX} records {key} {v}, but {of} gives {want}")),
+            None => return Err(format!("{MODEL_ONNX} records no {key}")),
+        }
+    }
+    Ok(())
 }
 
 /// Parses a manifest, reading its format first so a newer one gets its own message instead of

@@ -46,6 +46,7 @@ pub fn write(
 ) -> Result<Written, PackageError> {
     let dir = models_dir.join(pipeline);
     std::fs::create_dir_all(&dir).map_err(io_error("cannot write", &dir))?;
+    remove_stale(&dir);
     let staging = Staging::create(&dir)?;
     let mut hashes = BTreeMap::new();
     for (name, bytes) in files {
@@ -55,7 +56,9 @@ pub fn write(
     // Another run may take a version number between our look and our rename: rename refuses an
     // existing non-empty folder, so try the next number.
     for _ in 0..VERSION_TRIES {
-        let n = versions(&dir).last().copied().unwrap_or(0) + 1;
+        let Some(n) = versions(&dir).last().copied().unwrap_or(0).checked_add(1) else {
+            return Err(PackageError::VersionsExhausted { dir });
+        };
         let version = format!("v{n}");
         let json = serde_json::to_vec_pretty(&manifest(&version, &hashes)).map_err(PackageError::Serialize)?;
         write_synced(&staging.0.join(MANIFEST), &json)?;
@@ -106,6 +109,37 @@ fn point_latest(dir: &Path, n: u32) -> Result<(), PackageError> {
     std::fs::rename(&tmp, &link).map_err(io_error("cannot write", &link))
 }
 
+/// Removes the staging folders and link files that runs which no longer exist left behind (a
+/// run killed mid-write). Another live run's files are left alone.
+fn remove_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name
+            .strip_prefix(".incomplete-")
+            .or_else(|| name.strip_prefix(".latest-"))
+        else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| pid != std::process::id() && !process_alive(pid)) {
+            let path = entry.path();
+            let _ = if path.is_dir() && !path.is_symlink() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+}
+
+/// Whether a process of this id runs (on a system without `/proc`, assumed so: nothing is
+/// removed that might be in use).
+fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
+}
+
 /// A number no other call in this process gets, so two writers in one process never share a
 /// staging name.
 fn unique() -> u64 {
@@ -136,6 +170,30 @@ impl Drop for Staging {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staging_left_by_dead_runs_is_removed_and_a_live_runs_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // No process has id 4294967; this test's own process is alive.
+        let dead = dir.path().join(".incomplete-4294967-0");
+        let dead_link = dir.path().join(".latest-4294967-3");
+        let live = dir.path().join(format!(".incomplete-{}-99", std::process::id()));
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join("model.txt"), b"half").unwrap();
+        std::fs::write(&dead_link, b"v1").unwrap();
+        std::fs::create_dir(&live).unwrap();
+        remove_stale(dir.path());
+        assert!(!dead.exists() && !dead_link.exists());
+        assert!(live.exists(), "this process's own staging is not stale");
+    }
+
+    #[test]
+    fn the_largest_version_number_is_an_error_not_an_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("p").join(format!("v{}", u32::MAX))).unwrap();
+        let err = write(dir.path(), "p", &[], &|_, _| unreachable!("no version to write")).unwrap_err();
+        assert!(matches!(err, PackageError::VersionsExhausted { .. }), "{err}");
+    }
 
     #[test]
     fn latest_never_moves_back_to_an_older_version() {

@@ -98,7 +98,25 @@ fn manifest(version: &str, files: &BTreeMap<String, String>) -> Manifest {
     }
 }
 
-const FILES: [(&str, &[u8]); 2] = [(MODEL_TEXT, b"tree\n"), (MODEL_ONNX, &[1, 2, 3])];
+const MODEL_TEXT_BYTES: &[u8] = b"tree\n";
+
+/// An ONNX model whose metadata names this model text, spec and pipeline (as an export does).
+fn onnx(text: &[u8]) -> Vec<u8> {
+    let entry = |key: &str, value: String| churnguard_model::onnx::StringStringEntryProto { key: key.into(), value };
+    let model = churnguard_model::onnx::ModelProto {
+        metadata_props: vec![
+            entry("lightgbm_sha256", churnguard_model::sha256_hex(text)),
+            entry("feature_spec_sha256", spec().hash()),
+            entry("pipeline", "p".into()),
+        ],
+        ..Default::default()
+    };
+    prost::Message::encode_to_vec(&model)
+}
+
+static ONNX: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| onnx(MODEL_TEXT_BYTES));
+static FILES: std::sync::LazyLock<[(&str, &[u8]); 2]> =
+    std::sync::LazyLock::new(|| [(MODEL_TEXT, MODEL_TEXT_BYTES), (MODEL_ONNX, ONNX.as_slice())]);
 
 fn entries(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -110,14 +128,14 @@ fn entries(dir: &Path) -> Vec<String> {
 #[test]
 fn packages_get_increasing_versions_latest_follows_and_the_reader_gets_the_same_manifest() {
     let dir = tempfile::tempdir().unwrap();
-    let a = write(dir.path(), "p", &FILES, &manifest).unwrap();
-    let b = write(dir.path(), "p", &FILES, &manifest).unwrap();
+    let a = write(dir.path(), "p", &*FILES, &manifest).unwrap();
+    let b = write(dir.path(), "p", &*FILES, &manifest).unwrap();
     assert_eq!((a.version.as_str(), b.version.as_str()), ("v1", "v2"));
     let latest = dir.path().join("p").join(LATEST);
     assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("v2"));
     let opened = Package::open(&latest).unwrap();
     assert_eq!(opened.manifest.version, "v2");
-    assert_eq!(opened.file(MODEL_ONNX), &[1, 2, 3]);
+    assert_eq!(opened.file(MODEL_ONNX), ONNX.as_slice());
     assert_eq!(opened.manifest.test.auc, manifest("v2", &BTreeMap::new()).test.auc);
     assert_eq!(opened.manifest.feature_spec, spec());
     // Nothing temporary is left behind.
@@ -128,7 +146,7 @@ fn packages_get_increasing_versions_latest_follows_and_the_reader_gets_the_same_
 #[test]
 fn a_write_failing_midway_leaves_the_previous_version_and_latest_intact() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "p", &FILES, &manifest).unwrap();
+    write(dir.path(), "p", &*FILES, &manifest).unwrap();
     // The second file cannot be created (its folder does not exist): a real failure after the
     // first file was written.
     let broken: [(&str, &[u8]); 2] = [(MODEL_TEXT, b"tree\n"), ("missing/model.onnx", &[1])];
@@ -146,7 +164,7 @@ fn a_models_folder_that_is_a_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("models");
     std::fs::write(&file, b"").unwrap();
-    let e = write(&file, "p", &FILES, &manifest).unwrap_err();
+    let e = write(&file, "p", &*FILES, &manifest).unwrap_err();
     assert!(matches!(e, PackageError::Io { .. }), "{e:?}");
     assert!(
         e.to_string().contains("cannot write") && e.to_string().contains("models"),
@@ -156,7 +174,7 @@ fn a_models_folder_that_is_a_file_is_a_clear_error() {
 
 /// Writes one version and returns its folder.
 fn one(dir: &Path) -> std::path::PathBuf {
-    write(dir, "p", &FILES, &manifest).unwrap().dir
+    write(dir, "p", &*FILES, &manifest).unwrap().dir
 }
 
 fn edit_manifest(v: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
@@ -223,4 +241,32 @@ fn the_reader_refuses_a_manifest_that_is_not_one_and_a_missing_model_file() {
     });
     let e = Package::open(&v).unwrap_err().to_string();
     assert!(e.contains("outside the package"), "{e}");
+}
+
+#[test]
+fn the_reader_refuses_files_that_disagree_with_each_other() {
+    // model.txt edited together with its manifest hash: the hashes agree, but model.onnx still
+    // names the original model text, so the reasons would explain another model.
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = write(dir.path(), "p", &*FILES, &manifest).unwrap().dir;
+    let edited = b"tree edited\n";
+    std::fs::write(v1.join(MODEL_TEXT), edited).unwrap();
+    let path = v1.join(MANIFEST);
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    m["files"][MODEL_TEXT] = churnguard_model::sha256_hex(edited).into();
+    std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let e = Package::open(&v1).unwrap_err();
+    assert!(e.to_string().contains("model.onnx records lightgbm_sha256"), "{e}");
+    // model.onnx of another pipeline, with its hash set right in the manifest.
+    let other = onnx(MODEL_TEXT_BYTES);
+    let mut other_model: churnguard_model::onnx::ModelProto = prost::Message::decode(other.as_slice()).unwrap();
+    other_model.metadata_props[2].value = "q".into();
+    let other = prost::Message::encode_to_vec(&other_model);
+    std::fs::write(v1.join(MODEL_TEXT), MODEL_TEXT_BYTES).unwrap();
+    std::fs::write(v1.join(MODEL_ONNX), &other).unwrap();
+    m["files"][MODEL_TEXT] = churnguard_model::sha256_hex(MODEL_TEXT_BYTES).into();
+    m["files"][MODEL_ONNX] = churnguard_model::sha256_hex(&other).into();
+    std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let e = Package::open(&v1).unwrap_err();
+    assert!(e.to_string().contains("records pipeline q"), "{e}");
 }
