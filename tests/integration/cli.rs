@@ -43,6 +43,21 @@ fn doctor_reports_the_onnx_runtime_version() {
 }
 
 #[test]
+fn the_binary_keeps_openmp_passive_unless_the_user_chose_a_policy() {
+    // The harness clears the environment; without the variable the binary sets it itself.
+    let dir = crate::root();
+    let ort = std::env::var("ORT_DYLIB_PATH").unwrap_or_default();
+    let cleared = crate::churnguard_in_without(&dir, &["doctor"], &[("ORT_DYLIB_PATH", &ort)], &["OMP_WAIT_POLICY"]);
+    let (code, out, err) = outcome(&cleared);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("OMP_WAIT_POLICY=passive"), "{out}");
+    let chosen = crate::churnguard_in(&dir, &["doctor"], &[("OMP_WAIT_POLICY", "active")]);
+    let (code, out, err) = outcome(&chosen);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("OMP_WAIT_POLICY=active"), "{out}");
+}
+
+#[test]
 fn doctor_explains_a_missing_or_unusable_library() {
     let (code, _, err) = outcome(&churnguard(&["doctor", "--ort-lib", "/nonexistent/libonnxruntime.so"]));
     assert_eq!(code, 1);

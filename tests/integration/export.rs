@@ -72,6 +72,12 @@ fn export_refuses_what_is_not_a_model() {
         err.contains("junk.txt is not a usable LightGBM model") && err.contains("version"),
         "{err}"
     );
+    // The model text as its own output: refused, the file untouched.
+    let junk_path = junk.display().to_string();
+    let (code, _, err) = outcome(&churnguard(&["export", &junk_path, "--out", &junk_path]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is the model text itself"), "{err}");
+    assert_eq!(std::fs::read_to_string(&junk).unwrap(), "this is not a model\n");
     let (code, _, err) = outcome(&churnguard(&["export", "no/such/model.txt", "--out", &out]));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("cannot read no/such/model.txt"), "{err}");

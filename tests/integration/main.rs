@@ -54,9 +54,14 @@ pub fn churnguard(args: &[&str]) -> Run {
 
 /// Runs `churnguard` in `dir` with a cleared environment plus `env`.
 pub fn churnguard_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    churnguard_in_without(dir, args, env, &[])
+}
+
+/// [`churnguard_in`] without the inherited variables `removed`.
+pub fn churnguard_in_without(dir: &Path, args: &[&str], env: &[(&str, &str)], removed: &[&str]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_churnguard"));
     cmd.args(args).current_dir(dir).env_clear();
-    for key in KEPT_ENV {
+    for key in KEPT_ENV.iter().filter(|k| !removed.contains(k)) {
         if let Some(v) = std::env::var_os(key) {
             cmd.env(key, v);
         }

@@ -343,6 +343,12 @@ fn bad_scoring_inputs_are_clear_errors() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("trained for pipeline \"sample\", not \"other\""), "{err}");
 
+    // More threads than the machine has: capped, with a note, not gigabytes of sessions.
+    let threads_out = s.0.path().join("threads.parquet").display().to_string();
+    let (code, _, err) = score_with(&model, &p, &threads_out, &["--threads", "100000", "--top", "0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("--threads 100000 is more than this machine's"), "{err}");
+
     // A date before the data starts.
     let (code, _, err) = score_with(&model, &p, &out, &["--as-of", "1996-01-01"]);
     assert_eq!(code, 2, "{err}");

@@ -18,5 +18,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let rt = OnnxRuntime::load(args.ort_lib.as_deref())?;
     println!("ONNX Runtime {} loaded from {}", rt.version, rt.path.display());
     println!("  {}", rt.build_info);
+    // The binary restarts itself with the passive policy unless the user chose one.
+    let policy = std::env::var(crate::OMP_WAIT_POLICY).unwrap_or_else(|_| "unset".into());
+    println!("OpenMP threads of LightGBM: {}={policy}", crate::OMP_WAIT_POLICY);
     Ok(ExitCode::SUCCESS)
 }

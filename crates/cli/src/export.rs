@@ -31,6 +31,17 @@ pub struct Args {
 /// Exports the model, checks ONNX Runtime against LightGBM's decision rules, and writes the
 /// file only when they agree.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let same = |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same(&args.model, &args.out) {
+        return Err(crate::UsageError(format!(
+            "--out {} is the model text itself: writing the ONNX model there would destroy it",
+            args.out.display()
+        ))
+        .into());
+    }
     let text = std::fs::read_to_string(&args.model).with_context(|| format!("cannot read {}", args.model.display()))?;
     let options = ExportOptions {
         input: args.input_type,

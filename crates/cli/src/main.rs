@@ -66,7 +66,30 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// The OpenMP variable that stops LightGBM's waiting threads from spinning.
+const OMP_WAIT_POLICY: &str = "OMP_WAIT_POLICY";
+
+/// Runs this program again with `OMP_WAIT_POLICY=passive` unless the user set the variable.
+/// OpenMP spins its idle threads by default, which on a shared machine made training several
+/// times slower; libgomp reads the variable when it loads, before `main`, so setting it here
+/// takes a fresh start of the process. Returns only when the variable was set already or the
+/// new start failed (then the run goes on as it is).
+fn keep_openmp_passive() {
+    if std::env::var_os(OMP_WAIT_POLICY).is_some() {
+        return;
+    }
+    #[cfg(unix)]
+    if let Ok(me) = std::env::current_exe() {
+        use std::os::unix::process::CommandExt;
+        let _ = std::process::Command::new(me)
+            .args(std::env::args_os().skip(1))
+            .env(OMP_WAIT_POLICY, "passive")
+            .exec();
+    }
+}
+
 fn main() -> ExitCode {
+    keep_openmp_passive();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),

@@ -69,6 +69,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     package.package.check_pipeline(&pipeline).map_err(AppError::from)?;
     churnguard_app::prepare_output(&args.out, &package.package.dir)?;
     let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
+    let sessions = churnguard_infer::sessions_for(args.threads);
+    if args.threads > sessions {
+        eprintln!(
+            "note: --threads {} is more than this machine's {sessions} cores: scoring with {sessions}",
+            args.threads
+        );
+    }
     let mut model = OnnxModel::load(runtime, package.onnx(), args.threads)?;
     let open = opened.elapsed().as_secs_f64();
     let started = Instant::now();

@@ -30,6 +30,17 @@ pub enum SessionError {
     Panicked,
 }
 
+/// Sessions opened for a requested thread count: 0 means one per core (at most
+/// [`DEFAULT_MAX_SESSIONS`]); more than the machine's cores is capped at its cores (each session
+/// holds the model's trees, and more sessions than cores only cost memory).
+pub fn sessions_for(threads: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match threads {
+        0 => cores.min(DEFAULT_MAX_SESSIONS),
+        n => n.min(cores),
+    }
+}
+
 /// Scores of a batch: one row of `width` values per input row, plus the label when the model
 /// is a classifier.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,10 +90,7 @@ impl OnnxModel {
     /// [`DEFAULT_MAX_SESSIONS`]).
     pub fn load(runtime: &OnnxRuntime, bytes: &[u8], threads: usize) -> Result<Self, SessionError> {
         let load = SessionError::Load;
-        let threads = match threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(DEFAULT_MAX_SESSIONS)),
-            n => n,
-        };
+        let threads = sessions_for(threads);
         let mut sessions = Vec::with_capacity(threads);
         for _ in 0..threads {
             let session = Session::builder(runtime.environment())
