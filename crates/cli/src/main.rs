@@ -124,7 +124,13 @@ fn is_usage(e: &anyhow::Error) -> bool {
 
 /// Parses a `YYYY-MM-DD` argument.
 fn parse_date(s: &str) -> Result<churnguard_config::Date, String> {
-    churnguard_config::Date::parse_iso(s.trim()).ok_or_else(|| format!("\"{s}\" is not a date (expected YYYY-MM-DD)"))
+    let d = churnguard_config::Date::parse_iso(s.trim())
+        .ok_or_else(|| format!("\"{s}\" is not a date (expected YYYY-MM-DD)"))?;
+    let years = churnguard_config::DATE_YEARS;
+    if !years.contains(&d.ymd().0) {
+        return Err(format!("{d} is outside the years {}..={}", years.start(), years.end()));
+    }
+    Ok(d)
 }
 
 /// Reads a pipeline config, as a usage error when it is wrong.

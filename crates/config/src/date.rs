@@ -6,6 +6,10 @@
 
 use std::fmt;
 
+/// The first and last years a date or timestamp of the data or the config may fall in: wider
+/// than any customer history, narrow enough that day arithmetic on them never overflows.
+pub const DATE_YEARS: std::ops::RangeInclusive<i32> = 1900..=2199;
+
 /// Milliseconds in one day.
 pub const MS_PER_DAY: i64 = 86_400_000;
 

@@ -30,7 +30,7 @@ pub use features::{DEFAULT_COMPLAINT_KINDS, DEFAULT_WINDOWS_DAYS, FeaturesConfig
 pub use label::{Label, label_matches};
 pub use snapshots::{AliveRule, Population, Snapshots};
 
-pub use date::{Date, MS_PER_DAY, digits};
+pub use date::{DATE_YEARS, Date, MS_PER_DAY, digits};
 pub use error::ConfigError;
 pub use scoring::{ActionRule, DEFAULT_ACTIONS, RankBy, ScoringConfig, Tier};
 pub use training::{
@@ -288,8 +288,16 @@ impl Checker<'_> {
             RawDate::Toml(dt) => dt.to_string(),
             RawDate::Text(s) => s,
         };
-        Date::parse_iso(text.trim())
-            .ok_or_else(|| self.err(key, format!("\"{text}\" is not a date (expected YYYY-MM-DD)")))
+        let d = Date::parse_iso(text.trim())
+            .ok_or_else(|| self.err(key, format!("\"{text}\" is not a date (expected YYYY-MM-DD)")))?;
+        self.ensure(DATE_YEARS.contains(&d.ymd().0), key, || {
+            format!(
+                "{d} is outside the years {}..={} that data can hold",
+                DATE_YEARS.start(),
+                DATE_YEARS.end()
+            )
+        })?;
+        Ok(d)
     }
 }
 

@@ -368,3 +368,13 @@ fn label_cells_match_positive_as_text_number_or_truth() {
     assert!(!label_matches("false", "true"));
     assert!(!label_matches("yes", "1"));
 }
+
+#[test]
+fn dates_outside_the_years_data_can_hold_are_refused_naming_the_key() {
+    let text = GOOD.replace("as_of = 1998-07-01", "as_of = 9999-12-31");
+    let e = parse_at(&text).unwrap_err().to_string();
+    assert!(
+        e.contains("data.as_of") && e.contains("outside the years 1900..=2199"),
+        "{e}"
+    );
+}

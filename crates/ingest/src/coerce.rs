@@ -28,6 +28,8 @@ pub enum Reason {
     MissingTimestamp,
     /// The timestamp does not parse as a date or time.
     BadTimestamp,
+    /// The timestamp parses but lies outside the years a customer's history can hold.
+    TimestampOutOfRange,
     /// A number column holds text that is not a number.
     BadNumber,
     /// A second row for a customer already seen in the customers table.
@@ -42,6 +44,7 @@ impl Reason {
             Reason::BadId => "customer id is not a whole number",
             Reason::MissingTimestamp => "missing timestamp",
             Reason::BadTimestamp => "timestamp does not parse",
+            Reason::TimestampOutOfRange => "timestamp before 1900 or after 2199",
             Reason::BadNumber => "not a number",
             Reason::DuplicateCustomer => "duplicate customer row",
         }
@@ -285,6 +288,7 @@ pub(crate) fn timestamps(
                 .collect()
         }
     };
+    let out = in_range(out, column, marks);
     if required && out.null_count() > 0 {
         for (i, v) in out.iter().enumerate() {
             if v.is_none() {
@@ -293,6 +297,32 @@ pub(crate) fn timestamps(
         }
     }
     Ok(out)
+}
+
+/// Rejects (and empties) the timestamps outside [`churnguard_config::DATE_YEARS`], naming each.
+fn in_range(out: TimestampMillisecondArray, column: &str, marks: &mut Marks) -> TimestampMillisecondArray {
+    let start = Date::from_ymd(*churnguard_config::DATE_YEARS.start(), 1, 1).map_or(i64::MIN, Date::start_ms);
+    let end = Date::from_ymd(*churnguard_config::DATE_YEARS.end() + 1, 1, 1).map_or(i64::MAX, Date::start_ms);
+    if out.iter().flatten().all(|v| (start..end).contains(&v)) {
+        return out;
+    }
+    out.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let v = v?;
+            if (start..end).contains(&v) {
+                return Some(v);
+            }
+            // A date where it is one (year 9999), else the stored number.
+            let shown = if v.unsigned_abs() < 300_000_000_000_000 {
+                Date::of_ms(v).to_string()
+            } else {
+                format!("{v} ms since 1970")
+            };
+            marks.reject(i, Reason::TimestampOutOfRange, column, Some(shown));
+            None
+        })
+        .collect()
 }
 
 fn yyyymmdd(v: i64) -> Option<i64> {

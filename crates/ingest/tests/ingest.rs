@@ -173,6 +173,39 @@ fn timestamps_of_every_storage_kind() {
 }
 
 #[test]
+fn timestamps_outside_sane_years_are_rejected_naming_the_value() {
+    // The smallest timestamp[ms] Parquet holds once panicked a debug build in date arithmetic;
+    // year 9999 made a whole data set end in the year 10000.
+    let d = Dir::new();
+    d.parquet(
+        "e.parquet",
+        vec![
+            ("cid", a(Int64Array::from(vec![1, 2, 3, 4]))),
+            (
+                "ts",
+                a(arrow::array::TimestampMillisecondArray::from(vec![
+                    day("1997-01-01"),
+                    -9_223_372_036_854_775_807,
+                    day("9999-12-31"),
+                    day("1899-12-31"),
+                ])),
+            ),
+            ("amt", a(Float64Array::from(vec![1.0, 2.0, 3.0, 4.0]))),
+        ],
+    );
+    let (r, batches) = read_one(&d.pipeline(&events_toml("e.parquet", ""))).unwrap();
+    assert_eq!(r.rows_kept, 1);
+    assert_eq!(r.rejected_for(Reason::TimestampOutOfRange), 3);
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    let strict = d.pipeline(&events_toml("e.parquet", "[data]\nstrict = true"));
+    let msg = read_one(&strict).unwrap_err().to_string();
+    assert!(
+        msg.contains("`ts`") && msg.contains("before 1900 or after 2199"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn numbers_stored_as_text_blank_is_null_junk_is_rejected() {
     let d = Dir::new();
     d.parquet(
