@@ -81,6 +81,26 @@ fn config_errors_exit_2_naming_file_and_key() {
     assert!(err.contains("pipelines/no-such.toml"), "{err}");
 }
 
+/// A named pipe in `dir` (nobody ever writes to it).
+fn fifo(dir: &std::path::Path, name: &str) -> String {
+    let path = dir.join(name);
+    let made = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    path.display().to_string()
+}
+
+#[test]
+fn a_config_that_is_a_pipe_a_device_or_huge_is_refused_without_reading_it() {
+    let s = Scratch::new();
+    let huge = s.0.path().join("huge.toml");
+    std::fs::write(&huge, vec![b'#'; 2 << 20]).unwrap();
+    for path in [fifo(s.0.path(), "p.toml"), "/dev/zero".to_string(), huge.display().to_string()] {
+        let (code, _, err) = outcome(&churnguard(&["validate", &path]));
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("is not a pipeline config"), "{err}");
+    }
+}
+
 #[test]
 fn unusable_data_exits_1_naming_the_file() {
     let s = Scratch::new();
@@ -94,6 +114,11 @@ fn unusable_data_exits_1_naming_the_file() {
         (
             sample_config("").replace("cdnow_sample", "cdnow_missing"),
             "file not found",
+        ),
+        (
+            // A FIFO would block the read forever.
+            sample_config("").replace(&cdnow_sample(), &fifo(s.0.path(), "fifo.parquet")),
+            "not a regular file",
         ),
         (
             sample_config("amount = \"price\"\n"),

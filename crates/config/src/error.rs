@@ -14,6 +14,14 @@ pub enum ConfigError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// The path is not a regular file, or is larger than any pipeline config.
+    #[error("{} is not a pipeline config: {why}", path.display())]
+    NotAConfig {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        why: String,
+    },
     /// The file is not valid TOML.
     #[error("{}{}: not valid TOML: {message}", path.display(), line_suffix(*line))]
     Syntax {

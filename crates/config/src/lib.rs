@@ -100,12 +100,39 @@ impl Pipeline {
 
 /// Reads and validates a pipeline config file.
 pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let read = |source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let not_config = |why: String| ConfigError::NotAConfig {
+        path: path.to_path_buf(),
+        why,
+    };
+    let meta = std::fs::metadata(path).map_err(read)?;
+    if !meta.is_file() {
+        return Err(not_config("a pipeline config is a regular file (not a folder, pipe or device)".into()));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(not_config(format!(
+            "{} bytes, more than the {MAX_CONFIG_BYTES} any pipeline config needs",
+            meta.len()
+        )));
+    }
+    // Bounded even if the file grows after the check.
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(std::fs::File::open(path).map_err(read)?, MAX_CONFIG_BYTES + 1),
+        &mut text,
+    )
+    .map_err(read)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(not_config(format!("more than the {MAX_CONFIG_BYTES} bytes any pipeline config needs")));
+    }
     parse(&text, path)
 }
+
+/// The largest pipeline config file read (a config of a few kilobytes is typical).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Validates config text as if read from `path` (which names it in errors and anchors relative
 /// table paths).

@@ -27,6 +27,9 @@ pub enum ErrorKind {
     /// The path names a folder.
     #[error("is a directory; expected a Parquet or CSV file")]
     IsDirectory,
+    /// The path is a FIFO, a device or a socket, not a file.
+    #[error("not a regular file (a pipe, a device or a socket cannot be read as a table)")]
+    NotARegularFile,
     /// The operating system refused to read the file.
     #[error("cannot read the file: {0}")]
     Io(#[from] std::io::Error),

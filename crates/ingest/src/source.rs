@@ -58,6 +58,10 @@ impl SourceFile {
         if meta.is_dir() {
             return Err(err(ErrorKind::IsDirectory));
         }
+        // A FIFO, a device or a socket would block forever or never end (`/dev/zero`).
+        if !meta.is_file() {
+            return Err(err(ErrorKind::NotARegularFile));
+        }
         let mut file = File::open(path).map_err(|e| err(ErrorKind::Io(e)))?;
         let (full_schema, total_rows) = match src.format {
             FileFormat::Parquet => {
