@@ -94,7 +94,11 @@ fn a_config_that_is_a_pipe_a_device_or_huge_is_refused_without_reading_it() {
     let s = Scratch::new();
     let huge = s.0.path().join("huge.toml");
     std::fs::write(&huge, vec![b'#'; 2 << 20]).unwrap();
-    for path in [fifo(s.0.path(), "p.toml"), "/dev/zero".to_string(), huge.display().to_string()] {
+    for path in [
+        fifo(s.0.path(), "p.toml"),
+        "/dev/zero".to_string(),
+        huge.display().to_string(),
+    ] {
         let (code, _, err) = outcome(&churnguard(&["validate", &path]));
         assert_eq!(code, 2, "{err}");
         assert!(err.contains("is not a pipeline config"), "{err}");

@@ -40,6 +40,8 @@ pub use training::{
 
 use raw::{RawDate, RawFile};
 
+/// The longest pipeline name: it names folders and files, whose names the file system limits.
+pub const MAX_NAME_CHARS: usize = 64;
 /// Seed used when `pipeline.seed` is not given.
 pub const DEFAULT_SEED: u64 = 42;
 
@@ -110,7 +112,9 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
     };
     let meta = std::fs::metadata(path).map_err(read)?;
     if !meta.is_file() {
-        return Err(not_config("a pipeline config is a regular file (not a folder, pipe or device)".into()));
+        return Err(not_config(
+            "a pipeline config is a regular file (not a folder, pipe or device)".into(),
+        ));
     }
     if meta.len() > MAX_CONFIG_BYTES {
         return Err(not_config(format!(
@@ -126,7 +130,9 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
     )
     .map_err(read)?;
     if text.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(not_config(format!("more than the {MAX_CONFIG_BYTES} bytes any pipeline config needs")));
+        return Err(not_config(format!(
+            "more than the {MAX_CONFIG_BYTES} bytes any pipeline config needs"
+        )));
     }
     parse(&text, path)
 }
@@ -237,11 +243,13 @@ impl Checker<'_> {
         let p = raw.pipeline;
         let name = p.name.trim().to_string();
         self.ensure(
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            !name.is_empty()
+                && name.len() <= MAX_NAME_CHARS
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
             "pipeline.name",
             || {
                 format!(
-                    "\"{}\" must be letters, digits, `-` or `_` (it names the model folder)",
+                    "\"{}\" must be 1 to {MAX_NAME_CHARS} letters, digits, `-` or `_` (it names the model folder)",
                     p.name
                 )
             },

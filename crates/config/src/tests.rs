@@ -378,3 +378,18 @@ fn dates_outside_the_years_data_can_hold_are_refused_naming_the_key() {
         "{e}"
     );
 }
+
+#[test]
+fn a_long_name_and_linear_trees_are_refused_before_any_training() {
+    let long = "p".repeat(300);
+    let e = parse_at(&GOOD.replace("name = \"cdnow\"", &format!("name = \"{long}\""))).unwrap_err();
+    assert!(
+        e.to_string().contains("pipeline.name") && e.to_string().contains("1 to 64"),
+        "{e}"
+    );
+    let e = parse_at(&format!("{GOOD}[model.lightgbm]\nlinear_tree = true\n")).unwrap_err();
+    assert!(
+        e.to_string().contains("model.lightgbm.linear_tree") && e.to_string().contains("exported exactly"),
+        "{e}"
+    );
+}

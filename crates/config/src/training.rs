@@ -308,6 +308,22 @@ pub struct OutputConfig {
     pub models_dir: Option<PathBuf>,
 }
 
+/// LightGBM parameters churnguard refuses before training, with the reason.
+pub const UNSUPPORTED_LIGHTGBM: [(&str, &str); 3] = [
+    (
+        "linear_tree",
+        "linear leaves cannot be exported exactly to ONNX's tree ensemble",
+    ),
+    (
+        "linear_lambda",
+        "it belongs to linear leaves, which cannot be exported exactly to ONNX",
+    ),
+    (
+        "objective",
+        "churnguard trains a binary churn model; the objective is fixed",
+    ),
+];
+
 /// The most combinations a grid may have.
 const MAX_GRID: u64 = 10_000;
 
@@ -399,6 +415,9 @@ impl Checker<'_> {
         let mut lightgbm = Vec::new();
         for (k, v) in m.lightgbm.unwrap_or_default() {
             let key = format!("model.lightgbm.{k}");
+            if let Some((_, why)) = UNSUPPORTED_LIGHTGBM.iter().find(|(name, _)| *name == k) {
+                return Err(self.err(&key, format!("is not supported: {why}")));
+            }
             let value = lightgbm_value(&v)
                 .ok_or_else(|| self.err(&key, "must be a string, number, boolean or a list of them"))?;
             lightgbm.push((k, value));

@@ -45,7 +45,7 @@ impl Reason {
             Reason::MissingTimestamp => "missing timestamp",
             Reason::BadTimestamp => "timestamp does not parse",
             Reason::TimestampOutOfRange => "timestamp before 1900 or after 2199",
-            Reason::BadNumber => "not a number",
+            Reason::BadNumber => "not a number (or NaN, infinite, or beyond 1e15)",
             Reason::DuplicateCustomer => "duplicate customer row",
         }
     }
@@ -425,7 +425,7 @@ pub(crate) fn numbers(
                     b.append_null();
                 }
                 Some(t) => match t.parse::<f64>() {
-                    Ok(x) if x.is_finite() => b.append_value(x),
+                    Ok(x) if x.abs() <= MAX_NUMBER => b.append_value(x),
                     _ => {
                         marks.reject(i, Reason::BadNumber, column, Some(t.to_string()));
                         b.append_null();
@@ -439,8 +439,27 @@ pub(crate) fn numbers(
         return Err(wrong_type(column, arr.data_type(), NUMBER_EXPECTED));
     }
     let f = cast(arr, &DataType::Float64).map_err(|_| wrong_type(column, arr.data_type(), NUMBER_EXPECTED))?;
-    Ok(f.as_primitive::<arrow::datatypes::Float64Type>().clone())
+    let f = f.as_primitive::<arrow::datatypes::Float64Type>().clone();
+    if f.iter().flatten().all(|x| x.abs() <= MAX_NUMBER) {
+        return Ok(f);
+    }
+    // NaN, infinities and absurd magnitudes are refused as in text, whatever the file format.
+    Ok(f.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let x = v?;
+            if x.abs() <= MAX_NUMBER {
+                return Some(x);
+            }
+            marks.reject(i, Reason::BadNumber, column, Some(x.to_string()));
+            None
+        })
+        .collect())
 }
+
+/// The largest magnitude a number of the data may have: far above any amount, small enough that
+/// sums over a customer's whole history stay finite and exact to the cent.
+pub const MAX_NUMBER: f64 = 1e15;
 
 /// Whether every non-blank value of a text column is a number (a hint that it belongs in `numeric`).
 pub(crate) fn all_numeric_text(s: &StringArray) -> bool {

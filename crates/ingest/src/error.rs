@@ -77,6 +77,17 @@ pub enum ErrorKind {
         /// Which churnguard column it clashes with.
         role_column: &'static str,
     },
+    /// An attribute column's name cannot name a LightGBM feature.
+    #[error(
+        "column `{}` cannot be a model feature: its name holds {character:?}, which LightGBM refuses in feature names; rename it in the file or list it in `data.customers.exclude`",
+        column.escape_debug()
+    )]
+    UnusableName {
+        /// The column.
+        column: String,
+        /// The character at fault.
+        character: char,
+    },
     /// The table holds no rows.
     #[error("the table has no rows")]
     Empty,

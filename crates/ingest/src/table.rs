@@ -80,6 +80,9 @@ impl Part {
     }
 }
 
+/// Characters LightGBM refuses in a feature name (JSON's special characters).
+const FEATURE_NAME_FORBIDDEN: [char; 7] = ['"', ',', ':', '[', ']', '{', '}'];
+
 /// The source column of ids that are row numbers (a customers table without an id column).
 const ROW_NUMBERS: &str = "";
 
@@ -207,6 +210,17 @@ impl TableReader {
                     continue;
                 }
             };
+            // The column names a model feature, and LightGBM refuses feature names with JSON's
+            // special characters or control characters, only after a whole training run.
+            if let Some(c) = name
+                .chars()
+                .find(|c| FEATURE_NAME_FORBIDDEN.contains(c) || c.is_control())
+            {
+                return Err(reader.error(ErrorKind::UnusableName {
+                    column: name.clone(),
+                    character: c,
+                }));
+            }
             if let Some(r) = reserved.iter().find(|r| **r == name.as_str()) {
                 return Err(reader.error(ErrorKind::ReservedName {
                     column: name.clone(),

@@ -206,6 +206,47 @@ fn timestamps_outside_sane_years_are_rejected_naming_the_value() {
 }
 
 #[test]
+fn non_finite_and_absurd_amounts_are_rejected_alike_in_parquet_and_csv() {
+    let d = Dir::new();
+    let amounts = [1.0, f64::NAN, f64::INFINITY, 1e308];
+    d.parquet(
+        "e.parquet",
+        vec![
+            ("cid", a(Int64Array::from(vec![1, 2, 3, 4]))),
+            ("ts", a(StringArray::from(vec!["1997-01-01"; 4]))),
+            ("amt", a(Float64Array::from(amounts.to_vec()))),
+        ],
+    );
+    d.write(
+        "e.csv",
+        b"cid,ts,amt\n1,1997-01-01,1.0\n2,1997-01-01,NaN\n3,1997-01-01,inf\n4,1997-01-01,1e308\n",
+    );
+    for file in ["e.parquet", "e.csv"] {
+        let (r, batches) = read_one(&d.pipeline(&events_toml(file, ""))).unwrap();
+        assert_eq!(r.rejected_for(Reason::BadNumber), 3, "{file}");
+        assert_eq!(r.rows_kept, 1, "{file}");
+        let kept = batches[0].column(2).as_primitive::<Float64Type>();
+        assert_eq!(kept.value(0), 1.0, "{file}");
+    }
+}
+
+#[test]
+fn an_attribute_name_lightgbm_refuses_is_an_error_naming_the_column_unless_excluded() {
+    let d = Dir::new();
+    d.write("c.csv", b"id,pl\tan,region\n1,basic,north\n2,pro,south\n");
+    let toml = |extra: &str| {
+        format!("[pipeline]\nname = \"t\"\n[data.customers]\npath = \"c.csv\"\ncustomer_id = \"id\"\n{extra}")
+    };
+    let e = read_one(&d.pipeline(&toml(""))).unwrap_err().to_string();
+    assert!(
+        e.contains("column `pl\\tan` cannot be a model feature") && e.contains("exclude"),
+        "{e}"
+    );
+    let (r, _) = read_one(&d.pipeline(&toml("exclude = [\"pl\\tan\"]\n"))).unwrap();
+    assert_eq!(r.rows_kept, 2);
+}
+
+#[test]
 fn numbers_stored_as_text_blank_is_null_junk_is_rejected() {
     let d = Dir::new();
     d.parquet(
