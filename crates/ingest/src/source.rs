@@ -81,7 +81,17 @@ impl SourceFile {
                     .infer_schema(&mut file, None)
                     .map_err(|e| err(ErrorKind::BadCsv(e.to_string())))?;
                 file.rewind().map_err(|e| err(ErrorKind::Io(e)))?;
-                (Arc::new(schema), Some(rows as u64))
+                // Ids are read as written: inferred as integers, `007` and `7` would be one
+                // customer, or two, depending on the rest of the file.
+                let fields: Vec<arrow::datatypes::FieldRef> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| match f.name() == &src.customer_id {
+                        true => Arc::new(f.as_ref().clone().with_data_type(arrow::datatypes::DataType::Utf8)),
+                        false => f.clone(),
+                    })
+                    .collect();
+                (Arc::new(Schema::new(fields)), Some(rows as u64))
             }
         };
         if full_schema.fields().is_empty() || total_rows == Some(0) {

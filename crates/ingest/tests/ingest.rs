@@ -247,6 +247,21 @@ fn an_attribute_name_lightgbm_refuses_is_an_error_naming_the_column_unless_exclu
 }
 
 #[test]
+fn csv_ids_are_read_as_written_leading_zeros_and_all() {
+    let d = Dir::new();
+    d.write("c.csv", b"id,plan\n007,a\n7,b\n0007,c\n000,d\n0,e\n");
+    let p = d.pipeline("[pipeline]\nname = \"t\"\n[data.customers]\npath = \"c.csv\"\ncustomer_id = \"id\"\n");
+    let (r, batches) = read_one(&p).unwrap();
+    // Five customers, none a duplicate of another: `007`, `7` and `0007` are three ids.
+    assert_eq!(r.rows_kept, 5);
+    assert_eq!(r.rejected_for(Reason::DuplicateCustomer), 0);
+    let ids: Vec<String> = (0..batches[0].num_rows())
+        .map(|i| arrow::util::display::array_value_to_string(batches[0].column(0).as_ref(), i).unwrap())
+        .collect();
+    assert_eq!(ids, ["007", "7", "0007", "000", "0"]);
+}
+
+#[test]
 fn numbers_stored_as_text_blank_is_null_junk_is_rejected() {
     let d = Dir::new();
     d.parquet(
