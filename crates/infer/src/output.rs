@@ -188,10 +188,6 @@ pub fn write_list(
     format: ListFormat,
     chunk: usize,
 ) -> Result<(), OutputError> {
-    let io = |source| OutputError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let failed = |f: BatchFailure| match f {
         BatchFailure::Build(source) => OutputError::Encode {
             path: path.to_path_buf(),
@@ -208,18 +204,9 @@ pub fn write_list(
             out.finish()?;
         }
         ListFormat::Csv => {
-            let (staged, file) = StagedFile::create(path).map_err(io)?;
-            let mut w = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(std::io::BufWriter::new(file));
-            let encode = |source| OutputError::Encode {
-                path: path.to_path_buf(),
-                source,
-            };
-            each_batch(list, spec, chunk, &schema, |b| w.write(&b).map_err(encode)).map_err(failed)?;
-            let file = w.into_inner().into_inner().map_err(|e| io(e.into_error()))?;
-            file.sync_all().map_err(io)?;
-            staged.commit().map_err(io)?;
+            let mut out = CsvOut::create(path)?;
+            each_batch(list, spec, chunk, &schema, |b| out.write(&b)).map_err(failed)?;
+            out.finish()?;
         }
     }
     Ok(())
@@ -238,10 +225,6 @@ fn win_back_schema(ids: &DataType) -> SchemaRef {
 /// Writes the already-churned customers, most valuable first, to `path` (one batch: the list is
 /// as long as the already-churned customers, whose rows are small).
 pub fn write_win_back(list: &RiskList, path: &Path, format: ListFormat) -> Result<(), OutputError> {
-    let io = |source| OutputError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let encode = |source| OutputError::Encode {
         path: path.to_path_buf(),
         source,
@@ -272,15 +255,52 @@ pub fn write_win_back(list: &RiskList, path: &Path, format: ListFormat) -> Resul
             out.finish()?;
         }
         ListFormat::Csv => {
-            let (staged, file) = StagedFile::create(path).map_err(io)?;
-            let mut w = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(std::io::BufWriter::new(file));
-            w.write(&batch).map_err(encode)?;
-            let file = w.into_inner().into_inner().map_err(|e| io(e.into_error()))?;
-            file.sync_all().map_err(io)?;
-            staged.commit().map_err(io)?;
+            let mut out = CsvOut::create(path)?;
+            out.write(&batch)?;
+            out.finish()?;
         }
     }
     Ok(())
+}
+
+/// A CSV file with a header, written under a temporary name and renamed when finished.
+struct CsvOut {
+    path: PathBuf,
+    staged: StagedFile,
+    writer: arrow::csv::Writer<std::io::BufWriter<std::fs::File>>,
+}
+
+impl CsvOut {
+    fn create(path: &Path) -> Result<CsvOut, OutputError> {
+        let (staged, file) = StagedFile::create(path).map_err(|source| OutputError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let writer = arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(std::io::BufWriter::new(file));
+        Ok(CsvOut {
+            path: path.to_path_buf(),
+            staged,
+            writer,
+        })
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+        self.writer.write(batch).map_err(|source| OutputError::Encode {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn finish(self) -> Result<(), OutputError> {
+        let io = |source| OutputError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let file = self.writer.into_inner().into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        self.staged.commit().map_err(io)?;
+        Ok(())
+    }
 }
