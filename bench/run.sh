@@ -64,7 +64,7 @@ num_threads = $threads
 bootstrap_samples = 200
 TOML
 # BENCH_SECTIONS picks sections (default all); the later ones reuse files the earlier ones wrote.
-wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score} " == *" $1 "* ]]; }
+wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score busy} " == *" $1 "* ]]; }
 
 if wanted ingest; then
 echo "== ingest: validate an events table ($customers customers, CDNOW patterns) =="
@@ -164,4 +164,24 @@ printf '  end to end (raw Parquet -> written list): churnguard score %6.2f s, pe
   "$ours_t" "$(awk -v k="$ours_m" 'BEGIN {print k/1024}')"
 printf '                                            pandas + onnxruntime %6.2f s (features %.2f, scoring %.2f; probabilities and ranks only)  churnguard is %.2fx faster\n' \
   "$py_total" "$py_feat" "$py_score" "$(awk -v a="$py_total" -v b="$ours_t" 'BEGIN {print a / b}')"
+fi
+
+echo
+if wanted busy; then
+echo "== busy neighbour: train and score with another process keeping one core busy (${customers} customers) =="
+pkg="$out/models/synth/latest"
+# A neighbour that spins one core for as long as the measurement lasts.
+busy() { ( while :; do :; done ) & echo $!; }
+for job in train score; do
+  case $job in
+    train) cmd=("$bin" train "$synth/train.toml" --models "$out/models_busy") ;;
+    score) cmd=("$bin" score --model "$pkg" --pipeline "$synth/train.toml" --as-of 2024-12-31 --out "$out/risk_busy.parquet" --threads "$threads" --top 0) ;;
+  esac
+  quiet=$(for _ in $(seq "$runs"); do measure "${cmd[@]}"; done | sort -n | awk '{t[NR]=$1} END {print t[int((NR+1)/2)]}')
+  pid=$(busy)
+  loaded=$(for _ in $(seq "$runs"); do measure "${cmd[@]}"; done | sort -n | awk '{t[NR]=$1} END {print t[int((NR+1)/2)]}')
+  kill "$pid" 2>/dev/null || true
+  printf '  churnguard %-5s quiet %7.2f s, one core busy %7.2f s: %.2fx\n' "$job" "$quiet" "$loaded" \
+    "$(awk -v a="$loaded" -v b="$quiet" 'BEGIN {print a / b}')"
+done
 fi
