@@ -170,15 +170,16 @@ echo
 if wanted busy; then
 echo "== busy neighbour: train and score with another process keeping one core busy (${customers} customers) =="
 pkg="$out/models/synth/latest"
-# A neighbour that spins one core for as long as the measurement lasts.
-busy() { ( while :; do :; done ) & echo $!; }
 for job in train score; do
   case $job in
     train) cmd=("$bin" train "$synth/train.toml" --models "$out/models_busy") ;;
     score) cmd=("$bin" score --model "$pkg" --pipeline "$synth/train.toml" --as-of 2024-12-31 --out "$out/risk_busy.parquet" --threads "$threads" --top 0) ;;
   esac
   quiet=$(for _ in $(seq "$runs"); do measure "${cmd[@]}"; done | sort -n | awk '{t[NR]=$1} END {print t[int((NR+1)/2)]}')
-  pid=$(busy)
+  # A neighbour that spins one core for as long as the measurement lasts (started here, not in a
+  # command substitution, which would wait for it to end).
+  ( while :; do :; done ) >/dev/null 2>&1 &
+  pid=$!
   loaded=$(for _ in $(seq "$runs"); do measure "${cmd[@]}"; done | sort -n | awk '{t[NR]=$1} END {print t[int((NR+1)/2)]}')
   kill "$pid" 2>/dev/null || true
   printf '  churnguard %-5s quiet %7.2f s, one core busy %7.2f s: %.2fx\n' "$job" "$quiet" "$loaded" \
