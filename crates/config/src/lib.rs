@@ -42,6 +42,8 @@ use raw::{RawDate, RawFile};
 
 /// The longest pipeline name: it names folders and files, whose names the file system limits.
 pub const MAX_NAME_CHARS: usize = 64;
+/// Whether a rejected row fails the run when `data.strict` is not given (no: rows are counted).
+pub const DEFAULT_STRICT: bool = false;
 /// Seed used when `pipeline.seed` is not given.
 pub const DEFAULT_SEED: u64 = 42;
 
@@ -273,7 +275,7 @@ impl Checker<'_> {
         let joined = d.events.is_some() || d.interactions.is_some();
         let data = DataConfig {
             as_of,
-            strict: d.strict.unwrap_or(false),
+            strict: d.strict.unwrap_or(DEFAULT_STRICT),
             batch_rows,
             events: d.events.map(|t| self.events(t)).transpose()?,
             customers: d.customers.map(|t| self.customers(t, joined)).transpose()?,
