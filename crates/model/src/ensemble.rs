@@ -416,29 +416,7 @@ fn tree(s: &Section, features: usize) -> Result<Tree, ModelError> {
     } else {
         vec![0.0; nodes]
     };
-    let num_cat: usize = s.get("num_cat").map_or(Ok(0), |_| s.number("num_cat"))?;
-    let (boundaries, bits): (Vec<usize>, Vec<u32>) = if num_cat > 0 {
-        if num_cat > nodes {
-            return Err(err(
-                t,
-                "num_cat",
-                format!("{num_cat} categorical splits in {nodes} nodes"),
-            ));
-        }
-        let boundaries: Vec<usize> = s.array("cat_boundaries", num_cat + 1)?;
-        let words = s.get("cat_threshold").unwrap_or("").split_whitespace().count();
-        let bits = s.array("cat_threshold", words)?;
-        if boundaries.windows(2).any(|w| w[0] > w[1]) || boundaries.last().is_some_and(|&b| b > words) {
-            return Err(err(
-                t,
-                "cat_boundaries",
-                "boundaries are not increasing within cat_threshold",
-            ));
-        }
-        (boundaries, bits)
-    } else {
-        (Vec::new(), Vec::new())
-    };
+    let sets = CategorySets::of(s, nodes)?;
     let child = |v: i64, field: &str| -> Result<Child, ModelError> {
         if v >= 0 {
             let i = v as usize;
@@ -463,50 +441,7 @@ fn tree(s: &Section, features: usize) -> Result<Tree, ModelError> {
                 format!("node {i} uses feature {} of {features}", feature[i]),
             ));
         }
-        let d = decision[i];
-        let condition = if d & CATEGORICAL_MASK != 0 {
-            let idx = threshold[i];
-            if !(idx >= 0.0 && idx < num_cat as f64 && idx.fract() == 0.0) {
-                return Err(err(
-                    t,
-                    "threshold",
-                    format!("node {i}: category set {idx} does not exist"),
-                ));
-            }
-            let idx = idx as usize;
-            let words = &bits[boundaries[idx]..boundaries[idx + 1]];
-            let categories = words
-                .iter()
-                .enumerate()
-                .flat_map(|(w, &word)| {
-                    (0..32)
-                        .filter(move |b| word >> b & 1 == 1)
-                        .map(move |b| (w * 32 + b) as u32)
-                })
-                .collect();
-            Condition::Categorical { categories }
-        } else {
-            if threshold[i].is_nan() {
-                return Err(err(t, "threshold", format!("node {i}: threshold is NaN")));
-            }
-            let missing = match (d >> 2) & 3 {
-                0 => Missing::None,
-                1 => Missing::Zero,
-                2 => Missing::NaN,
-                other => {
-                    return Err(err(
-                        t,
-                        "decision_type",
-                        format!("node {i}: missing type {other} is unknown"),
-                    ));
-                }
-            };
-            Condition::Numeric {
-                threshold: threshold[i],
-                missing,
-                default_left: d & DEFAULT_LEFT_MASK != 0,
-            }
-        };
+        let condition = condition(t, i, decision[i], threshold[i], &sets)?;
         splits.push(Split {
             feature: feature[i],
             condition,
@@ -521,6 +456,97 @@ fn tree(s: &Section, features: usize) -> Result<Tree, ModelError> {
         leaf_values,
         leaf_counts,
         depth,
+    })
+}
+
+/// A tree's categorical splits: the words of every category set, and where each set starts.
+struct CategorySets {
+    /// Sets in the tree.
+    count: usize,
+    /// Set k is `bits[boundaries[k]..boundaries[k + 1]]`.
+    boundaries: Vec<usize>,
+    /// 32 categories per word.
+    bits: Vec<u32>,
+}
+
+impl CategorySets {
+    fn of(s: &Section, nodes: usize) -> Result<CategorySets, ModelError> {
+        let t = s.tree;
+        let count: usize = s.get("num_cat").map_or(Ok(0), |_| s.number("num_cat"))?;
+        if count == 0 {
+            return Ok(CategorySets {
+                count,
+                boundaries: Vec::new(),
+                bits: Vec::new(),
+            });
+        }
+        if count > nodes {
+            return Err(err(
+                t,
+                "num_cat",
+                format!("{count} categorical splits in {nodes} nodes"),
+            ));
+        }
+        let boundaries: Vec<usize> = s.array("cat_boundaries", count + 1)?;
+        let words = s.get("cat_threshold").unwrap_or("").split_whitespace().count();
+        let bits = s.array("cat_threshold", words)?;
+        if boundaries.windows(2).any(|w| w[0] > w[1]) || boundaries.last().is_some_and(|&b| b > words) {
+            return Err(err(
+                t,
+                "cat_boundaries",
+                "boundaries are not increasing within cat_threshold",
+            ));
+        }
+        Ok(CategorySets {
+            count,
+            boundaries,
+            bits,
+        })
+    }
+}
+
+/// The decision of node `i`: a category set, or a numeric threshold with its missing-value rule.
+fn condition(t: Option<usize>, i: usize, d: u8, threshold: f64, sets: &CategorySets) -> Result<Condition, ModelError> {
+    if d & CATEGORICAL_MASK != 0 {
+        if !(threshold >= 0.0 && threshold < sets.count as f64 && threshold.fract() == 0.0) {
+            return Err(err(
+                t,
+                "threshold",
+                format!("node {i}: category set {threshold} does not exist"),
+            ));
+        }
+        let idx = threshold as usize;
+        let words = &sets.bits[sets.boundaries[idx]..sets.boundaries[idx + 1]];
+        let categories = words
+            .iter()
+            .enumerate()
+            .flat_map(|(w, &word)| {
+                (0..32)
+                    .filter(move |b| word >> b & 1 == 1)
+                    .map(move |b| (w * 32 + b) as u32)
+            })
+            .collect();
+        return Ok(Condition::Categorical { categories });
+    }
+    if threshold.is_nan() {
+        return Err(err(t, "threshold", format!("node {i}: threshold is NaN")));
+    }
+    let missing = match (d >> 2) & 3 {
+        0 => Missing::None,
+        1 => Missing::Zero,
+        2 => Missing::NaN,
+        other => {
+            return Err(err(
+                t,
+                "decision_type",
+                format!("node {i}: missing type {other} is unknown"),
+            ));
+        }
+    };
+    Ok(Condition::Numeric {
+        threshold,
+        missing,
+        default_left: d & DEFAULT_LEFT_MASK != 0,
     })
 }
 
