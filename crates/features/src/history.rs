@@ -426,7 +426,6 @@ pub fn load_with_progress(
         reports.push(report);
         events = Some(col);
     }
-    let mut attributes: Vec<(String, Attribute)> = Vec::new();
     let mut batches: Vec<RecordBatch> = Vec::new();
     let mut rows: Vec<(u32, usize, usize)> = Vec::new();
     if let Some(t) = &tables.customers {
@@ -446,51 +445,7 @@ pub fn load_with_progress(
         reports.push(report);
     }
     let n = index.len();
-    let mut has_row = vec![false; n];
-    // Without the label column (a table to score), no customer has a label.
-    let has_label = batches
-        .first()
-        .is_some_and(|b| b.column_by_name(column::LABEL).is_some());
-    let mut label_values = (matches!(p.label, Some(Label::Column { .. })) && has_label).then(|| Categories::new(n));
-    if let Some(first) = batches.first() {
-        for f in first.schema().fields().iter().skip(1) {
-            if f.name() == column::LABEL {
-                continue;
-            }
-            let attr = match f.data_type() {
-                DataType::Float64 => Attribute::Numeric(vec![f64::NAN; n]),
-                DataType::Timestamp(..) => Attribute::Date(vec![None; n]),
-                _ => Attribute::Categorical(Categories::new(n)),
-            };
-            attributes.push((f.name().clone(), attr));
-        }
-    }
-    for &(c, b, ref i) in &rows {
-        let (c, b) = (c as usize, &batches[b]);
-        has_row[c] = true;
-        if let (Some(values), Some(col)) = (label_values.as_mut(), b.column_by_name(column::LABEL)) {
-            let s = col.as_string::<i32>();
-            if s.is_valid(*i) {
-                values.set(c, s.value(*i));
-            }
-        }
-        for (name, attr) in attributes.iter_mut() {
-            let Some(col) = b.column_by_name(name) else { continue };
-            if !col.is_valid(*i) {
-                continue;
-            }
-            match attr {
-                Attribute::Numeric(v) => v[c] = col.as_primitive::<arrow::datatypes::Float64Type>().value(*i),
-                Attribute::Date(v) => {
-                    v[c] = Some(
-                        col.as_primitive::<arrow::datatypes::TimestampMillisecondType>()
-                            .value(*i),
-                    )
-                }
-                Attribute::Categorical(v) => v.set(c, col.as_string::<i32>().value(*i)),
-            }
-        }
-    }
+    let (has_row, label_values, attributes) = customer_rows(p, n, &batches, &rows);
     drop((rows, batches));
     let mut contacts_unknown = 0;
     let mut has_score = false;
@@ -540,6 +495,63 @@ pub fn load_with_progress(
         contacts_of_unknown_customers: contacts_unknown,
         reports,
     })
+}
+
+/// The customers table's rows spread by customer: who has a row, the label cell of each, and
+/// every attribute column by customer index. `rows` are (customer, batch, row in batch).
+fn customer_rows(
+    p: &Pipeline,
+    n: usize,
+    batches: &[RecordBatch],
+    rows: &[(u32, usize, usize)],
+) -> (Vec<bool>, Option<Categories>, Vec<(String, Attribute)>) {
+    let mut attributes: Vec<(String, Attribute)> = Vec::new();
+    let mut has_row = vec![false; n];
+    // Without the label column (a table to score), no customer has a label.
+    let has_label = batches
+        .first()
+        .is_some_and(|b| b.column_by_name(column::LABEL).is_some());
+    let mut label_values = (matches!(p.label, Some(Label::Column { .. })) && has_label).then(|| Categories::new(n));
+    if let Some(first) = batches.first() {
+        for f in first.schema().fields().iter().skip(1) {
+            if f.name() == column::LABEL {
+                continue;
+            }
+            let attr = match f.data_type() {
+                DataType::Float64 => Attribute::Numeric(vec![f64::NAN; n]),
+                DataType::Timestamp(..) => Attribute::Date(vec![None; n]),
+                _ => Attribute::Categorical(Categories::new(n)),
+            };
+            attributes.push((f.name().clone(), attr));
+        }
+    }
+    for &(c, b, ref i) in rows {
+        let (c, b) = (c as usize, &batches[b]);
+        has_row[c] = true;
+        if let (Some(values), Some(col)) = (label_values.as_mut(), b.column_by_name(column::LABEL)) {
+            let s = col.as_string::<i32>();
+            if s.is_valid(*i) {
+                values.set(c, s.value(*i));
+            }
+        }
+        for (name, attr) in attributes.iter_mut() {
+            let Some(col) = b.column_by_name(name) else { continue };
+            if !col.is_valid(*i) {
+                continue;
+            }
+            match attr {
+                Attribute::Numeric(v) => v[c] = col.as_primitive::<arrow::datatypes::Float64Type>().value(*i),
+                Attribute::Date(v) => {
+                    v[c] = Some(
+                        col.as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+                            .value(*i),
+                    )
+                }
+                Attribute::Categorical(v) => v.set(c, col.as_string::<i32>().value(*i)),
+            }
+        }
+    }
+    (has_row, label_values, attributes)
 }
 
 impl From<IngestError> for FeatureError {
