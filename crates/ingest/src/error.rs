@@ -34,11 +34,14 @@ pub enum ErrorKind {
     #[error("cannot read the file: {0}")]
     Io(#[from] std::io::Error),
     /// The bytes are not a Parquet file (or the file was cut short).
-    #[error("not a readable Parquet file (is it truncated, or another format?): {0}")]
-    NotParquet(String),
+    #[error("not a readable Parquet file (is it truncated, or another format?)")]
+    NotParquet(#[source] parquet::errors::ParquetError),
+    /// A Parquet file of no bytes.
+    #[error("not a readable Parquet file: the file is empty")]
+    EmptyFile,
     /// The CSV text could not be read.
-    #[error("not a readable CSV file: {0}")]
-    BadCsv(String),
+    #[error("not a readable CSV file")]
+    BadCsv(#[source] arrow::error::ArrowError),
     /// Decoding failed part-way through the file.
     #[error("reading failed after {rows_read} rows: {detail}")]
     Decode {
@@ -165,4 +168,16 @@ impl std::error::Error for IngestError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.kind.source()
     }
+}
+
+/// An error with its causes, as one line (`message: cause: cause`): for reports that hold text.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }

@@ -66,11 +66,11 @@ impl SourceFile {
         let (full_schema, total_rows) = match src.format {
             FileFormat::Parquet => {
                 if meta.len() == 0 {
-                    return Err(err(ErrorKind::NotParquet("the file is empty".into())));
+                    return Err(err(ErrorKind::EmptyFile));
                 }
                 let builder =
                     ParquetRecordBatchReaderBuilder::try_new(file.try_clone().map_err(|e| err(ErrorKind::Io(e)))?)
-                        .map_err(|e| err(ErrorKind::NotParquet(e.to_string())))?;
+                        .map_err(|e| err(ErrorKind::NotParquet(e)))?;
                 let rows = builder.metadata().file_metadata().num_rows();
                 (builder.schema().clone(), Some(rows.max(0) as u64))
             }
@@ -79,7 +79,7 @@ impl SourceFile {
                 // text further down, failing half-way through a long read.
                 let (schema, rows) = csv_format()
                     .infer_schema(&mut file, None)
-                    .map_err(|e| err(ErrorKind::BadCsv(e.to_string())))?;
+                    .map_err(|e| err(ErrorKind::BadCsv(e)))?;
                 file.rewind().map_err(|e| err(ErrorKind::Io(e)))?;
                 // Ids are read as written: inferred as integers, `007` and `7` would be one
                 // customer, or two, depending on the rest of the file.
@@ -140,14 +140,14 @@ impl SourceFile {
         let file = self.file.try_clone().map_err(|e| err(ErrorKind::Io(e)))?;
         match self.format {
             FileFormat::Parquet => {
-                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .map_err(|e| err(ErrorKind::NotParquet(e.to_string())))?;
+                let builder =
+                    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(ErrorKind::NotParquet(e)))?;
                 let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
                 let reader = builder
                     .with_projection(mask)
                     .with_batch_size(batch_rows)
                     .build()
-                    .map_err(|e| err(ErrorKind::NotParquet(e.to_string())))?;
+                    .map_err(|e| err(ErrorKind::NotParquet(e)))?;
                 Ok(BatchStream::Parquet(reader))
             }
             FileFormat::Csv => {
@@ -156,7 +156,7 @@ impl SourceFile {
                     .with_batch_size(batch_rows)
                     .with_projection(indices)
                     .build(file)
-                    .map_err(|e| err(ErrorKind::BadCsv(e.to_string())))?;
+                    .map_err(|e| err(ErrorKind::BadCsv(e)))?;
                 Ok(BatchStream::Csv(Box::new(reader)))
             }
         }

@@ -358,7 +358,7 @@ fn missing_file_directory_not_parquet_and_truncated_are_named() {
         ("folder.parquet", |k| matches!(k, ErrorKind::IsDirectory)),
         ("text.parquet", |k| matches!(k, ErrorKind::NotParquet(_))),
         ("truncated.parquet", |k| matches!(k, ErrorKind::NotParquet(_))),
-        ("empty.parquet", |k| matches!(k, ErrorKind::NotParquet(_))),
+        ("empty.parquet", |k| matches!(k, ErrorKind::EmptyFile)),
     ];
     for (file, is) in cases {
         let e = read_one(&d.pipeline(&events_toml(file, ""))).unwrap_err();
