@@ -23,6 +23,16 @@ fn trained(s: &Scratch, config: &str) -> (String, PathBuf) {
 }
 
 /// Runs `churnguard score` with a package, a pipeline, an output and any further arguments.
+/// The number (thousands separators allowed) that follows `label` in a command's output.
+fn number_after(stdout: &str, label: &str) -> u64 {
+    stdout
+        .split(label)
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("no number after {label:?} in {stdout}"))
+}
+
 fn score_with(model: &str, pipeline: &str, out: &str, extra: &[&str]) -> (i32, String, crate::Stderr) {
     let mut args = vec!["score", "--model", model, "--pipeline", pipeline, "--out", out];
     args.extend_from_slice(extra);
@@ -268,11 +278,7 @@ fn rules_choose_actions_and_csv_is_written() {
         header.starts_with("rank,customer_id,churn_probability,tier,value,value_at_risk,action,action_rule,reason_1,"),
         "{header}"
     );
-    let scored: usize = stdout
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.replace(',', "").parse().ok())
-        .unwrap();
+    let scored = number_after(&stdout, "Scored ") as usize;
     assert_eq!(text.lines().count(), scored + 1);
     // The already-churned are in the win-back list beside it, most valuable first.
     let win_back = std::fs::read_to_string(s.0.path().join("risk.win-back.csv")).unwrap();
@@ -425,25 +431,15 @@ fn scoring_memory_stays_within_its_budget_and_unseen_categories_are_counted() {
     let latest = models.join("synth/latest").display().to_string();
     let (code, stdout, err) = score_with(&latest, &p, &out, &["--as-of", "2024-12-31", "--top", "0"]);
     assert_eq!(code, 0, "{err}");
-    let peak: u64 = stdout
-        .split("peak memory ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no peak memory in {stdout}"));
+    let peak = number_after(&stdout, "peak memory ");
     assert!(peak < 400, "peak memory {peak} MB");
     eprintln!("scoring 40,000 customers: peak memory {peak} MB");
     // The customers still with us are scored, the already-churned listed for win-back: together
     // at most every customer of the data set.
-    let number = |after: &str| -> u64 {
-        stdout
-            .split(after)
-            .nth(1)
-            .and_then(|r| r.split(' ').next())
-            .and_then(|v| v.replace(',', "").parse().ok())
-            .unwrap_or_else(|| panic!("no {after:?} in {stdout}"))
-    };
-    let (scored, gone) = (number("Scored "), number("already churned: "));
+    let (scored, gone) = (
+        number_after(&stdout, "Scored "),
+        number_after(&stdout, "already churned: "),
+    );
     assert!(scored > 1000 && gone > 1000 && scored + gone <= 40_000, "{stdout}");
 
     // A plan never seen at training is scored as unknown and counted.
@@ -473,12 +469,7 @@ fn scoring_memory_stays_within_its_budget_and_unseen_categories_are_counted() {
     let (code, stdout, err) = score_with(&latest, &p, &out, &["--as-of", "2024-12-31", "--top", "0"]);
     assert_eq!(code, 0, "{err}");
     // Of the 100 changed rows, those of customers still with us are scored and counted.
-    let unseen: u64 = stdout
-        .split("attr_plan: ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no unseen plans in {stdout}"));
+    let unseen = number_after(&stdout, "attr_plan: ");
     assert!(unseen > 0 && unseen <= 100, "{stdout}");
     assert!(
         stdout.contains("values unseen at training, scored as unknown"),

@@ -97,13 +97,10 @@ impl Calibration {
         (self.method == churnguard_eval::CalibrationMethod::Platt).then_some(self.platt)
     }
 
-    /// The calibrated probability of LightGBM's probability `p`.
+    /// The calibrated probability of LightGBM's probability `p`: what `model.onnx` computes,
+    /// then what scoring applies to its output.
     pub fn apply(&self, p: f64) -> f64 {
-        match (self.method, &self.isotonic_map) {
-            (churnguard_eval::CalibrationMethod::Platt, _) => self.platt.apply(p),
-            (churnguard_eval::CalibrationMethod::Isotonic, Some(map)) => map.apply(p),
-            _ => p,
-        }
+        self.after_onnx(self.in_graph().map_or(p, |platt| platt.apply(p)))
     }
 
     /// What scoring applies to ONNX Runtime's output (isotonic only: Platt is in the graph).
