@@ -443,6 +443,7 @@ pub fn sentence(features: &[Feature], j: usize, row: &[f64]) -> String {
         "recency_over_gap" => format!("silent for {:.1}x the usual gap between purchases", v),
         "days_since_complaint" => format!("complained {} days ago", number(v.floor())),
         "gap_max_days" => format!("longest pause between purchases {} days", number(v.round())),
+        "last_gap_days" if v < 1.0 => "the last two purchases on the same day".to_string(),
         "last_gap_days" => format!("{} days between the last two purchases", number(v.round())),
         "gap_mean_days" if v < 1.0 => "every purchase on the same day".to_string(),
         "gap_mean_days" => format!("typical gap between purchases {} days", number(v.round())),
