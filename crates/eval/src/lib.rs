@@ -1,12 +1,15 @@
-//! Evaluation of churn models: metrics and curves (AUC, PR AUC, log loss, Brier, lift and
-//! capture at top-k%, calibration, confusion at a threshold, PSI), threshold strategies and
-//! bootstrap intervals. Pure Rust: neither LightGBM nor ONNX Runtime is linked here.
+//! Evaluation of churn models: metrics (AUC, PR AUC, log loss, Brier, lift and capture at
+//! top-k%, calibration, confusion at a threshold, PSI), ROC, PR and gains curves, threshold
+//! strategies, bootstrap intervals and bands, and DeLong's paired test of two models' AUCs.
+//! Pure Rust: neither LightGBM nor ONNX Runtime is linked here.
 //!
 //! Definitions follow scikit-learn's, and the tests check them against its figures.
 
 mod calibrate;
+mod curves;
 mod histogram;
 mod metrics;
+mod paired;
 mod rng;
 mod threshold;
 
@@ -15,11 +18,13 @@ use serde::{Deserialize, Serialize};
 pub use calibrate::{
     CalibrationFigures, CalibrationMethod, Decile, Isotonic, MAX_LOG_ODDS, Platt, calibration_figures, logit,
 };
+pub use curves::{BAND_POINTS, Band, CURVE_POINTS, Curves, Points, curves};
 pub use histogram::Histogram;
 pub use metrics::{
     CalibrationBin, Confusion, Interval, Lift, average_precision, bootstrap_auc, brier, calibration, confusion,
     lift_at, log_loss, roc_auc,
 };
+pub use paired::{Agreement, PairedAuc, agreement, delong, two_sided_p};
 pub use rng::{SplitMix64, mix};
 pub use threshold::{ThresholdStrategy, choose_threshold};
 

@@ -342,6 +342,43 @@ pub fn bootstrap_auc(labels: &[bool], scores: &[f64], samples: usize, seed: u64)
 }
 
 pub(crate) fn bootstrap_ranked(labels: &[bool], r: &Ranking, samples: usize, seed: u64) -> Result<Interval, EvalError> {
+    let mut aucs = resamples(labels, r, samples, seed, &|counts: &[u32], p: u64, q: u64| {
+        let (mut area, mut neg_above) = (0.0f64, 0.0f64);
+        for pair in counts.chunks_exact(2) {
+            let (neg, pos) = (f64::from(pair[0]), f64::from(pair[1]));
+            area += pos * (q as f64 - neg_above - neg / 2.0);
+            neg_above += neg;
+        }
+        area / (p as f64 * q as f64)
+    })?;
+    aucs.sort_by(f64::total_cmp);
+    let at = |q: f64| percentile(&aucs, q);
+    Ok(Interval {
+        lower: at(0.025),
+        upper: at(0.975),
+        level: 0.95,
+    })
+}
+
+/// The `q` quantile of sorted values, interpolating linearly between order statistics (numpy's
+/// default percentile).
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let h = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// Runs `figure` on `samples` resamples of the rows with replacement. A resample is given as
+/// counts per tie group of `r` (negatives then churners, in score order) with its churner and
+/// non-churner totals; one holding a single class is drawn again. Resample `b` draws from its
+/// own stream of the seed, so results do not depend on the number of threads.
+pub(crate) fn resamples<T: Send>(
+    labels: &[bool],
+    r: &Ranking,
+    samples: usize,
+    seed: u64,
+    figure: &(dyn Fn(&[u32], u64, u64) -> T + Sync),
+) -> Result<Vec<T>, EvalError> {
     if samples < 2 {
         return Err(EvalError::Invalid(format!(
             "the bootstrap needs at least 2 resamples, got {samples}"
@@ -357,7 +394,7 @@ pub(crate) fn bootstrap_ranked(labels: &[bool], r: &Ranking, samples: usize, see
         }
     }
     let groups = r.groups.len();
-    let one = |b: usize| -> Option<f64> {
+    let one = |b: usize| -> Option<T> {
         let mut rng = SplitMix64::new(seed ^ (b as u64).wrapping_mul(0xd134_2543_de82_ef95));
         let mut counts = vec![0u32; 2 * groups];
         for _ in 0..100 {
@@ -370,43 +407,24 @@ pub(crate) fn bootstrap_ranked(labels: &[bool], r: &Ranking, samples: usize, see
             if p == 0 || q == 0 {
                 continue;
             }
-            let (mut area, mut neg_above) = (0.0f64, 0.0f64);
-            for g in 0..groups {
-                let (neg, pos) = (f64::from(counts[2 * g]), f64::from(counts[2 * g + 1]));
-                area += pos * (q as f64 - neg_above - neg / 2.0);
-                neg_above += neg;
-            }
-            return Some(area / (p as f64 * q as f64));
+            return Some(figure(&counts, p, q));
         }
         None
     };
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(samples);
-    let mut aucs: Vec<Option<f64>> = vec![None; samples];
+    let chunk = samples.div_ceil(threads);
+    let mut out: Vec<Option<T>> = (0..samples).map(|_| None).collect();
     std::thread::scope(|s| {
-        for (t, chunk) in aucs.chunks_mut(samples.div_ceil(threads)).enumerate() {
+        for (t, slots) in out.chunks_mut(chunk).enumerate() {
             let one = &one;
-            let first = t * samples.div_ceil(threads);
             s.spawn(move || {
-                for (j, slot) in chunk.iter_mut().enumerate() {
-                    *slot = one(first + j);
+                for (j, slot) in slots.iter_mut().enumerate() {
+                    *slot = one(t * chunk + j);
                 }
             });
         }
     });
-    let mut aucs: Vec<f64> = aucs
-        .into_iter()
-        .collect::<Option<Vec<f64>>>()
-        .ok_or_else(|| EvalError::Invalid("almost every resample holds one class only".into()))?;
-    aucs.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        // Linear interpolation between order statistics (numpy's default percentile).
-        let h = q * (aucs.len() - 1) as f64;
-        let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-        aucs[lo] + (h - lo as f64) * (aucs[hi] - aucs[lo])
-    };
-    Ok(Interval {
-        lower: at(0.025),
-        upper: at(0.975),
-        level: 0.95,
-    })
+    out.into_iter()
+        .collect::<Option<Vec<T>>>()
+        .ok_or_else(|| EvalError::Invalid("almost every resample holds one class only".into()))
 }
