@@ -3,6 +3,7 @@
 #
 # Installs, only when missing:
 #   - clang and libclang-dev (Debian packages; bindgen in lightgbm3-sys needs libclang),
+#   - chromium (Debian package; the tests open every report.html in it, headless),
 #   - CMake >= 3.28 (LightGBM 4.7 needs it; Debian 12 ships 3.25) from PyPI,
 #   - the ONNX Runtime shared library, taken from the PyPI `onnxruntime` wheel,
 # into .tools/ (git-ignored). .cargo/config.toml points cargo at them, so plain
@@ -47,7 +48,7 @@ install_debs() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-install_debs clang libclang-dev
+install_debs clang libclang-dev chromium
 
 if [ ! -f "$stamp" ] || [ ! -x "$venv/bin/cmake" ] || [ ! -e "$tools/lib/libonnxruntime.so" ]; then
   mkdir -p "$tools/lib"

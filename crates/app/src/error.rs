@@ -101,6 +101,30 @@ pub enum AppError {
         /// The limit.
         limit: f64,
     },
+    /// `compare` was given fewer than two packages.
+    #[error("compare needs at least two packages, got {given}")]
+    NeedTwoPackages {
+        /// Packages given.
+        given: usize,
+    },
+    /// The snapshot a comparison needs has no known outcomes yet.
+    #[error("the outcomes at cutoff {cutoff} are not known yet ({reason}): pass an earlier --cutoff")]
+    Unlabelled {
+        /// The cutoff.
+        cutoff: Date,
+        /// Why its labels are missing.
+        reason: String,
+    },
+    /// A package's snapshot holds other customers than the baseline's (a bug: the population
+    /// follows the pipeline, not the package).
+    #[error("internal error: {} scored other customers than the baseline", package.display())]
+    PopulationDiffers {
+        /// The package.
+        package: PathBuf,
+    },
+    /// Figures could not be computed (one class only among the customers, say).
+    #[error(transparent)]
+    Eval(#[from] churnguard_eval::EvalError),
     /// Features could not be built.
     #[error(transparent)]
     Features(#[from] churnguard_features::FeatureError),
@@ -140,7 +164,9 @@ impl AppError {
             | AppError::AsOf { .. }
             | AppError::NoDate { .. }
             | AppError::ActionRule { .. }
-            | AppError::OutputInPackage { .. } => true,
+            | AppError::OutputInPackage { .. }
+            | AppError::NeedTwoPackages { .. }
+            | AppError::Unlabelled { .. } => true,
             AppError::Package(e) => e.is_usage(),
             AppError::Open(e) => e.is_usage(),
             AppError::Score(churnguard_infer::ScoreError::Package(e)) => e.is_usage(),

@@ -4,15 +4,21 @@
 //!
 //! - [`train_package`]: load, train, evaluate, export with the parity check, write the package;
 //! - [`score_list`] with [`default_as_of`]: the early-warning list from a verified package;
-//! - [`export_checked`]: any LightGBM model text to exact ONNX, checked through ONNX Runtime.
+//! - [`export_checked`]: any LightGBM model text to exact ONNX, checked through ONNX Runtime;
+//! - [`compare`]: packages scored on the same labelled customers, with DeLong's test;
+//! - [`redraw_report`]: a package's `report.html` drawn again from its manifest.
 
+mod compare;
 mod error;
 mod export;
+mod report;
 mod score;
 mod train;
 
+pub use compare::{CompareRequest, compare};
 pub use error::AppError;
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
+pub use report::redraw_report;
 pub use score::{check_actions, default_as_of, list_path, prepare_output, score_list, win_back_path, write_lists};
 pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, parity, train_package};
 
@@ -66,6 +72,13 @@ pub enum Progress {
         round: usize,
         /// Most rounds.
         of: usize,
+    },
+    /// Packages of a comparison scored so far.
+    Compared {
+        /// Packages done.
+        done: usize,
+        /// Packages in all.
+        total: usize,
     },
     /// Customers scored so far.
     Scored {

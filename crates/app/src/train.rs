@@ -135,19 +135,25 @@ pub fn train_package(req: &TrainRequest<'_>, observe: &mut dyn FnMut(Progress)) 
     clock.enter(Stage::Package);
     let text = training.fit.model_text.as_bytes();
     let files: [(&str, &[u8]); 2] = [(MODEL_TEXT, text), (MODEL_ONNX, &onnx)];
-    let written = churnguard_package::write(req.models_dir, &p.name, &files, &|version, hashes| {
-        manifest(
-            p,
-            &training,
-            &ManifestInputs {
-                version,
-                config_text: req.config_text,
-                inputs: &inputs,
-                files: hashes,
-                parity: &parity,
-            },
-        )
-    })?;
+    let written = churnguard_package::write(
+        req.models_dir,
+        &p.name,
+        &files,
+        &|version, hashes| {
+            manifest(
+                p,
+                &training,
+                &ManifestInputs {
+                    version,
+                    config_text: req.config_text,
+                    inputs: &inputs,
+                    files: hashes,
+                    parity: &parity,
+                },
+            )
+        },
+        &churnguard_report::package_report,
+    )?;
     let times = clock.finish();
     Ok(Trained {
         history,

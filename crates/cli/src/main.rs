@@ -1,13 +1,16 @@
 //! The `churnguard` command line.
 //!
 //! Exit codes: 0 on success, 1 when the work itself fails (unreadable data, unusable tables),
-//! 2 on a usage or config error.
+//! 2 on a usage or config error, 3 when `compare --fail-if-worse` finds a package worse than
+//! its baseline.
 
+mod compare;
 mod doctor;
 mod export;
 mod features;
 mod progress;
 mod render;
+mod report;
 mod score;
 mod synth;
 mod train;
@@ -49,6 +52,12 @@ enum Command {
     Score(score::Args),
     /// Export any LightGBM model text to an exact ONNX model, and check it through ONNX Runtime.
     Export(export::Args),
+    /// Draw a package's report.html again from its manifest (charts of its figures, self-contained).
+    Report(report::Args),
+    /// Score the same labelled customers with several packages and say whether their differences are real.
+    ///
+    /// Exits 3 when --fail-if-worse finds a package worse than the baseline beyond a margin.
+    Compare(compare::Args),
     /// Check the runtime environment: the ONNX Runtime library and its version.
     Doctor(doctor::Args),
 }
@@ -99,6 +108,8 @@ fn main() -> ExitCode {
         Command::Run(args) => train::run(&args, true),
         Command::Score(args) => score::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Report(args) => report::run(&args),
+        Command::Compare(args) => compare::run(&args),
         Command::Doctor(args) => doctor::run(&args),
     };
     match result {

@@ -64,6 +64,7 @@ impl Bars {
             P::Trial { number, of } => ("tuning", number, of, "trials", None),
             P::Round { round, of } => ("training", round, of, "rounds", None),
             P::Scored { done, total } => ("scoring", done, total, "customers", None),
+            P::Compared { done, total } => ("comparing", done, total, "packages", None),
         };
         self.tables.finish();
         let b = self

@@ -324,6 +324,14 @@ fn package_lines(s: &mut String, trained: &Trained, total: Duration) {
         ),
     );
     row(s, "package", trained.written.dir.display().to_string());
+    row(
+        s,
+        "report",
+        format!(
+            "{} (open it in a browser)",
+            trained.written.dir.join(churnguard_package::REPORT).display()
+        ),
+    );
     let times = &trained.times;
     row(
         s,

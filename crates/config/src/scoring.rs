@@ -63,6 +63,36 @@ pub enum RankBy {
     ValueAtRisk,
 }
 
+impl RankBy {
+    /// The order of rows `a` and `b` in the list (first: `Less`): by decreasing probability, or
+    /// by decreasing value at risk then probability; the row breaks ties, so the order is total.
+    pub fn compare(self, probabilities: &[f64], values: &[f64], a: usize, b: usize) -> std::cmp::Ordering {
+        let by_probability = || probabilities[b].total_cmp(&probabilities[a]).then(a.cmp(&b));
+        match self {
+            RankBy::Probability => by_probability(),
+            RankBy::ValueAtRisk => {
+                let (va, vb) = (values[a] * probabilities[a], values[b] * probabilities[b]);
+                vb.total_cmp(&va).then_with(by_probability)
+            }
+        }
+    }
+
+    /// The rows in list order.
+    pub fn order(self, probabilities: &[f64], values: &[f64]) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..probabilities.len()).collect();
+        order.sort_unstable_by(|&a, &b| self.compare(probabilities, values, a, b));
+        order
+    }
+
+    /// Its name in the config and the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            RankBy::Probability => "probability",
+            RankBy::ValueAtRisk => "value_at_risk",
+        }
+    }
+}
+
 /// One retention rule: customers of `tier` whose top reason matches get `action`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ActionRule {

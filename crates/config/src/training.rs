@@ -245,6 +245,17 @@ impl TiersConfig {
             })
             .collect()
     }
+
+    /// The tier of each row, when `order` lists the rows first to last and `probabilities` are
+    /// by row: [`TiersConfig::assign`] down the list.
+    pub fn of_rows(&self, order: &[usize], probabilities: &[f64]) -> Vec<crate::Tier> {
+        let ranked: Vec<f64> = order.iter().map(|&i| probabilities[i]).collect();
+        let mut tier_of = vec![crate::Tier::Low; probabilities.len()];
+        for (&i, t) in order.iter().zip(self.assign(&ranked)) {
+            tier_of[i] = t;
+        }
+        tier_of
+    }
 }
 
 impl Default for TiersConfig {

@@ -26,6 +26,16 @@ pub enum CalibrationMethod {
     None,
 }
 
+impl std::fmt::Display for CalibrationMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CalibrationMethod::Platt => "platt",
+            CalibrationMethod::Isotonic => "isotonic",
+            CalibrationMethod::None => "none",
+        })
+    }
+}
+
 /// Platt scaling: `p' = sigmoid(a * logit(p) + b)`; exact as two ONNX nodes before the sigmoid.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Platt {

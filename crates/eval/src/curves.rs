@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
-use crate::metrics::{Ranking, check, check_classes, percentile, resamples};
+use crate::metrics::{Interval, Ranking, auc_of_counts, check, check_classes, interval_of, percentile, resamples};
 
 /// Points kept of each curve.
 pub const CURVE_POINTS: usize = 201;
@@ -42,6 +42,10 @@ pub struct Curves {
     pub pr_band: Option<Band>,
     /// Cumulative gains of the list: (share of customers taken, share of churners among them).
     pub gains: Points,
+    /// The AUC's 95% interval over the same resamples as the bands (equal to
+    /// [`crate::bootstrap_auc`] with the same seed).
+    #[serde(default)]
+    pub auc_interval: Option<Interval>,
 }
 
 /// Curves of `probabilities` against `labels`; gains follow `list_order` (row indices, first
@@ -73,18 +77,30 @@ pub fn curves(
         }
         None => gains_of(&counts),
     };
-    let (roc_band, pr_band) = match samples {
-        0 => (None, None),
+    let (roc_band, pr_band, auc_interval) = match samples {
+        0 => (None, None, None),
         n => {
             let grid: Vec<f64> = (0..BAND_POINTS).map(|k| k as f64 / (BAND_POINTS - 1) as f64).collect();
-            let both = resamples(labels, &r, n, seed, &|c: &[u32], _, _| {
+            let all = resamples(labels, &r, n, seed, &|c: &[u32], p, q| {
                 (
                     on_grid(&roc_of(c), &grid, Step::LastAtOrBelow),
                     on_grid(&pr_of(c), &grid, Step::FirstAtOrAbove),
+                    auc_of_counts(c, p, q),
                 )
             })?;
-            let (rocs, prs): (Vec<_>, Vec<_>) = both.into_iter().unzip();
-            (Some(band(&grid, &rocs)), Some(band(&grid, &prs)))
+            let mut rocs = Vec::with_capacity(n);
+            let mut prs = Vec::with_capacity(n);
+            let mut aucs = Vec::with_capacity(n);
+            for (roc, pr, auc) in all {
+                rocs.push(roc);
+                prs.push(pr);
+                aucs.push(auc);
+            }
+            (
+                Some(band(&grid, &rocs)),
+                Some(band(&grid, &prs)),
+                Some(interval_of(aucs)),
+            )
         }
     };
     Ok(Curves {
@@ -93,6 +109,7 @@ pub fn curves(
         pr: thin(pr_of(&counts), CURVE_POINTS),
         pr_band,
         gains: thin(gains, CURVE_POINTS),
+        auc_interval,
     })
 }
 

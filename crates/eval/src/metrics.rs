@@ -342,22 +342,29 @@ pub fn bootstrap_auc(labels: &[bool], scores: &[f64], samples: usize, seed: u64)
 }
 
 pub(crate) fn bootstrap_ranked(labels: &[bool], r: &Ranking, samples: usize, seed: u64) -> Result<Interval, EvalError> {
-    let mut aucs = resamples(labels, r, samples, seed, &|counts: &[u32], p: u64, q: u64| {
-        let (mut area, mut neg_above) = (0.0f64, 0.0f64);
-        for pair in counts.chunks_exact(2) {
-            let (neg, pos) = (f64::from(pair[0]), f64::from(pair[1]));
-            area += pos * (q as f64 - neg_above - neg / 2.0);
-            neg_above += neg;
-        }
-        area / (p as f64 * q as f64)
-    })?;
-    aucs.sort_by(f64::total_cmp);
-    let at = |q: f64| percentile(&aucs, q);
-    Ok(Interval {
-        lower: at(0.025),
-        upper: at(0.975),
+    let aucs = resamples(labels, r, samples, seed, &auc_of_counts)?;
+    Ok(interval_of(aucs))
+}
+
+/// The AUC of a resample given as counts per tie group (see [`resamples`]).
+pub(crate) fn auc_of_counts(counts: &[u32], p: u64, q: u64) -> f64 {
+    let (mut area, mut neg_above) = (0.0f64, 0.0f64);
+    for pair in counts.chunks_exact(2) {
+        let (neg, pos) = (f64::from(pair[0]), f64::from(pair[1]));
+        area += pos * (q as f64 - neg_above - neg / 2.0);
+        neg_above += neg;
+    }
+    area / (p as f64 * q as f64)
+}
+
+/// The percentile 95% interval of resampled figures.
+pub(crate) fn interval_of(mut figures: Vec<f64>) -> Interval {
+    figures.sort_by(f64::total_cmp);
+    Interval {
+        lower: percentile(&figures, 0.025),
+        upper: percentile(&figures, 0.975),
         level: 0.95,
-    })
+    }
 }
 
 /// The `q` quantile of sorted values, interpolating linearly between order statistics (numpy's
@@ -427,4 +434,24 @@ pub(crate) fn resamples<T: Send>(
     out.into_iter()
         .collect::<Option<Vec<T>>>()
         .ok_or_else(|| EvalError::Invalid("almost every resample holds one class only".into()))
+}
+
+/// The share of the churners' value held by the top of a list, at each top share (percent):
+/// `order` lists the rows first to last, `value` is by row (a past spend, say). `None` when the
+/// churners hold no value.
+pub fn value_captured(labels: &[bool], order: &[usize], value: &[f64], percents: &[f64]) -> Option<Vec<(f64, f64)>> {
+    let lost: f64 = value.iter().zip(labels).filter(|(_, y)| **y).map(|(v, _)| v).sum();
+    if !(lost > 0.0) {
+        return None;
+    }
+    Some(
+        percents
+            .iter()
+            .map(|&k| {
+                let top = ((labels.len() as f64 * k / 100.0).ceil() as usize).min(order.len());
+                let held: f64 = order[..top].iter().filter(|&&i| labels[i]).map(|&i| value[i]).sum();
+                (k, held / lost)
+            })
+            .collect(),
+    )
 }

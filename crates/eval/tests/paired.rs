@@ -98,6 +98,11 @@ fn delong_agreement_and_bootstrap_match_the_reference() {
                 close(name, &format!("ROC point {k} tpr"), ours.1, theirs.1, 1e-12);
             }
         }
+        assert_eq!(
+            c.auc_interval,
+            Some(interval),
+            "{name}: the curves' resamples are the interval's"
+        );
         let band = c.roc_band.expect("band");
         let (lower, upper) = (floats(&case["roc_band"]["lower"]), floats(&case["roc_band"]["upper"]));
         for k in 0..lower.len() {

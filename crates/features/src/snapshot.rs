@@ -66,6 +66,24 @@ pub struct Snapshot {
     pub already_churned: Vec<u32>,
 }
 
+impl Snapshot {
+    /// Each row's label: churned, stayed, or `None` when the outcome is not known yet.
+    pub fn labels(&self) -> Vec<Option<bool>> {
+        use arrow::array::Array;
+        let Some(label) = self
+            .batch
+            .columns()
+            .last()
+            .and_then(|c| c.as_any().downcast_ref::<Int8Array>())
+        else {
+            return vec![None; self.batch.num_rows()];
+        };
+        (0..label.len())
+            .map(|i| label.is_valid(i).then(|| label.value(i) > 0))
+            .collect()
+    }
+}
+
 /// Builds the feature table at `cutoff` with the given spec (from [`crate::spec_for`] when
 /// training, from the model when scoring). Fails when the data's features differ from the spec.
 pub fn snapshot(p: &Pipeline, h: &History, spec: &FeatureSpec, cutoff: Date) -> Result<Snapshot, FeatureError> {

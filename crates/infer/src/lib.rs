@@ -13,5 +13,8 @@ mod session;
 pub use output::{ListFormat, OutputError, write_list, write_win_back};
 pub use package::{ModelPackage, OpenError};
 pub use runtime::{MIN_ORT_VERSION, OnnxRuntime, RuntimeError, find_library};
-pub use score::{REASONS, Reason, Risk, RiskList, ScoreError, StageTimes, TierTotal, WinBack, score, sentence};
+pub use score::{
+    REASONS, Reason, Risk, RiskList, ScoreError, StageTimes, TierTotal, WinBack, score, sentence,
+    snapshot_probabilities,
+};
 pub use session::{DEFAULT_MAX_SESSIONS, OnnxModel, Scores, SessionError, sessions_for};

@@ -4,14 +4,13 @@
 
 use arrow::array::{Array, ArrayRef, Float64Array};
 use churnguard_config::{Date, MS_PER_DAY, Pipeline, RankBy, Tier};
-use churnguard_features::{Feature, FeatureError, FeatureKind, History, customer_values, snapshot, spend};
+use churnguard_features::{Feature, FeatureError, FeatureKind, History, Snapshot, customer_values, snapshot, spend};
 use rayon::prelude::*;
 
 use crate::package::ModelPackage;
 use crate::session::{OnnxModel, SessionError};
 
-/// Reasons given per customer.
-pub const REASONS: usize = 3;
+pub use churnguard_model::REASONS;
 /// Bytes of pattern ids (4 per customer and tree) while a group of customers is explained: the
 /// larger the group, the more of it shares TreeSHAP work per tree.
 const EXPLAIN_BYTES: usize = 64 << 20;
@@ -161,11 +160,7 @@ pub fn score(
     let clock = std::time::Instant::now();
     let ranked_by = p.scoring.ranking(value_known);
     let order = rank(&probabilities, &values, ranked_by);
-    let ranked: Vec<f64> = order.iter().map(|&i| probabilities[i]).collect();
-    let mut tier_of = vec![Tier::Low; probabilities.len()];
-    for (&i, t) in order.iter().zip(p.tiers.assign(&ranked)) {
-        tier_of[i] = t;
-    }
+    let tier_of = p.tiers.of_rows(&order, &probabilities);
     times.rank = clock.elapsed().as_secs_f64();
     let clock = std::time::Instant::now();
     let mut reasons_of = explain(package, &columns, &tier_of, p.scoring.explain_all);
@@ -219,6 +214,22 @@ pub fn score(
         win_back_ids: h.customers.ids(&snap.already_churned),
         times,
     })
+}
+
+/// The calibrated probabilities of a snapshot's customers as [`score`] computes them, and the
+/// seconds spent in ONNX Runtime's session runs.
+pub fn snapshot_probabilities(
+    p: &Pipeline,
+    package: &ModelPackage,
+    model: &mut OnnxModel,
+    snap: &Snapshot,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(Vec<f64>, f64), ScoreError> {
+    let columns = feature_columns(&snap.batch, package.spec().features.len())?;
+    let mut times = StageTimes::default();
+    let calibration = package.package.manifest.calibration.as_ref();
+    let out = probabilities(p, calibration, model, &columns, &mut times, progress)?;
+    Ok((out, times.onnx))
 }
 
 impl RiskList {
@@ -282,20 +293,10 @@ fn probabilities(
     Ok(out)
 }
 
-/// The rows in list order. Rows are unique, so an unstable sort still gives one order.
+/// The rows in list order, sorted in parallel (a million customers).
 fn rank(probabilities: &[f64], values: &[f64], by: RankBy) -> Vec<usize> {
     let mut order: Vec<usize> = (0..probabilities.len()).collect();
-    match by {
-        RankBy::Probability => {
-            order.par_sort_unstable_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]).then(a.cmp(&b)))
-        }
-        RankBy::ValueAtRisk => order.par_sort_unstable_by(|&a, &b| {
-            let (va, vb) = (values[a] * probabilities[a], values[b] * probabilities[b]);
-            vb.total_cmp(&va)
-                .then(probabilities[b].total_cmp(&probabilities[a]))
-                .then(a.cmp(&b))
-        }),
-    }
+    order.par_sort_unstable_by(|&a, &b| by.compare(probabilities, values, a, b));
     order
 }
 
@@ -367,12 +368,8 @@ fn feature_value(column: &Float64Array, i: usize) -> f64 {
 
 /// The largest positive TreeSHAP contributions of one row, largest first.
 fn reasons(package: &ModelPackage, row: &[f64], contributions: &[f64]) -> Vec<Reason> {
-    let f = row.len();
-    let mut order: Vec<usize> = (0..f).filter(|&j| contributions[j] > 0.0).collect();
-    order.sort_by(|&a, &b| contributions[b].total_cmp(&contributions[a]).then(a.cmp(&b)));
-    order
+    churnguard_model::main_reasons(contributions, row.len())
         .into_iter()
-        .take(REASONS)
         .map(|j| Reason {
             feature: j,
             value: row[j],

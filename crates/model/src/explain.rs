@@ -281,6 +281,19 @@ fn patterns(t: &Tree, columns: &[&[f64]], n: usize) -> Patterns {
     }
 }
 
+/// Reasons given per customer.
+pub const REASONS: usize = 3;
+
+/// The features of one row's main reasons: up to [`REASONS`] largest positive contributions
+/// (towards churn), largest first, ties by feature order. `contributions` is one row of
+/// [`Ensemble::contributions`] (one per feature, then the bias).
+pub fn main_reasons(contributions: &[f64], features: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..features).filter(|&j| contributions[j] > 0.0).collect();
+    order.sort_by(|&a, &b| contributions[b].total_cmp(&contributions[a]).then(a.cmp(&b)));
+    order.truncate(REASONS);
+    order
+}
+
 impl Ensemble {
     /// TreeSHAP contributions of many rows given as one column per feature (all of one length),
     /// each row in [`Ensemble::contributions`]'s layout, one block after another; equal to the

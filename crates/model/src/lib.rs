@@ -9,6 +9,7 @@ pub mod onnx;
 mod predict;
 
 pub use ensemble::{Child, Condition, Ensemble, MAX_CLASSES, MAX_DEPTH, Missing, Objective, Split, Tree};
+pub use explain::{REASONS, main_reasons};
 pub use export::{ExportOptions, InputType, LogOddsMap, export, names};
 pub use predict::{ZERO_THRESHOLD, goes_left, max_abs_difference, threshold_neighbours, transform};
 

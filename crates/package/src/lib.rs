@@ -14,11 +14,12 @@ mod write;
 use std::path::PathBuf;
 
 pub use manifest::{
-    Calibration, ConfigRecord, FeatureImportance, InputFile, Libraries, LightGbmRecord, Manifest, Parity, Reference,
-    RowCounts, Segment, TestDesign, TierThresholds, Trial, ValueCapture,
+    Calibration, ConfigRecord, DataSummary, FeatureImportance, InputFile, Libraries, LightGbmRecord, Manifest, Parity,
+    ReasonCount, ReasonCounts, Reference, RowCounts, ScoreHistogram, Segment, TableSummary, TestDesign, TestList,
+    TierRow, TierThresholds, Trial, ValueCapture,
 };
 pub use read::Package;
-pub use write::{Written, versions, write};
+pub use write::{Written, replace_report, versions, write};
 
 /// Name of the manifest file.
 pub const MANIFEST: &str = "manifest.json";
@@ -26,6 +27,8 @@ pub const MANIFEST: &str = "manifest.json";
 pub const MODEL_ONNX: &str = "model.onnx";
 /// Name of LightGBM's own text model.
 pub const MODEL_TEXT: &str = "model.txt";
+/// Name of the report drawn from the manifest: a view, not hashed, so it can be drawn again.
+pub const REPORT: &str = "report.html";
 /// Name of the link to a pipeline's newest version.
 pub const LATEST: &str = "latest";
 /// Files every package holds besides the manifest.

@@ -67,6 +67,13 @@ pub struct Manifest {
     /// is out of time and customers have a value).
     #[serde(default)]
     pub value_capture: Option<ValueCapture>,
+    /// The test customers as the list ranks them: the figures the report draws (none in
+    /// packages made before the report).
+    #[serde(default)]
+    pub test_list: Option<TestList>,
+    /// What was read from each input table (none in packages made before the report).
+    #[serde(default)]
+    pub data: Option<DataSummary>,
 }
 
 /// The calibration fitted on the validation customers, and what it does on the test.
@@ -310,4 +317,94 @@ pub struct Parity {
     pub input_type: String,
     /// The ONNX Runtime version that scored them.
     pub onnx_runtime: String,
+}
+
+/// The test customers ranked as `score` ranks a list, with what happened to them: the data of
+/// the report's charts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TestList {
+    /// The list's order (`probability` or `value_at_risk`).
+    pub ranked_by: String,
+    /// ROC and PR curves with bootstrap bands; gains in list order.
+    pub curves: churnguard_eval::Curves,
+    /// Each tier of the list: high, medium, low.
+    pub tiers: Vec<TierRow>,
+    /// Customers per probability bin and tier.
+    pub scores: ScoreHistogram,
+    /// How often each feature is among the reasons given.
+    pub reasons: ReasonCounts,
+}
+
+/// One tier of the test list and what its customers did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TierRow {
+    /// `high`, `medium` or `low`.
+    pub tier: String,
+    /// Customers.
+    pub customers: u64,
+    /// Of those, churned over the horizon.
+    pub churners: u64,
+    /// Their observed churn rate (0 for an empty tier).
+    pub observed_rate: f64,
+    /// Their mean calibrated probability (0 for an empty tier).
+    pub mean_probability: f64,
+    /// Sum of value times probability.
+    pub value_at_risk: f64,
+}
+
+/// Customers per equal-width probability bin, by tier.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScoreHistogram {
+    /// Bin edges, from 0 to 1 (one more than the bins).
+    pub edges: Vec<f64>,
+    /// Per bin: customers of the high, medium and low tier.
+    pub counts: Vec<[u64; 3]>,
+}
+
+/// How often each feature is among the main reasons of the customers given reasons.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReasonCounts {
+    /// Customers given reasons (the high and medium tiers, as the list gives them).
+    pub explained: u64,
+    /// Per feature with at least one mention, most mentioned first.
+    pub features: Vec<ReasonCount>,
+}
+
+/// One feature's mentions among the reasons.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReasonCount {
+    /// The feature.
+    pub feature: String,
+    /// Customers whose first reason it is.
+    pub first: u64,
+    /// Customers with it among their reasons.
+    pub any: u64,
+}
+
+/// What was read from the input tables.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DataSummary {
+    /// One entry per table read.
+    pub tables: Vec<TableSummary>,
+    /// Customers known across the tables.
+    pub customers: u64,
+}
+
+/// One input table as read.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TableSummary {
+    /// `events`, `customers` or `interactions`.
+    pub role: String,
+    /// Rows in the file.
+    pub rows_read: u64,
+    /// Rows used.
+    pub rows_kept: u64,
+    /// Rows rejected, all reasons together.
+    pub rows_rejected: u64,
+    /// Distinct customers among the rows used.
+    pub customers: u64,
+    /// Earliest timestamp, for tables with one.
+    pub first: Option<String>,
+    /// Latest timestamp.
+    pub last: Option<String>,
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use churnguard_model::sha256_hex;
 
-use crate::{LATEST, MANIFEST, Manifest, PackageError, io_error};
+use crate::{LATEST, MANIFEST, Manifest, PackageError, REPORT, io_error};
 
 /// Attempts at taking the next version number while other writers take them too.
 const VERSION_TRIES: usize = 1000;
@@ -35,14 +35,15 @@ pub fn versions(pipeline_dir: &Path) -> Vec<u32> {
     out
 }
 
-/// Writes `files` (name, bytes) and the manifest that `manifest(version, sha256 by file)`
-/// builds as the next version of `pipeline` under `models_dir`, then points `latest` at it
-/// unless a newer version exists by then.
+/// Writes `files` (name, bytes), the manifest that `manifest(version, sha256 by file)` builds
+/// and the [`REPORT`] that `report` draws from it, as the next version of `pipeline` under
+/// `models_dir`, then points `latest` at it unless a newer version exists by then.
 pub fn write(
     models_dir: &Path,
     pipeline: &str,
     files: &[(&str, &[u8])],
     manifest: &dyn Fn(&str, &BTreeMap<String, String>) -> Manifest,
+    report: &dyn Fn(&Manifest) -> String,
 ) -> Result<Written, PackageError> {
     let dir = models_dir.join(pipeline);
     std::fs::create_dir_all(&dir).map_err(io_error("cannot write", &dir))?;
@@ -60,8 +61,10 @@ pub fn write(
             return Err(PackageError::VersionsExhausted { dir });
         };
         let version = format!("v{n}");
-        let json = serde_json::to_vec_pretty(&manifest(&version, &hashes)).map_err(PackageError::Serialize)?;
+        let manifest = manifest(&version, &hashes);
+        let json = serde_json::to_vec_pretty(&manifest).map_err(PackageError::Serialize)?;
         write_synced(&staging.0.join(MANIFEST), &json)?;
+        write_synced(&staging.0.join(REPORT), report(&manifest).as_bytes())?;
         let target = dir.join(&version);
         match std::fs::rename(&staging.0, &target) {
             Ok(()) => {
@@ -77,6 +80,19 @@ pub fn write(
         dir,
         tries: VERSION_TRIES,
     })
+}
+
+/// Replaces the [`REPORT`] of the package in `dir` (a new file renamed over the old, so a
+/// reader sees the old report or the new one, never a part).
+pub fn replace_report(dir: &Path, html: &str) -> Result<PathBuf, PackageError> {
+    let target = dir.join(REPORT);
+    let tmp = dir.join(format!(".{REPORT}-{}-{}", std::process::id(), unique()));
+    write_synced(&tmp, html.as_bytes())?;
+    std::fs::rename(&tmp, &target).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_error("cannot write", &target)(e)
+    })?;
+    Ok(target)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), PackageError> {
@@ -191,7 +207,14 @@ mod tests {
     fn the_largest_version_number_is_an_error_not_an_overflow() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("p").join(format!("v{}", u32::MAX))).unwrap();
-        let err = write(dir.path(), "p", &[], &|_, _| unreachable!("no version to write")).unwrap_err();
+        let err = write(
+            dir.path(),
+            "p",
+            &[],
+            &|_, _| unreachable!("no version to write"),
+            &|_| String::new(),
+        )
+        .unwrap_err();
         assert!(matches!(err, PackageError::VersionsExhausted { .. }), "{err}");
     }
 

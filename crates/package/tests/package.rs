@@ -10,7 +10,7 @@ use churnguard_eval::{EvalOptions, evaluate};
 use churnguard_features::{Feature, FeatureKind, FeatureSpec, SnapshotReport};
 use churnguard_package::{
     ConfigRecord, FORMAT, LATEST, Libraries, LightGbmRecord, MANIFEST, MODEL_ONNX, MODEL_TEXT, Manifest, Package,
-    PackageError, Parity, RowCounts, TestDesign, TierThresholds, versions, write,
+    PackageError, Parity, REPORT, RowCounts, TestDesign, TierThresholds, replace_report, versions, write,
 };
 
 fn spec() -> FeatureSpec {
@@ -95,12 +95,19 @@ fn manifest(version: &str, files: &BTreeMap<String, String>) -> Manifest {
         },
         calibration: None,
         value_capture: None,
+        test_list: None,
+        data: None,
     }
 }
 
 const MODEL_TEXT_BYTES: &[u8] = b"tree\n";
 
 /// An ONNX model whose metadata names this model text, spec and pipeline (as an export does).
+/// A report that shows the version it was drawn for.
+fn no_report(m: &Manifest) -> String {
+    format!("<p>{}</p>", m.version)
+}
+
 fn onnx(text: &[u8]) -> Vec<u8> {
     let entry = |key: &str, value: String| churnguard_model::onnx::StringStringEntryProto { key: key.into(), value };
     let model = churnguard_model::onnx::ModelProto {
@@ -128,8 +135,8 @@ fn entries(dir: &Path) -> Vec<String> {
 #[test]
 fn packages_get_increasing_versions_latest_follows_and_the_reader_gets_the_same_manifest() {
     let dir = tempfile::tempdir().unwrap();
-    let a = write(dir.path(), "p", &*FILES, &manifest).unwrap();
-    let b = write(dir.path(), "p", &*FILES, &manifest).unwrap();
+    let a = write(dir.path(), "p", &*FILES, &manifest, &no_report).unwrap();
+    let b = write(dir.path(), "p", &*FILES, &manifest, &no_report).unwrap();
     assert_eq!((a.version.as_str(), b.version.as_str()), ("v1", "v2"));
     let latest = dir.path().join("p").join(LATEST);
     assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("v2"));
@@ -138,6 +145,15 @@ fn packages_get_increasing_versions_latest_follows_and_the_reader_gets_the_same_
     assert_eq!(opened.file(MODEL_ONNX), ONNX.as_slice());
     assert_eq!(opened.manifest.test.auc, manifest("v2", &BTreeMap::new()).test.auc);
     assert_eq!(opened.manifest.feature_spec, spec());
+    // The report is drawn from the version's own manifest, and can be replaced without
+    // breaking the package's verification (it is a view, not a hashed file).
+    assert_eq!(std::fs::read_to_string(b.dir.join(REPORT)).unwrap(), "<p>v2</p>");
+    replace_report(&b.dir, "<p>again</p>").unwrap();
+    assert_eq!(std::fs::read_to_string(b.dir.join(REPORT)).unwrap(), "<p>again</p>");
+    Package::open(&latest).unwrap();
+    let mut files = entries(&b.dir);
+    files.sort();
+    assert_eq!(files, vec![MANIFEST, MODEL_ONNX, MODEL_TEXT, REPORT]);
     // Nothing temporary is left behind.
     let names = entries(&dir.path().join("p"));
     assert_eq!(names.len(), 3, "{names:?}");
@@ -146,11 +162,11 @@ fn packages_get_increasing_versions_latest_follows_and_the_reader_gets_the_same_
 #[test]
 fn a_write_failing_midway_leaves_the_previous_version_and_latest_intact() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "p", &*FILES, &manifest).unwrap();
+    write(dir.path(), "p", &*FILES, &manifest, &no_report).unwrap();
     // The second file cannot be created (its folder does not exist): a real failure after the
     // first file was written.
     let broken: [(&str, &[u8]); 2] = [(MODEL_TEXT, b"tree\n"), ("missing/model.onnx", &[1])];
-    let e = write(dir.path(), "p", &broken, &manifest).unwrap_err();
+    let e = write(dir.path(), "p", &broken, &manifest, &no_report).unwrap_err();
     assert!(e.to_string().contains("missing/model.onnx"), "{e}");
     let latest = dir.path().join("p").join(LATEST);
     assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("v1"));
@@ -164,7 +180,7 @@ fn a_models_folder_that_is_a_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("models");
     std::fs::write(&file, b"").unwrap();
-    let e = write(&file, "p", &*FILES, &manifest).unwrap_err();
+    let e = write(&file, "p", &*FILES, &manifest, &no_report).unwrap_err();
     assert!(matches!(e, PackageError::Io { .. }), "{e:?}");
     assert!(
         e.to_string().contains("cannot write") && e.to_string().contains("models"),
@@ -174,7 +190,7 @@ fn a_models_folder_that_is_a_file_is_a_clear_error() {
 
 /// Writes one version and returns its folder.
 fn one(dir: &Path) -> std::path::PathBuf {
-    write(dir, "p", &*FILES, &manifest).unwrap().dir
+    write(dir, "p", &*FILES, &manifest, &no_report).unwrap().dir
 }
 
 fn edit_manifest(v: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
@@ -248,7 +264,7 @@ fn the_reader_refuses_files_that_disagree_with_each_other() {
     // model.txt edited together with its manifest hash: the hashes agree, but model.onnx still
     // names the original model text, so the reasons would explain another model.
     let dir = tempfile::tempdir().unwrap();
-    let v1 = write(dir.path(), "p", &*FILES, &manifest).unwrap().dir;
+    let v1 = write(dir.path(), "p", &*FILES, &manifest, &no_report).unwrap().dir;
     let edited = b"tree edited\n";
     std::fs::write(v1.join(MODEL_TEXT), edited).unwrap();
     let path = v1.join(MANIFEST);

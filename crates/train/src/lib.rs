@@ -7,6 +7,7 @@ mod manifest;
 mod params;
 mod pipeline;
 mod rows;
+mod test_list;
 mod tuning;
 
 use std::path::PathBuf;
@@ -16,8 +17,11 @@ use churnguard_model::{Ensemble, ExportOptions, InputType, LogOddsMap};
 pub use fit::{Fit, fit, parity_rows, predict};
 pub use manifest::{LIGHTGBM_VERSION, ManifestInputs, ONNX_OPSET, input_files, manifest, sha256_file};
 pub use params::Params;
-pub use pipeline::{Event, MIN_HELD_OUT_ROWS, MIN_TRAINING_ROWS, Phase, Training, train};
+pub use pipeline::{
+    CAPTURE_PERCENTS, CAPTURE_SPEND_DAYS, Event, MIN_HELD_OUT_ROWS, MIN_TRAINING_ROWS, Phase, Training, train,
+};
 pub use rows::{Draw, Rows, customer_keys, fold_of, gather, position};
+pub use test_list::SCORE_BINS;
 pub use tuning::{best, combinations, tune};
 
 /// Training a pipeline's model failed.

@@ -131,5 +131,7 @@ pub fn manifest(p: &Pipeline, t: &Training, m: &ManifestInputs<'_>) -> Manifest 
         parity: m.parity.clone(),
         calibration: Some(t.calibration.clone()),
         value_capture: t.value_capture.clone(),
+        test_list: Some(t.test_list.clone()),
+        data: Some(t.data.clone()),
     }
 }

@@ -4,13 +4,14 @@
 
 use churnguard_config::{Date, Pipeline, RankBy};
 use churnguard_eval::{
-    EvalOptions, Evaluation, Histogram, Isotonic, Platt, calibration_figures, evaluate, evaluate_at,
+    EvalOptions, Evaluation, Histogram, Isotonic, Platt, calibration_figures, evaluate, evaluate_at, value_captured,
 };
 use churnguard_features::{
     FeatureKind, FeatureSpec, History, Snapshot, SnapshotReport, customer_values, snapshot, spec_for, spend,
 };
 use churnguard_package::{
-    Calibration, FeatureImportance, Reference, RowCounts, Segment, TestDesign, TierThresholds, Trial, ValueCapture,
+    Calibration, DataSummary, FeatureImportance, Reference, RowCounts, Segment, TestDesign, TestList, TierThresholds,
+    Trial, ValueCapture,
 };
 
 use crate::TrainError;
@@ -18,6 +19,7 @@ use crate::fit::{Fit, fit, predict};
 use crate::lightgbm::Booster;
 use crate::params::Params;
 use crate::rows::{Draw, Rows, gather, position};
+use crate::test_list::{data_summary, test_list};
 use crate::tuning::{best, tune};
 
 /// Fewest labelled training rows a model is trained on.
@@ -107,6 +109,10 @@ pub struct Training {
     pub calibration: Calibration,
     /// Spend of the test's churners at the top of the list.
     pub value_capture: Option<ValueCapture>,
+    /// The test customers as the list ranks them, for the report.
+    pub test_list: TestList,
+    /// What was read from each table.
+    pub data: DataSummary,
 }
 
 /// Top shares of the list (percent) whose captured spend the summary reports.
@@ -352,10 +358,28 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
     let threshold = validation.threshold;
     let test = evaluate_at(&test_labels, &test_calibrated, &options, threshold)?;
     let segments = segments(p, &names, &sides.test, &test_calibrated, &options, threshold)?;
-    let value_capture = match &sides.test_population {
-        Some((cutoff, population)) => value_capture(p, h, population, *cutoff, &test_labels, &test_calibrated)?,
+    // Customers have a value when the test is a later snapshot of everyone and spend is known.
+    let values = match &sides.test_population {
+        Some((cutoff, population)) => match customer_values(p, h, population, *cutoff)? {
+            (values, true) if values.len() == test_calibrated.len() => Some((values, *cutoff, population)),
+            _ => None,
+        },
         None => None,
     };
+    let value_capture = match &values {
+        Some((values, cutoff, population)) => {
+            value_capture(p, h, population, *cutoff, values, &test_labels, &test_calibrated)
+        }
+        None => None,
+    };
+    let test_list = test_list(
+        p,
+        &fitted.model_text,
+        &spec,
+        &sides.test,
+        &test_calibrated,
+        values.as_ref().map(|(v, _, _)| v.as_slice()),
+    )?;
     Ok(Training {
         importance: importance(&names, &fitted),
         references: references(&spec, &sides.train),
@@ -379,6 +403,8 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         test_probabilities,
         calibration,
         value_capture,
+        test_list,
+        data: data_summary(h),
     })
 }
 
@@ -511,40 +537,19 @@ fn value_capture(
     h: &History,
     population: &[u32],
     cutoff: Date,
+    values: &[f64],
     labels: &[bool],
     probabilities: &[f64],
-) -> Result<Option<ValueCapture>, TrainError> {
-    let (values, value_known) = customer_values(p, h, population, cutoff)?;
+) -> Option<ValueCapture> {
     let past = spend(h, population, cutoff, CAPTURE_SPEND_DAYS);
-    let lost: f64 = past.iter().zip(labels).filter(|(_, y)| **y).map(|(v, _)| v).sum();
-    if !value_known || lost <= 0.0 || values.len() != probabilities.len() {
-        return Ok(None);
-    }
-    let captured = |key: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
-        let mut order: Vec<usize> = (0..labels.len()).collect();
-        order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
-        CAPTURE_PERCENTS
-            .iter()
-            .map(|&k| {
-                let top = ((labels.len() as f64 * k / 100.0).ceil() as usize).min(order.len());
-                let held: f64 = order[..top].iter().filter(|&&i| labels[i]).map(|&i| past[i]).sum();
-                (k, held / lost)
-            })
-            .collect()
-    };
-    let ranked_by = p.scoring.ranking(value_known);
-    let by_probability = captured(&|i| probabilities[i]);
-    let list = match ranked_by {
-        RankBy::Probability => by_probability.clone(),
-        RankBy::ValueAtRisk => captured(&|i| probabilities[i] * values[i]),
-    };
-    Ok(Some(ValueCapture {
-        ranked_by: match ranked_by {
-            RankBy::Probability => "probability".into(),
-            RankBy::ValueAtRisk => "value_at_risk".into(),
-        },
+    let ranked_by = p.scoring.ranking(true);
+    let captured = |by: RankBy| value_captured(labels, &by.order(probabilities, values), &past, &CAPTURE_PERCENTS);
+    let by_probability = captured(RankBy::Probability)?;
+    let list = captured(ranked_by)?;
+    Some(ValueCapture {
+        ranked_by: ranked_by.name().into(),
         spend_days: CAPTURE_SPEND_DAYS,
         captured: list,
         by_probability,
-    }))
+    })
 }

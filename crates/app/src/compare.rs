@@ -1,0 +1,221 @@
+//! `compare`: several packages scored on the same labelled snapshot, each with its own
+//! FeatureSpec, and the figures that say whether their difference is real.
+
+use std::path::{Path, PathBuf};
+
+use churnguard_config::{Date, Pipeline, Tier};
+use churnguard_eval::{EvalOptions, agreement, calibration_figures, curves, delong, evaluate_at, value_captured};
+use churnguard_features::{History, customer_values, snapshot, spend};
+use churnguard_infer::{ModelPackage, OnnxModel, OnnxRuntime, snapshot_probabilities};
+use churnguard_package::TestDesign;
+use churnguard_report::{COMPARE_PERCENTS, Compared, Comparison, FailIfWorse, Paired};
+
+use crate::{AppError, Progress, Stage};
+
+/// What a comparison needs.
+pub struct CompareRequest<'a> {
+    /// The validated pipeline every package was trained for.
+    pub pipeline: &'a Pipeline,
+    /// The packages, the first being the baseline.
+    pub packages: &'a [PathBuf],
+    /// The snapshot's cutoff (default: the baseline's test cutoff).
+    pub cutoff: Option<Date>,
+    /// ONNX Runtime.
+    pub runtime: &'a OnnxRuntime,
+    /// ONNX Runtime threads per session (0: its default).
+    pub threads: usize,
+    /// Margins by which a package may be worse than the baseline.
+    pub gates: Option<&'a FailIfWorse>,
+}
+
+/// One package scored: what the comparison keeps of it.
+struct Scored {
+    figures: Compared,
+    probabilities: Vec<f64>,
+    tiers: Vec<Tier>,
+}
+
+/// Scores the same labelled customers with each package and compares them with the first.
+pub fn compare(
+    req: &CompareRequest<'_>,
+    history: &History,
+    observe: &mut dyn FnMut(Progress),
+) -> Result<Comparison, AppError> {
+    let p = req.pipeline;
+    if req.packages.len() < 2 {
+        return Err(AppError::NeedTwoPackages {
+            given: req.packages.len(),
+        });
+    }
+    let packages = req
+        .packages
+        .iter()
+        .map(|path| open(p, path))
+        .collect::<Result<Vec<_>, AppError>>()?;
+    let cutoff = match req.cutoff {
+        Some(c) => c,
+        None => test_cutoff(&packages[0].package.manifest.test_design),
+    };
+    observe(Progress::Stage(Stage::Scoring));
+    let mut shared: Option<Shared> = None;
+    let mut scored = Vec::with_capacity(packages.len());
+    observe(Progress::Compared {
+        done: 0,
+        total: packages.len(),
+    });
+    for (k, (package, path)) in packages.iter().zip(req.packages).enumerate() {
+        let one = score_one(req, history, package, path, cutoff, &mut shared)?;
+        scored.push(one);
+        observe(Progress::Compared {
+            done: k + 1,
+            total: packages.len(),
+        });
+    }
+    let shared = shared.ok_or_else(|| AppError::NeedTwoPackages { given: 0 })?;
+    let paired = scored
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(k, s)| paired(k, &shared.labels, &scored[0], s))
+        .collect::<Result<Vec<_>, AppError>>()?;
+    let models: Vec<Compared> = scored.into_iter().map(|s| s.figures).collect();
+    let gates = req.gates.map(|g| g.check(&models)).unwrap_or_default();
+    Ok(Comparison {
+        pipeline: p.name.clone(),
+        cutoff: cutoff.to_string(),
+        customers: shared.labels.len() as u64,
+        churners: shared.labels.iter().filter(|&&y| y).count() as u64,
+        models,
+        paired,
+        gates,
+    })
+}
+
+fn open(p: &Pipeline, path: &Path) -> Result<ModelPackage, AppError> {
+    let package = ModelPackage::open(path)?;
+    package.package.check_pipeline(p)?;
+    Ok(package)
+}
+
+fn test_cutoff(design: &TestDesign) -> Date {
+    match design {
+        TestDesign::OutOfTime { cutoff } | TestDesign::HeldOutCustomers { cutoff, .. } => *cutoff,
+    }
+}
+
+/// What every package shares: the customers, their outcomes and their value (of the rows whose
+/// outcome is known).
+struct Shared {
+    population: Vec<u32>,
+    /// Rows of the snapshot whose outcome is known.
+    known: Vec<usize>,
+    labels: Vec<bool>,
+    values: Option<Vec<f64>>,
+    past_spend: Vec<f64>,
+}
+
+fn score_one(
+    req: &CompareRequest<'_>,
+    h: &History,
+    package: &ModelPackage,
+    path: &Path,
+    cutoff: Date,
+    shared: &mut Option<Shared>,
+) -> Result<Scored, AppError> {
+    let p = req.pipeline;
+    let snap = snapshot(p, h, package.spec(), cutoff)?;
+    if let Some(reason) = &snap.report.unlabelled_reason {
+        return Err(AppError::Unlabelled {
+            cutoff,
+            reason: reason.clone(),
+        });
+    }
+    let s = match shared {
+        Some(s) if s.population != snap.population => {
+            return Err(AppError::PopulationDiffers {
+                package: path.to_path_buf(),
+            });
+        }
+        Some(s) => s,
+        None => {
+            let outcomes = snap.labels();
+            let known: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].is_some()).collect();
+            let labels = known.iter().map(|&i| outcomes[i] == Some(true)).collect();
+            let population: Vec<u32> = known.iter().map(|&i| snap.population[i]).collect();
+            let (values, value_known) = customer_values(p, h, &population, cutoff)?;
+            let past_spend = spend(h, &population, cutoff, churnguard_train::CAPTURE_SPEND_DAYS);
+            shared.insert(Shared {
+                population: snap.population.clone(),
+                known,
+                labels,
+                values: value_known.then_some(values),
+                past_spend,
+            })
+        }
+    };
+    let mut model = OnnxModel::load(req.runtime, package.onnx(), req.threads)?;
+    let (all, onnx_seconds) = snapshot_probabilities(p, package, &mut model, &snap, &mut |_, _| ())?;
+    drop(snap);
+    let probabilities: Vec<f64> = s.known.iter().map(|&i| all[i]).collect();
+    let scored_rows = all.len();
+    drop(all);
+    let zeros;
+    let values = match &s.values {
+        Some(v) => v.as_slice(),
+        None => {
+            zeros = vec![0.0; probabilities.len()];
+            &zeros
+        }
+    };
+    let order = p.scoring.ranking(s.values.is_some()).order(&probabilities, values);
+    let options = EvalOptions {
+        strategy: p.evaluation.threshold.clone(),
+        bootstrap_samples: 0,
+        seed: p.seed,
+        calibration_bins: p.evaluation.calibration_bins as usize,
+    };
+    let mut evaluation = evaluate_at(&s.labels, &probabilities, &options, package.package.manifest.threshold)?;
+    let curves = curves(
+        &s.labels,
+        &probabilities,
+        Some(&order),
+        p.evaluation.bootstrap_samples as usize,
+        p.seed,
+    )?;
+    // The interval comes from the curves' resamples: one bootstrap pass, not two.
+    evaluation.auc_interval = curves.auc_interval;
+    let figures = Compared {
+        package: path.display().to_string(),
+        version: package.version().to_string(),
+        features: package.spec().features.len(),
+        calibration: calibration_figures(&s.labels, &probabilities)?,
+        value_captured: s
+            .values
+            .as_ref()
+            .and_then(|_| value_captured(&s.labels, &order, &s.past_spend, &COMPARE_PERCENTS)),
+        curves,
+        evaluation,
+        rows_per_second: scored_rows as f64 / onnx_seconds.max(1e-9),
+        model_bytes: package.onnx().len() as u64,
+        trees: package.ensemble.trees.len(),
+    };
+    let tiers = p.tiers.of_rows(&order, &probabilities);
+    Ok(Scored {
+        figures,
+        probabilities,
+        tiers,
+    })
+}
+
+fn paired(k: usize, labels: &[bool], base: &Scored, other: &Scored) -> Result<Paired, AppError> {
+    let mut migration = [[0u64; 3]; 3];
+    for (a, b) in base.tiers.iter().zip(&other.tiers) {
+        migration[a.index()][b.index()] += 1;
+    }
+    Ok(Paired {
+        model: k,
+        delong: delong(labels, &base.probabilities, &other.probabilities)?,
+        agreement: agreement(&base.probabilities, &other.probabilities, 10.0)?,
+        migration,
+    })
+}

@@ -1,0 +1,15 @@
+//! Self-contained HTML pages with charts drawn by plotters' SVG backend: a model package's
+//! `report.html` (from its manifest alone, so it can be drawn again for any package) and the
+//! page of `churnguard compare`. Nothing on a page is fetched from the network.
+
+mod chart;
+mod compare;
+mod html;
+mod package;
+
+pub use compare::{
+    COMPARE_PERCENTS, Compared, Comparison, FailIfWorse, Gate, Metric, Paired, comparison_report, figure_table,
+    gate_table, migration_table, paired_table,
+};
+pub use html::Table;
+pub use package::package_report;
