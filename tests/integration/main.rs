@@ -6,6 +6,7 @@
 mod arrives;
 mod cli;
 mod export;
+mod report;
 mod score;
 mod train;
 mod validate;

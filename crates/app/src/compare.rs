@@ -122,7 +122,13 @@ fn score_one(
     cutoff: Date,
     shared: &mut Option<Shared>,
 ) -> Result<Scored, AppError> {
-    let p = req.pipeline;
+    // Each package's features as it was trained: its windows and complaint kinds, whatever the
+    // pipeline file says today; the customers, labels and values follow the pipeline.
+    let own = Pipeline {
+        features: package.spec().features_config(),
+        ..req.pipeline.clone()
+    };
+    let p = &own;
     let snap = snapshot(p, h, package.spec(), cutoff)?;
     if let Some(reason) = &snap.report.unlabelled_reason {
         return Err(AppError::Unlabelled {

@@ -63,6 +63,15 @@ pub struct FeatureSpec {
 }
 
 impl FeatureSpec {
+    /// The `[features]` settings that made this spec: a package's features can be built again
+    /// with them whatever the pipeline file says today.
+    pub fn features_config(&self) -> churnguard_config::FeaturesConfig {
+        churnguard_config::FeaturesConfig {
+            windows_days: self.windows_days.clone(),
+            complaint_kinds: self.complaint_kinds.clone(),
+        }
+    }
+
     /// SHA-256 of the spec's canonical JSON, in hex.
     pub fn hash(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
