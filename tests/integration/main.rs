@@ -5,6 +5,7 @@
 
 mod arrives;
 mod cli;
+mod compare;
 mod export;
 mod report;
 mod score;
