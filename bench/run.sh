@@ -64,7 +64,7 @@ num_threads = $threads
 bootstrap_samples = 200
 TOML
 # BENCH_SECTIONS picks sections (default all); the later ones reuse files the earlier ones wrote.
-wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score busy} " == *" $1 "* ]]; }
+wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare report busy} " == *" $1 "* ]]; }
 
 if wanted ingest; then
 echo "== ingest: validate an events table ($customers customers, CDNOW patterns) =="
@@ -164,6 +164,31 @@ printf '  end to end (raw Parquet -> written list): churnguard score %6.2f s, pe
   "$ours_t" "$(awk -v k="$ours_m" 'BEGIN {print k/1024}')"
 printf '                                            pandas + onnxruntime %6.2f s (features %.2f, scoring %.2f; probabilities and ranks only)  churnguard is %.2fx faster\n' \
   "$py_total" "$py_feat" "$py_score" "$(awk -v a="$py_total" -v b="$ours_t" 'BEGIN {print a / b}')"
+fi
+
+echo
+if wanted compare; then
+echo "== compare: two packages on the same ${customers} synthetic customers, against scoring each =="
+pkg="$out/models/synth/latest"
+# A second package that differs: smaller trees (trained once, kept between runs).
+sed 's/^num_leaves = .*/num_leaves = 15/' "$synth/train.toml" > "$synth/train_small.toml"
+[ -e "$out/models_small/synth/latest" ] || "$bin" train "$synth/train_small.toml" --models "$out/models_small" >/dev/null
+other="$out/models_small/synth/latest"
+read -r score_a _ < <(median_of "$bin" score --model "$pkg" --pipeline "$synth/train.toml" --as-of 2024-12-31 --out "$out/risk.parquet" --threads "$threads" --top 0)
+read -r score_b _ < <(median_of "$bin" score --model "$other" --pipeline "$synth/train.toml" --as-of 2024-12-31 --out "$out/risk.parquet" --threads "$threads" --top 0)
+read -r cmp_t cmp_m < <(median_of "$bin" compare "$pkg" "$other" --pipeline "$synth/train.toml" --json "$out/compare.json" --threads "$threads")
+"$bin" compare "$pkg" "$other" --pipeline "$synth/train.toml" --threads "$threads" | grep -E "^(AUC|customers per second|v[0-9]+ - )" | sed 's/^/  /'
+printf '  compare (cutoff 2024-09-01, bootstrap 200, DeLong) %6.2f s, peak %5.0f MB; score each: %6.2f + %6.2f s; compare/(both scores) = %.2f (target < 3)\n' \
+  "$cmp_t" "$(awk -v k="$cmp_m" 'BEGIN {print k/1024}')" "$score_a" "$score_b" "$(awk -v a="$cmp_t" -v b="$score_a" -v c="$score_b" 'BEGIN {print a / (b + c)}')"
+fi
+
+echo
+if wanted report; then
+echo "== report: report.html of a CDNOW package, drawn again from its manifest =="
+[ -e "$out/models_cdnow/cdnow/latest" ] || "$bin" train pipelines/cdnow.toml --models "$out/models_cdnow" >/dev/null
+read -r rep_t _ < <(median_of "$bin" report "$out/models_cdnow/cdnow/latest")
+printf '  churnguard report (verify the package, draw, replace report.html): %.3f s whole process (target < 0.5), %s KB\n' \
+  "$rep_t" "$(( $(stat -c %s "$out/models_cdnow/cdnow/latest/report.html") / 1024 ))"
 fi
 
 echo

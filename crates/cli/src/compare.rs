@@ -61,7 +61,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         pipeline: &pipeline,
         packages: &args.packages,
         cutoff: args.cutoff,
-        runtime: &runtime,
+        runtime,
         threads: args.threads,
         gates: args.fail_if_worse.as_ref(),
     };

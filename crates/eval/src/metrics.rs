@@ -441,7 +441,7 @@ pub(crate) fn resamples<T: Send>(
 /// churners hold no value.
 pub fn value_captured(labels: &[bool], order: &[usize], value: &[f64], percents: &[f64]) -> Option<Vec<(f64, f64)>> {
     let lost: f64 = value.iter().zip(labels).filter(|(_, y)| **y).map(|(v, _)| v).sum();
-    if !(lost > 0.0) {
+    if lost.is_nan() || lost <= 0.0 {
         return None;
     }
     Some(

@@ -198,7 +198,7 @@ impl FailIfWorse {
                     baseline,
                     value,
                     margin,
-                    failed: !(worse_by <= margin),
+                    failed: worse_by.is_nan() || worse_by > margin,
                 });
             }
         }
