@@ -346,17 +346,16 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
     let calibration = calibrate(p, &valid_labels, &valid_raw, &test_labels, &test_probabilities)?;
     let valid_probs: Vec<f64> = valid_raw.iter().map(|&x| calibration.apply(x)).collect();
     let test_calibrated: Vec<f64> = test_probabilities.iter().map(|&x| calibration.apply(x)).collect();
+    // Validation needs no interval; the test's comes from the test list's resamples (the same
+    // seed and draws the bootstrap here would take): one pass over the test rows, not two.
+    let without_bootstrap = EvalOptions {
+        bootstrap_samples: 0,
+        ..options.clone()
+    };
     // The threshold is chosen on the validation customers and applied to the test.
-    let validation = evaluate(
-        &valid_labels,
-        &valid_probs,
-        &EvalOptions {
-            bootstrap_samples: 0,
-            ..options.clone()
-        },
-    )?;
+    let validation = evaluate(&valid_labels, &valid_probs, &without_bootstrap)?;
     let threshold = validation.threshold;
-    let test = evaluate_at(&test_labels, &test_calibrated, &options, threshold)?;
+    let mut test = evaluate_at(&test_labels, &test_calibrated, &without_bootstrap, threshold)?;
     let segments = segments(p, &names, &sides.test, &test_calibrated, &options, threshold)?;
     // Customers have a value when the test is a later snapshot of everyone and spend is known.
     let values = match &sides.test_population {
@@ -380,6 +379,7 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         &test_calibrated,
         values.as_ref().map(|(v, _, _)| v.as_slice()),
     )?;
+    test.auc_interval = test_list.curves.auc_interval;
     Ok(Training {
         importance: importance(&names, &fitted),
         references: references(&spec, &sides.train),
