@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::report::{table, train_cdnow};
+use crate::report::{chromium, console_messages, table, train_cdnow};
 use crate::{Scratch, churnguard, outcome};
 
 fn json(path: &Path) -> serde_json::Value {
@@ -72,6 +72,14 @@ fn a_package_compared_with_itself_gives_identical_scores_p_one_and_a_diagonal_mi
     assert!((auc[1].parse::<f64>().unwrap() - f(&a["evaluation"]["auc"])).abs() < 1e-6);
     let roc = table(&html, "roc");
     assert!(roc.iter().any(|r| r[0] == "v1 (#1)") && roc.iter().any(|r| r[0] == "v1 (#2)"));
+    // It opens in a browser without complaint, every chart drawn.
+    let dom = chromium(
+        &s.0.path().join("profile"),
+        &["--dump-dom", &format!("file://{}", out_html.display())],
+    );
+    let stderr = String::from_utf8_lossy(&dom.stderr);
+    assert!(dom.status.success() && console_messages(&stderr).is_empty(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&dom.stdout).matches("<svg").count(), 6);
 }
 
 /// A pipeline named `cdnow` on the bundled CDNOW table with these feature windows.

@@ -9,7 +9,7 @@ use churnguard_config::Date;
 use churnguard_features::load_with_progress;
 use churnguard_infer::OnnxRuntime;
 use churnguard_report::{
-    Comparison, FailIfWorse, comparison_report, figure_table, gate_table, migration_table, paired_table,
+    Comparison, FailIfWorse, comparison_report, figure_table, gate_table, migration_table, p_value, paired_table,
 };
 
 use crate::progress::Bars;
@@ -124,9 +124,9 @@ fn summary(c: &Comparison, args: &Args, seconds: f64) -> String {
     for p in &c.paired {
         let d = &p.delong;
         let verdict = if d.p_value < 0.05 {
-            format!("the difference is significant at 5% (p = {:.4})", d.p_value)
+            format!("the difference is significant at 5% (p = {})", p_value(d.p_value))
         } else {
-            format!("the difference is not significant at 5% (p = {:.4})", d.p_value)
+            format!("the difference is not significant at 5% (p = {})", p_value(d.p_value))
         };
         let _ = writeln!(
             s,

@@ -82,11 +82,8 @@ pub fn curves(
         n => {
             let grid: Vec<f64> = (0..BAND_POINTS).map(|k| k as f64 / (BAND_POINTS - 1) as f64).collect();
             let all = resamples(labels, &r, n, seed, &|c: &[u32], p, q| {
-                (
-                    on_grid(&roc_of(c), &grid, Step::LastAtOrBelow),
-                    on_grid(&pr_of(c), &grid, Step::FirstAtOrAbove),
-                    auc_of_counts(c, p, q),
-                )
+                let (roc, pr) = grids_of(c, &grid);
+                (roc, pr, auc_of_counts(c, p, q))
             })?;
             let mut rocs = Vec::with_capacity(n);
             let mut prs = Vec::with_capacity(n);
@@ -171,34 +168,40 @@ fn gains_of(counts: &[u32]) -> Points {
     out
 }
 
-/// How a curve given as points is read at an `x` between them.
-#[derive(Clone, Copy)]
-enum Step {
-    /// The `y` of the last point whose `x` is at most the grid's (ROC: `x` never decreases).
-    LastAtOrBelow,
-    /// The `y` of the first point whose `x` is at least the grid's (precision at a recall).
-    FirstAtOrAbove,
+/// The ROC and PR curves of a resample read on the grid in one pass over its groups, without
+/// building the curves (a resample of a million customers has up to a million points): the ROC's
+/// true positive rate at the last point at or below each grid rate, and PR's precision at the
+/// first point at or above each grid recall.
+fn grids_of(counts: &[u32], grid: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let (negatives, positives) = totals(counts);
+    let mut roc = Vec::with_capacity(grid.len());
+    let mut pr = Vec::with_capacity(grid.len());
+    // Both curves start at their first point: (0, 0) for ROC, (0, 1) for PR.
+    let (mut last_tpr, mut last_precision) = (0.0, 1.0);
+    fill_first_at_or_above(&mut pr, grid, 0.0, 1.0);
+    let (mut fp, mut tp) = (0.0, 0.0);
+    for c in counts.chunks_exact(2) {
+        fp += f64::from(c[0]);
+        tp += f64::from(c[1]);
+        let (fpr, tpr) = (fp / negatives, tp / positives);
+        while roc.len() < grid.len() && grid[roc.len()] < fpr {
+            roc.push(last_tpr);
+        }
+        last_tpr = tpr;
+        last_precision = tp / (tp + fp);
+        fill_first_at_or_above(&mut pr, grid, tpr, last_precision);
+    }
+    roc.resize(grid.len(), last_tpr);
+    pr.resize(grid.len(), last_precision);
+    (roc, pr)
 }
 
-fn on_grid(points: &[(f64, f64)], grid: &[f64], step: Step) -> Vec<f64> {
-    let mut out = Vec::with_capacity(grid.len());
-    let mut k = 0;
-    for &x in grid {
-        match step {
-            Step::LastAtOrBelow => {
-                while k + 1 < points.len() && points[k + 1].0 <= x {
-                    k += 1;
-                }
-            }
-            Step::FirstAtOrAbove => {
-                while k + 1 < points.len() && points[k].0 < x {
-                    k += 1;
-                }
-            }
-        }
-        out.push(points[k].1);
+/// Gives `y` to every grid point not yet given a value whose `x` is at most `x` (the first
+/// point at or above it).
+fn fill_first_at_or_above(out: &mut Vec<f64>, grid: &[f64], x: f64, y: f64) {
+    while out.len() < grid.len() && grid[out.len()] <= x {
+        out.push(y);
     }
-    out
 }
 
 fn band(grid: &[f64], curves: &[Vec<f64>]) -> Band {
@@ -233,6 +236,36 @@ fn thin(points: Points, max: usize) -> Points {
 mod tests {
     use super::*;
 
+    /// How a curve given as points is read at an `x` between them.
+    #[derive(Clone, Copy)]
+    enum Step {
+        /// The `y` of the last point whose `x` is at most the grid's (ROC: `x` never decreases).
+        LastAtOrBelow,
+        /// The `y` of the first point whose `x` is at least the grid's (precision at a recall).
+        FirstAtOrAbove,
+    }
+
+    fn on_grid(points: &[(f64, f64)], grid: &[f64], step: Step) -> Vec<f64> {
+        let mut out = Vec::with_capacity(grid.len());
+        let mut k = 0;
+        for &x in grid {
+            match step {
+                Step::LastAtOrBelow => {
+                    while k + 1 < points.len() && points[k + 1].0 <= x {
+                        k += 1;
+                    }
+                }
+                Step::FirstAtOrAbove => {
+                    while k + 1 < points.len() && points[k].0 < x {
+                        k += 1;
+                    }
+                }
+            }
+            out.push(points[k].1);
+        }
+        out
+    }
+
     #[test]
     fn curves_by_hand() {
         let labels = [true, false, true, false];
@@ -259,6 +292,30 @@ mod tests {
             on_grid(&pts, &[0.0, 0.1, 0.2, 0.7, 1.0], Step::FirstAtOrAbove),
             vec![0.0, 0.5, 0.5, 1.0, 1.0]
         );
+    }
+
+    #[test]
+    fn one_pass_grids_equal_the_curves_read_on_the_grid() {
+        let grid: Vec<f64> = (0..BAND_POINTS).map(|k| k as f64 / (BAND_POINTS - 1) as f64).collect();
+        let mut rng = crate::SplitMix64::new(5);
+        for groups in [1usize, 2, 7, 50, 400] {
+            let counts: Vec<u32> = (0..2 * groups).map(|_| rng.below(4) as u32).collect();
+            let (n, p) = totals(&counts);
+            if n == 0.0 || p == 0.0 {
+                continue;
+            }
+            let (roc, pr) = grids_of(&counts, &grid);
+            assert_eq!(
+                roc,
+                on_grid(&roc_of(&counts), &grid, Step::LastAtOrBelow),
+                "{groups} groups"
+            );
+            assert_eq!(
+                pr,
+                on_grid(&pr_of(&counts), &grid, Step::FirstAtOrAbove),
+                "{groups} groups"
+            );
+        }
     }
 
     #[test]

@@ -364,8 +364,12 @@ pub struct ScoreHistogram {
 /// How often each feature is among the main reasons of the customers given reasons.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReasonCounts {
-    /// Customers given reasons (the high and medium tiers, as the list gives them).
+    /// Customers whose reasons were counted.
     pub explained: u64,
+    /// Customers the list gives reasons to (the high and medium tiers); `explained` is all of
+    /// them or an even spread over them.
+    #[serde(default)]
+    pub given: u64,
     /// Per feature with at least one mention, most mentioned first.
     pub features: Vec<ReasonCount>,
 }

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::html::{Table, escape, number};
+use crate::html::{Drawn, Table, escape, number};
 
 /// Width and height of a chart, in pixels.
 const SIZE: (u32, u32) = (560, 380);
@@ -100,14 +100,6 @@ pub struct LineChart {
     pub lines: Vec<Line>,
 }
 
-/// A chart drawn: its SVG and its data table.
-pub struct Drawn {
-    /// Inline SVG, or a note saying why it could not be drawn.
-    pub svg: String,
-    /// The data it shows.
-    pub table: Table,
-}
-
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn canvas<T>(draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<T>) -> String {
@@ -129,6 +121,19 @@ fn canvas<T>(draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<T>
 }
 
 impl LineChart {
+    /// A chart on the unit square (rates, shares, probabilities) with one reference line.
+    pub fn unit(title: &str, x_label: &str, y_label: &str, reference: Line) -> LineChart {
+        LineChart {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            x_range: (0.0, 1.0),
+            y_range: (0.0, 1.0),
+            areas: Vec::new(),
+            lines: vec![reference],
+        }
+    }
+
     /// Draws the chart and lists its lines' points and its bands.
     pub fn draw(&self) -> Drawn {
         let svg = canvas(|root| self.paint(root));

@@ -5,8 +5,8 @@ use churnguard_eval::{Agreement, CalibrationFigures, Curves, Evaluation, PairedA
 use serde::Serialize;
 
 use crate::chart::{BarChart, PALETTE};
-use crate::html::{Page, Table, number, percent};
-use crate::package::{gains_chart, lift_chart, pr_chart, reliability_chart, roc_chart};
+use crate::curves::{gains_chart, lift_chart, pr_chart, reliability_chart, roc_chart};
+use crate::html::{Page, Table, number, p_value, percent};
 
 /// Top shares of the list (percent) at which comparisons report lift and value captured.
 pub const COMPARE_PERCENTS: [f64; 3] = [5.0, 10.0, 20.0];
@@ -366,7 +366,7 @@ pub fn paired_table(c: &Comparison, names: &[String]) -> Table {
             format!("{:+.6}", p.delong.difference),
             number(p.delong.standard_error),
             format!("{:.3}", p.delong.z),
-            format!("{:.4}", p.delong.p_value),
+            p_value(p.delong.p_value),
             number(p.agreement.rank_correlation),
             percent(p.agreement.top_overlap),
         ]);

@@ -3,8 +3,6 @@
 
 use std::fmt::Write;
 
-use crate::chart::Drawn;
-
 /// Escapes text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -38,9 +36,26 @@ pub fn number(x: f64) -> String {
     format!("{x:.*}", digits as usize)
 }
 
+/// A p-value: four decimals, or two significant digits below 0.0001 (never printed as 0).
+pub fn p_value(p: f64) -> String {
+    if p >= 1e-4 || p == 0.0 || !p.is_finite() {
+        format!("{p:.4}")
+    } else {
+        format!("{p:.1e}")
+    }
+}
+
 /// A share as a percentage with one decimal.
 pub fn percent(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
+}
+
+/// A chart drawn: its SVG and its data table.
+pub struct Drawn {
+    /// Inline SVG, or a note saying why it could not be drawn.
+    pub svg: String,
+    /// The data it shows.
+    pub table: Table,
 }
 
 /// A table of text cells.

@@ -4,6 +4,7 @@
 
 mod chart;
 mod compare;
+mod curves;
 mod html;
 mod package;
 
@@ -11,5 +12,5 @@ pub use compare::{
     COMPARE_PERCENTS, Compared, Comparison, FailIfWorse, Gate, Metric, Paired, comparison_report, figure_table,
     gate_table, migration_table, paired_table,
 };
-pub use html::Table;
+pub use html::{Table, p_value};
 pub use package::package_report;

@@ -1,9 +1,9 @@
 //! A package's `report.html`, drawn from its manifest alone.
 
-use churnguard_eval::{CalibrationFigures, Curves};
 use churnguard_package::{Manifest, TestList};
 
-use crate::chart::{Area, BarChart, Drawn, Line, LineChart, PALETTE, StackedHistogram, TIER_COLOURS, colour};
+use crate::chart::{BarChart, Line, LineChart, PALETTE, StackedHistogram, TIER_COLOURS};
+use crate::curves::{gains_chart, lift_chart, pr_chart, reliability_chart, roc_chart};
 use crate::html::{Page, Table, number, percent};
 
 /// Bars shown in the importance and reason charts (the tables list every feature).
@@ -128,122 +128,6 @@ fn gains_by_probability(roc: &[(f64, f64)], churn_rate: f64) -> Vec<(f64, f64)> 
     roc.iter()
         .map(|&(fpr, tpr)| (tpr * churn_rate + fpr * (1.0 - churn_rate), tpr))
         .collect()
-}
-
-/// ROC curves (with their bands) of named models.
-pub fn roc_chart(models: &[(&str, &Curves)]) -> Drawn {
-    let mut chart = LineChart {
-        title: "ROC curve".into(),
-        x_label: "false positive rate".into(),
-        y_label: "true positive rate".into(),
-        x_range: (0.0, 1.0),
-        y_range: (0.0, 1.0),
-        areas: Vec::new(),
-        lines: vec![Line::reference("chance", vec![(0.0, 0.0), (1.0, 1.0)])],
-    };
-    for (k, (name, c)) in models.iter().enumerate() {
-        if let Some(b) = &c.roc_band {
-            chart.areas.push(area(&format!("{name} 95% band"), b, k));
-        }
-        chart.lines.push(Line::new(*name, c.roc.clone(), colour(k)));
-    }
-    chart.draw()
-}
-
-/// Precision-recall curves (with their bands) of named models.
-pub fn pr_chart(models: &[(&str, &Curves)], churn_rate: f64) -> Drawn {
-    let mut chart = LineChart {
-        title: "Precision-recall curve".into(),
-        x_label: "recall".into(),
-        y_label: "precision".into(),
-        x_range: (0.0, 1.0),
-        y_range: (0.0, 1.0),
-        areas: Vec::new(),
-        lines: vec![Line::reference(
-            "churn rate",
-            vec![(0.0, churn_rate), (1.0, churn_rate)],
-        )],
-    };
-    for (k, (name, c)) in models.iter().enumerate() {
-        if let Some(b) = &c.pr_band {
-            chart.areas.push(area(&format!("{name} 95% band"), b, k));
-        }
-        chart.lines.push(Line::new(*name, c.pr.clone(), colour(k)));
-    }
-    chart.draw()
-}
-
-/// Cumulative gains of named lists.
-pub fn gains_chart(lists: &[(&str, &Vec<(f64, f64)>)]) -> Drawn {
-    let mut chart = LineChart {
-        title: "Cumulative gains".into(),
-        x_label: "share of the list".into(),
-        y_label: "share of churners".into(),
-        x_range: (0.0, 1.0),
-        y_range: (0.0, 1.0),
-        areas: Vec::new(),
-        lines: vec![Line::reference("random order", vec![(0.0, 0.0), (1.0, 1.0)])],
-    };
-    for (k, (name, gains)) in lists.iter().enumerate() {
-        chart.lines.push(Line::new(*name, (*gains).clone(), colour(k)));
-    }
-    chart.draw()
-}
-
-/// Lift along named lists, from their gains (from the top 1% on: above, one customer is noise).
-pub fn lift_chart(lists: &[(&str, &Vec<(f64, f64)>)]) -> Drawn {
-    let lifts: Vec<Vec<(f64, f64)>> = lists
-        .iter()
-        .map(|(_, gains)| {
-            gains
-                .iter()
-                .filter(|(x, _)| *x >= 0.01)
-                .map(|&(x, y)| (x, y / x))
-                .collect()
-        })
-        .collect();
-    let top = lifts.iter().flatten().map(|p| p.1).fold(1.0, f64::max) * 1.05;
-    let mut chart = LineChart {
-        title: "Lift".into(),
-        x_label: "share of the list".into(),
-        y_label: "lift".into(),
-        x_range: (0.0, 1.0),
-        y_range: (0.0, top),
-        areas: Vec::new(),
-        lines: vec![Line::reference("random order", vec![(0.0, 1.0), (1.0, 1.0)])],
-    };
-    for (k, ((name, _), points)) in lists.iter().zip(lifts).enumerate() {
-        chart.lines.push(Line::new(*name, points, colour(k)));
-    }
-    chart.draw()
-}
-
-fn area(name: &str, b: &churnguard_eval::Band, k: usize) -> Area {
-    Area {
-        name: name.to_string(),
-        x: b.x.clone(),
-        lower: b.lower.clone(),
-        upper: b.upper.clone(),
-        colour: colour(k),
-    }
-}
-
-/// Reliability diagrams of named calibration figures.
-pub fn reliability_chart(figures: &[(&str, &CalibrationFigures)]) -> Drawn {
-    let mut chart = LineChart {
-        title: "Reliability (deciles of predicted probability)".into(),
-        x_label: "mean predicted probability".into(),
-        y_label: "observed churn rate".into(),
-        x_range: (0.0, 1.0),
-        y_range: (0.0, 1.0),
-        areas: Vec::new(),
-        lines: vec![Line::reference("perfect calibration", vec![(0.0, 0.0), (1.0, 1.0)])],
-    };
-    for (k, (name, f)) in figures.iter().enumerate() {
-        let points = f.deciles.iter().map(|d| (d.predicted, d.observed)).collect();
-        chart.lines.push(Line::new(*name, points, colour(k)).with_dots());
-    }
-    chart.draw()
 }
 
 fn calibration(page: &mut Page, m: &Manifest) {
@@ -371,10 +255,7 @@ fn drivers(page: &mut Page, m: &Manifest) {
                 colour: PALETTE[1],
             }
             .draw(),
-            format!(
-                "How many of the {} high- and medium-tier test customers have each feature among their three reasons.",
-                list.reasons.explained
-            ),
+            reasons_caption(&list.reasons),
         ));
     }
     page.figures(&figures);
@@ -390,6 +271,18 @@ fn drivers(page: &mut Page, m: &Manifest) {
         }
         page.table("reasons_all", &table);
     }
+}
+
+fn reasons_caption(r: &churnguard_package::ReasonCounts) -> String {
+    let over = if r.given > r.explained {
+        format!(
+            "{} of the {} high- and medium-tier test customers (spread evenly over the list)",
+            r.explained, r.given
+        )
+    } else {
+        format!("the {} high- and medium-tier test customers", r.explained)
+    };
+    format!("How many of {over} have each feature among their three reasons.")
 }
 
 fn training(page: &mut Page, m: &Manifest) {

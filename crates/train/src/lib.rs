@@ -21,7 +21,7 @@ pub use pipeline::{
     CAPTURE_PERCENTS, CAPTURE_SPEND_DAYS, Event, MIN_HELD_OUT_ROWS, MIN_TRAINING_ROWS, Phase, Training, train,
 };
 pub use rows::{Draw, Rows, customer_keys, fold_of, gather, position};
-pub use test_list::SCORE_BINS;
+pub use test_list::{REASON_SAMPLE, SCORE_BINS};
 pub use tuning::{best, combinations, tune};
 
 /// Training a pipeline's model failed.

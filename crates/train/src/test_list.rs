@@ -12,6 +12,8 @@ use crate::rows::Rows;
 
 /// Bins of the score histogram per tier.
 pub const SCORE_BINS: usize = 20;
+/// Most customers whose reasons are counted for the report.
+pub const REASON_SAMPLE: usize = 50_000;
 
 /// The test list's figures. `values` are the customers' values when known (else the list is
 /// ranked by probability and every value at risk is 0).
@@ -95,7 +97,14 @@ fn reason_counts(
     rows: &Rows,
     tier_of: &[Tier],
 ) -> Result<ReasonCounts, TrainError> {
-    let keep: Vec<bool> = tier_of.iter().map(|t| *t != Tier::Low).collect();
+    let given: Vec<usize> = (0..tier_of.len()).filter(|&i| tier_of[i] != Tier::Low).collect();
+    // TreeSHAP costs about twice a scoring per customer: a large list is counted on customers
+    // spread evenly over it, and the report says on how many.
+    let step = given.len().div_ceil(REASON_SAMPLE).max(1);
+    let mut keep = vec![false; tier_of.len()];
+    for &i in given.iter().step_by(step) {
+        keep[i] = true;
+    }
     let explained = rows.select(&keep);
     let f = spec.features.len();
     let mut first = vec![0u64; f];
@@ -127,6 +136,7 @@ fn reason_counts(
     features.sort_by(|a, b| b.any.cmp(&a.any).then(b.first.cmp(&a.first)));
     Ok(ReasonCounts {
         explained: explained.rows as u64,
+        given: given.len() as u64,
         features,
     })
 }
