@@ -357,3 +357,38 @@ fn the_report_opens_in_headless_chromium_without_console_errors_and_is_not_blank
         "a refused fetch is not logged: {stderr}"
     );
 }
+
+#[test]
+fn a_package_made_before_the_report_gets_the_charts_its_manifest_has() {
+    let s = Scratch::new();
+    let package = train_cdnow(&s.0.path().join("models"));
+    let path = package.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let o = m.as_object_mut().unwrap();
+    o.remove("test_list");
+    o.remove("data");
+    std::fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let (code, _, err) = outcome(&churnguard(&["report", &package.display().to_string()]));
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(package.join("report.html")).unwrap();
+    assert!(
+        html.contains("made before churnguard recorded the test list"),
+        "the page says why charts are missing"
+    );
+    assert!(!html.contains("data-chart=\"roc\""));
+    for chart in ["reliability", "importance", "rounds"] {
+        assert!(html.contains(&format!("data-chart=\"{chart}\"")), "{chart}");
+    }
+    // The package still scores: the report is not part of what is verified.
+    let out = s.0.path().join("risk.csv").display().to_string();
+    let (code, _, err) = outcome(&churnguard(&[
+        "score",
+        "--model",
+        &package.display().to_string(),
+        "--pipeline",
+        "pipelines/cdnow.toml",
+        "--out",
+        &out,
+    ]));
+    assert_eq!(code, 0, "{err}");
+}

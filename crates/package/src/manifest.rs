@@ -325,6 +325,9 @@ pub struct Parity {
 pub struct TestList {
     /// The list's order (`probability` or `value_at_risk`).
     pub ranked_by: String,
+    /// Whether customers have a value (spend); without one every value at risk is 0.
+    #[serde(default)]
+    pub values_known: bool,
     /// ROC and PR curves with bootstrap bands; gains in list order.
     pub curves: churnguard_eval::Curves,
     /// Each tier of the list: high, medium, low.

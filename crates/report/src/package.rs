@@ -111,8 +111,12 @@ fn ranking(page: &mut Page, m: &Manifest, list: &TestList) {
         (
             "gains",
             gains_chart(&gains),
-            "Share of the test's churners among the top of the list, in the list's order and by probability alone."
-                .to_string(),
+            if gains.len() > 1 {
+                "Share of the test's churners among the top of the list, in the list's order and by probability alone."
+            } else {
+                "Share of the test's churners among the top of the list."
+            }
+            .to_string(),
         ),
         (
             "lift",
@@ -198,7 +202,11 @@ fn the_list(page: &mut Page, m: &Manifest, list: &TestList) {
             t.churners.to_string(),
             number(t.observed_rate),
             number(t.mean_probability),
-            number(t.value_at_risk),
+            if list.values_known {
+                number(t.value_at_risk)
+            } else {
+                "-".into()
+            },
         ]);
     }
     page.table("tiers", &tiers);

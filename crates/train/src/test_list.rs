@@ -26,7 +26,8 @@ pub fn test_list(
     values: Option<&[f64]>,
 ) -> Result<TestList, TrainError> {
     let labels = rows.churned();
-    let ranked_by = p.scoring.ranking(values.is_some());
+    let values_known = values.is_some();
+    let ranked_by = p.scoring.ranking(values_known);
     let zeros;
     let values = match values {
         Some(v) => v,
@@ -46,6 +47,7 @@ pub fn test_list(
     )?;
     Ok(TestList {
         ranked_by: ranked_by.name().into(),
+        values_known,
         curves,
         tiers: tier_rows(&labels, probabilities, values, &tier_of),
         scores: score_histogram(probabilities, &tier_of),
