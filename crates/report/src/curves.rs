@@ -8,34 +8,38 @@ use crate::html::Drawn;
 
 /// ROC curves (with their bands) of named models.
 pub fn roc_chart(models: &[(&str, &Curves)]) -> Drawn {
-    let mut chart = LineChart::unit(
+    let chart = LineChart::unit(
         "ROC curve",
         "false positive rate",
         "true positive rate",
         Line::reference("chance", vec![(0.0, 0.0), (1.0, 1.0)]),
     );
-    for (k, (name, c)) in models.iter().enumerate() {
-        if let Some(b) = &c.roc_band {
-            chart.areas.push(area(&format!("{name} 95% band"), b, k));
-        }
-        chart.lines.push(Line::new(*name, c.roc.clone(), colour(k)));
-    }
-    chart.draw()
+    banded(chart, models, |c| (&c.roc, c.roc_band.as_ref()))
 }
 
 /// Precision-recall curves (with their bands) of named models.
 pub fn pr_chart(models: &[(&str, &Curves)], churn_rate: f64) -> Drawn {
-    let mut chart = LineChart::unit(
+    let chart = LineChart::unit(
         "Precision-recall curve",
         "recall",
         "precision",
         Line::reference("churn rate", vec![(0.0, churn_rate), (1.0, churn_rate)]),
     );
+    banded(chart, models, |c| (&c.pr, c.pr_band.as_ref()))
+}
+
+/// Each model's curve and its band, one colour per model.
+fn banded(
+    mut chart: LineChart,
+    models: &[(&str, &Curves)],
+    curve: impl Fn(&Curves) -> (&Vec<(f64, f64)>, Option<&Band>),
+) -> Drawn {
     for (k, (name, c)) in models.iter().enumerate() {
-        if let Some(b) = &c.pr_band {
+        let (points, band) = curve(c);
+        if let Some(b) = band {
             chart.areas.push(area(&format!("{name} 95% band"), b, k));
         }
-        chart.lines.push(Line::new(*name, c.pr.clone(), colour(k)));
+        chart.lines.push(Line::new(*name, points.clone(), colour(k)));
     }
     chart.draw()
 }
