@@ -43,12 +43,13 @@ pub enum ErrorKind {
     #[error("not a readable CSV file")]
     BadCsv(#[source] arrow::error::ArrowError),
     /// Decoding failed part-way through the file.
-    #[error("reading failed after {rows_read} rows: {detail}")]
+    #[error("reading failed after {rows_read} rows")]
     Decode {
         /// Rows decoded before the failure.
         rows_read: u64,
-        /// The decoder's reason.
-        detail: String,
+        /// Why.
+        #[source]
+        cause: DecodeCause,
     },
     /// A column named in the config is not in the file.
     #[error("column `{column}` (set by `{key}`) is not in the file; its columns are: {}{}", available.join(", "), suggestion(column, available))]
@@ -120,9 +121,39 @@ pub enum ErrorKind {
         /// Why it was rejected, naming column and value.
         reason: String,
     },
-    /// Pseudonymization is configured but its key is missing or too short.
-    #[error("{0}")]
-    PseudonymKey(String),
+    /// Pseudonymization is configured but its key's environment variable is not set.
+    #[error(
+        "privacy.pseudonymize is on but the environment variable {var} is not set: set it to a secret of at least {min} characters (the key never goes in the config file)"
+    )]
+    PseudonymKeyMissing {
+        /// The variable.
+        var: String,
+        /// The shortest key accepted, in bytes.
+        min: usize,
+    },
+    /// The pseudonymization key is unusable.
+    #[error("the key in {var}")]
+    PseudonymKey {
+        /// The variable it came from.
+        var: String,
+        /// Why it is refused.
+        #[source]
+        cause: crate::pseudonym::KeyError,
+    },
+}
+
+/// Why decoding stopped part-way through a table.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeCause {
+    /// The Parquet or CSV reader's own error.
+    #[error(transparent)]
+    Reader(#[from] arrow::error::ArrowError),
+    /// A batch lacks a column the plan reads (a bug).
+    #[error("column `{0}` missing from a batch")]
+    MissingColumn(String),
+    /// A normalized batch has no id column (a bug).
+    #[error("no id column")]
+    NoIdColumn,
 }
 
 fn suggestion(column: &str, available: &[String]) -> String {

@@ -23,10 +23,10 @@ mod source;
 mod table;
 
 pub use coerce::{IdKind, Reason, parse_instant};
-pub use error::{ErrorKind, IngestError};
-pub use output::{OutputError, ParquetOut, StagedFile};
+pub use error::{DecodeCause, ErrorKind, IngestError};
+pub use output::{EncodeCause, OutputError, ParquetOut, StagedFile};
 pub use pipeline::{Progress, TableValidation, Tables, ValidationReport, open, pseudonymizer, scan_options, validate};
-pub use pseudonym::{MIN_KEY_BYTES, Pseudonymizer};
+pub use pseudonym::{KeyError, MIN_KEY_BYTES, Pseudonymizer};
 pub use report::{ColumnReport, RejectExample, Rejection, TableReport, ValueCounts};
 pub use table::{ScanOptions, TableReader};
 

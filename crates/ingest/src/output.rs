@@ -26,13 +26,31 @@ pub enum OutputError {
         source: std::io::Error,
     },
     /// Encoding failed (for example, a batch does not match the file's schema).
-    #[error("cannot write {}: {detail}", path.display())]
+    #[error("cannot write {}", path.display())]
     Encode {
         /// The file.
         path: PathBuf,
-        /// The encoder's reason.
-        detail: String,
+        /// Why.
+        #[source]
+        cause: EncodeCause,
     },
+}
+
+/// Why a batch could not be encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeCause {
+    /// The Parquet writer's own error.
+    #[error(transparent)]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Arrow refused the batch.
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// A batch's columns are not the file's.
+    #[error("a batch does not match the file's columns")]
+    SchemaMismatch,
+    /// A write after the file was finished.
+    #[error("the file is already closed")]
+    Closed,
 }
 
 /// A file written under a hidden temporary name beside its target. [`commit`] renames it into
@@ -120,9 +138,9 @@ impl ParquetOut {
         compression: Compression,
         distinct: &[&str],
     ) -> Result<Self, OutputError> {
-        let encode = |e: &dyn std::fmt::Display| OutputError::Encode {
+        let encode = |cause: EncodeCause| OutputError::Encode {
             path: path.to_path_buf(),
-            detail: e.to_string(),
+            cause,
         };
         let mut props = distinct
             .iter()
@@ -136,7 +154,7 @@ impl ParquetOut {
         let parquet_schema = ArrowSchemaConverter::new()
             .with_coerce_types(props.coerce_types())
             .convert(&schema)
-            .map_err(|e| encode(&e))?;
+            .map_err(|e| encode(e.into()))?;
         let (staged, file) = StagedFile::create(path).map_err(|source| OutputError::Io {
             path: path.to_path_buf(),
             source,
@@ -150,7 +168,7 @@ impl ParquetOut {
             row_groups: 0,
         };
         let writer =
-            SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), props).map_err(|e| encode(&e))?;
+            SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), props).map_err(|e| encode(e.into()))?;
         out.factory = Some(ArrowRowGroupWriterFactory::new(&writer, schema));
         out.writer = Some(writer);
         Ok(out)
@@ -163,21 +181,23 @@ impl ParquetOut {
 
     /// Writes one batch as one row group, its columns encoded in parallel.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
-        let encode = |e: &dyn std::fmt::Display| OutputError::Encode {
+        let encode = |cause: EncodeCause| OutputError::Encode {
             path: self.staged.path().to_path_buf(),
-            detail: e.to_string(),
+            cause,
         };
         if batch.schema().fields() != self.schema.fields() {
-            return Err(encode(&"a batch does not match the file's columns"));
+            return Err(encode(EncodeCause::SchemaMismatch));
         }
         let (Some(writer), Some(factory)) = (self.writer.as_mut(), self.factory.as_ref()) else {
-            return Err(encode(&"the file is already closed"));
+            return Err(encode(EncodeCause::Closed));
         };
         let mut leaves = Vec::new();
         for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
-            leaves.extend(compute_leaves(field, column).map_err(|e| encode(&e))?);
+            leaves.extend(compute_leaves(field, column).map_err(|e| encode(e.into()))?);
         }
-        let columns = factory.create_column_writers(self.row_groups).map_err(|e| encode(&e))?;
+        let columns = factory
+            .create_column_writers(self.row_groups)
+            .map_err(|e| encode(e.into()))?;
         let chunks: Vec<ArrowColumnChunk> = columns
             .into_par_iter()
             .zip(leaves.into_par_iter())
@@ -186,24 +206,24 @@ impl ParquetOut {
                 w.close()
             })
             .collect::<Result<_, _>>()
-            .map_err(|e| encode(&e))?;
-        let mut group = writer.next_row_group().map_err(|e| encode(&e))?;
+            .map_err(|e| encode(e.into()))?;
+        let mut group = writer.next_row_group().map_err(|e| encode(e.into()))?;
         for chunk in chunks {
-            chunk.append_to_row_group(&mut group).map_err(|e| encode(&e))?;
+            chunk.append_to_row_group(&mut group).map_err(|e| encode(e.into()))?;
         }
-        group.close().map_err(|e| encode(&e))?;
+        group.close().map_err(|e| encode(e.into()))?;
         self.row_groups += 1;
         Ok(())
     }
 
     /// Completes the file and renames it into place; returns its final path.
     pub fn finish(mut self) -> Result<PathBuf, OutputError> {
-        let encode = |e: &dyn std::fmt::Display| OutputError::Encode {
+        let encode = |cause: EncodeCause| OutputError::Encode {
             path: self.staged.path().to_path_buf(),
-            detail: e.to_string(),
+            cause,
         };
         if let Some(writer) = self.writer.take() {
-            writer.close().map_err(|e| encode(&e))?;
+            writer.close().map_err(|e| encode(e.into()))?;
         }
         let path = self.staged.path().to_path_buf();
         self.staged.commit().map_err(|source| OutputError::Io { path, source })

@@ -21,26 +21,48 @@ pub struct Pseudonymizer {
     cache: HashMap<Box<str>, Box<str>>,
 }
 
+/// A pseudonymization key was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Shorter than the minimum.
+    #[error("the pseudonymization key has {bytes} bytes; at least {min} are needed")]
+    TooShort {
+        /// Its length.
+        bytes: usize,
+        /// The minimum.
+        min: usize,
+    },
+    /// HMAC refused it.
+    #[error("HMAC-SHA256 refuses the key")]
+    Invalid(#[source] hmac::digest::InvalidLength),
+}
+
 impl Pseudonymizer {
     /// A pseudonymizer keyed by the value of the environment variable `var`.
     pub fn from_env(var: &str) -> Result<Self, IngestError> {
         let key = std::env::var(var).map_err(|_| {
-            IngestError::pipeline(ErrorKind::PseudonymKey(format!(
-                "privacy.pseudonymize is on but the environment variable {var} is not set: set it to a secret of at least {MIN_KEY_BYTES} characters (the key never goes in the config file)"
-            )))
+            IngestError::pipeline(ErrorKind::PseudonymKeyMissing {
+                var: var.to_string(),
+                min: MIN_KEY_BYTES,
+            })
         })?;
-        Self::new(key.as_bytes()).map_err(|m| IngestError::pipeline(ErrorKind::PseudonymKey(format!("{var}: {m}"))))
+        Self::new(key.as_bytes()).map_err(|cause| {
+            IngestError::pipeline(ErrorKind::PseudonymKey {
+                var: var.to_string(),
+                cause,
+            })
+        })
     }
 
     /// A pseudonymizer with the given key.
-    pub fn new(key: &[u8]) -> Result<Self, String> {
+    pub fn new(key: &[u8]) -> Result<Self, KeyError> {
         if key.len() < MIN_KEY_BYTES {
-            return Err(format!(
-                "the pseudonymization key has {} bytes; at least {MIN_KEY_BYTES} are needed",
-                key.len()
-            ));
+            return Err(KeyError::TooShort {
+                bytes: key.len(),
+                min: MIN_KEY_BYTES,
+            });
         }
-        let keyed = Hmac::<Sha256>::new_from_slice(key).map_err(|e| e.to_string())?;
+        let keyed = Hmac::<Sha256>::new_from_slice(key).map_err(KeyError::Invalid)?;
         Ok(Pseudonymizer {
             keyed,
             cache: HashMap::new(),

@@ -37,12 +37,12 @@ pub(crate) enum BatchStream {
 }
 
 impl Iterator for BatchStream {
-    type Item = Result<RecordBatch, String>;
+    type Item = Result<RecordBatch, arrow::error::ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            BatchStream::Parquet(r) => r.next().map(|b| b.map_err(|e| e.to_string())),
-            BatchStream::Csv(r) => r.next().map(|b| b.map_err(|e| e.to_string())),
+            BatchStream::Parquet(r) => r.next(),
+            BatchStream::Csv(r) => r.next(),
         }
     }
 }

@@ -14,7 +14,7 @@ use churnguard_config::{CustomersTable, Date, EventsTable, InteractionsTable, La
 
 use crate::coerce::{self, IdKind, Ids, Marks, Reason, arc};
 use crate::column;
-use crate::error::{ErrorKind, IngestError};
+use crate::error::{DecodeCause, ErrorKind, IngestError};
 use crate::pseudonym::Pseudonymizer;
 use crate::report::{ColumnReport, RejectExample, Rejection, TableReport, ValueCounts};
 use crate::source::SourceFile;
@@ -367,10 +367,10 @@ impl TableReader {
             let st = &mut st;
             let normalizing = scope.spawn(move || {
                 for batch in rx {
-                    let batch = batch.map_err(|detail| {
+                    let batch = batch.map_err(|e| {
                         self.error(ErrorKind::Decode {
                             rows_read: st.rows_read,
-                            detail,
+                            cause: e.into(),
                         })
                     })?;
                     let out = st.normalize(self, &batch, &schema, id_output, pseudonymizer.as_deref_mut())?;
@@ -577,7 +577,7 @@ impl<'a> ScanState<'a> {
             let arr = numbered.or_else(|| batch.column_by_name(&p.source)).ok_or_else(|| {
                 t.error(ErrorKind::Decode {
                     rows_read: self.rows_read,
-                    detail: format!("column `{}` missing from a batch", p.source),
+                    cause: DecodeCause::MissingColumn(p.source.clone()),
                 })
             })?;
             let stats = &mut self.columns[ci];
@@ -636,7 +636,7 @@ impl<'a> ScanState<'a> {
         let ids = ids.ok_or_else(|| {
             t.error(ErrorKind::Decode {
                 rows_read: self.rows_read,
-                detail: "no id column".into(),
+                cause: DecodeCause::NoIdColumn,
             })
         })?;
         out[id_pos] = self.settle_ids(t, ids, id_output, pseudonymizer, &mut marks);
@@ -652,14 +652,14 @@ impl<'a> ScanState<'a> {
                 .map_err(|e| {
                     t.error(ErrorKind::Decode {
                         rows_read: self.rows_read,
-                        detail: e.to_string(),
+                        cause: e.into(),
                     })
                 })?;
         }
         let kept = RecordBatch::try_new(schema.clone(), out).map_err(|e| {
             t.error(ErrorKind::Decode {
                 rows_read: self.rows_read,
-                detail: e.to_string(),
+                cause: e.into(),
             })
         })?;
         self.observe(t, &kept);

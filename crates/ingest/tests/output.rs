@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
-use churnguard_ingest::{OutputError, ParquetOut};
+use churnguard_ingest::{EncodeCause, OutputError, ParquetOut};
 use parquet::basic::Compression;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
@@ -78,11 +78,23 @@ fn a_batch_of_other_columns_and_a_missing_folder_are_errors_naming_the_file() {
     let mut out = ParquetOut::create(&path, a.schema(), Compression::UNCOMPRESSED).unwrap();
     let other = RecordBatch::try_from_iter([("y", Arc::new(Int64Array::from(vec![1])) as ArrayRef)]).unwrap();
     let e = out.write(&other).unwrap_err();
-    assert!(matches!(e, OutputError::Encode { .. }), "{e}");
     assert!(
-        e.to_string().contains("out.parquet") && e.to_string().contains("columns"),
+        matches!(
+            e,
+            OutputError::Encode {
+                cause: EncodeCause::SchemaMismatch,
+                ..
+            }
+        ),
         "{e}"
     );
+    // The message names the file once, the cause says why (as a chain, never repeated).
+    let cause = std::error::Error::source(&e).map(|c| c.to_string()).unwrap_or_default();
+    assert!(
+        e.to_string().contains("out.parquet") && cause.contains("columns"),
+        "{e}: {cause}"
+    );
+    assert!(!e.to_string().contains("columns"), "{e}");
     drop(out);
     assert!(files(d.path()).is_empty());
 

@@ -72,7 +72,7 @@ impl Out {
         let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| {
             SynthError::Output(OutputError::Encode {
                 path: self.file.path().to_path_buf(),
-                detail: e.to_string(),
+                cause: e.into(),
             })
         })?;
         Ok(self.file.write(&batch)?)

@@ -15,6 +15,20 @@ pub struct LightGbmError {
     pub call: &'static str,
     /// LightGBM's message.
     pub message: String,
+    /// The parser's error, when LightGBM's output could not be read.
+    #[source]
+    pub cause: Option<serde_json::Error>,
+}
+
+impl LightGbmError {
+    /// A refusal with LightGBM's (or churnguard's) message and no further cause.
+    pub fn new(call: &'static str, message: String) -> LightGbmError {
+        LightGbmError {
+            call,
+            message,
+            cause: None,
+        }
+    }
 }
 
 fn check(call: &'static str, code: i32) -> Result<(), LightGbmError> {
@@ -25,14 +39,11 @@ fn check(call: &'static str, code: i32) -> Result<(), LightGbmError> {
     let message = unsafe { CStr::from_ptr(sys::LGBM_GetLastError()) }
         .to_string_lossy()
         .into_owned();
-    Err(LightGbmError { call, message })
+    Err(LightGbmError::new(call, message))
 }
 
 fn c_string(call: &'static str, s: &str) -> Result<CString, LightGbmError> {
-    CString::new(s).map_err(|_| LightGbmError {
-        call,
-        message: "a parameter string contains a NUL byte".into(),
-    })
+    CString::new(s).map_err(|_| LightGbmError::new(call, "a parameter string contains a NUL byte".into()))
 }
 
 /// Text from a call that fills a caller's buffer and reports the length it needs (NUL included):
@@ -63,7 +74,7 @@ fn text_out(
 }
 
 fn shape(call: &'static str, values: usize, cols: usize) -> Result<(i32, i32), LightGbmError> {
-    let bad = |message: String| LightGbmError { call, message };
+    let bad = |message: String| LightGbmError::new(call, message);
     if cols == 0 || !values.is_multiple_of(cols) {
         return Err(bad(format!("{values} values is not a whole number of rows of {cols}")));
     }
@@ -105,10 +116,10 @@ impl Dataset {
     ) -> Result<Self, LightGbmError> {
         let (rows, cols) = shape("LGBM_DatasetCreateFromMat", x.len(), cols)?;
         if labels.len() != rows as usize {
-            return Err(LightGbmError {
-                call: "LGBM_DatasetSetField",
-                message: format!("{} labels for {rows} rows", labels.len()),
-            });
+            return Err(LightGbmError::new(
+                "LGBM_DatasetSetField",
+                format!("{} labels for {rows} rows", labels.len()),
+            ));
         }
         let params = c_string("LGBM_DatasetCreateFromMat", params)?;
         let mut handle = std::ptr::null_mut();
@@ -148,10 +159,7 @@ impl Dataset {
             .map(|n| c_string(call, n))
             .collect::<Result<Vec<CString>, _>>()?;
         let mut pointers: Vec<*const std::os::raw::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
-        let n = i32::try_from(pointers.len()).map_err(|_| LightGbmError {
-            call,
-            message: "too many features".into(),
-        })?;
+        let n = i32::try_from(pointers.len()).map_err(|_| LightGbmError::new(call, "too many features".into()))?;
         // SAFETY: `pointers` holds `n` NUL-terminated strings alive for the call; LightGBM copies them.
         check(call, unsafe {
             sys::LGBM_DatasetSetFeatureNames(self.handle, pointers.as_mut_ptr(), n)
@@ -315,10 +323,7 @@ impl Booster {
                 )
             }
         })?;
-        String::from_utf8(buf).map_err(|_| LightGbmError {
-            call,
-            message: "the model text is not UTF-8".into(),
-        })
+        String::from_utf8(buf).map_err(|_| LightGbmError::new(call, "the model text is not UTF-8".into()))
     }
 
     /// Predicts for a row-major matrix of `cols` features.
@@ -385,8 +390,12 @@ pub fn parameter_aliases() -> Result<Vec<(String, Vec<String>)>, LightGbmError> 
         // SAFETY: `out` has `capacity` writable bytes; LightGBM reports the length it needs.
         unsafe { sys::LGBM_DumpParamAliases(capacity, len, out) }
     })?;
-    let bad = |message: String| LightGbmError { call, message };
-    let json: serde_json::Value = serde_json::from_slice(&buf).map_err(|e| bad(e.to_string()))?;
+    let bad = |message: String| LightGbmError::new(call, message);
+    let json: serde_json::Value = serde_json::from_slice(&buf).map_err(|e| LightGbmError {
+        call,
+        message: "its parameter list is not JSON".into(),
+        cause: Some(e),
+    })?;
     let map = json.as_object().ok_or_else(|| bad("not a JSON object".into()))?;
     Ok(map
         .iter()
