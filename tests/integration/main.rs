@@ -9,6 +9,7 @@ mod compare;
 mod export;
 mod report;
 mod score;
+mod serve;
 mod train;
 mod validate;
 

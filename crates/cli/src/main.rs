@@ -12,6 +12,7 @@ mod progress;
 mod render;
 mod report;
 mod score;
+mod serve;
 mod synth;
 mod train;
 mod validate;
@@ -52,6 +53,8 @@ enum Command {
     Score(score::Args),
     /// Export any LightGBM model text to an exact ONNX model, and check it through ONNX Runtime.
     Export(export::Args),
+    /// Serve the early-warning answers online over HTTP: one customer's risk, reasons and action now, with hot model reload.
+    Serve(serve::Args),
     /// Draw a package's report.html again from its manifest (charts of its figures, self-contained).
     Report(report::Args),
     /// Score the same labelled customers with several packages and say whether their differences are real.
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
         Command::Run(args) => train::run(&args, true),
         Command::Score(args) => score::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Doctor(args) => doctor::run(&args),
@@ -130,6 +134,9 @@ fn is_usage(e: &anyhow::Error) -> bool {
             || cause
                 .downcast_ref::<churnguard_app::AppError>()
                 .is_some_and(churnguard_app::AppError::is_usage)
+            || cause
+                .downcast_ref::<churnguard_serve::ServeError>()
+                .is_some_and(churnguard_serve::ServeError::is_usage)
     })
 }
 

@@ -1,0 +1,569 @@
+//! `churnguard serve`: the online early-warning service. One customer's risk now (or a few at
+//! once), from a verified package: calibrated probability, tier, value at risk, three reasons with
+//! sentences and the action, on tokio and axum. Packages are swapped in whole on reload (SIGHUP,
+//! a change of `latest`, or an authenticated admin call); requests in flight finish on the model
+//! they started with.
+
+mod metrics;
+mod model;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use churnguard_config::Pipeline;
+use churnguard_infer::OnnxRuntime;
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+pub use metrics::Metrics;
+pub use model::{CustomerIn, CustomerOut, ReasonOut, Served};
+
+/// The environment variable holding the bearer token (unset: no token is asked for, and admin
+/// calls are refused).
+pub const TOKEN_VAR: &str = "CHURNGUARD_TOKEN";
+
+/// The service could not start or a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The package could not be opened or verified.
+    #[error(transparent)]
+    Open(#[from] churnguard_infer::OpenError),
+    /// The package is for another pipeline.
+    #[error(transparent)]
+    Package(#[from] churnguard_package::PackageError),
+    /// ONNX Runtime failed.
+    #[error(transparent)]
+    Session(#[from] churnguard_infer::SessionError),
+    /// A field of a request is wrong.
+    #[error("{field}: {problem}")]
+    Field {
+        /// The field's path, such as `customers[0].features.recency_days`.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The listening address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The async runtime could not start or serving failed.
+    #[error("the HTTP server failed")]
+    Server(#[source] std::io::Error),
+}
+
+impl ServeError {
+    /// Whether the error is in what the user asked for (exit code 2 at start).
+    pub fn is_usage(&self) -> bool {
+        match self {
+            ServeError::Open(e) => e.is_usage(),
+            ServeError::Package(e) => e.is_usage(),
+            ServeError::Listen { .. } | ServeError::Field { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// What a request may hold and how long it may take.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most customers in one request.
+    pub max_customers: usize,
+    /// Requests scored at once; more are answered 503 with `Retry-After` instead of queueing.
+    pub max_in_flight: usize,
+    /// Longest a request may take before it is answered 503.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1 << 20,
+            max_customers: 1000,
+            max_in_flight: 64,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What `serve` needs.
+pub struct ServeConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The package folder or `latest` link (opened again at every reload).
+    pub model: PathBuf,
+    /// The validated pipeline (tiers' actions, rules).
+    pub pipeline: Pipeline,
+    /// ONNX Runtime.
+    pub runtime: &'static OnnxRuntime,
+    /// Request limits.
+    pub limits: Limits,
+    /// The bearer token, when one is asked for.
+    pub token: Option<String>,
+    /// ONNX Runtime sessions kept (one thread each).
+    pub sessions: usize,
+    /// How often `model` is checked for a new target (`latest` moved); `None`: never.
+    pub watch: Option<Duration>,
+}
+
+/// The state every handler shares.
+struct App {
+    model: RwLock<Arc<Served>>,
+    config: ServeConfig,
+    metrics: Metrics,
+    permits: Arc<Semaphore>,
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// Loads the package, binds `listen`, calls `ready` with the bound address, and serves until
+/// SIGTERM or SIGINT, then drains the requests in flight and returns.
+pub fn run(config: ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let served = Served::load(&config.model, &config.pipeline, config.runtime, config.sessions)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Server)?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServeError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(ServeError::Server)?;
+        let app = Arc::new(App {
+            permits: Arc::new(Semaphore::new(config.limits.max_in_flight.max(1))),
+            model: RwLock::new(Arc::new(served)),
+            config,
+            metrics: Metrics::default(),
+            reloading: tokio::sync::Mutex::new(()),
+        });
+        log(
+            "started",
+            serde_json::json!({"listen": addr.to_string(), "version": app.current().version()}),
+        );
+        spawn_reloaders(&app);
+        ready(addr);
+        axum::serve(listener, router(app.clone()))
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(ServeError::Server)?;
+        log("stopped", serde_json::json!({}));
+        Ok(())
+    })
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/v1/model", get(model_info))
+        .route("/metrics", get(metrics))
+        .route("/v1/score", post(score))
+        .route("/v1/admin/reload", post(admin_reload))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+impl App {
+    fn current(&self) -> Arc<Served> {
+        self.model
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Opens the package again and swaps it in when it verifies; the old one keeps serving
+    /// otherwise. Returns the version served afterwards.
+    async fn reload(self: &Arc<Self>, why: &str) -> Result<String, String> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let app = self.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let c = &app.config;
+            Served::load(&c.model, &c.pipeline, c.runtime, c.sessions)
+        })
+        .await;
+        let old = self.current().version().to_string();
+        match loaded {
+            Ok(Ok(served)) => {
+                let version = served.version().to_string();
+                *self.model.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(served);
+                self.metrics.reloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                log("reloaded", serde_json::json!({"why": why, "from": old, "to": version}));
+                Ok(version)
+            }
+            Ok(Err(e)) => {
+                self.metrics
+                    .failed_reloads
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let message = chain(&e);
+                log(
+                    "reload refused",
+                    serde_json::json!({"why": why, "serving": old, "error": message}),
+                );
+                Err(message)
+            }
+            Err(e) => {
+                self.metrics
+                    .failed_reloads
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(format!("the reload task failed: {e}"))
+            }
+        }
+    }
+
+    /// Whether the request carries the token (always, when none is asked for).
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        match &self.config.token {
+            None => true,
+            Some(token) => headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .is_some_and(|given| given == token),
+        }
+    }
+}
+
+/// SIGHUP and, when asked, a watch of the package path reload the model.
+fn spawn_reloaders(app: &Arc<App>) {
+    #[cfg(unix)]
+    {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                let _ = app.reload("SIGHUP").await;
+            }
+        });
+    }
+    if let Some(every) = app.config.watch {
+        let app = app.clone();
+        tokio::spawn(async move {
+            // A target that failed is not tried again until the link moves once more.
+            let mut refused: Option<PathBuf> = None;
+            loop {
+                tokio::time::sleep(every).await;
+                let Ok(target) = std::fs::canonicalize(&app.config.model) else {
+                    continue;
+                };
+                if target == app.current().package.package.dir || refused.as_ref() == Some(&target) {
+                    continue;
+                }
+                refused = app
+                    .reload("the package path points at a new version")
+                    .await
+                    .err()
+                    .map(|_| target);
+            }
+        });
+    }
+}
+
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = term => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    log("draining", serde_json::json!({}));
+}
+
+/// One structured log line on stderr.
+fn log(event: &str, fields: serde_json::Value) {
+    let mut line = serde_json::json!({
+        "ts_ms": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        "event": event,
+    });
+    if let (Some(l), serde_json::Value::Object(f)) = (line.as_object_mut(), fields) {
+        l.extend(f);
+    }
+    eprintln!("{line}");
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+/// A JSON answer, counted under its route.
+fn answer(app: &App, route: &'static str, started: Instant, status: StatusCode, body: serde_json::Value) -> Response {
+    app.metrics
+        .request(route, status.as_u16(), started.elapsed().as_secs_f64());
+    let mut r = (status, axum::Json(body)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
+}
+
+fn error(app: &App, route: &'static str, started: Instant, status: StatusCode, message: impl Into<String>) -> Response {
+    answer(
+        app,
+        route,
+        started,
+        status,
+        serde_json::json!({"error": message.into()}),
+    )
+}
+
+fn unauthorized(app: &App, route: &'static str, started: Instant) -> Response {
+    let mut r = error(
+        app,
+        route,
+        started,
+        StatusCode::UNAUTHORIZED,
+        "a bearer token is required",
+    );
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    answer(
+        &app,
+        "/healthz",
+        Instant::now(),
+        StatusCode::OK,
+        serde_json::json!({"status": "alive"}),
+    )
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let served = app.current();
+    answer(
+        &app,
+        "/readyz",
+        Instant::now(),
+        StatusCode::OK,
+        serde_json::json!({"status": "ready", "version": served.version()}),
+    )
+}
+
+async fn model_info(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let started = Instant::now();
+    if !app.authorized(&headers) {
+        return unauthorized(&app, "/v1/model", started);
+    }
+    let served = app.current();
+    let m = &served.package.package.manifest;
+    let body = serde_json::json!({
+        "pipeline": m.pipeline,
+        "version": m.version,
+        "package_sha256": served.hash,
+        "created_at": m.created_at,
+        "test": {"auc": m.test.auc, "auc_interval": m.test.auc_interval, "pr_auc": m.test.pr_auc,
+                 "brier": m.test.brier, "log_loss": m.test.log_loss, "rows": m.test.rows},
+        "tiers": {"high": m.tiers.high, "medium": m.tiers.medium},
+        "feature_spec": m.feature_spec,
+    });
+    answer(&app, "/v1/model", started, StatusCode::OK, body)
+}
+
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let started = Instant::now();
+    if !app.authorized(&headers) {
+        return unauthorized(&app, "/metrics", started);
+    }
+    app.metrics.request("/metrics", 200, started.elapsed().as_secs_f64());
+    let text = app.metrics.render(app.current().version());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn not_found(State(app): State<Arc<App>>) -> Response {
+    error(&app, "other", Instant::now(), StatusCode::NOT_FOUND, "no such route")
+}
+
+async fn admin_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let started = Instant::now();
+    let route = "/v1/admin/reload";
+    if app.config.token.is_none() {
+        return error(
+            &app,
+            route,
+            started,
+            StatusCode::FORBIDDEN,
+            format!("admin calls need a token: set {TOKEN_VAR} when starting the service"),
+        );
+    }
+    if !app.authorized(&headers) {
+        return unauthorized(&app, route, started);
+    }
+    match app.reload("admin call").await {
+        Ok(version) => answer(
+            &app,
+            route,
+            started,
+            StatusCode::OK,
+            serde_json::json!({"version": version}),
+        ),
+        Err(message) => error(
+            &app,
+            route,
+            started,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "the package was refused, {} keeps serving: {message}",
+                app.current().version()
+            ),
+        ),
+    }
+}
+
+/// The body of `POST /v1/score`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoreRequest {
+    customers: Vec<CustomerIn>,
+}
+
+async fn score(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let route = "/v1/score";
+    if !app.authorized(&headers) {
+        return unauthorized(&app, route, started);
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim() == "application/json"));
+    if !json {
+        return error(
+            &app,
+            route,
+            started,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send application/json",
+        );
+    }
+    // Saturated: answer now rather than queue without bound.
+    let Ok(_permit) = app.permits.clone().try_acquire_owned() else {
+        app.metrics.shed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return error(
+            &app,
+            route,
+            started,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "saturated: retry in a moment",
+        );
+    };
+    let limits = app.config.limits.clone();
+    let Ok(bytes) = axum::body::to_bytes(body, limits.max_body_bytes).await else {
+        return error(
+            &app,
+            route,
+            started,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {} bytes", limits.max_body_bytes),
+        );
+    };
+    let request: ScoreRequest =
+        match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes)) {
+            Ok(r) => r,
+            Err(e) => {
+                let path = e.path().to_string();
+                let field = if path == "." { "body".to_string() } else { path };
+                return error(
+                    &app,
+                    route,
+                    started,
+                    StatusCode::BAD_REQUEST,
+                    format!("{field}: {}", e.inner()),
+                );
+            }
+        };
+    let n = request.customers.len();
+    if n == 0 {
+        return error(
+            &app,
+            route,
+            started,
+            StatusCode::BAD_REQUEST,
+            "customers: give at least one customer",
+        );
+    }
+    if n > limits.max_customers {
+        return error(
+            &app,
+            route,
+            started,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("customers: {n} customers, at most {} per request", limits.max_customers),
+        );
+    }
+    // The model this request started with, whatever a reload swaps in meanwhile.
+    let served = app.current();
+    let work = {
+        let app = app.clone();
+        let served = served.clone();
+        tokio::task::spawn_blocking(move || served.score(&app.config.pipeline, request.customers))
+    };
+    match tokio::time::timeout(limits.timeout, work).await {
+        Ok(Ok(Ok(customers))) => {
+            app.metrics
+                .customers
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            let body = serde_json::json!({
+                "model": {"pipeline": served.package.pipeline(), "version": served.version(), "package_sha256": served.hash},
+                "customers": customers,
+            });
+            answer(&app, route, started, StatusCode::OK, body)
+        }
+        Ok(Ok(Err(e @ ServeError::Field { .. }))) => {
+            error(&app, route, started, StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Ok(Ok(Err(e))) => error(&app, route, started, StatusCode::INTERNAL_SERVER_ERROR, chain(&e)),
+        Ok(Err(e)) => error(
+            &app,
+            route,
+            started,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("scoring failed: {e}"),
+        ),
+        Err(_) => error(
+            &app,
+            route,
+            started,
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("timed out after {} ms", limits.timeout.as_millis()),
+        ),
+    }
+}

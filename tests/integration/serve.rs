@@ -1,0 +1,424 @@
+//! `churnguard serve` over a real socket: the batch list's answers for every CDNOW customer,
+//! every error status, reload (and a tampered package refused while the old one serves),
+//! saturation answered 503, SIGTERM draining the request in flight.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::report::train_cdnow;
+use crate::{Scratch, churnguard, outcome, root};
+
+/// A running service, killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(model: &Path, extra: &[&str], token: Option<&str>) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_churnguard"));
+    cmd.args([
+        "serve",
+        "--model",
+        &model.display().to_string(),
+        "--pipeline",
+        "pipelines/cdnow.toml",
+    ])
+    .args(["--listen", "127.0.0.1:0", "--watch-seconds", "0"])
+    .args(extra)
+    .current_dir(root())
+    .env_clear()
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    for key in ["PATH", "HOME", "TMPDIR", "ORT_DYLIB_PATH", "OMP_WAIT_POLICY"] {
+        if let Some(v) = std::env::var_os(key) {
+            cmd.env(key, v);
+        }
+    }
+    if let Some(t) = token {
+        cmd.env(churnguard_serve::TOKEN_VAR, t);
+    }
+    let mut child = cmd.spawn().expect("churnguard serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a first line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("not a listening line: {line:?}"))
+        .parse()
+        .expect("an address");
+    Server { child, addr }
+}
+
+/// One HTTP/1.1 exchange: (status, head, body).
+fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    s.write_all(request.as_bytes()).unwrap();
+    read_response(&mut s)
+}
+
+fn read_response(s: &mut TcpStream) -> (u16, String, String) {
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+fn post(addr: SocketAddr, body: &str) -> (u16, String, String) {
+    http(addr, "POST", "/v1/score", &[JSON], body)
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// The feature rows of the CDNOW customers at `cutoff`, as the service takes them.
+fn feature_rows(
+    s: &Scratch,
+    package: &Path,
+    cutoff: &str,
+) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
+    use arrow::array::{Array, Float64Array};
+    let out = s.0.path().join("features.parquet");
+    let (code, _, err) = outcome(&churnguard(&[
+        "features",
+        "pipelines/cdnow.toml",
+        "--cutoff",
+        cutoff,
+        "--out",
+        &out.display().to_string(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(package.join("manifest.json")).unwrap()).unwrap();
+    let features = m["feature_spec"]["features"].as_array().unwrap().clone();
+    let file = std::fs::File::open(&out).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let ids = batch.column_by_name("customer_id").unwrap();
+        for i in 0..batch.num_rows() {
+            let id = arrow::util::display::array_value_to_string(ids, i).unwrap();
+            let mut values = serde_json::Map::new();
+            for f in &features {
+                let name = f["name"].as_str().unwrap();
+                let col = batch.column_by_name(name).unwrap();
+                let col = col.as_any().downcast_ref::<Float64Array>().unwrap();
+                if col.is_valid(i) && col.value(i).is_finite() {
+                    values.insert(name.into(), serde_json::json!(col.value(i)));
+                }
+            }
+            rows.push((id, values));
+        }
+    }
+    rows
+}
+
+/// The batch list's rows by customer id: the CSV's header and cells.
+fn list_rows(path: &Path) -> std::collections::HashMap<String, std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(str::to_string).collect();
+    let mut out = std::collections::HashMap::new();
+    let mut reader = arrow::csv::ReaderBuilder::new(std::sync::Arc::new(arrow::datatypes::Schema::new(
+        header
+            .iter()
+            .map(|h| arrow::datatypes::Field::new(h, arrow::datatypes::DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    )))
+    .with_header(true)
+    .build(std::fs::File::open(path).unwrap())
+    .unwrap();
+    for batch in reader.by_ref() {
+        let batch = batch.unwrap();
+        for i in 0..batch.num_rows() {
+            let row: std::collections::HashMap<String, String> = header
+                .iter()
+                .enumerate()
+                .map(|(k, h)| {
+                    (
+                        h.clone(),
+                        arrow::util::display::array_value_to_string(batch.column(k), i).unwrap(),
+                    )
+                })
+                .collect();
+            out.insert(row["customer_id"].clone(), row);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_cdnow_customer_gets_the_batch_lists_probability_reasons_and_value_at_risk() {
+    let s = Scratch::new();
+    let package = train_cdnow(&s.0.path().join("models"));
+    let list = s.0.path().join("list.csv");
+    let (code, _, err) = outcome(&churnguard(&[
+        "score",
+        "--model",
+        &package.display().to_string(),
+        "--pipeline",
+        "pipelines/cdnow.toml",
+        "--out",
+        &list.display().to_string(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let batch = list_rows(&list);
+    // `score` at as_of 1998-07-01 builds its snapshot at the next day's cutoff.
+    let rows = feature_rows(&s, &package, "1998-07-02");
+    assert_eq!(rows.len(), batch.len(), "the same customers");
+    let server = serve(&package, &[], None);
+    let mut compared_reasons = 0;
+    for chunk in rows.chunks(500) {
+        let customers: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|(id, features)| {
+                let value: f64 = batch[id]["value"].parse().unwrap();
+                serde_json::json!({"id": id, "features": features, "value": value})
+            })
+            .collect();
+        let (status, _, body) = post(server.addr, &serde_json::json!({ "customers": customers }).to_string());
+        assert_eq!(status, 200, "{body}");
+        let answer = json(&body);
+        assert_eq!(answer["model"]["version"], "v1");
+        for c in answer["customers"].as_array().unwrap() {
+            let id = c["id"].as_str().unwrap();
+            let want = &batch[id];
+            let p: f64 = want["churn_probability"].parse().unwrap();
+            let got = c["churn_probability"].as_f64().unwrap();
+            assert!((got - p).abs() <= 1e-12, "customer {id}: service {got}, list {p}");
+            let var: f64 = want["value_at_risk"].parse().unwrap();
+            assert!(
+                (c["value_at_risk"].as_f64().unwrap() - var).abs() <= 1e-9 * var.max(1.0),
+                "{id}"
+            );
+            // The list gives reasons to its high and medium tiers: the same three, in order.
+            if !want["reason_1_feature"].is_empty() {
+                for (k, r) in c["reasons"].as_array().unwrap().iter().enumerate() {
+                    assert_eq!(
+                        r["feature"].as_str().unwrap(),
+                        want[&format!("reason_{}_feature", k + 1)],
+                        "{id}"
+                    );
+                    assert_eq!(
+                        r["sentence"].as_str().unwrap(),
+                        want[&format!("reason_{}", k + 1)],
+                        "{id}"
+                    );
+                }
+                compared_reasons += 1;
+            }
+        }
+    }
+    assert!(
+        compared_reasons > 500,
+        "only {compared_reasons} customers with reasons compared"
+    );
+}
+
+#[test]
+fn health_model_and_metrics_answer_and_bad_requests_get_their_status_and_a_message_naming_the_field() {
+    let s = Scratch::new();
+    let package = train_cdnow(&s.0.path().join("models"));
+    let server = serve(&package, &["--max-body-bytes", "400", "--max-customers", "2"], None);
+    let a = server.addr;
+    let (status, _, body) = http(a, "GET", "/healthz", &[], "");
+    assert_eq!((status, json(&body)["status"].as_str()), (200, Some("alive")));
+    let (status, _, body) = http(a, "GET", "/readyz", &[], "");
+    assert_eq!((status, json(&body)["version"].as_str()), (200, Some("v1")));
+    let (status, _, body) = http(a, "GET", "/v1/model", &[], "");
+    assert_eq!(status, 200, "{body}");
+    let m = json(&body);
+    assert!(m["feature_spec"]["features"].as_array().unwrap().len() > 10 && m["test"]["auc"].as_f64().unwrap() > 0.7);
+
+    let one = r#"{"customers":[{"id":1,"features":{"recency_days":12,"frequency":4}}]}"#;
+    let (status, _, body) = post(a, one);
+    assert_eq!(status, 200, "{body}");
+    let c = &json(&body)["customers"][0];
+    assert!(c["churn_probability"].as_f64().unwrap() > 0.0 && !c["action"].as_str().unwrap().is_empty());
+    for (body, status, says) in [
+        (
+            r#"{"customers":[{"features":{"recency":1}}]}"#,
+            400,
+            "customers[0].features.recency: not a feature",
+        ),
+        (
+            r#"{"customers":[{"features":{"recency_days":"soon"}}]}"#,
+            400,
+            "customers[0].features.recency_days: must be a number",
+        ),
+        (
+            r#"{"customers":[{"features":{},"value":"x"}]}"#,
+            400,
+            "customers[0].value",
+        ),
+        (r#"{"customers":[]}"#, 400, "at least one customer"),
+        (r#"{"people":[]}"#, 400, "unknown field `people`"),
+        ("not json", 400, "body"),
+        (
+            r#"{"customers":[{"features":{}},{"features":{}},{"features":{}}]}"#,
+            413,
+            "at most 2 per request",
+        ),
+    ] {
+        let (got, _, answer) = post(a, body);
+        assert_eq!(got, status, "{body} -> {answer}");
+        assert!(
+            json(&answer)["error"].as_str().unwrap().contains(says),
+            "{body} -> {answer}"
+        );
+    }
+    let big = format!(r#"{{"customers":[{{"id":"{}","features":{{}}}}]}}"#, "x".repeat(500));
+    let (status, _, body) = post(a, &big);
+    assert_eq!(status, 413, "{body}");
+    let (status, _, body) = http(a, "POST", "/v1/score", &[("Content-Type", "text/plain")], one);
+    assert_eq!(status, 415, "{body}");
+    let (status, _, _) = http(a, "GET", "/v2/nothing", &[], "");
+    assert_eq!(status, 404);
+    let (status, _, body) = http(a, "POST", "/v1/admin/reload", &[], "");
+    assert_eq!(status, 403, "admin calls need a token: {body}");
+    let (status, _, text) = http(a, "GET", "/metrics", &[], "");
+    assert_eq!(status, 200);
+    for line in [
+        "churnguard_requests_total{route=\"/v1/score\",status=\"400\"} 6",
+        "churnguard_requests_total{route=\"/v1/score\",status=\"413\"} 2",
+        "churnguard_requests_total{route=\"/v1/score\",status=\"415\"} 1",
+        "churnguard_customers_scored_total 1",
+        "churnguard_model_info{version=\"v1\"} 1",
+        "churnguard_request_seconds_count",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+}
+
+#[test]
+fn a_token_guards_everything_but_the_health_checks() {
+    let s = Scratch::new();
+    let package = train_cdnow(&s.0.path().join("models"));
+    let server = serve(&package, &[], Some("s3cret-token"));
+    let a = server.addr;
+    assert_eq!(http(a, "GET", "/healthz", &[], "").0, 200);
+    assert_eq!(http(a, "GET", "/readyz", &[], "").0, 200);
+    let one = r#"{"customers":[{"features":{"recency_days":12}}]}"#;
+    assert_eq!(post(a, one).0, 401);
+    assert_eq!(http(a, "GET", "/v1/model", &[], "").0, 401);
+    assert_eq!(
+        http(a, "GET", "/metrics", &[("Authorization", "Bearer wrong")], "").0,
+        401
+    );
+    let auth = ("Authorization", "Bearer s3cret-token");
+    assert_eq!(http(a, "POST", "/v1/score", &[JSON, auth], one).0, 200);
+    assert_eq!(http(a, "GET", "/metrics", &[auth], "").0, 200);
+}
+
+#[test]
+fn reload_swaps_in_a_new_version_and_refuses_a_tampered_one_while_the_old_keeps_serving() {
+    let s = Scratch::new();
+    let models = s.0.path().join("models");
+    train_cdnow(&models);
+    let latest = models.join("cdnow/latest");
+    let server = serve(&latest, &[], Some("t0ken-t0ken"));
+    let a = server.addr;
+    let auth = ("Authorization", "Bearer t0ken-t0ken");
+    let one = r#"{"customers":[{"features":{"recency_days":30,"frequency":2}}]}"#;
+    let version = |a: SocketAddr| json(&http(a, "POST", "/v1/score", &[JSON, auth], one).2)["model"]["version"].clone();
+    assert_eq!(version(a), "v1");
+    // A new version: `latest` moves, the admin call swaps it in.
+    train_cdnow(&models);
+    let (status, _, body) = http(a, "POST", "/v1/admin/reload", &[auth], "");
+    assert_eq!((status, json(&body)["version"].as_str()), (200, Some("v2")), "{body}");
+    assert_eq!(version(a), "v2");
+    // A third version whose model.onnx no longer matches its manifest: refused, v2 serves on.
+    train_cdnow(&models);
+    let onnx = models.join("cdnow/v3/model.onnx");
+    let mut bytes = std::fs::read(&onnx).unwrap();
+    bytes.push(0);
+    std::fs::write(&onnx, bytes).unwrap();
+    let (status, _, body) = http(a, "POST", "/v1/admin/reload", &[auth], "");
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("model.onnx") && body.contains("v2 keeps serving"),
+        "{body}"
+    );
+    assert_eq!(version(a), "v2");
+    // SIGHUP reloads too (the same refusal), and both are counted.
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, _, text) = http(a, "GET", "/metrics", &[auth], "");
+    assert!(text.contains("churnguard_reloads_total 1"), "{text}");
+    assert!(text.contains("churnguard_failed_reloads_total 2"), "{text}");
+    assert_eq!(version(a), "v2");
+}
+
+/// Sends a request's head and half its body, and leaves it open.
+fn half_request(addr: SocketAddr, body: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "POST /v1/score HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body.as_bytes()[..body.len() / 2]).unwrap();
+    s.flush().unwrap();
+    s
+}
+
+#[test]
+fn saturation_is_answered_503_at_once_and_sigterm_drains_the_request_in_flight() {
+    let s = Scratch::new();
+    let package = train_cdnow(&s.0.path().join("models"));
+    let mut server = serve(&package, &["--max-in-flight", "1"], None);
+    let a = server.addr;
+    let one = r#"{"customers":[{"features":{"recency_days":30,"frequency":2}}]}"#;
+    // A slow client holds the one slot while its body arrives.
+    let mut slow = half_request(a, one);
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let (status, head, body) = post(a, one);
+    assert_eq!(status, 503, "{body}");
+    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "shed at once, not after a wait"
+    );
+    // SIGTERM while the slow request is in flight: it still gets its answer, then the
+    // process exits 0.
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    slow.write_all(&one.as_bytes()[one.len() / 2..]).unwrap();
+    let (status, _, body) = read_response(&mut slow);
+    assert_eq!(status, 200, "the request in flight is answered: {body}");
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
