@@ -64,7 +64,7 @@ num_threads = $threads
 bootstrap_samples = 200
 TOML
 # BENCH_SECTIONS picks sections (default all); the later ones reuse files the earlier ones wrote.
-wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare report busy} " == *" $1 "* ]]; }
+wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare report serve busy} " == *" $1 "* ]]; }
 
 if wanted ingest; then
 echo "== ingest: validate an events table ($customers customers, CDNOW patterns) =="
@@ -189,6 +189,28 @@ echo "== report: report.html of a CDNOW package, drawn again from its manifest =
 read -r rep_t _ < <(median_of "$bin" report "$out/models_cdnow/cdnow/latest")
 printf '  churnguard report (verify the package, draw, replace report.html): %.3f s whole process (target < 0.5), %s KB\n' \
   "$rep_t" "$(( $(stat -c %s "$out/models_cdnow/cdnow/latest/report.html") / 1024 ))"
+fi
+
+echo
+if wanted serve; then
+echo "== serve: one CDNOW customer per request (a feature vector), wrk on loopback, server and load sharing the 2 cores =="
+[ -e "$out/models_cdnow/cdnow/latest" ] || "$bin" train pipelines/cdnow.toml --models "$out/models_cdnow" >/dev/null
+cat > "$out/serve_one.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"customers":[{"id":"8830","features":{"recency_days":84,"tenure_days":515,"frequency":3,"monetary_total":120.5,"amount_mean":40.2,"events_90d":1,"active_days_180d":2,"gap_mean_days":120,"last_gap_days":168},"value":400}]}'
+LUA
+"$bin" serve --model "$out/models_cdnow/cdnow/latest" --pipeline pipelines/cdnow.toml --listen 127.0.0.1:0 --sessions 1 > "$out/serve.out" 2>/dev/null &
+spid=$!
+for _ in $(seq 50); do grep -q listening "$out/serve.out" 2>/dev/null && break; sleep 0.1; done
+url=$(sed -n 's/^listening on //p' "$out/serve.out")
+for c in 1 4 16; do
+  wrk -t1 -c"$c" -d5s --latency -s "$out/serve_one.lua" "$url/v1/score" | awk -v c="$c" '
+    /Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2}
+    END {printf "  %2d connections: %8.0f requests/s, latency p50 %s, p99 %s\n", c, rps, p50, p99}'
+done
+kill -TERM "$spid" 2>/dev/null || true
+wait "$spid" 2>/dev/null || true
 fi
 
 echo

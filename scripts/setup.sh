@@ -71,6 +71,8 @@ PY
 fi
 
 if [ "$bench" -eq 1 ]; then
+  # The load generator of the serve benchmark.
+  install_debs wrk
   bstamp="$tools/stamp-bench-$(printf '%s' "${BENCH_PACKAGES[*]}" | sha256sum | cut -c1-12)"
   if [ ! -f "$bstamp" ]; then
     say "installing the Python reference stack: ${BENCH_PACKAGES[*]}"
