@@ -242,6 +242,23 @@ fn every_cdnow_customer_gets_the_batch_lists_probability_reasons_and_value_at_ri
         compared_reasons > 500,
         "only {compared_reasons} customers with reasons compared"
     );
+    // One customer per request (explained one by one, not in a batch): the same answers.
+    let explained = rows.iter().filter(|(id, _)| !batch[id]["reason_1_feature"].is_empty());
+    for (id, features) in explained.take(40) {
+        let body = serde_json::json!({"customers": [{"id": id, "features": features}]}).to_string();
+        let (status, _, answer) = post(server.addr, &body);
+        assert_eq!(status, 200, "{answer}");
+        let c = &json(&answer)["customers"][0];
+        let p: f64 = batch[id]["churn_probability"].parse().unwrap();
+        assert!((c["churn_probability"].as_f64().unwrap() - p).abs() <= 1e-12, "{id}");
+        for (k, r) in c["reasons"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(
+                r["sentence"].as_str().unwrap(),
+                batch[id][&format!("reason_{}", k + 1)],
+                "{id}"
+            );
+        }
+    }
 }
 
 #[test]

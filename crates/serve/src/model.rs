@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ServeError;
 
+/// Up to this many customers in a request are explained one by one.
+const ONE_BY_ONE: usize = 16;
+
 /// A verified package ready to answer.
 pub struct Served {
     /// The package.
@@ -147,11 +150,7 @@ impl Served {
         let rows = self.rows(&customers)?;
         let f = self.package.spec().features.len();
         let probabilities = self.probabilities(&rows, f)?;
-        let columns: Vec<Vec<f64>> = (0..f)
-            .map(|j| rows.iter().skip(j).step_by(f).copied().collect())
-            .collect();
-        let view: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
-        let contributions = self.package.ensemble.contributions_batch(&view);
+        let contributions = self.contributions(&rows, f);
         let choices = p.scoring.choices();
         let features = &self.package.spec().features;
         Ok(customers
@@ -185,6 +184,21 @@ impl Served {
                 }
             })
             .collect())
+    }
+
+    /// TreeSHAP contributions of the rows: one by one for a few customers (the batch form's
+    /// parallel pattern sharing costs more than it saves on a handful of rows), in one batch
+    /// otherwise.
+    fn contributions(&self, rows: &[f64], f: usize) -> Vec<f64> {
+        let ensemble = &self.package.ensemble;
+        if rows.len() / f.max(1) <= ONE_BY_ONE {
+            return rows.chunks(f).flat_map(|row| ensemble.contributions(row)).collect();
+        }
+        let columns: Vec<Vec<f64>> = (0..f)
+            .map(|j| rows.iter().skip(j).step_by(f).copied().collect())
+            .collect();
+        let view: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+        ensemble.contributions_batch(&view)
     }
 
     /// Calibrated probabilities from one free session (or the next in turn when all are busy).
