@@ -24,7 +24,7 @@ pub fn root() -> PathBuf {
 /// Variables a run may inherit: what finds programs and libraries, and the OpenMP wait policy.
 /// Everything else (a pseudonymization key, a locale, a stray `RUST_LOG`) is cleared, so a test
 /// gives the same result on every machine.
-const KEPT_ENV: [&str; 5] = ["PATH", "HOME", "TMPDIR", "ORT_DYLIB_PATH", "OMP_WAIT_POLICY"];
+pub const KEPT_ENV: [&str; 5] = ["PATH", "HOME", "TMPDIR", "ORT_DYLIB_PATH", "OMP_WAIT_POLICY"];
 
 /// One finished run of the binary, with what a failing test needs to report it.
 pub struct Run {

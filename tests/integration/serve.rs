@@ -39,7 +39,7 @@ fn serve(model: &Path, extra: &[&str], token: Option<&str>) -> Server {
     .env_clear()
     .stdout(Stdio::piped())
     .stderr(Stdio::null());
-    for key in ["PATH", "HOME", "TMPDIR", "ORT_DYLIB_PATH", "OMP_WAIT_POLICY"] {
+    for key in crate::KEPT_ENV {
         if let Some(v) = std::env::var_os(key) {
             cmd.env(key, v);
         }

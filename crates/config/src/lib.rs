@@ -31,7 +31,7 @@ pub use label::{Label, label_matches};
 pub use snapshots::{AliveRule, Population, Snapshots};
 
 pub use date::{DATE_YEARS, Date, MS_PER_DAY, digits};
-pub use error::ConfigError;
+pub use error::{ConfigError, with_causes};
 pub use scoring::{ActionRule, DEFAULT_ACTIONS, RankBy, ScoringConfig, Tier};
 pub use training::{
     CalibrationMethod, ClassWeight, EvaluationConfig, ModelConfig, OutputConfig, SplitConfig, StoppingMetric,

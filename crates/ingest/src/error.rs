@@ -200,15 +200,3 @@ impl std::error::Error for IngestError {
         self.kind.source()
     }
 }
-
-/// An error with its causes, as one line (`message: cause: cause`): for reports that hold text.
-pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
-}

@@ -174,7 +174,7 @@ pub fn validate(p: &Pipeline, as_of: Option<Date>, progress: &mut dyn FnMut(Prog
         Ok(ps) => ps,
         Err(e) => {
             // Reading ids without their pseudonyms is what the setting forbids: stop here.
-            report.errors.push(crate::error::with_causes(&e));
+            report.errors.push(churnguard_config::with_causes(&e));
             return report;
         }
     };
@@ -186,22 +186,25 @@ pub fn validate(p: &Pipeline, as_of: Option<Date>, progress: &mut dyn FnMut(Prog
     let id_output = id_layout(opened.iter().filter_map(|(_, _, r)| r.as_ref().ok()), pseudo.is_some());
     let opts = scan_options(p, as_of, id_output);
     for (role, path, reader) in &opened {
-        let result = reader.as_ref().map_err(|e| crate::error::with_causes(e)).and_then(|r| {
-            let total_rows = r.total_rows();
-            progress(Progress {
-                role: *role,
-                rows_read: 0,
-                total_rows,
-            });
-            r.scan(&opts, pseudo.as_mut(), |_, rows_read| {
+        let result = reader
+            .as_ref()
+            .map_err(|e| churnguard_config::with_causes(e))
+            .and_then(|r| {
+                let total_rows = r.total_rows();
                 progress(Progress {
                     role: *role,
-                    rows_read,
+                    rows_read: 0,
                     total_rows,
+                });
+                r.scan(&opts, pseudo.as_mut(), |_, rows_read| {
+                    progress(Progress {
+                        role: *role,
+                        rows_read,
+                        total_rows,
+                    })
                 })
-            })
-            .map_err(|e| crate::error::with_causes(&e))
-        });
+                .map_err(|e| churnguard_config::with_causes(&e))
+            });
         let (report_t, error) = match result {
             Ok(t) => (Some(t), None),
             Err(e) => {

@@ -210,7 +210,7 @@ impl App {
                 self.metrics
                     .failed_reloads
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let message = chain(&e);
+                let message = churnguard_config::with_causes(&e);
                 log(
                     "reload refused",
                     serde_json::json!({"why": why, "serving": old, "error": message}),
@@ -309,17 +309,6 @@ fn log(event: &str, fields: serde_json::Value) {
         l.extend(f);
     }
     eprintln!("{line}");
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }
 
 /// A JSON answer, counted under its route.
@@ -550,7 +539,13 @@ async fn score(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> R
         Ok(Ok(Err(e @ ServeError::Field { .. }))) => {
             error(&app, route, started, StatusCode::BAD_REQUEST, e.to_string())
         }
-        Ok(Ok(Err(e))) => error(&app, route, started, StatusCode::INTERNAL_SERVER_ERROR, chain(&e)),
+        Ok(Ok(Err(e))) => error(
+            &app,
+            route,
+            started,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            churnguard_config::with_causes(&e),
+        ),
         Ok(Err(e)) => error(
             &app,
             route,
