@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::score::score_with;
 use crate::{Scratch, churnguard, outcome};
 
 /// Trains the bundled CDNOW pipeline into `models` and returns the package folder.
@@ -381,14 +382,6 @@ fn a_package_made_before_the_report_gets_the_charts_its_manifest_has() {
     }
     // The package still scores: the report is not part of what is verified.
     let out = s.0.path().join("risk.csv").display().to_string();
-    let (code, _, err) = outcome(&churnguard(&[
-        "score",
-        "--model",
-        &package.display().to_string(),
-        "--pipeline",
-        "pipelines/cdnow.toml",
-        "--out",
-        &out,
-    ]));
+    let (code, _, err) = score_with(&package.display().to_string(), "pipelines/cdnow.toml", &out, &[]);
     assert_eq!(code, 0, "{err}");
 }

@@ -33,7 +33,8 @@ fn number_after(stdout: &str, label: &str) -> u64 {
         .unwrap_or_else(|| panic!("no number after {label:?} in {stdout}"))
 }
 
-fn score_with(model: &str, pipeline: &str, out: &str, extra: &[&str]) -> (i32, String, crate::Stderr) {
+/// `churnguard score` of a package with a pipeline into `out`.
+pub fn score_with(model: &str, pipeline: &str, out: &str, extra: &[&str]) -> (i32, String, crate::Stderr) {
     let mut args = vec!["score", "--model", model, "--pipeline", pipeline, "--out", out];
     args.extend_from_slice(extra);
     outcome(&churnguard(&args))

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::report::train_cdnow;
+use crate::score::score_with;
 use crate::{Scratch, churnguard, outcome, root};
 
 /// A running service, killed when dropped.
@@ -181,15 +182,12 @@ fn every_cdnow_customer_gets_the_batch_lists_probability_reasons_and_value_at_ri
     let s = Scratch::new();
     let package = train_cdnow(&s.0.path().join("models"));
     let list = s.0.path().join("list.csv");
-    let (code, _, err) = outcome(&churnguard(&[
-        "score",
-        "--model",
+    let (code, _, err) = score_with(
         &package.display().to_string(),
-        "--pipeline",
         "pipelines/cdnow.toml",
-        "--out",
         &list.display().to_string(),
-    ]));
+        &[],
+    );
     assert_eq!(code, 0, "{err}");
     let batch = list_rows(&list);
     // `score` at as_of 1998-07-01 builds its snapshot at the next day's cutoff.

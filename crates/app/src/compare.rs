@@ -7,7 +7,6 @@ use churnguard_config::{Date, Pipeline, Tier};
 use churnguard_eval::{EvalOptions, agreement, calibration_figures, curves, delong, evaluate_at, value_captured};
 use churnguard_features::{History, customer_values, snapshot, spend};
 use churnguard_infer::{ModelPackage, OnnxModel, OnnxRuntime, snapshot_probabilities};
-use churnguard_package::TestDesign;
 use churnguard_report::{COMPARE_PERCENTS, Compared, Comparison, FailIfWorse, Paired};
 
 use crate::{AppError, Progress, Stage};
@@ -54,7 +53,7 @@ pub fn compare(
         .collect::<Result<Vec<_>, AppError>>()?;
     let cutoff = match req.cutoff {
         Some(c) => c,
-        None => test_cutoff(&packages[0].package.manifest.test_design),
+        None => packages[0].package.manifest.test_design.cutoff(),
     };
     observe(Progress::Stage(Stage::Scoring));
     let mut shared: Option<Shared> = None;
@@ -95,12 +94,6 @@ fn open(p: &Pipeline, path: &Path) -> Result<ModelPackage, AppError> {
     let package = ModelPackage::open(path)?;
     package.package.check_pipeline(p)?;
     Ok(package)
-}
-
-fn test_cutoff(design: &TestDesign) -> Date {
-    match design {
-        TestDesign::OutOfTime { cutoff } | TestDesign::HeldOutCustomers { cutoff, .. } => *cutoff,
-    }
 }
 
 /// What every package shares: the customers, their outcomes and their value (of the rows whose
@@ -165,15 +158,8 @@ fn score_one(
     let probabilities: Vec<f64> = s.known.iter().map(|&i| all[i]).collect();
     let scored_rows = all.len();
     drop(all);
-    let zeros;
-    let values = match &s.values {
-        Some(v) => v.as_slice(),
-        None => {
-            zeros = vec![0.0; probabilities.len()];
-            &zeros
-        }
-    };
-    let order = p.scoring.ranking(s.values.is_some()).order(&probabilities, values);
+    let values = s.values.as_deref();
+    let order = p.scoring.ranking(values.is_some()).order(&probabilities, values);
     let options = EvalOptions {
         strategy: p.evaluation.threshold.clone(),
         bootstrap_samples: 0,

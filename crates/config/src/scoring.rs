@@ -66,19 +66,20 @@ pub enum RankBy {
 impl RankBy {
     /// The order of rows `a` and `b` in the list (first: `Less`): by decreasing probability, or
     /// by decreasing value at risk then probability; the row breaks ties, so the order is total.
-    pub fn compare(self, probabilities: &[f64], values: &[f64], a: usize, b: usize) -> std::cmp::Ordering {
+    /// Without values every value at risk is 0: the list is by probability.
+    pub fn compare(self, probabilities: &[f64], values: Option<&[f64]>, a: usize, b: usize) -> std::cmp::Ordering {
         let by_probability = || probabilities[b].total_cmp(&probabilities[a]).then(a.cmp(&b));
-        match self {
-            RankBy::Probability => by_probability(),
-            RankBy::ValueAtRisk => {
+        match (self, values) {
+            (RankBy::ValueAtRisk, Some(values)) => {
                 let (va, vb) = (values[a] * probabilities[a], values[b] * probabilities[b]);
                 vb.total_cmp(&va).then_with(by_probability)
             }
+            _ => by_probability(),
         }
     }
 
     /// The rows in list order.
-    pub fn order(self, probabilities: &[f64], values: &[f64]) -> Vec<usize> {
+    pub fn order(self, probabilities: &[f64], values: Option<&[f64]>) -> Vec<usize> {
         let mut order: Vec<usize> = (0..probabilities.len()).collect();
         order.sort_unstable_by(|&a, &b| self.compare(probabilities, values, a, b));
         order

@@ -448,7 +448,7 @@ pub fn value_captured(labels: &[bool], order: &[usize], value: &[f64], percents:
         percents
             .iter()
             .map(|&k| {
-                let top = ((labels.len() as f64 * k / 100.0).ceil() as usize).min(order.len());
+                let top = top_count(order.len(), k);
                 let held: f64 = order[..top].iter().filter(|&&i| labels[i]).map(|&i| value[i]).sum();
                 (k, held / lost)
             })

@@ -100,4 +100,13 @@ impl ModelPackage {
     pub fn onnx(&self) -> &[u8] {
         self.package.file(MODEL_ONNX)
     }
+
+    /// ONNX Runtime's outputs as calibrated probabilities: the map scoring applies after the
+    /// graph (isotonic; Platt is inside `model.onnx`, and older packages have none).
+    pub fn calibrated(&self, scores: Vec<f64>) -> Vec<f64> {
+        match &self.package.manifest.calibration {
+            Some(c) => scores.into_iter().map(|x| c.after_onnx(x)).collect(),
+            None => scores,
+        }
+    }
 }

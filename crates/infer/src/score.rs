@@ -155,8 +155,7 @@ pub fn score(
     let columns = feature_columns(&snap.batch, package.spec().features.len())?;
     let (values, value_known) = customer_values(p, h, &snap.population, cutoff)?;
     times.features = clock.elapsed().as_secs_f64();
-    let calibration = package.package.manifest.calibration.as_ref();
-    let probabilities = probabilities(p, calibration, model, &columns, &mut times, progress)?;
+    let probabilities = probabilities(p, package, model, &columns, &mut times, progress)?;
     let clock = std::time::Instant::now();
     let ranked_by = p.scoring.ranking(value_known);
     let order = rank(&probabilities, &values, ranked_by);
@@ -227,8 +226,7 @@ pub fn snapshot_probabilities(
 ) -> Result<(Vec<f64>, f64), ScoreError> {
     let columns = feature_columns(&snap.batch, package.spec().features.len())?;
     let mut times = StageTimes::default();
-    let calibration = package.package.manifest.calibration.as_ref();
-    let out = probabilities(p, calibration, model, &columns, &mut times, progress)?;
+    let out = probabilities(p, package, model, &columns, &mut times, progress)?;
     Ok((out, times.onnx))
 }
 
@@ -261,7 +259,7 @@ fn feature_columns(batch: &arrow::record_batch::RecordBatch, f: usize) -> Result
 /// the customers.
 fn probabilities(
     p: &Pipeline,
-    calibration: Option<&churnguard_package::Calibration>,
+    package: &ModelPackage,
     model: &mut OnnxModel,
     columns: &[&Float64Array],
     times: &mut StageTimes,
@@ -280,12 +278,7 @@ fn probabilities(
             rows.extend(columns.iter().map(|c| feature_value(c, i)));
         }
         let clock = std::time::Instant::now();
-        let scores = model.scores(&rows, f)?.values;
-        match calibration {
-            // An isotonic map is not in the graph: it maps ONNX Runtime's output here.
-            Some(c) => out.extend(scores.into_iter().map(|x| c.after_onnx(x))),
-            None => out.extend(scores),
-        }
+        out.extend(package.calibrated(model.scores(&rows, f)?.values));
         times.onnx += clock.elapsed().as_secs_f64();
         start = end;
         progress(start, n);
@@ -296,7 +289,7 @@ fn probabilities(
 /// The rows in list order, sorted in parallel (a million customers).
 fn rank(probabilities: &[f64], values: &[f64], by: RankBy) -> Vec<usize> {
     let mut order: Vec<usize> = (0..probabilities.len()).collect();
-    order.par_sort_unstable_by(|&a, &b| by.compare(probabilities, values, a, b));
+    order.par_sort_unstable_by(|&a, &b| by.compare(probabilities, Some(values), a, b));
     order
 }
 

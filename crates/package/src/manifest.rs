@@ -199,6 +199,15 @@ pub enum TestDesign {
     },
 }
 
+impl TestDesign {
+    /// The snapshot the test rows come from.
+    pub fn cutoff(&self) -> Date {
+        match self {
+            TestDesign::OutOfTime { cutoff } | TestDesign::HeldOutCustomers { cutoff, .. } => *cutoff,
+        }
+    }
+}
+
 impl std::fmt::Display for TestDesign {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -209,12 +209,7 @@ impl Served {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         };
-        let scores = session.scores(rows, f)?.values;
-        let calibration = self.package.package.manifest.calibration.as_ref();
-        Ok(match calibration {
-            Some(c) => scores.into_iter().map(|x| c.after_onnx(x)).collect(),
-            None => scores,
-        })
+        Ok(self.package.calibrated(session.scores(rows, f)?.values))
     }
 }
 

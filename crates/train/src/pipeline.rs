@@ -365,13 +365,7 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         },
         None => None,
     };
-    let value_capture = match &values {
-        Some((values, cutoff, population)) => {
-            value_capture(p, h, population, *cutoff, values, &test_labels, &test_calibrated)
-        }
-        None => None,
-    };
-    let test_list = test_list(
+    let (test_list, order) = test_list(
         p,
         &fitted.model_text,
         &spec,
@@ -379,6 +373,19 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         &test_calibrated,
         values.as_ref().map(|(v, _, _)| v.as_slice()),
     )?;
+    // With customers' values, the test list's order is the one whose captured spend counts.
+    let value_capture = match &values {
+        Some((_, cutoff, population)) => value_capture(
+            h,
+            population,
+            *cutoff,
+            &test_list.ranked_by,
+            &order,
+            &test_labels,
+            &test_calibrated,
+        ),
+        None => None,
+    };
     test.auc_interval = test_list.curves.auc_interval;
     Ok(Training {
         importance: importance(&names, &fitted),
@@ -533,21 +540,20 @@ fn segments(
 /// The share of the past-year spend of the test customers who then churned that the top of the
 /// list holds, ranked as `score` ranks, and by probability alone.
 fn value_capture(
-    p: &Pipeline,
     h: &History,
     population: &[u32],
     cutoff: Date,
-    values: &[f64],
+    ranked_by: &str,
+    order: &[usize],
     labels: &[bool],
     probabilities: &[f64],
 ) -> Option<ValueCapture> {
     let past = spend(h, population, cutoff, CAPTURE_SPEND_DAYS);
-    let ranked_by = p.scoring.ranking(true);
-    let captured = |by: RankBy| value_captured(labels, &by.order(probabilities, values), &past, &CAPTURE_PERCENTS);
-    let by_probability = captured(RankBy::Probability)?;
-    let list = captured(ranked_by)?;
+    let list = value_captured(labels, order, &past, &CAPTURE_PERCENTS)?;
+    let by_probability = RankBy::Probability.order(probabilities, None);
+    let by_probability = value_captured(labels, &by_probability, &past, &CAPTURE_PERCENTS)?;
     Some(ValueCapture {
-        ranked_by: ranked_by.name().into(),
+        ranked_by: ranked_by.into(),
         spend_days: CAPTURE_SPEND_DAYS,
         captured: list,
         by_probability,

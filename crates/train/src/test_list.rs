@@ -15,8 +15,9 @@ pub const SCORE_BINS: usize = 20;
 /// Most customers whose reasons are counted for the report.
 pub const REASON_SAMPLE: usize = 50_000;
 
-/// The test list's figures. `values` are the customers' values when known (else the list is
-/// ranked by probability and every value at risk is 0).
+/// The test list's figures, and the list's order (row indices, first first). `values` are the
+/// customers' values when known (else the list is ranked by probability and every value at risk
+/// is 0).
 pub fn test_list(
     p: &Pipeline,
     model_text: &str,
@@ -24,18 +25,10 @@ pub fn test_list(
     rows: &Rows,
     probabilities: &[f64],
     values: Option<&[f64]>,
-) -> Result<TestList, TrainError> {
+) -> Result<(TestList, Vec<usize>), TrainError> {
     let labels = rows.churned();
     let values_known = values.is_some();
     let ranked_by = p.scoring.ranking(values_known);
-    let zeros;
-    let values = match values {
-        Some(v) => v,
-        None => {
-            zeros = vec![0.0; probabilities.len()];
-            &zeros
-        }
-    };
     let order = ranked_by.order(probabilities, values);
     let tier_of = p.tiers.of_rows(&order, probabilities);
     let curves = curves(
@@ -45,17 +38,18 @@ pub fn test_list(
         p.evaluation.bootstrap_samples as usize,
         p.seed,
     )?;
-    Ok(TestList {
+    let list = TestList {
         ranked_by: ranked_by.name().into(),
         values_known,
         curves,
         tiers: tier_rows(&labels, probabilities, values, &tier_of),
         scores: score_histogram(probabilities, &tier_of),
         reasons: reason_counts(model_text, spec, rows, &tier_of)?,
-    })
+    };
+    Ok((list, order))
 }
 
-fn tier_rows(labels: &[bool], probabilities: &[f64], values: &[f64], tier_of: &[Tier]) -> Vec<TierRow> {
+fn tier_rows(labels: &[bool], probabilities: &[f64], values: Option<&[f64]>, tier_of: &[Tier]) -> Vec<TierRow> {
     [Tier::High, Tier::Medium, Tier::Low]
         .into_iter()
         .map(|tier| {
@@ -64,7 +58,7 @@ fn tier_rows(labels: &[bool], probabilities: &[f64], values: &[f64], tier_of: &[
                 customers += 1;
                 churners += u64::from(labels[i]);
                 probability += probabilities[i];
-                at_risk += probabilities[i] * values[i];
+                at_risk += probabilities[i] * values.map_or(0.0, |v| v[i]);
             }
             let share = |x: f64| if customers == 0 { 0.0 } else { x / customers as f64 };
             TierRow {
