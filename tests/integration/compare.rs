@@ -84,20 +84,7 @@ fn a_package_compared_with_itself_gives_identical_scores_p_one_and_a_diagonal_mi
 
 /// A pipeline named `cdnow` on the bundled CDNOW table with these feature windows.
 fn cdnow_with_windows(s: &Scratch, file: &str, windows: &str) -> String {
-    let text = std::fs::read_to_string(crate::root().join("pipelines/cdnow.toml")).unwrap();
-    let data = crate::root().join("data/cdnow/cdnow_master.parquet");
-    let text = text
-        .lines()
-        .map(|l| match l.split('=').next().map(str::trim) {
-            Some("path") => format!("path = \"{}\"", data.display()),
-            Some("windows_days") => format!("windows_days = {windows}"),
-            _ => l.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let path = s.0.path().join(file);
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    crate::cdnow_variant(s.0.path(), file, &[("windows_days", windows)], "")
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod arrives;
 mod cli;
 mod compare;
 mod export;
+mod monitor;
 mod report;
 mod score;
 mod serve;
@@ -166,4 +167,28 @@ pub fn cdnow_sample_tables(as_of: &str) -> String {
 /// The bundled CDNOW sample as an absolute path, for configs written elsewhere.
 pub fn cdnow_sample() -> String {
     root().join("data/cdnow/cdnow_sample.parquet").display().to_string()
+}
+
+/// `pipelines/cdnow.toml` written as `dir/file` with the data path made absolute, the keys
+/// `keys` (name, value) set where the file sets them, and `extra` appended; returns its path.
+pub fn cdnow_variant(dir: &Path, file: &str, keys: &[(&str, &str)], extra: &str) -> String {
+    let text = std::fs::read_to_string(root().join("pipelines/cdnow.toml")).expect("the CDNOW pipeline");
+    let data = root().join("data/cdnow/cdnow_master.parquet");
+    let mut text = text
+        .lines()
+        .map(|l| {
+            let key = l.split('=').next().map(str::trim).unwrap_or_default();
+            match keys.iter().find(|(k, _)| *k == key) {
+                _ if key == "path" => format!("path = \"{}\"", data.display()),
+                Some((k, v)) => format!("{k} = {v}"),
+                None => l.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.push('\n');
+    text.push_str(extra);
+    let path = dir.join(file);
+    std::fs::write(&path, text).expect("write config");
+    path.display().to_string()
 }

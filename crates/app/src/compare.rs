@@ -90,7 +90,8 @@ pub fn compare(
     })
 }
 
-fn open(p: &Pipeline, path: &Path) -> Result<ModelPackage, AppError> {
+/// Opens a package and checks that it was trained for `p`.
+pub(crate) fn open(p: &Pipeline, path: &Path) -> Result<ModelPackage, AppError> {
     let package = ModelPackage::open(path)?;
     package.package.check_pipeline(p)?;
     Ok(package)

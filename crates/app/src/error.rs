@@ -101,6 +101,15 @@ pub enum AppError {
         /// The limit.
         limit: f64,
     },
+    /// `retrain` needs an out-of-time test to compare models on customers neither trained on.
+    #[error(
+        "{} has no `snapshots.test_cutoff`: retrain compares models on an out-of-time snapshot that neither trained on; add one",
+        file.display()
+    )]
+    NoOutOfTimeTest {
+        /// The config file.
+        file: PathBuf,
+    },
     /// `compare` was given fewer than two packages.
     #[error("compare needs at least two packages, got {given}")]
     NeedTwoPackages {
@@ -166,6 +175,7 @@ impl AppError {
             | AppError::ActionRule { .. }
             | AppError::OutputInPackage { .. }
             | AppError::NeedTwoPackages { .. }
+            | AppError::NoOutOfTimeTest { .. }
             | AppError::Unlabelled { .. } => true,
             AppError::Package(e) => e.is_usage(),
             AppError::Open(e) => e.is_usage(),

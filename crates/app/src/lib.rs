@@ -6,19 +6,25 @@
 //! - [`score_list`] with [`default_as_of`]: the early-warning list from a verified package;
 //! - [`export_checked`]: any LightGBM model text to exact ONNX, checked through ONNX Runtime;
 //! - [`compare`]: packages scored on the same labelled customers, with DeLong's test;
-//! - [`redraw_report`]: a package's `report.html` drawn again from its manifest.
+//! - [`redraw_report`]: a package's `report.html` drawn again from its manifest;
+//! - [`monitor`]: input drift against a package's references, figures on matured kept lists;
+//! - [`retrain`]: a challenger trained, compared with `latest`, promoted only when not worse.
 
 mod compare;
 mod error;
 mod export;
+mod monitor;
 mod report;
+mod retrain;
 mod score;
 mod train;
 
 pub use compare::{CompareRequest, compare};
 pub use error::AppError;
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
+pub use monitor::{MonitorRequest, lists_dir, monitor};
 pub use report::redraw_report;
+pub use retrain::{RetrainRequest, Retrained, retrain};
 pub use score::{check_actions, default_as_of, list_path, prepare_output, score_list, win_back_path, write_lists};
 pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, parity, train_package};
 

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use churnguard_config::{Date, Pipeline};
 use churnguard_features::{FeatureError, FeatureSpec, History};
-use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, RiskList, ScoreError, score, write_list, write_win_back};
+use churnguard_infer::{
+    ListFormat, ModelPackage, OnnxModel, RiskList, ScoreError, keep_list, score, write_list, write_win_back,
+};
 
 use crate::{AppError, Progress, Stage};
 
@@ -87,19 +89,23 @@ pub fn prepare_output(out: &Path, package_dir: &Path) -> Result<(), AppError> {
 }
 
 /// Writes the risk list at `out` and, when some customers have already churned, the win-back
-/// list beside it ([`win_back_path`]).
+/// list beside it ([`win_back_path`]); with `monitoring.keep_lists`, keeps a copy for monitoring
+/// in [`crate::lists_dir`] and returns where.
 pub fn write_lists(
+    p: &Pipeline,
     list: &RiskList,
     package: &ModelPackage,
     out: &Path,
     format: ListFormat,
-    batch_rows: usize,
-) -> Result<(), AppError> {
-    write_list(list, package.spec(), out, format, batch_rows)?;
+) -> Result<Option<PathBuf>, AppError> {
+    write_list(list, package.spec(), out, format, p.scoring.batch_rows)?;
     if !list.win_back.is_empty() {
         write_win_back(list, &win_back_path(out), format)?;
     }
-    Ok(())
+    if !p.monitoring.keep_lists {
+        return Ok(None);
+    }
+    Ok(Some(keep_list(list, package, &crate::lists_dir(package))?))
 }
 
 /// Refuses action rules whose `reason` can match no feature of the model: such a rule would

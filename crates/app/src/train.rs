@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use churnguard_config::Pipeline;
 use churnguard_features::{History, load_with_progress};
 use churnguard_infer::{OnnxModel, OnnxRuntime};
-use churnguard_package::{MODEL_ONNX, MODEL_TEXT, PARITY_LIMIT, Parity, Written};
+use churnguard_package::{Latest, MODEL_ONNX, MODEL_TEXT, PARITY_LIMIT, Parity, Written};
 use churnguard_train::{Event, ManifestInputs, Phase, TrainError, Training, export_onnx, input_files, manifest, train};
 
 use crate::{AppError, Progress, Stage};
@@ -24,6 +24,8 @@ pub struct TrainRequest<'a> {
     pub models_dir: &'a Path,
     /// ONNX Runtime, for the parity check.
     pub runtime: &'a OnnxRuntime,
+    /// Whether the new version becomes `latest` (a challenger waits for its comparison).
+    pub latest: Latest,
 }
 
 /// Where a job spent its time.
@@ -98,6 +100,15 @@ impl Clock<'_> {
 /// Trains a pipeline's model, checks its ONNX export against LightGBM and writes the package as
 /// the next version; nothing is written when any step fails.
 pub fn train_package(req: &TrainRequest<'_>, observe: &mut dyn FnMut(Progress)) -> Result<Trained, AppError> {
+    train_with(req, None, observe)
+}
+
+/// [`train_package`] on tables already loaded (`None`: load them).
+pub(crate) fn train_with(
+    req: &TrainRequest<'_>,
+    loaded: Option<History>,
+    observe: &mut dyn FnMut(Progress),
+) -> Result<Trained, AppError> {
     let p = req.pipeline;
     if p.label.is_none() {
         return Err(AppError::NoLabel { file: p.file.clone() });
@@ -113,7 +124,10 @@ pub fn train_package(req: &TrainRequest<'_>, observe: &mut dyn FnMut(Progress)) 
     };
     let (history, training, inputs) = std::thread::scope(|s| -> Result<_, AppError> {
         let hashes = s.spawn(|| input_files(p));
-        let history = load_with_progress(p, None, &mut |r| (clock.observe)(Progress::Read(r)))?;
+        let history = match loaded {
+            Some(h) => h,
+            None => load_with_progress(p, None, &mut |r| (clock.observe)(Progress::Read(r)))?,
+        };
         // A rule that can never match is refused before the long work.
         crate::check_actions(p, &churnguard_features::spec_for(p, &history))?;
         clock.enter(Stage::Features);
@@ -153,6 +167,7 @@ pub fn train_package(req: &TrainRequest<'_>, observe: &mut dyn FnMut(Progress)) 
             )
         },
         &churnguard_report::package_report,
+        req.latest,
     )?;
     let times = clock.finish();
     Ok(Trained {

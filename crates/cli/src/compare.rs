@@ -70,10 +70,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let comparison = comparison?;
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&comparison)?;
-        write_file(path, json.as_bytes())?;
+        crate::write_file(path, json.as_bytes())?;
     }
     if let Some(path) = &args.html {
-        write_file(path, comparison_report(&comparison).as_bytes())?;
+        crate::write_file(path, comparison_report(&comparison).as_bytes())?;
     }
     print!("{}", summary(&comparison, args, started.elapsed().as_secs_f64()));
     std::mem::forget(history);
@@ -82,21 +82,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Writes under a temporary name, then renames: a reader never sees half a file.
-fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
-        std::process::id()
-    ));
-    let done = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = done {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(anyhow::Error::new(e).context(format!("cannot write {}", path.display())));
-    }
-    Ok(())
 }
 
 fn summary(c: &Comparison, args: &Args, seconds: f64) -> String {

@@ -2,15 +2,17 @@
 //!
 //! Exit codes: 0 on success, 1 when the work itself fails (unreadable data, unusable tables),
 //! 2 on a usage or config error, 3 when `compare --fail-if-worse` finds a package worse than
-//! its baseline.
+//! its baseline, 4 when `monitor` finds an input drifted and 5 when it finds performance dropped.
 
 mod compare;
 mod doctor;
 mod export;
 mod features;
+mod monitor;
 mod progress;
 mod render;
 mod report;
+mod retrain;
 mod score;
 mod serve;
 mod synth;
@@ -61,6 +63,14 @@ enum Command {
     ///
     /// Exits 3 when --fail-if-worse finds a package worse than the baseline beyond a margin.
     Compare(compare::Args),
+    /// Check a package's inputs for drift against its training data, and its performance on kept lists whose outcomes are now known.
+    ///
+    /// Exits 0 when fine, 4 when an input drifted beyond an alert threshold, 5 when performance dropped.
+    Monitor(monitor::Args),
+    /// Train a challenger on the latest data, compare it with `latest`, and promote it only when it is not worse.
+    ///
+    /// Every decision is appended to models/<pipeline>/history.jsonl.
+    Retrain(retrain::Args),
     /// Check the runtime environment: the ONNX Runtime library and its version.
     Doctor(doctor::Args),
 }
@@ -114,6 +124,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Compare(args) => compare::run(&args),
+        Command::Monitor(args) => monitor::run(&args),
+        Command::Retrain(args) => retrain::run(&args),
         Command::Doctor(args) => doctor::run(&args),
     };
     match result {
@@ -154,4 +166,19 @@ fn parse_date(s: &str) -> Result<churnguard_config::Date, String> {
 /// Reads a pipeline config, as a usage error when it is wrong.
 fn load_pipeline(path: &Path) -> anyhow::Result<churnguard_config::Pipeline> {
     Ok(churnguard_config::load(path)?)
+}
+
+/// Writes under a temporary name, then renames: a reader never sees half a file.
+pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        std::process::id()
+    ));
+    let done = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = done {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow::Error::new(e).context(format!("cannot write {}", path.display())));
+    }
+    Ok(())
 }

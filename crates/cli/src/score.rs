@@ -90,10 +90,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     bars.finish();
     let list = list?;
     let t = Instant::now();
-    churnguard_app::write_lists(&list, &package, &args.out, format, pipeline.scoring.batch_rows)?;
+    let kept = churnguard_app::write_lists(&pipeline, &list, &package, &args.out, format)?;
     let write = t.elapsed().as_secs_f64();
     let seconds = started.elapsed().as_secs_f64();
     print!("{}", summary(&pipeline, &package, &list, &args.out, args.top, seconds));
+    if let Some(k) = kept {
+        println!("  kept for monitoring: {}", k.display());
+    }
     let st = list.times;
     let peak = peak_memory_mb()
         .map(|mb| format!(", peak memory {mb} MB"))

@@ -27,6 +27,9 @@ pub struct Args {
     /// Last day of the observed period.
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::parse_date)]
     end: Option<Date>,
+    /// Multiply every customer's purchase rate (a shifted population, to check drift monitoring).
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    purchase_rate_scale: f64,
 }
 
 /// Generates the data set and prints what was written.
@@ -34,6 +37,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let mut cfg = SynthConfig::new(args.customers, args.seed);
     cfg.start = args.start.unwrap_or(cfg.start);
     cfg.end = args.end.unwrap_or(cfg.end);
+    cfg.purchase_rate_scale = args.purchase_rate_scale;
     let started = Instant::now();
     let bar = crate::progress::bar("synth", Some(args.customers), "customers");
     let result = generate(&cfg, &args.out, &mut |done| bar.set_position(done));

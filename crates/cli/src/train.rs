@@ -19,6 +19,13 @@ use crate::render::thousands;
 /// Where packages go when neither `--models` nor `output.models_dir` says.
 const DEFAULT_MODELS_DIR: &str = "models";
 
+/// The models folder: `--models`, else the pipeline's `output.models_dir`, else `models`.
+pub fn models_dir(flag: Option<&PathBuf>, p: &Pipeline) -> PathBuf {
+    flag.cloned()
+        .or_else(|| p.output.models_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODELS_DIR))
+}
+
 /// Arguments of `churnguard train` and `churnguard run`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,17 +46,14 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
     let pipeline = crate::load_pipeline(&args.pipeline)?;
     let config_text =
         std::fs::read_to_string(&args.pipeline).with_context(|| format!("cannot read {}", args.pipeline.display()))?;
-    let models = args
-        .models
-        .clone()
-        .or_else(|| pipeline.output.models_dir.clone())
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODELS_DIR));
+    let models = models_dir(args.models.as_ref(), &pipeline);
     let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
     let request = TrainRequest {
         pipeline: &pipeline,
         config_text: &config_text,
         models_dir: &models,
         runtime,
+        latest: churnguard_package::Latest::Move,
     };
     let mut bars = Bars::default();
     let trained = train_package(&request, &mut |p| bars.update(p));
@@ -66,11 +70,14 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
         bars.finish();
         let list = list?;
         let out = list_path(&models, &pipeline.name, &trained.written.version, list.as_of());
-        churnguard_app::write_lists(&list, &package, &out, ListFormat::Csv, pipeline.scoring.batch_rows)?;
+        let kept = churnguard_app::write_lists(&pipeline, &list, &package, &out, ListFormat::Csv)?;
         print!(
             "{}",
             crate::score::summary(&pipeline, &package, &list, &out, 10, t.elapsed().as_secs_f64())
         );
+        if let Some(k) = kept {
+            println!("  kept for monitoring: {}", k.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,7 @@ mod date;
 mod error;
 mod features;
 mod label;
+mod monitoring;
 mod raw;
 mod scoring;
 mod snapshots;
@@ -28,6 +29,7 @@ pub use data::{
 };
 pub use features::{DEFAULT_COMPLAINT_KINDS, DEFAULT_WINDOWS_DAYS, FeaturesConfig};
 pub use label::{Label, label_matches};
+pub use monitoring::{MonitoringConfig, RetrainingConfig};
 pub use snapshots::{AliveRule, Population, Snapshots};
 
 pub use date::{DATE_YEARS, Date, MS_PER_DAY, digits};
@@ -82,6 +84,10 @@ pub struct Pipeline {
     pub output: OutputConfig,
     /// How risk lists are valued, ranked and given actions.
     pub scoring: ScoringConfig,
+    /// When monitoring warns and alerts, and whether scored lists are kept.
+    pub monitoring: MonitoringConfig,
+    /// When a retrained challenger replaces the model serving.
+    pub retraining: RetrainingConfig,
 }
 
 impl Pipeline {
@@ -300,6 +306,8 @@ impl Checker<'_> {
         let tuning = raw.tuning.map(|t| self.tuning(t)).transpose()?;
         let output = raw.output.map(|o| self.output(o)).transpose()?.unwrap_or_default();
         let scoring = self.scoring(raw.scoring, label.as_ref())?;
+        let monitoring = self.monitoring(raw.monitoring)?;
+        let retraining = self.retraining(raw.retraining)?;
         Ok(Pipeline {
             name,
             seed,
@@ -317,6 +325,8 @@ impl Checker<'_> {
             tuning,
             output,
             scoring,
+            monitoring,
+            retraining,
         })
     }
 

@@ -30,6 +30,10 @@ pub(crate) struct RawFile {
     pub output: Option<RawOutput>,
     #[serde(default)]
     pub scoring: Option<RawScoring>,
+    #[serde(default)]
+    pub monitoring: Option<RawMonitoring>,
+    #[serde(default)]
+    pub retraining: Option<RawRetraining>,
 }
 
 #[derive(Deserialize)]
@@ -244,4 +248,26 @@ pub(crate) struct RawDefaultActions {
     pub high: Option<String>,
     pub medium: Option<String>,
     pub low: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMonitoring {
+    pub psi_warn: Option<f64>,
+    pub psi_alert: Option<f64>,
+    pub missing_rise: Option<f64>,
+    pub unseen_share: Option<f64>,
+    pub alive_share_change: Option<f64>,
+    pub auc_drop: Option<f64>,
+    pub ece_rise: Option<f64>,
+    pub keep_lists: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetraining {
+    pub auc_margin: Option<f64>,
+    pub ece_margin: Option<f64>,
+    pub brier_margin: Option<f64>,
+    pub roll_cutoffs: Option<bool>,
 }

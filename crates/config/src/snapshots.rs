@@ -52,6 +52,18 @@ pub enum AliveRule {
     },
 }
 
+impl Snapshots {
+    /// The same schedule moved `days` later (training cutoffs and the test cutoff alike).
+    pub fn shifted(&self, days: i32) -> Snapshots {
+        let by = |d: &Date| Date::from_days(d.days() + days);
+        Snapshots {
+            train_cutoffs: self.train_cutoffs.iter().map(by).collect(),
+            test_cutoff: self.test_cutoff.as_ref().map(by),
+            ..self.clone()
+        }
+    }
+}
+
 impl Pipeline {
     /// Who counts as still with us at a cutoff: the rule the population and the win-back list
     /// follow.

@@ -393,3 +393,39 @@ fn a_long_name_and_linear_trees_are_refused_before_any_training() {
         "{e}"
     );
 }
+
+#[test]
+fn monitoring_and_retraining_have_documented_defaults_and_refuse_bad_values() {
+    let p = parse_at(GOOD).unwrap();
+    assert_eq!(p.monitoring, MonitoringConfig::default());
+    assert_eq!((p.monitoring.psi_warn, p.monitoring.psi_alert), (0.1, 0.25));
+    assert!(p.monitoring.keep_lists);
+    assert_eq!(p.retraining, RetrainingConfig::default());
+    let p = parse_at(&format!(
+        "{GOOD}\n[monitoring]\npsi_alert = 0.4\nkeep_lists = false\n[retraining]\nauc_margin = 0\nroll_cutoffs = false\n"
+    ))
+    .unwrap();
+    assert_eq!((p.monitoring.psi_alert, p.monitoring.keep_lists), (0.4, false));
+    assert_eq!((p.retraining.auc_margin, p.retraining.roll_cutoffs), (0.0, false));
+    let e = err(&format!("{GOOD}\n[monitoring]\npsi_warn = 0.3\npsi_alert = 0.2\n")).to_string();
+    assert!(e.contains("monitoring.psi_warn") && e.contains("psi_alert"), "{e}");
+    let e = err(&format!("{GOOD}\n[monitoring]\nauc_drop = 2\n")).to_string();
+    assert!(
+        e.contains("monitoring.auc_drop") && e.contains("between 0 and 1"),
+        "{e}"
+    );
+    let e = err(&format!("{GOOD}\n[retraining]\nauc_margn = 0.01\n")).to_string();
+    assert!(e.contains("auc_margn"), "{e}");
+}
+
+#[test]
+fn a_shifted_schedule_moves_every_cutoff_by_the_same_days() {
+    let p = parse_at(&format!(
+        "{GOOD}\n[snapshots]\ntrain_cutoffs = [1997-10-01, 1997-11-01]\ntest_cutoff = 1998-01-01\n"
+    ))
+    .unwrap();
+    let s = p.snapshots.shifted(31);
+    let days: Vec<String> = s.train_cutoffs.iter().map(|d| d.to_string()).collect();
+    assert_eq!(days, ["1997-11-01", "1997-12-02"]);
+    assert_eq!(s.test_cutoff.unwrap().to_string(), "1998-02-01");
+}

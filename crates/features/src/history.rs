@@ -86,6 +86,25 @@ impl CustomerIndex {
         }
     }
 
+    /// The index of each id in `ids` (as [`CustomerIndex::ids`] gives them), `None` for an id
+    /// not known here or a column of another type.
+    pub fn find(&self, ids: &ArrayRef) -> Vec<Option<u32>> {
+        match ids.data_type() {
+            DataType::Int64 => ids
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .map(|v| self.int_map.get(v).copied())
+                .collect(),
+            DataType::Utf8 => ids
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.and_then(|v| self.text_map.get(v).copied()))
+                .collect(),
+            _ => vec![None; ids.len()],
+        }
+    }
+
     /// Orders customer indices by id, so a snapshot's row order does not depend on file order.
     pub fn sort_by_id(&self, rows: &mut [u32]) {
         if self.is_text() {

@@ -24,7 +24,7 @@ use churnguard_ingest::IngestError;
 
 pub use history::{Attribute, Categories, CustomerIndex, History, Series, load, load_with_progress};
 pub use plan::spec_for;
-pub use snapshot::{Snapshot, SnapshotReport, snapshot};
+pub use snapshot::{Outcomes, Snapshot, SnapshotReport, outcomes, snapshot};
 pub use spec::{Feature, FeatureKind, FeatureSpec};
 pub use value::{customer_values, spend};
 

@@ -67,6 +67,16 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Feature `j` (in spec order) of every row, NaN where it is missing.
+    pub fn feature(&self, j: usize) -> Vec<f64> {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::Float64Type;
+        let column = self.batch.column(j + 2).as_primitive::<Float64Type>();
+        (0..column.len())
+            .map(|i| if column.is_valid(i) { column.value(i) } else { f64::NAN })
+            .collect()
+    }
+
     /// Each row's label: churned, stayed, or `None` when the outcome is not known yet.
     pub fn labels(&self) -> Vec<Option<bool>> {
         use arrow::array::Array;
@@ -321,27 +331,67 @@ fn fill(
                         dictionaries[j].as_ref(),
                     );
                 }
-                *label = match (&p.label, &ev) {
-                    (Some(Label::Column { positive, .. }), _) => h
-                        .label_values
-                        .as_ref()
-                        .and_then(|v| v.get(c))
-                        .map(|v| i8::from(label_matches(v, positive))),
-                    (Some(Label::Inactivity { .. }), Some((e, _, after))) => horizon.end.map(|end| {
-                        let active = e.ts[after.clone()].first().is_some_and(|&t| t < end);
-                        i8::from(!active)
-                    }),
-                    (Some(Label::Event { .. }), Some((e, _, after))) => horizon.end.map(|end| {
-                        let churned = horizon.churn_code.is_some_and(|code| {
-                            after.clone().take_while(|&r| e.ts[r] < end).any(|r| e.kind[r] == code)
-                        });
-                        i8::from(churned)
-                    }),
-                    _ => None,
-                };
+                *label = label_of(p, h, horizon, c, ev.as_ref().map(|(_, _, after)| after.clone()));
             }
         });
     (columns, labels)
+}
+
+/// Customer `c`'s label at a cutoff: 1 churned, 0 stayed, `None` when not known yet. `after` is
+/// the range of the customer's events from the cutoff on.
+fn label_of(p: &Pipeline, h: &History, horizon: &Horizon, c: u32, after: Option<std::ops::Range<usize>>) -> Option<i8> {
+    match (&p.label, &h.events, after) {
+        (Some(Label::Column { positive, .. }), _, _) => h
+            .label_values
+            .as_ref()
+            .and_then(|v| v.get(c))
+            .map(|v| i8::from(label_matches(v, positive))),
+        (Some(Label::Inactivity { .. }), Some(e), Some(after)) => horizon.end.map(|end| {
+            let active = e.ts[after].first().is_some_and(|&t| t < end);
+            i8::from(!active)
+        }),
+        (Some(Label::Event { .. }), Some(e), Some(after)) => horizon.end.map(|end| {
+            let churned = horizon
+                .churn_code
+                .is_some_and(|code| after.take_while(|&r| e.ts[r] < end).any(|r| e.kind[r] == code));
+            i8::from(churned)
+        }),
+        _ => None,
+    }
+}
+
+/// Who a snapshot at `cutoff` holds and their outcomes, without computing any feature: what
+/// monitoring needs to judge a list scored earlier once its horizon has passed.
+#[derive(Clone, Debug)]
+pub struct Outcomes {
+    /// The history indices of the customers still with us at the cutoff, by id.
+    pub population: Vec<u32>,
+    /// Each one's outcome: churned, stayed, or `None` when not known yet.
+    pub labels: Vec<Option<bool>>,
+    /// Why outcomes are unknown, when they are.
+    pub unlabelled_reason: Option<String>,
+    /// Customers the label's definition already counts as gone at the cutoff.
+    pub already_churned: u64,
+}
+
+/// The population and outcomes of the snapshot at `cutoff` ([`snapshot`]'s, without features).
+pub fn outcomes(p: &Pipeline, h: &History, cutoff: Date) -> Outcomes {
+    let c_ms = cutoff.start_ms();
+    let (population, already_churned) = population(p, h, c_ms);
+    let horizon = Horizon::of(p, h, c_ms);
+    let labels = population
+        .par_iter()
+        .map(|&c| {
+            let after = h.events.as_ref().map(|e| e.split(c, c_ms).1);
+            label_of(p, h, &horizon, c, after).map(|l| l > 0)
+        })
+        .collect();
+    Outcomes {
+        population,
+        labels,
+        unlabelled_reason: horizon.unlabelled_reason,
+        already_churned: already_churned.len() as u64,
+    }
 }
 
 /// Categorical values of the population not in the spec's dictionaries, by feature.

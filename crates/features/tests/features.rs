@@ -376,3 +376,23 @@ fn row_order_of_the_files_does_not_change_the_features() {
         }
     }
 }
+
+#[test]
+fn outcomes_without_features_are_the_snapshots_population_and_labels() {
+    let p = churnguard_config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/cdnow.toml")).unwrap();
+    let h = load(&p, None).unwrap();
+    let spec = spec_for(&p, &h);
+    for cutoff in ["1998-01-01", "1998-04-01", "1998-06-01"] {
+        let s = snapshot(&p, &h, &spec, date(cutoff)).unwrap();
+        let o = churnguard_features::outcomes(&p, &h, date(cutoff));
+        assert_eq!(o.population, s.population, "{cutoff}");
+        assert_eq!(o.labels, s.labels(), "{cutoff}");
+        assert_eq!(o.unlabelled_reason, s.report.unlabelled_reason, "{cutoff}");
+        assert_eq!(o.already_churned, s.report.already_churned, "{cutoff}");
+    }
+    assert!(
+        churnguard_features::outcomes(&p, &h, date("1998-04-01"))
+            .labels
+            .contains(&Some(true))
+    );
+}

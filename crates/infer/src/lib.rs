@@ -4,12 +4,14 @@
 //! This crate never links LightGBM: a production job needs only the exported model package and
 //! the ONNX Runtime shared library.
 
+mod kept;
 mod output;
 mod package;
 mod runtime;
 mod score;
 mod session;
 
+pub use kept::{KeptList, keep_list, kept_lists, kept_path};
 pub use output::{ListFormat, OutputError, write_list, write_win_back};
 pub use package::{ModelPackage, OpenError};
 pub use runtime::{MIN_ORT_VERSION, OnnxRuntime, RuntimeError, find_library};

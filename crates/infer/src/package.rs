@@ -96,6 +96,11 @@ impl ModelPackage {
         &self.package.manifest.tiers
     }
 
+    /// The SHA-256 of `model.onnx`: what identifies the model an answer or a list came from.
+    pub fn hash(&self) -> &str {
+        self.package.manifest.files.get(MODEL_ONNX).map_or("", String::as_str)
+    }
+
     /// The ONNX model's bytes.
     pub fn onnx(&self) -> &[u8] {
         self.package.file(MODEL_ONNX)

@@ -7,19 +7,21 @@
 //! against the manifest's SHA-256 before anything trusts it. Nothing else writes or parses a
 //! manifest.
 
+mod history;
 mod manifest;
 mod read;
 mod write;
 
 use std::path::PathBuf;
 
+pub use history::{Decision, DecisionGate, append_decision, decisions};
 pub use manifest::{
     Calibration, ConfigRecord, DataSummary, FeatureImportance, InputFile, Libraries, LightGbmRecord, Manifest, Parity,
     ReasonCount, ReasonCounts, Reference, RowCounts, ScoreHistogram, Segment, TableSummary, TestDesign, TestList,
     TierRow, TierThresholds, Trial, ValueCapture,
 };
 pub use read::Package;
-pub use write::{Written, replace_report, versions, write};
+pub use write::{Latest, Written, latest_version, promote, replace_report, versions, write};
 
 /// Name of the manifest file.
 pub const MANIFEST: &str = "manifest.json";
@@ -31,6 +33,10 @@ pub const MODEL_TEXT: &str = "model.txt";
 pub const REPORT: &str = "report.html";
 /// Name of the link to a pipeline's newest version.
 pub const LATEST: &str = "latest";
+/// Name of a pipeline's log of retraining decisions, one JSON object per line.
+pub const HISTORY: &str = "history.jsonl";
+/// Name of a pipeline's folder of kept risk lists, which monitoring reads back.
+pub const LISTS: &str = "lists";
 /// Files every package holds besides the manifest.
 pub const MODEL_FILES: [&str; 2] = [MODEL_ONNX, MODEL_TEXT];
 /// Layout version of the manifest this churnguard writes and the newest it reads.
@@ -122,6 +128,21 @@ impl PackageError {
     pub fn is_usage(&self) -> bool {
         matches!(self, PackageError::OtherPipeline { .. })
     }
+}
+
+/// The current time as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn now_utc() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let secs = ms.rem_euclid(churnguard_config::MS_PER_DAY) / 1000;
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        churnguard_config::Date::of_ms(ms),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 fn io_error<'a>(action: &'static str, path: &'a std::path::Path) -> impl FnOnce(std::io::Error) -> PackageError + 'a {

@@ -56,6 +56,10 @@ pub struct Manifest {
     pub importance: Vec<FeatureImportance>,
     /// Each feature's distribution on the training rows, for drift checks.
     pub reference_histograms: Vec<Reference>,
+    /// The calibrated probability's distribution on the test customers, for drift checks of
+    /// the score (none in packages made before monitoring).
+    #[serde(default)]
+    pub score_reference: Option<Histogram>,
     /// Tuning trials, when the config asked for tuning.
     pub tuning: Option<Vec<Trial>>,
     /// How closely ONNX Runtime reproduces LightGBM.

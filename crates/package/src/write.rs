@@ -35,15 +35,25 @@ pub fn versions(pipeline_dir: &Path) -> Vec<u32> {
     out
 }
 
+/// Whether a new version becomes `latest` when it is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Latest {
+    /// `latest` points at the new version (unless a newer one exists by then).
+    Move,
+    /// `latest` stays where it is: the version is a challenger until [`promote`] moves it.
+    Keep,
+}
+
 /// Writes `files` (name, bytes), the manifest that `manifest(version, sha256 by file)` builds
 /// and the [`REPORT`] that `report` draws from it, as the next version of `pipeline` under
-/// `models_dir`, then points `latest` at it unless a newer version exists by then.
+/// `models_dir`, then points `latest` at it as `latest` says.
 pub fn write(
     models_dir: &Path,
     pipeline: &str,
     files: &[(&str, &[u8])],
     manifest: &dyn Fn(&str, &BTreeMap<String, String>) -> Manifest,
     report: &dyn Fn(&Manifest) -> String,
+    latest: Latest,
 ) -> Result<Written, PackageError> {
     let dir = models_dir.join(pipeline);
     std::fs::create_dir_all(&dir).map_err(io_error("cannot write", &dir))?;
@@ -69,7 +79,9 @@ pub fn write(
         match std::fs::rename(&staging.0, &target) {
             Ok(()) => {
                 std::mem::forget(staging);
-                point_latest(&dir, n)?;
+                if latest == Latest::Move {
+                    point_latest(&dir, n)?;
+                }
                 return Ok(Written { dir: target, version });
             }
             Err(_) if target.exists() => continue,
@@ -101,10 +113,21 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), PackageError> {
     f.sync_all().map_err(io_error("cannot write", path))
 }
 
-/// The version `latest` points at, when it points at one.
-fn latest_version(dir: &Path) -> Option<u32> {
-    let target = std::fs::read_link(dir.join(LATEST)).ok()?;
+/// The version number `latest` in a pipeline's folder points at, when it points at one.
+pub fn latest_version(pipeline_dir: &Path) -> Option<u32> {
+    let target = std::fs::read_link(pipeline_dir.join(LATEST)).ok()?;
     target.to_str()?.strip_prefix('v')?.parse().ok()
+}
+
+/// Points `latest` at version `n` of the pipeline folder `dir` (a challenger that won), unless
+/// `latest` already points at a newer version: promotion never moves `latest` backwards.
+/// Returns whether `latest` now points at `n`.
+pub fn promote(dir: &Path, n: u32) -> Result<bool, PackageError> {
+    if latest_version(dir).is_some_and(|current| current > n) {
+        return Ok(false);
+    }
+    link_latest(dir, n)?;
+    Ok(true)
 }
 
 /// Replaces `latest` by a link to version `n`, atomically (a new link renamed over the old),
@@ -115,6 +138,11 @@ fn point_latest(dir: &Path, n: u32) -> Result<(), PackageError> {
     if newest > n || latest_version(dir).is_some_and(|current| current > n) {
         return Ok(());
     }
+    link_latest(dir, n)
+}
+
+/// `latest` replaced by a link to `v<n>`: a new link renamed over the old.
+fn link_latest(dir: &Path, n: u32) -> Result<(), PackageError> {
     let link = dir.join(LATEST);
     let tmp = dir.join(format!(".latest-{}-{}", std::process::id(), unique()));
     let _ = std::fs::remove_file(&tmp);
@@ -213,9 +241,26 @@ mod tests {
             &[],
             &|_, _| unreachable!("no version to write"),
             &|_| String::new(),
+            Latest::Move,
         )
         .unwrap_err();
         assert!(matches!(err, PackageError::VersionsExhausted { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_kept_version_waits_for_promotion_which_never_moves_latest_back() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in [1, 2, 3] {
+            std::fs::create_dir_all(dir.path().join(format!("v{n}"))).unwrap();
+        }
+        point_latest(dir.path(), 3).unwrap();
+        assert!(!promote(dir.path(), 2).unwrap(), "v3 serves: v2 is older");
+        assert_eq!(latest_version(dir.path()), Some(3));
+        std::fs::create_dir_all(dir.path().join("v4")).unwrap();
+        std::fs::create_dir_all(dir.path().join("v5")).unwrap();
+        // v5 exists, yet v4 won its comparison: promotion does not wait for the newest.
+        assert!(promote(dir.path(), 4).unwrap());
+        assert_eq!(latest_version(dir.path()), Some(4));
     }
 
     #[test]

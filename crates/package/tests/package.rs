@@ -9,8 +9,8 @@ use std::path::Path;
 use churnguard_eval::{EvalOptions, evaluate};
 use churnguard_features::{Feature, FeatureKind, FeatureSpec, SnapshotReport};
 use churnguard_package::{
-    ConfigRecord, FORMAT, LATEST, Libraries, LightGbmRecord, MANIFEST, MODEL_ONNX, MODEL_TEXT, Manifest, Package,
-    PackageError, Parity, REPORT, RowCounts, TestDesign, TierThresholds, replace_report, versions, write,
+    ConfigRecord, FORMAT, LATEST, Latest, Libraries, LightGbmRecord, MANIFEST, MODEL_ONNX, MODEL_TEXT, Manifest,
+    Package, PackageError, Parity, REPORT, RowCounts, TestDesign, TierThresholds, replace_report, versions, write,
 };
 
 fn spec() -> FeatureSpec {
@@ -84,6 +84,7 @@ fn manifest(version: &str, files: &BTreeMap<String, String>) -> Manifest {
         },
         importance: vec![],
         reference_histograms: vec![],
+        score_reference: None,
         tuning: None,
         parity: Parity {
             max_abs_difference: 0.0,
@@ -135,8 +136,8 @@ fn entries(dir: &Path) -> Vec<String> {
 #[test]
 fn packages_get_increasing_versions_latest_follows_and_the_reader_gets_the_same_manifest() {
     let dir = tempfile::tempdir().unwrap();
-    let a = write(dir.path(), "p", &*FILES, &manifest, &no_report).unwrap();
-    let b = write(dir.path(), "p", &*FILES, &manifest, &no_report).unwrap();
+    let a = write(dir.path(), "p", &*FILES, &manifest, &no_report, Latest::Move).unwrap();
+    let b = write(dir.path(), "p", &*FILES, &manifest, &no_report, Latest::Move).unwrap();
     assert_eq!((a.version.as_str(), b.version.as_str()), ("v1", "v2"));
     let latest = dir.path().join("p").join(LATEST);
     assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("v2"));
@@ -162,11 +163,11 @@ fn packages_get_increasing_versions_latest_follows_and_the_reader_gets_the_same_
 #[test]
 fn a_write_failing_midway_leaves_the_previous_version_and_latest_intact() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "p", &*FILES, &manifest, &no_report).unwrap();
+    write(dir.path(), "p", &*FILES, &manifest, &no_report, Latest::Move).unwrap();
     // The second file cannot be created (its folder does not exist): a real failure after the
     // first file was written.
     let broken: [(&str, &[u8]); 2] = [(MODEL_TEXT, b"tree\n"), ("missing/model.onnx", &[1])];
-    let e = write(dir.path(), "p", &broken, &manifest, &no_report).unwrap_err();
+    let e = write(dir.path(), "p", &broken, &manifest, &no_report, Latest::Move).unwrap_err();
     assert!(e.to_string().contains("missing/model.onnx"), "{e}");
     let latest = dir.path().join("p").join(LATEST);
     assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("v1"));
@@ -180,7 +181,7 @@ fn a_models_folder_that_is_a_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("models");
     std::fs::write(&file, b"").unwrap();
-    let e = write(&file, "p", &*FILES, &manifest, &no_report).unwrap_err();
+    let e = write(&file, "p", &*FILES, &manifest, &no_report, Latest::Move).unwrap_err();
     assert!(matches!(e, PackageError::Io { .. }), "{e:?}");
     assert!(
         e.to_string().contains("cannot write") && e.to_string().contains("models"),
@@ -190,7 +191,9 @@ fn a_models_folder_that_is_a_file_is_a_clear_error() {
 
 /// Writes one version and returns its folder.
 fn one(dir: &Path) -> std::path::PathBuf {
-    write(dir, "p", &*FILES, &manifest, &no_report).unwrap().dir
+    write(dir, "p", &*FILES, &manifest, &no_report, Latest::Move)
+        .unwrap()
+        .dir
 }
 
 fn edit_manifest(v: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
@@ -264,7 +267,9 @@ fn the_reader_refuses_files_that_disagree_with_each_other() {
     // model.txt edited together with its manifest hash: the hashes agree, but model.onnx still
     // names the original model text, so the reasons would explain another model.
     let dir = tempfile::tempdir().unwrap();
-    let v1 = write(dir.path(), "p", &*FILES, &manifest, &no_report).unwrap().dir;
+    let v1 = write(dir.path(), "p", &*FILES, &manifest, &no_report, Latest::Move)
+        .unwrap()
+        .dir;
     let edited = b"tree edited\n";
     std::fs::write(v1.join(MODEL_TEXT), edited).unwrap();
     let path = v1.join(MANIFEST);

@@ -1,11 +1,12 @@
 //! Self-contained HTML pages with charts drawn by plotters' SVG backend: a model package's
 //! `report.html` (from its manifest alone, so it can be drawn again for any package) and the
-//! page of `churnguard compare`. Nothing on a page is fetched from the network.
+//! pages of `churnguard compare` and `churnguard monitor`. Nothing on a page is fetched from the network.
 
 mod chart;
 mod compare;
 mod curves;
 mod html;
+mod monitor;
 mod package;
 
 pub use compare::{
@@ -13,4 +14,8 @@ pub use compare::{
     gate_table, migration_table, paired_table,
 };
 pub use html::{Table, p_value};
+pub use monitor::{
+    Drift, FeatureDrift, Matured, Monitoring, PopulationShape, ScoreDrift, feature_table, matured_table,
+    monitoring_report, population_table,
+};
 pub use package::package_report;

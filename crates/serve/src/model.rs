@@ -81,13 +81,7 @@ impl Served {
     pub fn load(path: &Path, p: &Pipeline, runtime: &OnnxRuntime, sessions: usize) -> Result<Served, ServeError> {
         let package = ModelPackage::open(path)?;
         package.package.check_pipeline(p)?;
-        let hash = package
-            .package
-            .manifest
-            .files
-            .get(churnguard_package::MODEL_ONNX)
-            .cloned()
-            .unwrap_or_default();
+        let hash = package.hash().to_string();
         let sessions = (0..sessions.max(1))
             .map(|_| OnnxModel::load(runtime, package.onnx(), 1).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;

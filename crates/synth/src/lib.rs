@@ -33,6 +33,9 @@ pub struct SynthConfig {
     pub end: Date,
     /// Customers generated and written together (bounds memory).
     pub chunk: usize,
+    /// Multiplies every customer's purchase rate (1: the defaults), to make a shifted
+    /// population for drift checks.
+    pub purchase_rate_scale: f64,
 }
 
 impl SynthConfig {
@@ -44,6 +47,7 @@ impl SynthConfig {
             start: Date::from_ymd(2022, 1, 1).unwrap_or(Date::from_days(18_993)),
             end: Date::from_ymd(2024, 12, 31).unwrap_or(Date::from_days(20_088)),
             chunk: 50_000,
+            purchase_rate_scale: 1.0,
         }
     }
 }
@@ -133,7 +137,11 @@ pub fn customer(cfg: &SynthConfig, id: i64) -> Customer {
     let region = r.pick(&REGIONS.map(|x| x.1));
     let channel = r.pick(&CHANNELS.map(|x| x.1));
     let plan = r.pick(&PLANS.map(|x| x.1));
-    let rate = r.gamma(RATE_SHAPE, RATE_SCALE) * REGIONS[region].2 * CHANNELS[channel].2 * PLANS[plan].2;
+    let rate = r.gamma(RATE_SHAPE, RATE_SCALE)
+        * REGIONS[region].2
+        * CHANNELS[channel].2
+        * PLANS[plan].2
+        * cfg.purchase_rate_scale;
     let lifetime_days = r.exponential(MEAN_LIFETIME_DAYS * CHANNELS[channel].3 * PLANS[plan].3);
     let spend_mu = 30f64.ln() + PLANS[plan].4 + 0.3 * r.normal();
 

@@ -93,6 +93,12 @@ pub fn generate(cfg: &SynthConfig, dir: &Path, progress: &mut dyn FnMut(u64)) ->
     if cfg.customers == 0 {
         return Err(SynthError::Invalid("--customers must be at least 1".into()));
     }
+    if !(cfg.purchase_rate_scale.is_finite() && cfg.purchase_rate_scale > 0.0 && cfg.purchase_rate_scale <= 100.0) {
+        return Err(SynthError::Invalid(format!(
+            "--purchase-rate-scale must be above 0 and at most 100, got {}",
+            cfg.purchase_rate_scale
+        )));
+    }
     if cfg.end <= cfg.start {
         return Err(SynthError::Invalid(format!(
             "the period ends ({}) before it starts ({})",

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use churnguard_config::{Date, MS_PER_DAY, Pipeline};
+use churnguard_config::Pipeline;
 use churnguard_model::{hex, sha256_hex};
 use churnguard_package::{ConfigRecord, FORMAT, InputFile, Libraries, LightGbmRecord, Manifest, Parity};
 use sha2::{Digest, Sha256};
@@ -68,21 +68,6 @@ pub struct ManifestInputs<'a> {
     pub parity: &'a Parity,
 }
 
-/// The current time as `YYYY-MM-DDTHH:MM:SSZ`.
-fn now_utc() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let secs = ms.rem_euclid(MS_PER_DAY) / 1000;
-    format!(
-        "{}T{:02}:{:02}:{:02}Z",
-        Date::of_ms(ms),
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
 /// The manifest of a package.
 pub fn manifest(p: &Pipeline, t: &Training, m: &ManifestInputs<'_>) -> Manifest {
     // Serializing a validated config cannot fail: its types are plain data.
@@ -92,7 +77,7 @@ pub fn manifest(p: &Pipeline, t: &Training, m: &ManifestInputs<'_>) -> Manifest 
         format: FORMAT,
         pipeline: p.name.clone(),
         version: m.version.to_string(),
-        created_at: now_utc(),
+        created_at: churnguard_package::now_utc(),
         config: ConfigRecord {
             file: p.file.clone(),
             file_sha256: sha256_hex(m.config_text.as_bytes()),
@@ -127,6 +112,7 @@ pub fn manifest(p: &Pipeline, t: &Training, m: &ManifestInputs<'_>) -> Manifest 
         tiers: t.tiers.clone(),
         importance: t.importance.clone(),
         reference_histograms: t.references.clone(),
+        score_reference: Some(t.score_reference.clone()),
         tuning: t.trials.clone(),
         parity: m.parity.clone(),
         calibration: Some(t.calibration.clone()),

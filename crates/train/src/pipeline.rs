@@ -101,6 +101,8 @@ pub struct Training {
     pub importance: Vec<FeatureImportance>,
     /// Training distributions.
     pub references: Vec<Reference>,
+    /// The calibrated probability's distribution on the test rows.
+    pub score_reference: Histogram,
     /// The test rows (for the ONNX parity check).
     pub test_rows: Rows,
     /// LightGBM's own probabilities of the test rows (before calibration).
@@ -390,6 +392,7 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
     Ok(Training {
         importance: importance(&names, &fitted),
         references: references(&spec, &sides.train),
+        score_reference: Histogram::reference(&test_calibrated, HISTOGRAM_BINS),
         rows: RowCounts {
             train: sides.train.rows,
             validation: sides.validation.rows,

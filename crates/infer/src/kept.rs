@@ -1,0 +1,172 @@
+//! Kept lists: a compact copy of every risk list `score` sends, beside the packages, so that
+//! monitoring judges what the retention team actually received once its outcomes are known.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray, UInt32Array, UInt64Array};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, UInt64Type};
+use arrow::record_batch::RecordBatch;
+use churnguard_config::Date;
+use churnguard_ingest::ParquetOut;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+
+use crate::output::OutputError;
+use crate::{ModelPackage, RiskList};
+
+/// Schema metadata keys of a kept list.
+const PIPELINE: &str = "churnguard.pipeline";
+const VERSION: &str = "churnguard.version";
+const MODEL_SHA256: &str = "churnguard.model_sha256";
+const AS_OF: &str = "churnguard.as_of";
+
+/// A list read back: who was scored on `as_of`, with what probability and rank.
+#[derive(Clone, Debug)]
+pub struct KeptList {
+    /// The file.
+    pub path: PathBuf,
+    /// The pipeline it was scored for.
+    pub pipeline: String,
+    /// The package version that scored it.
+    pub version: String,
+    /// SHA-256 of that package's `model.onnx`.
+    pub model_sha256: String,
+    /// The scoring date.
+    pub as_of: Date,
+    /// Customer ids, by row.
+    pub ids: ArrayRef,
+    /// Calibrated churn probability, by row.
+    pub probabilities: Vec<f64>,
+    /// Rank in the list (1 first), by row.
+    pub ranks: Vec<u64>,
+}
+
+/// The file a list of `version` scored on `as_of` is kept in: one per date and version, so a
+/// list scored again replaces its earlier copy.
+pub fn kept_path(dir: &Path, version: &str, as_of: Date) -> PathBuf {
+    dir.join(format!("risk-{as_of}-{version}.parquet"))
+}
+
+/// Keeps `list` in `dir` (created when missing), written under a temporary name and renamed.
+pub fn keep_list(list: &RiskList, package: &ModelPackage, dir: &Path) -> Result<PathBuf, OutputError> {
+    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = kept_path(dir, package.version(), list.as_of());
+    let metadata: HashMap<String, String> = [
+        (PIPELINE, package.pipeline()),
+        (VERSION, package.version()),
+        (MODEL_SHA256, package.hash()),
+        (AS_OF, &list.as_of().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let schema = Arc::new(Schema::new_with_metadata(
+        vec![
+            Field::new("rank", DataType::UInt64, false),
+            Field::new("customer_id", list.ids.data_type().clone(), false),
+            Field::new("churn_probability", DataType::Float64, false),
+            Field::new("value_at_risk", DataType::Float64, false),
+            Field::new("tier", DataType::Utf8, false),
+        ],
+        metadata,
+    ));
+    let encode = |source| OutputError::Encode {
+        path: path.clone(),
+        source,
+    };
+    let risks = &list.risks;
+    let rows = UInt32Array::from_iter_values(risks.iter().map(|r| r.row as u32));
+    let ids = arrow::compute::take(list.ids.as_ref(), &rows, None).map_err(encode)?;
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(UInt64Array::from_iter_values(risks.iter().map(|r| r.rank))),
+            ids,
+            Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.probability))),
+            Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.value_at_risk))),
+            Arc::new(StringArray::from_iter_values(risks.iter().map(|r| r.tier.name()))),
+        ],
+    )
+    .map_err(encode)?;
+    let mut out = ParquetOut::create_with(
+        &path,
+        schema,
+        Compression::SNAPPY,
+        &["customer_id", "churn_probability"],
+    )?;
+    out.write(&batch)?;
+    out.finish()?;
+    Ok(path)
+}
+
+/// The kept lists of `pipeline` in `dir`, oldest scoring date first, and a sentence for each
+/// file that could not be read (it is skipped: one damaged copy must not stop monitoring).
+pub fn kept_lists(dir: &Path, pipeline: &str) -> (Vec<KeptList>, Vec<String>) {
+    let mut lists = Vec::new();
+    let mut problems = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (lists, problems);
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    paths.sort();
+    for path in paths {
+        match read_kept(&path) {
+            Ok(list) if list.pipeline == pipeline => lists.push(list),
+            Ok(_) => {}
+            Err(why) => problems.push(format!("{}: {why}", path.display())),
+        }
+    }
+    lists.sort_by(|a, b| a.as_of.cmp(&b.as_of).then(a.version.cmp(&b.version)));
+    (lists, problems)
+}
+
+fn read_kept(path: &Path) -> Result<KeptList, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
+    let meta = builder.schema().metadata().clone();
+    let get = |k: &str| {
+        meta.get(k)
+            .cloned()
+            .ok_or_else(|| format!("not a kept list (no {k} in its metadata)"))
+    };
+    let (pipeline, version, model_sha256) = (get(PIPELINE)?, get(VERSION)?, get(MODEL_SHA256)?);
+    let as_of = get(AS_OF)?;
+    let as_of = Date::parse_iso(&as_of).ok_or_else(|| format!("its date \"{as_of}\" is not a date"))?;
+    let reader = builder.build().map_err(|e| e.to_string())?;
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .ok_or_else(|| "it holds no rows".to_string())?;
+    let all = arrow::compute::concat_batches(&schema, &batches).map_err(|e| e.to_string())?;
+    let column = |name: &str| {
+        all.column_by_name(name)
+            .cloned()
+            .ok_or_else(|| format!("it has no {name} column"))
+    };
+    let (ranks, ids, probabilities) = (column("rank")?, column("customer_id")?, column("churn_probability")?);
+    if ranks.data_type() != &DataType::UInt64 || probabilities.data_type() != &DataType::Float64 || ids.null_count() > 0
+    {
+        return Err("its columns are not those of a kept list".into());
+    }
+    Ok(KeptList {
+        path: path.to_path_buf(),
+        pipeline,
+        version,
+        model_sha256,
+        as_of,
+        ranks: ranks.as_primitive::<UInt64Type>().values().to_vec(),
+        probabilities: probabilities.as_primitive::<Float64Type>().values().to_vec(),
+        ids,
+    })
+}
