@@ -64,7 +64,7 @@ num_threads = $threads
 bootstrap_samples = 200
 TOML
 # BENCH_SECTIONS picks sections (default all); the later ones reuse files the earlier ones wrote.
-wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare report serve busy} " == *" $1 "* ]]; }
+wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare monitor report serve busy} " == *" $1 "* ]]; }
 
 if wanted ingest; then
 echo "== ingest: validate an events table ($customers customers, CDNOW patterns) =="
@@ -180,6 +180,29 @@ read -r cmp_t cmp_m < <(median_of "$bin" compare "$pkg" "$other" --pipeline "$sy
 "$bin" compare "$pkg" "$other" --pipeline "$synth/train.toml" --threads "$threads" | grep -E "^(AUC|customers per second|v[0-9]+ - )" | sed 's/^/  /'
 printf '  compare (cutoff 2024-09-01, bootstrap 200, DeLong) %6.2f s, peak %5.0f MB; score each: %6.2f + %6.2f s; compare/(both scores) = %.2f (target < 3)\n' \
   "$cmp_t" "$(awk -v k="$cmp_m" 'BEGIN {print k/1024}')" "$score_a" "$score_b" "$(awk -v a="$cmp_t" -v b="$score_a" -v c="$score_b" 'BEGIN {print a / (b + c)}')"
+fi
+
+echo
+if wanted monitor; then
+echo "== monitor: drift and a matured list of ${customers} synthetic customers, against scoring them =="
+pkg="$out/models/synth/latest"
+# Packages trained before monitoring have no score reference: train one that has.
+grep -q '"score_reference": {' "$pkg/manifest.json" || "$bin" train "$synth/train.toml" --models "$out/models" >/dev/null
+# The list sent at the test cutoff, kept beside the package: the matured list monitor judges.
+"$bin" score --model "$pkg" --pipeline "$synth/train.toml" --as-of 2024-08-31 --out "$out/risk_test.parquet" --threads "$threads" --top 0 >/dev/null
+read -r score_t _ < <(median_of "$bin" score --model "$pkg" --pipeline "$synth/train.toml" --as-of 2024-12-31 --out "$out/risk.parquet" --threads "$threads" --top 0)
+# monitor exits 4 or 5 on an alert: timed through sh so the verdict does not stop the script.
+read -r mon_t mon_m < <(median_of sh -c '"$0" "$@"; exit 0' "$bin" monitor --model "$pkg" --pipeline "$synth/train.toml" --as-of 2024-12-31 --json "$out/monitor.json" --threads "$threads")
+"$py" - "$out/monitor.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+drifted = [f["feature"] for f in m["features"] if f["drift"] == "drifted"]
+print(f"  {len(m['features'])} features, {len(drifted)} drifted ({', '.join(drifted[:5])}{', ...' if len(drifted) > 5 else ''}); score PSI {m['score']['psi']:.3f}")
+for r in m["matured"]:
+    print(f"  matured list {r['as_of']}: {r['known']} outcomes, AUC {r['auc']:.4f} (training {r['auc_at_training']:.4f})")
+PY
+printf '  monitor (features, scores, PSI, a matured 1M list with bootstrap 200) %6.2f s, peak %5.0f MB; score %6.2f s; monitor/score = %.2f (target < 1.5)\n' \
+  "$mon_t" "$(awk -v k="$mon_m" 'BEGIN {print k/1024}')" "$score_t" "$(awk -v a="$mon_t" -v b="$score_t" 'BEGIN {print a / b}')"
 fi
 
 echo

@@ -103,6 +103,24 @@ fn a_list_kept_at_the_test_cutoff_is_judged_as_training_judged_its_test() {
     let stderr = String::from_utf8_lossy(&dom.stderr);
     assert!(dom.status.success() && console_messages(&stderr).is_empty(), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&dom.stdout).matches("<svg").count(), 3);
+
+    // An earlier list is less well calibrated (ECE 0.037 against 0.016): beyond a strict
+    // `ece_rise` that is a performance drop, whatever the drift.
+    score(
+        &package,
+        "pipelines/cdnow.toml",
+        Some("1998-02-28"),
+        &s.0.path().join("early.csv"),
+    );
+    let strict = cdnow_variant(s.0.path(), "strict.toml", &[], "[monitoring]\nece_rise = 0.01\n");
+    let (code, out, err) = outcome(&churnguard(&["monitor", "--model", &package, "--pipeline", &strict]));
+    assert_eq!(code, 5, "{err}");
+    let dropped: Vec<&str> = out.lines().filter(|l| l.contains("DROPPED")).collect();
+    assert!(
+        dropped.len() == 1 && dropped[0].starts_with("1998-02-28") && dropped[0].contains("calibration error"),
+        "{out}"
+    );
+    assert!(out.contains("performance dropped: exit code 5"), "{out}");
 }
 
 /// A synthetic data set in `dir` with this seed and purchase-rate factor, and its pipeline with
