@@ -322,6 +322,21 @@ fn monitor_and_retrain_refuse_bad_input_by_name() {
     let out = score(&package, &unkept, None, &s.0.path().join("list.csv"));
     assert!(!out.contains("kept for monitoring"), "{out}");
     assert_eq!(std::fs::read_dir(&lists).unwrap().count(), 1, "only the damaged file");
+    // A copy that cannot be kept (here `lists` is a file) is a warning: the list itself is written.
+    std::fs::remove_dir_all(&lists).unwrap();
+    std::fs::write(&lists, b"").unwrap();
+    let out_list = s.0.path().join("still.csv");
+    let (code, _, err) = outcome(&churnguard(&[
+        "score",
+        "--model",
+        &package,
+        "--pipeline",
+        "pipelines/cdnow.toml",
+        "--out",
+        &out_list.display().to_string(),
+    ]));
+    assert!(code == 0 && err.contains("its copy for monitoring was not"), "{err}");
+    assert!(out_list.exists());
     // Retraining needs an out-of-time test to compare on.
     let (code, _, err) = outcome(&churnguard(&[
         "retrain",

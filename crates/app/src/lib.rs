@@ -25,7 +25,9 @@ pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
 pub use monitor::{MonitorRequest, lists_dir, monitor};
 pub use report::redraw_report;
 pub use retrain::{RetrainRequest, Retrained, retrain};
-pub use score::{check_actions, default_as_of, list_path, prepare_output, score_list, win_back_path, write_lists};
+pub use score::{
+    Kept, check_actions, default_as_of, list_path, prepare_output, score_list, win_back_path, write_lists,
+};
 pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, parity, train_package};
 
 /// A stage of a job, in the order a run passes them.

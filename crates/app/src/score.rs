@@ -88,24 +88,39 @@ pub fn prepare_output(out: &Path, package_dir: &Path) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Whether a list was kept for monitoring ([`write_lists`]).
+#[derive(Debug)]
+pub enum Kept {
+    /// Kept at this path.
+    At(PathBuf),
+    /// `monitoring.keep_lists` is off.
+    Off,
+    /// The copy could not be written (the list itself was): why, for a warning. A full disk in
+    /// the models folder must not fail the list the retention team is waiting for.
+    Failed(String),
+}
+
 /// Writes the risk list at `out` and, when some customers have already churned, the win-back
-/// list beside it ([`win_back_path`]); with `monitoring.keep_lists`, keeps a copy for monitoring
-/// in [`crate::lists_dir`] and returns where.
+/// list beside it ([`win_back_path`]); with `monitoring.keep_lists`, then keeps a copy for
+/// monitoring in [`crate::lists_dir`].
 pub fn write_lists(
     p: &Pipeline,
     list: &RiskList,
     package: &ModelPackage,
     out: &Path,
     format: ListFormat,
-) -> Result<Option<PathBuf>, AppError> {
+) -> Result<Kept, AppError> {
     write_list(list, package.spec(), out, format, p.scoring.batch_rows)?;
     if !list.win_back.is_empty() {
         write_win_back(list, &win_back_path(out), format)?;
     }
     if !p.monitoring.keep_lists {
-        return Ok(None);
+        return Ok(Kept::Off);
     }
-    Ok(Some(keep_list(list, package, &crate::lists_dir(package))?))
+    Ok(match keep_list(list, package, &crate::lists_dir(package)) {
+        Ok(path) => Kept::At(path),
+        Err(e) => Kept::Failed(churnguard_config::with_causes(&e)),
+    })
 }
 
 /// Refuses action rules whose `reason` can match no feature of the model: such a rule would

@@ -94,9 +94,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let write = t.elapsed().as_secs_f64();
     let seconds = started.elapsed().as_secs_f64();
     print!("{}", summary(&pipeline, &package, &list, &args.out, args.top, seconds));
-    if let Some(k) = kept {
-        println!("  kept for monitoring: {}", k.display());
-    }
+    print_kept(&kept);
     let st = list.times;
     let peak = peak_memory_mb()
         .map(|mb| format!(", peak memory {mb} MB"))
@@ -110,6 +108,17 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     std::mem::forget(history);
     std::mem::forget(list);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the list was kept for monitoring, or a warning that it could not be.
+pub fn print_kept(kept: &churnguard_app::Kept) {
+    match kept {
+        churnguard_app::Kept::At(path) => println!("  kept for monitoring: {}", path.display()),
+        churnguard_app::Kept::Off => {}
+        churnguard_app::Kept::Failed(why) => {
+            eprintln!("warning: the list was written, but its copy for monitoring was not: {why}")
+        }
+    }
 }
 
 /// The process's peak resident memory in MB, where the system tells it (Linux).

@@ -75,9 +75,7 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
             "{}",
             crate::score::summary(&pipeline, &package, &list, &out, 10, t.elapsed().as_secs_f64())
         );
-        if let Some(k) = kept {
-            println!("  kept for monitoring: {}", k.display());
-        }
+        crate::score::print_kept(&kept);
     }
     Ok(ExitCode::SUCCESS)
 }
