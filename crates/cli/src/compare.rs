@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use churnguard_app::{CompareRequest, compare};
 use churnguard_config::Date;
-use churnguard_features::load_with_progress;
 use churnguard_infer::OnnxRuntime;
 use churnguard_report::{
     Comparison, FailIfWorse, comparison_report, figure_table, gate_table, migration_table, p_value, paired_table,
@@ -54,9 +53,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let pipeline = crate::load_pipeline(&args.pipeline)?;
     let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
     let mut bars = Bars::default();
-    let history = load_with_progress(&pipeline, None, &mut |p| bars.update(churnguard_app::Progress::Read(p)));
-    bars.finish();
-    let history = history?;
+    let history = bars.load(&pipeline)?;
     let request = CompareRequest {
         pipeline: &pipeline,
         packages: &args.packages,

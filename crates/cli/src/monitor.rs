@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use churnguard_app::{MonitorRequest, monitor};
 use churnguard_config::Date;
-use churnguard_features::load_with_progress;
 use churnguard_infer::OnnxRuntime;
 use churnguard_report::{Drift, Monitoring, feature_table, matured_table, monitoring_report, population_table};
 
@@ -53,9 +52,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let pipeline = crate::load_pipeline(&args.pipeline)?;
     let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
     let mut bars = Bars::default();
-    let history = load_with_progress(&pipeline, None, &mut |p| bars.update(churnguard_app::Progress::Read(p)));
-    bars.finish();
-    let history = history?;
+    let history = bars.load(&pipeline)?;
     let request = MonitorRequest {
         pipeline: &pipeline,
         package: &args.model,

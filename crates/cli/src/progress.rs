@@ -76,6 +76,17 @@ impl Bars {
         }
     }
 
+    /// Loads a pipeline's tables with a bar per table.
+    pub fn load(
+        &mut self,
+        p: &churnguard_config::Pipeline,
+    ) -> Result<churnguard_features::History, churnguard_features::FeatureError> {
+        let history =
+            churnguard_features::load_with_progress(p, None, &mut |r| self.update(churnguard_app::Progress::Read(r)));
+        self.finish();
+        history
+    }
+
     /// Clears every bar.
     pub fn finish(&mut self) {
         self.tables.finish();

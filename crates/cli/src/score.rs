@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use churnguard_app::{AppError, Progress, score_list};
+use churnguard_app::{AppError, score_list};
 use churnguard_config::{Date, Pipeline, Tier};
-use churnguard_features::load_with_progress;
 use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime, RiskList};
 
 use crate::progress::Bars;
@@ -80,9 +79,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let open = opened.elapsed().as_secs_f64();
     let started = Instant::now();
     let mut bars = Bars::default();
-    let history = load_with_progress(&pipeline, None, &mut |p| bars.update(Progress::Read(p)));
-    bars.finish();
-    let history = history?;
+    let history = bars.load(&pipeline)?;
     let load = started.elapsed().as_secs_f64();
     let list = score_list(&pipeline, &history, &package, &mut model, args.as_of, &mut |p| {
         bars.update(p)
