@@ -26,20 +26,23 @@ impl Drop for Server {
 }
 
 fn serve(model: &Path, extra: &[&str], token: Option<&str>) -> Server {
+    serve_with(model, "pipelines/cdnow.toml", extra, token)
+}
+
+/// A service of another pipeline's package.
+fn serve_pipeline(model: &Path, pipeline: &str) -> Server {
+    serve_with(model, pipeline, &[], None)
+}
+
+fn serve_with(model: &Path, pipeline: &str, extra: &[&str], token: Option<&str>) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_churnguard"));
-    cmd.args([
-        "serve",
-        "--model",
-        &model.display().to_string(),
-        "--pipeline",
-        "pipelines/cdnow.toml",
-    ])
-    .args(["--listen", "127.0.0.1:0", "--watch-seconds", "0"])
-    .args(extra)
-    .current_dir(root())
-    .env_clear()
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+    cmd.args(["serve", "--model", &model.display().to_string(), "--pipeline", pipeline])
+        .args(["--listen", "127.0.0.1:0", "--watch-seconds", "0"])
+        .args(extra)
+        .current_dir(root())
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     for key in crate::KEPT_ENV {
         if let Some(v) = std::env::var_os(key) {
             cmd.env(key, v);
@@ -218,6 +221,9 @@ fn every_cdnow_customer_gets_the_batch_lists_probability_reasons_and_value_at_ri
                 (c["value_at_risk"].as_f64().unwrap() - var).abs() <= 1e-9 * var.max(1.0),
                 "{id}"
             );
+            // Tiers by the cuts of the list kept for this package: the list's own tier and action.
+            assert_eq!(c["tier"].as_str().unwrap(), want["tier"], "{id}");
+            assert_eq!(c["action"].as_str().unwrap(), want["action"], "{id}");
             // The list gives reasons to its high and medium tiers: the same three, in order.
             if !want["reason_1_feature"].is_empty() {
                 for (k, r) in c["reasons"].as_array().unwrap().iter().enumerate() {
@@ -436,4 +442,294 @@ fn saturation_is_answered_503_at_once_and_sigterm_drains_the_request_in_flight()
     assert_eq!(status, 200, "the request in flight is answered: {body}");
     let exit = server.child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
+}
+
+/// Every CDNOW customer's purchases as the service takes a raw history: rows of the events
+/// table under the pipeline's column names, by customer id.
+fn cdnow_histories() -> Vec<(String, Vec<serde_json::Value>)> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float64Type, Int16Type, Int32Type, TimestampMillisecondType};
+    let file = std::fs::File::open(root().join("data/cdnow/cdnow_master.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut by_id: std::collections::BTreeMap<i32, Vec<serde_json::Value>> = Default::default();
+    for batch in reader {
+        let b = batch.unwrap();
+        let col = |n: &str| b.column_by_name(n).unwrap().clone();
+        let (ids, dates, cds, dollars) = (
+            col("customer_id"),
+            col("date"),
+            col("number_of_cds"),
+            col("dollar_value"),
+        );
+        let (ids, dates) = (
+            ids.as_primitive::<Int32Type>(),
+            dates.as_primitive::<TimestampMillisecondType>(),
+        );
+        let (cds, dollars) = (cds.as_primitive::<Int16Type>(), dollars.as_primitive::<Float64Type>());
+        for i in 0..b.num_rows() {
+            let date = churnguard_config::Date::of_ms(dates.value(i)).to_string();
+            by_id.entry(ids.value(i)).or_default().push(serde_json::json!({
+                "date": date,
+                "number_of_cds": cds.value(i),
+                "dollar_value": if dollars.is_valid(i) { serde_json::json!(dollars.value(i)) } else { serde_json::Value::Null },
+            }));
+        }
+    }
+    by_id.into_iter().map(|(id, events)| (id.to_string(), events)).collect()
+}
+
+#[test]
+fn raw_histories_of_every_cdnow_customer_get_the_batch_lists_row_and_the_already_churned_are_told_so() {
+    let s = Scratch::new();
+    let package = train_cdnow(&s.0.path().join("models"));
+    let list = s.0.path().join("list.csv");
+    let (code, _, err) = score_with(
+        &package.display().to_string(),
+        "pipelines/cdnow.toml",
+        &list.display().to_string(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let batch = list_rows(&list);
+    let win_back = std::fs::read_to_string(s.0.path().join("list.win-back.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    let server = serve(&package, &[], None);
+    let (_, _, body) = http(server.addr, "GET", "/v1/model", &[], "");
+    assert!(
+        json(&body)["tiers_from"]
+            .as_str()
+            .unwrap()
+            .contains("list of 1998-07-01"),
+        "{body}"
+    );
+    let histories = cdnow_histories();
+    let (mut scored, mut gone, mut reasons) = (0, 0, 0);
+    for chunk in histories.chunks(400) {
+        let customers: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|(id, events)| serde_json::json!({"id": id, "events": events}))
+            .collect();
+        let request = serde_json::json!({"as_of": "1998-07-01", "customers": customers}).to_string();
+        let (status, _, body) = post(server.addr, &request);
+        assert_eq!(status, 200, "{body}");
+        for c in json(&body)["customers"].as_array().unwrap() {
+            let id = c["id"].as_str().unwrap();
+            if c["status"] == "already_churned" {
+                assert!(!batch.contains_key(id), "{id} is on the list yet told already churned");
+                gone += 1;
+                continue;
+            }
+            let want = &batch[id];
+            let p: f64 = want["churn_probability"].parse().unwrap();
+            let got = c["churn_probability"].as_f64().unwrap();
+            assert!((got - p).abs() <= 1e-12, "customer {id}: service {got}, list {p}");
+            let var: f64 = want["value_at_risk"].parse().unwrap();
+            assert!(
+                (c["value_at_risk"].as_f64().unwrap() - var).abs() <= 1e-9 * var.max(1.0),
+                "{id}"
+            );
+            assert_eq!(c["tier"].as_str().unwrap(), want["tier"], "{id}");
+            assert_eq!(c["action"].as_str().unwrap(), want["action"], "{id}");
+            if !want["reason_1_feature"].is_empty() {
+                for (k, r) in c["reasons"].as_array().unwrap().iter().enumerate() {
+                    assert_eq!(
+                        r["sentence"].as_str().unwrap(),
+                        want[&format!("reason_{}", k + 1)],
+                        "{id}"
+                    );
+                }
+                reasons += 1;
+            }
+            scored += 1;
+        }
+    }
+    assert_eq!((scored, gone), (batch.len(), win_back), "every customer answered once");
+    assert!(reasons > 500, "only {reasons} customers with reasons compared");
+}
+
+#[test]
+fn a_raw_history_with_a_wrong_field_is_refused_naming_it() {
+    let s = Scratch::new();
+    let package = train_cdnow(&s.0.path().join("models"));
+    let server = serve(&package, &["--max-events", "3"], None);
+    let event = |date: &str| serde_json::json!({"date": date, "dollar_value": 10.5, "number_of_cds": 1});
+    let ask = |customers: serde_json::Value, as_of: &str| {
+        post(
+            server.addr,
+            &serde_json::json!({"as_of": as_of, "customers": customers}).to_string(),
+        )
+    };
+    // A customer with one recent purchase is scored; one known only after as_of is not known yet.
+    let (status, _, body) = ask(
+        serde_json::json!([{"id": "a", "events": [event("1998-06-01")]}, {"id": "b", "events": [event("1998-08-01")]}]),
+        "1998-07-01",
+    );
+    assert_eq!(status, 200, "{body}");
+    let answers = json(&body);
+    assert_eq!(answers["customers"][0]["status"], "scored", "{body}");
+    assert_eq!(answers["customers"][1]["status"], "not_known", "{body}");
+    for (customers, as_of, status, says) in [
+        (
+            serde_json::json!([{"events": [{"date": "1998-06-01", "price": 3}]}]),
+            "1998-07-01",
+            400,
+            "customers[0].events[0].price: not a column of the events table",
+        ),
+        (
+            serde_json::json!([{"events": [event("1998-06-01"), {"date": "someday", "dollar_value": 1}]}]),
+            "1998-07-01",
+            400,
+            "customers[0].events[1].date",
+        ),
+        (
+            serde_json::json!([{"events": [{"date": "1998-06-01", "dollar_value": {"usd": 3}}]}]),
+            "1998-07-01",
+            400,
+            "customers[0].events[0].dollar_value: must be a number, text",
+        ),
+        (
+            serde_json::json!([{"features": {}, "events": [event("1998-06-01")]}]),
+            "1998-07-01",
+            400,
+            "customers[0]: give either features or a history",
+        ),
+        (
+            serde_json::json!([{"id": 1}]),
+            "1998-07-01",
+            400,
+            "customers[0]: give features, or a history",
+        ),
+        (
+            serde_json::json!([{"attributes": {"plan": "gold"}}]),
+            "1998-07-01",
+            400,
+            "customers[0].attributes: the pipeline has no customers table",
+        ),
+        (
+            serde_json::json!([{"events": [event("1998-06-01")]}]),
+            "1998-13-01",
+            400,
+            "as_of: \"1998-13-01\" is not a date",
+        ),
+        (
+            serde_json::json!([{"events": [event("1998-01-01"), event("1998-02-01"), event("1998-03-01"), event("1998-04-01")]}]),
+            "1998-07-01",
+            413,
+            "customers[0].events: 4 rows, at most 3",
+        ),
+    ] {
+        let (got, _, answer) = ask(customers.clone(), as_of);
+        assert_eq!(got, status, "{customers} -> {answer}");
+        assert!(
+            json(&answer)["error"].as_str().unwrap().contains(says),
+            "{customers} -> {answer}"
+        );
+    }
+}
+
+/// Every Telco customer's row as raw attributes (the label left out), by id.
+fn telco_attributes() -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Float64Type, Int64Type};
+    let file = std::fs::File::open(root().join("data/telco/telco_churn.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let b = batch.unwrap();
+        let schema = b.schema();
+        for i in 0..b.num_rows() {
+            let mut row = serde_json::Map::new();
+            let mut id = String::new();
+            for (f, col) in schema.fields().iter().zip(b.columns()) {
+                let v = if !col.is_valid(i) {
+                    serde_json::Value::Null
+                } else {
+                    match f.data_type() {
+                        DataType::Int64 => serde_json::json!(col.as_primitive::<Int64Type>().value(i)),
+                        DataType::Float64 => serde_json::json!(col.as_primitive::<Float64Type>().value(i)),
+                        _ => serde_json::json!(col.as_string::<i32>().value(i)),
+                    }
+                };
+                match f.name().as_str() {
+                    "customerID" => id = v.as_str().unwrap().to_string(),
+                    "Churn" => {}
+                    name => {
+                        row.insert(name.to_string(), v);
+                    }
+                }
+            }
+            out.push((id, row));
+        }
+    }
+    out
+}
+
+#[test]
+fn raw_attributes_of_every_telco_customer_get_the_batch_lists_probability() {
+    let s = Scratch::new();
+    let models = s.0.path().join("models");
+    let (code, _, err) = outcome(&churnguard(&[
+        "train",
+        "pipelines/telco.toml",
+        "--models",
+        &models.display().to_string(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let package = models.join("telco/v1");
+    let list = s.0.path().join("telco.csv");
+    let (code, _, err) = score_with(
+        &package.display().to_string(),
+        "pipelines/telco.toml",
+        &list.display().to_string(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let batch = list_rows(&list);
+    let server = serve_pipeline(&package, "pipelines/telco.toml");
+    let rows = telco_attributes();
+    assert_eq!(rows.len(), batch.len());
+    for chunk in rows.chunks(500) {
+        let customers: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|(id, attributes)| serde_json::json!({"id": id, "attributes": attributes}))
+            .collect();
+        let request = serde_json::json!({"as_of": "2024-01-31", "customers": customers}).to_string();
+        let (status, _, body) = post(server.addr, &request);
+        assert_eq!(status, 200, "{body}");
+        for c in json(&body)["customers"].as_array().unwrap() {
+            let id = c["id"].as_str().unwrap();
+            let p: f64 = batch[id]["churn_probability"].parse().unwrap();
+            assert!(
+                (c["churn_probability"].as_f64().unwrap() - p).abs() <= 1e-12,
+                "{id}: {c}"
+            );
+            assert_eq!(c["tier"].as_str().unwrap(), batch[id]["tier"], "{id}");
+        }
+    }
+    // An attribute the model does not read is named, with the ones it does.
+    let (status, _, body) = post(
+        server.addr,
+        r#"{"as_of":"2024-01-31","customers":[{"attributes":{"shoe_size":44}}]}"#,
+    );
+    assert!(
+        status == 400 && body.contains("customers[0].attributes.shoe_size: not an attribute the model reads"),
+        "{body}"
+    );
+    let (status, _, body) = post(
+        server.addr,
+        r#"{"as_of":"2024-01-31","customers":[{"attributes":{"tenure":"long"}}]}"#,
+    );
+    assert!(
+        status == 400 && body.contains("customers[0].attributes.tenure: must be a number"),
+        "{body}"
+    );
 }

@@ -19,10 +19,11 @@ mod retrain;
 mod score;
 mod train;
 
+pub use churnguard_infer::lists_dir;
 pub use compare::{CompareRequest, compare};
 pub use error::AppError;
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
-pub use monitor::{MonitorRequest, lists_dir, monitor};
+pub use monitor::{MonitorRequest, monitor};
 pub use report::redraw_report;
 pub use retrain::{RetrainRequest, Retrained, retrain};
 pub use score::{

@@ -1,15 +1,15 @@
 //! `monitor`: whether a package's inputs have drifted from its training data, and how it did on
 //! the kept lists whose outcomes are now known.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use churnguard_config::{Date, MonitoringConfig, Pipeline};
 use churnguard_eval::{calibration_figures, curves, value_captured};
 use churnguard_features::{FeatureError, History, Snapshot, SnapshotReport, outcomes, snapshot, spend};
 use churnguard_infer::{
-    KeptList, ModelPackage, OnnxModel, OnnxRuntime, ScoreError, kept_lists, snapshot_probabilities,
+    KeptList, ModelPackage, OnnxModel, OnnxRuntime, ScoreError, kept_lists, lists_dir, snapshot_probabilities,
 };
-use churnguard_package::{LISTS, Manifest};
+use churnguard_package::Manifest;
 use churnguard_report::{Drift, FeatureDrift, Matured, Monitoring, PopulationShape, ScoreDrift};
 
 use crate::{AppError, Progress, Stage};
@@ -29,15 +29,6 @@ pub struct MonitorRequest<'a> {
     pub runtime: &'a OnnxRuntime,
     /// ONNX Runtime threads (0: its default).
     pub threads: usize,
-}
-
-/// Where a package's kept lists go: `lists/` in its pipeline's folder, beside the versions.
-pub fn lists_dir(package: &ModelPackage) -> PathBuf {
-    package
-        .package
-        .dir
-        .parent()
-        .map_or_else(|| PathBuf::from(LISTS), |d| d.join(LISTS))
 }
 
 /// Checks a package's inputs at `as_of` against its references and judges its matured lists.

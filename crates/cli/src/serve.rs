@@ -28,6 +28,9 @@ pub struct Args {
     /// Most customers in one request.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_customers)]
     max_customers: usize,
+    /// Most events (and, apart, contacts) of one customer given as a raw history.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_events)]
+    max_events: usize,
     /// Requests scored at once; more get 503 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_in_flight)]
     max_in_flight: usize,
@@ -59,6 +62,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         limits: Limits {
             max_body_bytes: args.max_body_bytes,
             max_customers: args.max_customers,
+            max_events: args.max_events,
             max_in_flight: args.max_in_flight,
             timeout: Duration::from_millis(args.timeout_ms),
         },

@@ -419,7 +419,16 @@ pub fn load_with_progress(
     as_of: Option<Date>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<History, FeatureError> {
-    let mut tables = churnguard_ingest::open(p, as_of)?;
+    load_tables(p, churnguard_ingest::open(p, as_of)?, progress)
+}
+
+/// Per-customer histories from tables opened already: files, or rows in memory
+/// ([`churnguard_ingest::open_rows`]).
+pub fn load_tables(
+    p: &Pipeline,
+    mut tables: churnguard_ingest::Tables,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<History, FeatureError> {
     let opts = tables.options.clone();
     let mut pseudo = tables.pseudonymizer.take();
     let mut index = CustomerIndex::default();

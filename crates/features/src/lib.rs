@@ -22,8 +22,8 @@ mod value;
 use churnguard_config::Date;
 use churnguard_ingest::IngestError;
 
-pub use history::{Attribute, Categories, CustomerIndex, History, Series, load, load_with_progress};
-pub use plan::spec_for;
+pub use history::{Attribute, Categories, CustomerIndex, History, Series, load, load_tables, load_with_progress};
+pub use plan::{AttributeKind, spec_for};
 pub use snapshot::{Outcomes, Snapshot, SnapshotReport, outcomes, snapshot};
 pub use spec::{Feature, FeatureKind, FeatureSpec};
 pub use value::{customer_values, spend};

@@ -191,25 +191,66 @@ pub(crate) fn plan(cfg: &FeaturesConfig, h: &History) -> Vec<(String, String, Ca
         );
     }
     for (i, (name, attr)) in h.attributes.iter().enumerate() {
-        match attr {
-            Attribute::Numeric(_) => add(
-                format!("attr_{name}"),
-                format!("customer attribute `{name}`"),
-                Calc::Numeric(i),
-            ),
-            Attribute::Categorical(_) => add(
-                format!("attr_{name}"),
-                format!("customer attribute `{name}` (category code)"),
-                Calc::Categorical(i),
-            ),
-            Attribute::Date(_) => add(
-                format!("attr_{name}_days"),
-                format!("days from customer date `{name}` to the cutoff"),
-                Calc::DateAge(i),
-            ),
-        }
+        let kind = match attr {
+            Attribute::Numeric(_) => AttributeKind::Numeric,
+            Attribute::Categorical(_) => AttributeKind::Categorical,
+            Attribute::Date(_) => AttributeKind::Date,
+        };
+        let (feature, description) = attribute_feature(name, kind);
+        add(
+            feature,
+            description,
+            match kind {
+                AttributeKind::Numeric => Calc::Numeric(i),
+                AttributeKind::Categorical => Calc::Categorical(i),
+                AttributeKind::Date => Calc::DateAge(i),
+            },
+        );
     }
     out
+}
+
+/// How a customers-table column is read as a feature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttributeKind {
+    /// A number.
+    Numeric,
+    /// A category (text, integer codes or booleans).
+    Categorical,
+    /// A date, turned into days before the cutoff.
+    Date,
+}
+
+/// The feature name and description of customers-table column `column`.
+fn attribute_feature(column: &str, kind: AttributeKind) -> (String, String) {
+    match kind {
+        AttributeKind::Numeric => (format!("attr_{column}"), format!("customer attribute `{column}`")),
+        AttributeKind::Categorical => (
+            format!("attr_{column}"),
+            format!("customer attribute `{column}` (category code)"),
+        ),
+        AttributeKind::Date => (
+            format!("attr_{column}_days"),
+            format!("days from customer date `{column}` to the cutoff"),
+        ),
+    }
+}
+
+impl FeatureSpec {
+    /// The customers-table columns the features read, in feature order, and how each is read:
+    /// what a customer given as raw attributes must (and may) carry.
+    pub fn attribute_columns(&self) -> Vec<(String, AttributeKind)> {
+        self.features
+            .iter()
+            .filter_map(|f| {
+                let column = f.description.split('`').nth(1)?;
+                [AttributeKind::Numeric, AttributeKind::Categorical, AttributeKind::Date]
+                    .into_iter()
+                    .find(|&k| attribute_feature(column, k) == (f.name.clone(), f.description.clone()))
+                    .map(|k| (column.to_string(), k))
+            })
+            .collect()
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, UInt64Type};
 use arrow::record_batch::RecordBatch;
-use churnguard_config::Date;
+use churnguard_config::{Date, Tier};
 use churnguard_ingest::ParquetOut;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
+
+use churnguard_package::LISTS;
 
 use crate::output::OutputError;
 use crate::{ModelPackage, RiskList};
@@ -41,6 +43,28 @@ pub struct KeptList {
     pub probabilities: Vec<f64>,
     /// Rank in the list (1 first), by row.
     pub ranks: Vec<u64>,
+    /// Value at risk, by row.
+    pub values_at_risk: Vec<f64>,
+    /// Risk tier, by row.
+    pub tiers: Vec<Tier>,
+}
+
+/// Where a package's kept lists go: `lists/` in its pipeline's folder, beside the versions.
+pub fn lists_dir(package: &ModelPackage) -> PathBuf {
+    package
+        .package
+        .dir
+        .parent()
+        .map_or_else(|| PathBuf::from(LISTS), |d| d.join(LISTS))
+}
+
+/// The newest kept list that `package` itself scored, if any.
+pub fn newest_kept_list(package: &ModelPackage) -> Option<KeptList> {
+    let (lists, _) = kept_lists(&lists_dir(package), package.pipeline());
+    lists
+        .into_iter()
+        .filter(|l| l.version == package.version() && l.model_sha256 == package.hash())
+        .max_by_key(|l| l.as_of)
 }
 
 /// The file a list of `version` scored on `as_of` is kept in: one per date and version, so a
@@ -155,10 +179,22 @@ fn read_kept(path: &Path) -> Result<KeptList, String> {
             .ok_or_else(|| format!("it has no {name} column"))
     };
     let (ranks, ids, probabilities) = (column("rank")?, column("customer_id")?, column("churn_probability")?);
-    if ranks.data_type() != &DataType::UInt64 || probabilities.data_type() != &DataType::Float64 || ids.null_count() > 0
+    let (values_at_risk, tiers) = (column("value_at_risk")?, column("tier")?);
+    let float = |a: &ArrayRef| a.data_type() == &DataType::Float64 && a.null_count() == 0;
+    if ranks.data_type() != &DataType::UInt64
+        || !float(&probabilities)
+        || !float(&values_at_risk)
+        || tiers.data_type() != &DataType::Utf8
+        || ids.null_count() > 0
     {
         return Err("its columns are not those of a kept list".into());
     }
+    let tiers = tiers
+        .as_string::<i32>()
+        .iter()
+        .map(|t| t.and_then(|t| t.parse::<Tier>().ok()))
+        .collect::<Option<Vec<Tier>>>()
+        .ok_or_else(|| "a row's tier is not high, medium or low".to_string())?;
     Ok(KeptList {
         path: path.to_path_buf(),
         pipeline,
@@ -167,6 +203,8 @@ fn read_kept(path: &Path) -> Result<KeptList, String> {
         as_of,
         ranks: ranks.as_primitive::<UInt64Type>().values().to_vec(),
         probabilities: probabilities.as_primitive::<Float64Type>().values().to_vec(),
+        values_at_risk: values_at_risk.as_primitive::<Float64Type>().values().to_vec(),
+        tiers,
         ids,
     })
 }

@@ -25,7 +25,9 @@ mod table;
 pub use coerce::{IdKind, Reason, parse_instant};
 pub use error::{DecodeCause, ErrorKind, IngestError};
 pub use output::{EncodeCause, OutputError, ParquetOut, StagedFile};
-pub use pipeline::{Progress, TableValidation, Tables, ValidationReport, open, pseudonymizer, scan_options, validate};
+pub use pipeline::{
+    Progress, TableValidation, Tables, ValidationReport, open, open_rows, pseudonymizer, scan_options, validate,
+};
 pub use pseudonym::{KeyError, MIN_KEY_BYTES, Pseudonymizer};
 pub use report::{ColumnReport, RejectExample, Rejection, TableReport, ValueCounts};
 pub use table::{ScanOptions, TableReader};

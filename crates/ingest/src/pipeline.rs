@@ -1,5 +1,8 @@
 //! All tables of a pipeline together: opening them, agreeing on one id layout, and validating.
 
+use std::path::Path;
+
+use arrow::record_batch::RecordBatch;
 use churnguard_config::{Date, Label, Pipeline, Role};
 use serde::Serialize;
 
@@ -7,6 +10,7 @@ use crate::coerce::IdKind;
 use crate::error::IngestError;
 use crate::pseudonym::Pseudonymizer;
 use crate::report::TableReport;
+use crate::source::SourceFile;
 use crate::table::{ScanOptions, TableReader};
 
 /// The configured tables of a pipeline, opened and checked, ready to be scanned.
@@ -75,14 +79,50 @@ fn id_layout<'a>(readers: impl Iterator<Item = &'a TableReader>, pseudonymize: b
 
 /// Opens every configured table, failing on the first that cannot be read.
 pub fn open(p: &Pipeline, as_of: Option<Date>) -> Result<Tables, IngestError> {
-    let pseudonymizer = pseudonymizer(p)?;
     let mut slots = [None, None, None];
-    for (slot, role) in slots
-        .iter_mut()
-        .zip([Role::Events, Role::Customers, Role::Interactions])
-    {
+    for (slot, role) in slots.iter_mut().zip(ROLES) {
         *slot = open_role(p, role).transpose()?;
     }
+    tables(p, as_of, slots)
+}
+
+/// The roles in the order tables are read.
+const ROLES: [Role; 3] = [Role::Events, Role::Customers, Role::Interactions];
+
+/// The configured tables over rows already in memory (a request to the service): `rows` holds
+/// the events, customers and interactions batches, with the configured column names, named
+/// `name` in messages. They are read exactly as files are: the same mapping, coercion, checks
+/// and report.
+pub fn open_rows(
+    p: &Pipeline,
+    as_of: Option<Date>,
+    rows: [Option<RecordBatch>; 3],
+    name: &Path,
+) -> Result<Tables, IngestError> {
+    let d = &p.data;
+    let mut slots = [None, None, None];
+    for ((slot, role), batch) in slots.iter_mut().zip(ROLES).zip(rows) {
+        let Some(batch) = batch else { continue };
+        *slot = match role {
+            Role::Events => d
+                .events
+                .as_ref()
+                .map(|t| TableReader::events_from(t, SourceFile::from_rows(role, &t.source, batch, name))),
+            Role::Customers => d.customers.as_ref().map(|t| {
+                TableReader::customers_from(t, p.label.as_ref(), SourceFile::from_rows(role, &t.source, batch, name))
+            }),
+            Role::Interactions => d
+                .interactions
+                .as_ref()
+                .map(|t| TableReader::interactions_from(t, SourceFile::from_rows(role, &t.source, batch, name))),
+        }
+        .transpose()?;
+    }
+    tables(p, as_of, slots)
+}
+
+fn tables(p: &Pipeline, as_of: Option<Date>, slots: [Option<TableReader>; 3]) -> Result<Tables, IngestError> {
+    let pseudonymizer = pseudonymizer(p)?;
     let [events, customers, interactions] = slots;
     let id_output = id_layout(
         [&events, &customers, &interactions].into_iter().flatten(),

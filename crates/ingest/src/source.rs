@@ -25,15 +25,24 @@ pub(crate) struct SourceFile {
     pub total_rows: Option<u64>,
     /// Names of PII columns the file really has (they are never read).
     pub dropped_pii: Vec<String>,
-    file: File,
+    backing: Backing,
     /// Schema as stored, PII included, to map names to file positions.
     full_schema: SchemaRef,
+}
+
+/// Where a table's rows come from.
+enum Backing {
+    /// A file, read as its format says.
+    File(File),
+    /// Rows already in memory (a request to the service).
+    Memory(RecordBatch),
 }
 
 /// Streams the selected columns batch by batch.
 pub(crate) enum BatchStream {
     Parquet(ParquetRecordBatchReader),
     Csv(Box<arrow::csv::reader::BufReader<std::io::BufReader<File>>>),
+    Memory(Option<RecordBatch>),
 }
 
 impl Iterator for BatchStream {
@@ -43,6 +52,7 @@ impl Iterator for BatchStream {
         match self {
             BatchStream::Parquet(r) => r.next(),
             BatchStream::Csv(r) => r.next(),
+            BatchStream::Memory(b) => b.take().map(Ok),
         }
     }
 }
@@ -118,9 +128,44 @@ impl SourceFile {
             schema,
             total_rows,
             dropped_pii,
-            file,
+            backing: Backing::File(file),
             full_schema,
         })
+    }
+
+    /// A table whose rows are already in memory, named `name` in messages; PII columns are
+    /// dropped as from a file. Unlike a file it may be empty (a customer without contacts).
+    pub fn from_rows(role: Role, src: &TableSource, batch: RecordBatch, name: &Path) -> Self {
+        let full_schema = batch.schema();
+        let dropped_pii = src
+            .pii_columns
+            .iter()
+            .filter(|c| full_schema.field_with_name(c).is_ok())
+            .cloned()
+            .collect();
+        let schema = Arc::new(Schema::new(
+            full_schema
+                .fields()
+                .iter()
+                .filter(|f| !src.pii_columns.iter().any(|p| p == f.name()))
+                .cloned()
+                .collect::<Vec<_>>(),
+        ));
+        SourceFile {
+            role,
+            path: name.to_path_buf(),
+            format: src.format,
+            schema,
+            total_rows: Some(batch.num_rows() as u64),
+            dropped_pii,
+            backing: Backing::Memory(batch),
+            full_schema,
+        }
+    }
+
+    /// Whether the rows are in memory rather than in a file.
+    pub fn in_memory(&self) -> bool {
+        matches!(self.backing, Backing::Memory(_))
     }
 
     /// Column names, PII excluded.
@@ -137,7 +182,18 @@ impl SourceFile {
             .collect();
         indices.sort_unstable();
         indices.dedup();
-        let file = self.file.try_clone().map_err(|e| err(ErrorKind::Io(e)))?;
+        let file = match &self.backing {
+            Backing::Memory(batch) => {
+                let projected = batch.project(&indices).map_err(|e| {
+                    err(ErrorKind::Decode {
+                        rows_read: 0,
+                        cause: e.into(),
+                    })
+                })?;
+                return Ok(BatchStream::Memory(Some(projected)));
+            }
+            Backing::File(f) => f.try_clone().map_err(|e| err(ErrorKind::Io(e)))?,
+        };
         match self.format {
             FileFormat::Parquet => {
                 let builder =

@@ -118,6 +118,11 @@ pub struct ScanOptions {
 impl TableReader {
     /// Opens the events table.
     pub fn open_events(t: &EventsTable) -> Result<Self, IngestError> {
+        Self::events_from(t, SourceFile::open(Role::Events, &t.source)?)
+    }
+
+    /// The events table over rows already read.
+    pub(crate) fn events_from(t: &EventsTable, source: SourceFile) -> Result<Self, IngestError> {
         let mut mapping = vec![
             ("customer_id", t.source.customer_id.as_str(), Part::CustomerId),
             ("timestamp", t.timestamp.as_str(), Part::Timestamp),
@@ -131,12 +136,16 @@ impl TableReader {
                 mapping.push((key, c.as_str(), part));
             }
         }
-        let source = SourceFile::open(Role::Events, &t.source)?;
         Self::mapped(source, &mapping)
     }
 
     /// Opens the interactions table.
     pub fn open_interactions(t: &InteractionsTable) -> Result<Self, IngestError> {
+        Self::interactions_from(t, SourceFile::open(Role::Interactions, &t.source)?)
+    }
+
+    /// The interactions table over rows already read.
+    pub(crate) fn interactions_from(t: &InteractionsTable, source: SourceFile) -> Result<Self, IngestError> {
         let mut mapping = vec![
             ("customer_id", t.source.customer_id.as_str(), Part::CustomerId),
             ("timestamp", t.timestamp.as_str(), Part::Timestamp),
@@ -145,13 +154,20 @@ impl TableReader {
         if let Some(c) = &t.score {
             mapping.push(("score", c.as_str(), Part::Score));
         }
-        let source = SourceFile::open(Role::Interactions, &t.source)?;
         Self::mapped(source, &mapping)
     }
 
     /// Opens the customers table; every column not mapped, excluded or PII is an attribute.
     pub fn open_customers(t: &CustomersTable, label: Option<&Label>) -> Result<Self, IngestError> {
-        let source = SourceFile::open(Role::Customers, &t.source)?;
+        Self::customers_from(t, label, SourceFile::open(Role::Customers, &t.source)?)
+    }
+
+    /// The customers table over rows already read.
+    pub(crate) fn customers_from(
+        t: &CustomersTable,
+        label: Option<&Label>,
+        source: SourceFile,
+    ) -> Result<Self, IngestError> {
         let label_col = match label {
             Some(Label::Column { column, .. }) => Some(column.as_str()),
             _ => None,
@@ -821,7 +837,8 @@ impl<'a> ScanState<'a> {
     }
 
     fn finish(self, t: &TableReader) -> Result<TableReport, IngestError> {
-        if self.rows_read == 0 {
+        // Rows in memory may be none: a customer of a request without contacts, say.
+        if self.rows_read == 0 && !t.source.in_memory() {
             return Err(t.error(ErrorKind::Empty));
         }
         let mut rejected: Vec<Rejection> = self
@@ -835,7 +852,7 @@ impl<'a> ScanState<'a> {
             })
             .collect();
         rejected.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
-        if self.rows_kept == 0 {
+        if self.rows_kept == 0 && self.rows_read > 0 {
             let ts_plan = t.plan.iter().find(|p| p.part == Part::Timestamp);
             let bad_ts = rejected
                 .iter()

@@ -4,6 +4,7 @@
 //! a change of `latest`, or an authenticated admin call); requests in flight finish on the model
 //! they started with.
 
+mod history;
 mod metrics;
 mod model;
 
@@ -18,13 +19,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use churnguard_config::Pipeline;
+use churnguard_config::{Date, Pipeline};
 use churnguard_infer::OnnxRuntime;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 pub use metrics::Metrics;
-pub use model::{CustomerIn, CustomerOut, ReasonOut, Served};
+pub use model::{Answer, CustomerIn, CustomerOut, NotScoredOut, ReasonOut, Served};
 
 /// The environment variable holding the bearer token (unset: no token is asked for, and admin
 /// calls are refused).
@@ -59,6 +60,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// A part of a request is larger than its limit (answered 413).
+    #[error("{0}")]
+    TooLarge(String),
     /// The async runtime could not start or serving failed.
     #[error("the HTTP server failed")]
     Server(#[source] std::io::Error),
@@ -70,7 +74,7 @@ impl ServeError {
         match self {
             ServeError::Open(e) => e.is_usage(),
             ServeError::Package(e) => e.is_usage(),
-            ServeError::Listen { .. } | ServeError::Field { .. } => true,
+            ServeError::Listen { .. } | ServeError::Field { .. } | ServeError::TooLarge(_) => true,
             _ => false,
         }
     }
@@ -83,6 +87,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most customers in one request.
     pub max_customers: usize,
+    /// Most events (and, apart, contacts) of one customer given as a raw history.
+    pub max_events: usize,
     /// Requests scored at once; more are answered 503 with `Retry-After` instead of queueing.
     pub max_in_flight: usize,
     /// Longest a request may take before it is answered 503.
@@ -94,6 +100,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 1 << 20,
             max_customers: 1000,
+            max_events: 10_000,
             max_in_flight: 64,
             timeout: Duration::from_secs(10),
         }
@@ -378,6 +385,7 @@ async fn model_info(State(app): State<Arc<App>>, headers: HeaderMap) -> Response
         "pipeline": m.pipeline,
         "version": m.version,
         "package_sha256": served.hash,
+        "tiers_from": served.tiers.describe(),
         "created_at": m.created_at,
         "test": {"auc": m.test.auc, "auc_interval": m.test.auc_interval, "pr_auc": m.test.pr_auc,
                  "brier": m.test.brier, "log_loss": m.test.log_loss, "rows": m.test.rows},
@@ -441,7 +449,34 @@ async fn admin_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Respon
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScoreRequest {
+    /// The day whose rows count for raw histories, `YYYY-MM-DD` (default: today, UTC).
+    #[serde(default)]
+    as_of: Option<String>,
     customers: Vec<CustomerIn>,
+}
+
+/// Today's date, UTC.
+fn today() -> Date {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Date::of_ms(ms)
+}
+
+/// The request's `as_of`, or the message naming the field.
+fn as_of(text: Option<&str>) -> Result<Date, String> {
+    let Some(text) = text else { return Ok(today()) };
+    let d =
+        Date::parse_iso(text.trim()).ok_or_else(|| format!("as_of: \"{text}\" is not a date (expected YYYY-MM-DD)"))?;
+    let years = churnguard_config::DATE_YEARS;
+    if !years.contains(&d.ymd().0) {
+        return Err(format!(
+            "as_of: {d} is outside the years {}..={}",
+            years.start(),
+            years.end()
+        ));
+    }
+    Ok(d)
 }
 
 async fn score(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
@@ -518,12 +553,18 @@ async fn score(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> R
             format!("customers: {n} customers, at most {} per request", limits.max_customers),
         );
     }
+    let as_of = match as_of(request.as_of.as_deref()) {
+        Ok(d) => d,
+        Err(message) => return error(&app, route, started, StatusCode::BAD_REQUEST, message),
+    };
     // The model this request started with, whatever a reload swaps in meanwhile.
     let served = app.current();
     let work = {
         let app = app.clone();
         let served = served.clone();
-        tokio::task::spawn_blocking(move || served.score(&app.config.pipeline, request.customers))
+        tokio::task::spawn_blocking(move || {
+            served.score(&app.config.pipeline, request.customers, as_of, limits.max_events)
+        })
     };
     match tokio::time::timeout(limits.timeout, work).await {
         Ok(Ok(Ok(customers))) => {
@@ -531,13 +572,16 @@ async fn score(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> R
                 .customers
                 .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
             let body = serde_json::json!({
-                "model": {"pipeline": served.package.pipeline(), "version": served.version(), "package_sha256": served.hash},
+                "model": {"pipeline": served.package.pipeline(), "version": served.version(), "package_sha256": served.hash, "tiers_from": served.tiers.describe()},
                 "customers": customers,
             });
             answer(&app, route, started, StatusCode::OK, body)
         }
         Ok(Ok(Err(e @ ServeError::Field { .. }))) => {
             error(&app, route, started, StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Ok(Ok(Err(e @ ServeError::TooLarge(_)))) => {
+            error(&app, route, started, StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
         }
         Ok(Ok(Err(e))) => error(
             &app,
