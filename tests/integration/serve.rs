@@ -67,7 +67,19 @@ fn serve_with(model: &Path, pipeline: &str, extra: &[&str], token: Option<&str>)
 
 /// One HTTP/1.1 exchange: (status, head, body).
 fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
+    let (status, head, body) = http_bytes(addr, method, path, headers, body.as_bytes());
+    (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// One HTTP/1.1 exchange with a body of bytes: (status, head, body).
+fn http_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -77,18 +89,25 @@ fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], bo
         request.push_str(&format!("{k}: {v}\r\n"));
     }
     request.push_str("\r\n");
-    request.push_str(body);
-    s.write_all(request.as_bytes()).unwrap();
-    read_response(&mut s)
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    s.write_all(&bytes).unwrap();
+    read_response_bytes(&mut s)
 }
 
 fn read_response(s: &mut TcpStream) -> (u16, String, String) {
+    let (status, head, body) = read_response_bytes(s);
+    (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn read_response_bytes(s: &mut TcpStream) -> (u16, String, Vec<u8>) {
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw.get(split + 4..).unwrap_or_default().to_vec();
     let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, head.to_string(), body.to_string())
+    (status, head, body)
 }
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
@@ -732,4 +751,134 @@ fn raw_attributes_of_every_telco_customer_get_the_batch_lists_probability() {
         status == 400 && body.contains("customers[0].attributes.tenure: must be a number"),
         "{body}"
     );
+}
+
+#[test]
+fn the_batch_endpoint_answers_json_lines_and_arrow_streams_as_the_list_does() {
+    use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray};
+    let s = Scratch::new();
+    let package = train_cdnow(&s.0.path().join("models"));
+    let list = s.0.path().join("list.csv");
+    let (code, _, err) = score_with(
+        &package.display().to_string(),
+        "pipelines/cdnow.toml",
+        &list.display().to_string(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let batch = list_rows(&list);
+    let rows = feature_rows(&s, &package, "1998-07-02");
+    let server = serve(&package, &["--max-batch-customers", "4000"], None);
+    let value = |id: &str| -> f64 { batch[id]["value"].parse().unwrap() };
+
+    // JSON lines: feature vectors and a raw history, answered line by line in order.
+    let mut lines: Vec<String> = rows
+        .iter()
+        .map(|(id, f)| serde_json::json!({"id": id, "features": f, "value": value(id)}).to_string())
+        .collect();
+    let history =
+        serde_json::json!({"id": "raw", "events": [{"date": "1998-06-20", "dollar_value": 30.0, "number_of_cds": 2}]});
+    lines.push(history.to_string());
+    let ndjson = ("Content-Type", "application/x-ndjson");
+    let (status, head, body) = http(
+        server.addr,
+        "POST",
+        "/v1/score/batch?as_of=1998-07-01",
+        &[ndjson],
+        &lines.join("\n"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(head.to_lowercase().contains("x-churnguard-version: v1"), "{head}");
+    let answers: Vec<serde_json::Value> = body.lines().map(json).collect();
+    assert_eq!(answers.len(), rows.len() + 1);
+    for ((id, _), a) in rows.iter().zip(&answers) {
+        let p: f64 = batch[id]["churn_probability"].parse().unwrap();
+        assert_eq!(a["id"].as_str(), Some(id.as_str()));
+        assert!((a["churn_probability"].as_f64().unwrap() - p).abs() <= 1e-12, "{id}");
+        assert_eq!(a["tier"].as_str().unwrap(), batch[id]["tier"], "{id}");
+    }
+    assert_eq!(answers[rows.len()]["status"], "scored");
+
+    // An Arrow IPC stream of feature vectors: answers as columns, in order.
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(package.join("manifest.json")).unwrap()).unwrap();
+    let names: Vec<String> = m["feature_spec"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut fields = vec![
+        arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Utf8, false),
+        arrow::datatypes::Field::new("value", arrow::datatypes::DataType::Float64, false),
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
+        std::sync::Arc::new(StringArray::from_iter_values(rows.iter().map(|(id, _)| id.as_str()))),
+        std::sync::Arc::new(Float64Array::from_iter_values(rows.iter().map(|(id, _)| value(id)))),
+    ];
+    for n in &names {
+        fields.push(arrow::datatypes::Field::new(
+            n,
+            arrow::datatypes::DataType::Float64,
+            true,
+        ));
+        columns.push(std::sync::Arc::new(Float64Array::from_iter(
+            rows.iter().map(|(_, f)| f.get(n).and_then(|v| v.as_f64())),
+        )));
+    }
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
+    let record = arrow::record_batch::RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut ipc = Vec::new();
+    let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut ipc, &schema).unwrap();
+    w.write(&record).unwrap();
+    w.finish().unwrap();
+    drop(w);
+    let arrow_type = ("Content-Type", "application/vnd.apache.arrow.stream");
+    let (status, _, body) = http_bytes(server.addr, "POST", "/v1/score/batch", &[arrow_type], &ipc);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None).unwrap();
+    let mut n = 0;
+    for b in reader {
+        let b = b.unwrap();
+        let ids = b.column_by_name("id").unwrap().as_string::<i32>().clone();
+        let p = b
+            .column_by_name("churn_probability")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Float64Type>()
+            .clone();
+        let tiers = b.column_by_name("tier").unwrap().as_string::<i32>().clone();
+        for i in 0..b.num_rows() {
+            let id = ids.value(i);
+            let want: f64 = batch[id]["churn_probability"].parse().unwrap();
+            assert!(p.is_valid(i) && (p.value(i) - want).abs() <= 1e-12, "{id}");
+            assert_eq!(tiers.value(i), batch[id]["tier"], "{id}");
+            n += 1;
+        }
+    }
+    assert_eq!(n, rows.len());
+
+    // Bad input, named by line or row.
+    let bad = format!("{}\n{}\n{{\"features\":{{\"recency\":1}}}}", lines[0], lines[1]);
+    let (status, _, body) = http(server.addr, "POST", "/v1/score/batch", &[ndjson], &bad);
+    assert!(
+        status == 400 && body.contains("line 3: features.recency: not a feature"),
+        "{body}"
+    );
+    let (status, _, body) = http(
+        server.addr,
+        "POST",
+        "/v1/score/batch",
+        &[ndjson],
+        "{\"features\":{}}\nnot json",
+    );
+    assert!(status == 400 && body.contains("line 2"), "{body}");
+    let (status, _, body) = http_bytes(server.addr, "POST", "/v1/score/batch", &[arrow_type], b"not arrow");
+    let body = String::from_utf8_lossy(&body);
+    assert!(status == 400 && body.contains("not an Arrow IPC stream"), "{body}");
+    let (status, _, body) = http(server.addr, "POST", "/v1/score/batch?when=now", &[ndjson], &lines[0]);
+    assert!(status == 400 && body.contains("query: `when=now`"), "{body}");
+    let (status, _, body) = http(server.addr, "POST", "/v1/score/batch", &[JSON], &lines[0]);
+    assert!(status == 415 && body.contains("application/x-ndjson"), "{body}");
+    let many = vec!["{\"features\":{}}"; 4001].join("\n");
+    let (status, _, body) = http(server.addr, "POST", "/v1/score/batch", &[ndjson], &many);
+    assert!(status == 413 && body.contains("at most 4000"), "{body}");
 }

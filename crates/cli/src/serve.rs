@@ -28,6 +28,12 @@ pub struct Args {
     /// Most customers in one request.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_customers)]
     max_customers: usize,
+    /// Largest body of POST /v1/score/batch, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_batch_bytes)]
+    max_batch_bytes: usize,
+    /// Most customers in one POST /v1/score/batch.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_batch_customers)]
+    max_batch_customers: usize,
     /// Most events (and, apart, contacts) of one customer given as a raw history.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_events)]
     max_events: usize,
@@ -63,6 +69,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             max_body_bytes: args.max_body_bytes,
             max_customers: args.max_customers,
             max_events: args.max_events,
+            max_batch_bytes: args.max_batch_bytes,
+            max_batch_customers: args.max_batch_customers,
             max_in_flight: args.max_in_flight,
             timeout: Duration::from_millis(args.timeout_ms),
         },

@@ -4,9 +4,11 @@
 //! a change of `latest`, or an authenticated admin call); requests in flight finish on the model
 //! they started with.
 
+mod batch;
 mod history;
 mod metrics;
 mod model;
+mod scoring;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,14 +16,12 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use churnguard_config::{Date, Pipeline};
+use churnguard_config::Pipeline;
 use churnguard_infer::OnnxRuntime;
-use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 pub use metrics::Metrics;
@@ -87,6 +87,10 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most customers in one request.
     pub max_customers: usize,
+    /// Largest body of `POST /v1/score/batch`, in bytes.
+    pub max_batch_bytes: usize,
+    /// Most customers in one batch request.
+    pub max_batch_customers: usize,
     /// Most events (and, apart, contacts) of one customer given as a raw history.
     pub max_events: usize,
     /// Requests scored at once; more are answered 503 with `Retry-After` instead of queueing.
@@ -100,6 +104,8 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 1 << 20,
             max_customers: 1000,
+            max_batch_bytes: 256 << 20,
+            max_batch_customers: 1_000_000,
             max_events: 10_000,
             max_in_flight: 64,
             timeout: Duration::from_secs(10),
@@ -128,7 +134,7 @@ pub struct ServeConfig {
 }
 
 /// The state every handler shares.
-struct App {
+pub(crate) struct App {
     model: RwLock<Arc<Served>>,
     config: ServeConfig,
     metrics: Metrics,
@@ -180,14 +186,15 @@ fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/v1/model", get(model_info))
         .route("/metrics", get(metrics))
-        .route("/v1/score", post(score))
+        .route("/v1/score", post(scoring::score))
+        .route("/v1/score/batch", post(scoring::score_batch))
         .route("/v1/admin/reload", post(admin_reload))
         .fallback(not_found)
         .with_state(app)
 }
 
 impl App {
-    fn current(&self) -> Arc<Served> {
+    pub(crate) fn current(&self) -> Arc<Served> {
         self.model
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -234,7 +241,7 @@ impl App {
     }
 
     /// Whether the request carries the token (always, when none is asked for).
-    fn authorized(&self, headers: &HeaderMap) -> bool {
+    pub(crate) fn authorized(&self, headers: &HeaderMap) -> bool {
         match &self.config.token {
             None => true,
             Some(token) => headers
@@ -319,7 +326,13 @@ fn log(event: &str, fields: serde_json::Value) {
 }
 
 /// A JSON answer, counted under its route.
-fn answer(app: &App, route: &'static str, started: Instant, status: StatusCode, body: serde_json::Value) -> Response {
+pub(crate) fn answer(
+    app: &App,
+    route: &'static str,
+    started: Instant,
+    status: StatusCode,
+    body: serde_json::Value,
+) -> Response {
     app.metrics
         .request(route, status.as_u16(), started.elapsed().as_secs_f64());
     let mut r = (status, axum::Json(body)).into_response();
@@ -330,7 +343,13 @@ fn answer(app: &App, route: &'static str, started: Instant, status: StatusCode, 
     r
 }
 
-fn error(app: &App, route: &'static str, started: Instant, status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(
+    app: &App,
+    route: &'static str,
+    started: Instant,
+    status: StatusCode,
+    message: impl Into<String>,
+) -> Response {
     answer(
         app,
         route,
@@ -340,7 +359,7 @@ fn error(app: &App, route: &'static str, started: Instant, status: StatusCode, m
     )
 }
 
-fn unauthorized(app: &App, route: &'static str, started: Instant) -> Response {
+pub(crate) fn unauthorized(app: &App, route: &'static str, started: Instant) -> Response {
     let mut r = error(
         app,
         route,
@@ -441,168 +460,6 @@ async fn admin_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Respon
                 "the package was refused, {} keeps serving: {message}",
                 app.current().version()
             ),
-        ),
-    }
-}
-
-/// The body of `POST /v1/score`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScoreRequest {
-    /// The day whose rows count for raw histories, `YYYY-MM-DD` (default: today, UTC).
-    #[serde(default)]
-    as_of: Option<String>,
-    customers: Vec<CustomerIn>,
-}
-
-/// Today's date, UTC.
-fn today() -> Date {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    Date::of_ms(ms)
-}
-
-/// The request's `as_of`, or the message naming the field.
-fn as_of(text: Option<&str>) -> Result<Date, String> {
-    let Some(text) = text else { return Ok(today()) };
-    let d =
-        Date::parse_iso(text.trim()).ok_or_else(|| format!("as_of: \"{text}\" is not a date (expected YYYY-MM-DD)"))?;
-    let years = churnguard_config::DATE_YEARS;
-    if !years.contains(&d.ymd().0) {
-        return Err(format!(
-            "as_of: {d} is outside the years {}..={}",
-            years.start(),
-            years.end()
-        ));
-    }
-    Ok(d)
-}
-
-async fn score(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let started = Instant::now();
-    let route = "/v1/score";
-    if !app.authorized(&headers) {
-        return unauthorized(&app, route, started);
-    }
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim() == "application/json"));
-    if !json {
-        return error(
-            &app,
-            route,
-            started,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send application/json",
-        );
-    }
-    // Saturated: answer now rather than queue without bound.
-    let Ok(_permit) = app.permits.clone().try_acquire_owned() else {
-        app.metrics.shed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return error(
-            &app,
-            route,
-            started,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "saturated: retry in a moment",
-        );
-    };
-    let limits = app.config.limits.clone();
-    let Ok(bytes) = axum::body::to_bytes(body, limits.max_body_bytes).await else {
-        return error(
-            &app,
-            route,
-            started,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is larger than {} bytes", limits.max_body_bytes),
-        );
-    };
-    let request: ScoreRequest =
-        match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes)) {
-            Ok(r) => r,
-            Err(e) => {
-                let path = e.path().to_string();
-                let field = if path == "." { "body".to_string() } else { path };
-                return error(
-                    &app,
-                    route,
-                    started,
-                    StatusCode::BAD_REQUEST,
-                    format!("{field}: {}", e.inner()),
-                );
-            }
-        };
-    let n = request.customers.len();
-    if n == 0 {
-        return error(
-            &app,
-            route,
-            started,
-            StatusCode::BAD_REQUEST,
-            "customers: give at least one customer",
-        );
-    }
-    if n > limits.max_customers {
-        return error(
-            &app,
-            route,
-            started,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("customers: {n} customers, at most {} per request", limits.max_customers),
-        );
-    }
-    let as_of = match as_of(request.as_of.as_deref()) {
-        Ok(d) => d,
-        Err(message) => return error(&app, route, started, StatusCode::BAD_REQUEST, message),
-    };
-    // The model this request started with, whatever a reload swaps in meanwhile.
-    let served = app.current();
-    let work = {
-        let app = app.clone();
-        let served = served.clone();
-        tokio::task::spawn_blocking(move || {
-            served.score(&app.config.pipeline, request.customers, as_of, limits.max_events)
-        })
-    };
-    match tokio::time::timeout(limits.timeout, work).await {
-        Ok(Ok(Ok(customers))) => {
-            app.metrics
-                .customers
-                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-            let body = serde_json::json!({
-                "model": {"pipeline": served.package.pipeline(), "version": served.version(), "package_sha256": served.hash, "tiers_from": served.tiers.describe()},
-                "customers": customers,
-            });
-            answer(&app, route, started, StatusCode::OK, body)
-        }
-        Ok(Ok(Err(e @ ServeError::Field { .. }))) => {
-            error(&app, route, started, StatusCode::BAD_REQUEST, e.to_string())
-        }
-        Ok(Ok(Err(e @ ServeError::TooLarge(_)))) => {
-            error(&app, route, started, StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
-        }
-        Ok(Ok(Err(e))) => error(
-            &app,
-            route,
-            started,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            churnguard_config::with_causes(&e),
-        ),
-        Ok(Err(e)) => error(
-            &app,
-            route,
-            started,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("scoring failed: {e}"),
-        ),
-        Err(_) => error(
-            &app,
-            route,
-            started,
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("timed out after {} ms", limits.timeout.as_millis()),
         ),
     }
 }
