@@ -8,6 +8,7 @@ mod cli;
 mod compare;
 mod export;
 mod monitor;
+mod openapi;
 mod report;
 mod score;
 mod serve;

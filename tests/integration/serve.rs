@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use crate::report::train_cdnow;
 use crate::score::score_with;
-use crate::{Scratch, churnguard, outcome, root};
+use crate::{Scratch, cdnow_variant, churnguard, outcome, root};
 
 /// A running service, killed when dropped.
-struct Server {
+pub struct Server {
     child: Child,
-    addr: SocketAddr,
+    /// Where it listens.
+    pub addr: SocketAddr,
 }
 
 impl Drop for Server {
@@ -25,7 +26,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(model: &Path, extra: &[&str], token: Option<&str>) -> Server {
+pub fn serve(model: &Path, extra: &[&str], token: Option<&str>) -> Server {
     serve_with(model, "pipelines/cdnow.toml", extra, token)
 }
 
@@ -66,7 +67,7 @@ fn serve_with(model: &Path, pipeline: &str, extra: &[&str], token: Option<&str>)
 }
 
 /// One HTTP/1.1 exchange: (status, head, body).
-fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
+pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
     let (status, head, body) = http_bytes(addr, method, path, headers, body.as_bytes());
     (status, head, String::from_utf8_lossy(&body).into_owned())
 }
@@ -110,13 +111,13 @@ fn read_response_bytes(s: &mut TcpStream) -> (u16, String, Vec<u8>) {
     (status, head, body)
 }
 
-const JSON: (&str, &str) = ("Content-Type", "application/json");
+pub const JSON: (&str, &str) = ("Content-Type", "application/json");
 
 fn post(addr: SocketAddr, body: &str) -> (u16, String, String) {
     http(addr, "POST", "/v1/score", &[JSON], body)
 }
 
-fn json(body: &str) -> serde_json::Value {
+pub fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
@@ -881,4 +882,73 @@ fn the_batch_endpoint_answers_json_lines_and_arrow_streams_as_the_list_does() {
     let many = vec!["{\"features\":{}}"; 4001].join("\n");
     let (status, _, body) = http(server.addr, "POST", "/v1/score/batch", &[ndjson], &many);
     assert!(status == 413 && body.contains("at most 4000"), "{body}");
+}
+
+#[test]
+fn a_reload_under_load_fails_no_request_and_every_answer_comes_from_one_whole_model() {
+    let s = Scratch::new();
+    let models = s.0.path().join("models");
+    train_cdnow(&models);
+    let latest = models.join("cdnow/latest");
+    let server = serve(&latest, &[], Some("t0ken-t0ken"));
+    let a = server.addr;
+    let auth = ("Authorization", "Bearer t0ken-t0ken");
+    // v2 differs from v1 (smaller trees), so each answer says which model made it.
+    let small = cdnow_variant(s.0.path(), "small.toml", &[("num_leaves", "4")], "");
+    let (code, _, err) = outcome(&churnguard(&[
+        "train",
+        &small,
+        "--models",
+        &models.display().to_string(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let one = r#"{"customers":[{"id":"x","features":{"recency_days":30,"frequency":2,"tenure_days":400}}]}"#;
+    let probability_of = |version: &str| {
+        let server = serve(&models.join("cdnow").join(version), &[], None);
+        json(&post(server.addr, one).2)["customers"][0]["churn_probability"]
+            .as_f64()
+            .unwrap()
+    };
+    let expected = [("v1", probability_of("v1")), ("v2", probability_of("v2"))];
+    assert_ne!(expected[0].1, expected[1].1, "the two versions must answer differently");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (status, _, body) = http(a, "POST", "/v1/score", &[JSON, auth], one);
+                    seen.push((status, body));
+                }
+                seen
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    let (status, _, body) = http(a, "POST", "/v1/admin/reload", &[auth], "");
+    assert_eq!((status, json(&body)["version"].as_str()), (200, Some("v2")), "{body}");
+    std::thread::sleep(Duration::from_millis(700));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut counts = std::collections::BTreeMap::new();
+    for client in clients {
+        let seen = client.join().unwrap();
+        let mut switched = false;
+        for (status, body) in &seen {
+            assert_eq!(*status, 200, "a request failed during the reload: {body}");
+            let answer = json(body);
+            let version = answer["model"]["version"].as_str().unwrap().to_string();
+            let p = answer["customers"][0]["churn_probability"].as_f64().unwrap();
+            let want = expected.iter().find(|(v, _)| *v == version).unwrap().1;
+            assert_eq!(p, want, "{version} answered with another model's probability");
+            // Each client sees v1, then v2, never back.
+            switched |= version == "v2";
+            assert!(!(switched && version == "v1"), "v1 answered after v2");
+            *counts.entry(version).or_insert(0) += 1;
+        }
+    }
+    assert!(
+        counts.get("v1").copied().unwrap_or(0) > 10 && counts.get("v2").copied().unwrap_or(0) > 10,
+        "{counts:?}"
+    );
 }

@@ -180,8 +180,28 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), Se
     })
 }
 
+/// The OpenAPI document of the service (also served at `/openapi.json`).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every route, as (method, path): the router's and the OpenAPI document's, checked equal.
+pub const ROUTES: [(&str, &str); 8] = [
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/openapi.json"),
+    ("get", "/v1/model"),
+    ("get", "/metrics"),
+    ("post", "/v1/score"),
+    ("post", "/v1/score/batch"),
+    ("post", "/v1/admin/reload"),
+];
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
 fn router(app: Arc<App>) -> Router {
     Router::new()
+        .route("/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/v1/model", get(model_info))
@@ -461,5 +481,26 @@ async fn admin_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Respon
                 app.current().version()
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routes_served() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let mut documented: Vec<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| (m.clone(), path.clone())))
+            .collect();
+        let mut served: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(documented, served);
     }
 }
