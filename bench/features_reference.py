@@ -14,12 +14,23 @@ DAY_MS = 86_400_000
 
 
 def pandas_features(d, cutoff, out):
-    import numpy as np
     import pandas as pd
 
     C = pd.Timestamp(cutoff)
     ev = pd.read_parquet(f"{d}/events.parquet")
     after = ev[(ev.timestamp >= C) & (ev.timestamp < C + pd.Timedelta(days=HORIZON))]
+    f = pandas_frame(ev, pd.read_parquet(f"{d}/interactions.parquet"), pd.read_parquet(f"{d}/customers.parquet"), C)
+    f["label"] = (~f.index.isin(after.customer_id.unique())).astype("int8")
+    f.reset_index().to_parquet(out)
+    return len(f)
+
+
+def pandas_frame(ev, ct, cu, C, dictionaries=None):
+    """The features at cutoff C of the customers in these events, contacts and customer rows
+    (one row per customer with an event before C). Category codes follow `dictionaries`
+    (column -> values, as a model's FeatureSpec holds them), else the sorted values seen."""
+    import pandas as pd
+
     ev = ev[ev.timestamp < C].sort_values(["customer_id", "timestamp"], kind="stable")
     ev["age"] = (C - ev.timestamp).dt.total_seconds() / 86400
     ev["day"] = ev.timestamp.dt.floor("D")
@@ -49,8 +60,7 @@ def pandas_features(d, cutoff, out):
     f["last_gap_days"] = gg.last()
     f["recency_over_gap"] = (f.recency_days / f.gap_mean_days).where(f.gap_mean_days > 0)
 
-    ct = pd.read_parquet(f"{d}/interactions.parquet")
-    ct = ct[ct.timestamp < C]
+    ct = ct[ct.timestamp < C].copy()
     ct["age"] = (C - ct.timestamp).dt.total_seconds() / 86400
     ct["complaint"] = ct.kind == "complaint"
     cg = ct.groupby("customer_id")
@@ -62,14 +72,12 @@ def pandas_features(d, cutoff, out):
     f["score_mean"] = cg.score.mean().reindex(f.index)
     f["days_since_complaint"] = ct[ct.complaint].groupby("customer_id").age.min().reindex(f.index)
 
-    cu = pd.read_parquet(f"{d}/customers.parquet").set_index("customer_id").reindex(f.index)
+    cu = cu.set_index("customer_id").reindex(f.index)
     f["attr_signup_date_days"] = (C - pd.to_datetime(cu.signup_date)).dt.total_seconds() / 86400
     for col in ["region", "channel", "plan"]:
-        cats = sorted(cu[col].dropna().unique())
+        cats = (dictionaries or {}).get(col) or sorted(cu[col].dropna().unique())
         f[f"attr_{col}"] = cu[col].map({c: float(i) for i, c in enumerate(cats)})
-    f["label"] = (~f.index.isin(after.customer_id.unique())).astype("int8")
-    f.reset_index().to_parquet(out)
-    return len(f)
+    return f
 
 
 def polars_features(d, cutoff, out):

@@ -565,6 +565,11 @@ fn raw_histories_of_every_cdnow_customer_get_the_batch_lists_row_and_the_already
                     );
                 }
                 reasons += 1;
+            } else {
+                assert!(
+                    c["reasons"].as_array().unwrap().is_empty(),
+                    "{id}: the list gives no reasons here"
+                );
             }
             scored += 1;
         }

@@ -152,7 +152,8 @@ pub struct CustomerOut {
     pub value: f64,
     /// Value times probability.
     pub value_at_risk: f64,
-    /// Up to three reasons, largest first.
+    /// Up to three reasons, largest first: for the high and medium tiers (everyone with
+    /// `scoring.explain_all`), as the list gives them.
     pub reasons: Vec<ReasonOut>,
     /// The suggested action.
     pub action: String,
@@ -319,49 +320,65 @@ impl Served {
     ) -> Result<Vec<Answer>, ServeError> {
         let inputs = self.inputs(p, &customers, as_of, max_events)?;
         let f = self.package.spec().features.len();
-        let rows: Vec<f64> = inputs
-            .iter()
-            .filter_map(|i| i.as_ref().ok())
-            .flat_map(|(row, _)| row.iter().copied())
-            .collect();
-        let (probabilities, contributions) = if rows.is_empty() {
-            (Vec::new(), Vec::new())
+        let scored: Vec<&(Vec<f64>, f64)> = inputs.iter().filter_map(|i| i.as_ref().ok()).collect();
+        let rows: Vec<f64> = scored.iter().flat_map(|(row, _)| row.iter().copied()).collect();
+        let probabilities = if rows.is_empty() {
+            Vec::new()
         } else {
-            (self.probabilities(&rows, f)?, self.contributions(&rows, f))
+            self.probabilities(&rows, f)?
         };
+        let tiers: Vec<Tier> = scored
+            .iter()
+            .zip(&probabilities)
+            .map(|((_, value), &probability)| self.tier(probability, *value))
+            .collect();
+        // Reasons as the list gives them: for the high and medium tiers, everyone with
+        // `scoring.explain_all`. TreeSHAP is most of a request's work; the low tier skips it.
+        let explained: Vec<usize> = (0..scored.len())
+            .filter(|&k| p.scoring.explain_all || tiers[k] != Tier::Low)
+            .collect();
+        let explained_rows: Vec<f64> = explained.iter().flat_map(|&k| scored[k].0.iter().copied()).collect();
+        let contributions = if explained_rows.is_empty() {
+            Vec::new()
+        } else {
+            self.contributions(&explained_rows, f)
+        };
+        let mut contributions_of: Vec<Option<&[f64]>> = vec![None; scored.len()];
+        for (n, &k) in explained.iter().enumerate() {
+            contributions_of[k] = Some(&contributions[n * (f + 1)..(n + 1) * (f + 1)]);
+        }
         let choices = p.scoring.choices();
         let features = &self.package.spec().features;
         let mut k = 0;
         Ok(customers
             .into_iter()
-            .zip(inputs)
+            .zip(&inputs)
             .map(|(c, input)| {
                 let (row, value) = match input {
-                    Ok(x) => x,
-                    Err(out) => return Answer::NotScored(out),
+                    Ok((row, value)) => (row, *value),
+                    Err(out) => {
+                        return Answer::NotScored(NotScoredOut {
+                            id: out.id.clone(),
+                            status: out.status,
+                            message: out.message.clone(),
+                        });
+                    }
                 };
-                let probability = probabilities[k];
-                let contributions = &contributions[k * (f + 1)..(k + 1) * (f + 1)];
+                let (probability, tier, contributions) = (probabilities[k], tiers[k], contributions_of[k]);
                 k += 1;
-                let tier = match &self.tiers {
-                    TierCut::List {
-                        by_value, high, medium, ..
-                    } => Tier::of(
-                        if *by_value { value * probability } else { probability },
-                        *high,
-                        *medium,
-                    ),
-                    TierCut::Package => self.package.tiers().of(probability),
-                };
-                let reasons: Vec<ReasonOut> = main_reasons(contributions, f)
-                    .into_iter()
-                    .map(|j| ReasonOut {
-                        feature: features[j].name.clone(),
-                        value: features[j].value_text(row[j]),
-                        contribution: contributions[j],
-                        sentence: sentence(features, j, &row),
+                let reasons: Vec<ReasonOut> = contributions
+                    .map(|contributions| {
+                        main_reasons(contributions, f)
+                            .into_iter()
+                            .map(|j| ReasonOut {
+                                feature: features[j].name.clone(),
+                                value: features[j].value_text(row[j]),
+                                contribution: contributions[j],
+                                sentence: sentence(features, j, row),
+                            })
+                            .collect()
                     })
-                    .collect();
+                    .unwrap_or_default();
                 let action = p.scoring.action_for(tier, reasons.first().map(|r| r.feature.as_str()));
                 let (action, action_rule) = choices.get(action).cloned().unwrap_or_default();
                 Answer::Scored(CustomerOut {
@@ -377,6 +394,20 @@ impl Served {
                 })
             })
             .collect())
+    }
+
+    /// The tier a customer of this probability and value gets (see [`TierCut`]).
+    fn tier(&self, probability: f64, value: f64) -> Tier {
+        match &self.tiers {
+            TierCut::List {
+                by_value, high, medium, ..
+            } => Tier::of(
+                if *by_value { value * probability } else { probability },
+                *high,
+                *medium,
+            ),
+            TierCut::Package => self.package.tiers().of(probability),
+        }
     }
 
     /// TreeSHAP contributions of the rows: one by one for a few customers (the batch form's
