@@ -10,8 +10,9 @@ runs=${BENCH_RUNS:-3}
 customers=${BENCH_CUSTOMERS:-1000000}
 mkdir -p "$out"
 
-cargo build --release -q -p churnguard
+cargo build --release -q -p churnguard -p churnguard-loadgen
 bin=target/release/churnguard
+loadgen=target/release/churnguard-loadgen
 
 events="$out/events_${customers}.parquet"
 [ -f "$events" ] || "$py" bench/make_data.py data/cdnow/cdnow_master.parquet "$events" "$customers"
@@ -64,7 +65,7 @@ num_threads = $threads
 bootstrap_samples = 200
 TOML
 # BENCH_SECTIONS picks sections (default all); the later ones reuse files the earlier ones wrote.
-wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare monitor report serve busy} " == *" $1 "* ]]; }
+wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare monitor report serve serve_raw serve_batch busy} " == *" $1 "* ]]; }
 
 if wanted ingest; then
 echo "== ingest: validate an events table ($customers customers, CDNOW patterns) =="
@@ -234,6 +235,75 @@ for c in 1 4 16; do
 done
 kill -TERM "$spid" 2>/dev/null || true
 wait "$spid" 2>/dev/null || true
+fi
+
+# Starts a server (`churnguard serve` or the Python reference) whose first line says it listens,
+# and sets spid and url.
+start_server() {
+  "$@" > "$out/server.out" 2>/dev/null &
+  spid=$!
+  for _ in $(seq 200); do grep -q listening "$out/server.out" 2>/dev/null && break; sleep 0.1; done
+}
+stop_server() { kill -TERM "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; }
+# Fixed-rate load at each rate: "rate p50 p99 achieved" lines, then the highest rate held with
+# p99 under 10 ms.
+sweep() { # name addr body rates...
+  local name=$1 addr=$2 body=$3; shift 3
+  local best=0
+  for r in "$@"; do
+    read -r p50 p99 got failed < <("$loadgen" "$addr" /v1/score "$body" application/json "$r" 5 4 |
+      "$py" -c 'import json,sys; d=json.load(sys.stdin); print(d["p50_ms"], d["p99_ms"], d["achieved_rps"], d["failed"])')
+    printf '  %-26s %6d requests/s offered: p50 %7.2f ms, p99 %8.2f ms, %7.0f answered/s, %s failed\n' "$name" "$r" "$p50" "$p99" "$got" "$failed"
+    if awk -v p="$p99" -v g="$got" -v r="$r" 'BEGIN {exit !(p < 10 && g >= 0.95 * r)}'; then best=$r; fi
+  done
+  echo "$best" > "$out/sweep_best"
+}
+
+echo
+if wanted serve_raw; then
+echo "== serve_raw: one synthetic customer's raw history per request (about 20 events), fixed rate (churnguard-loadgen, 4 connections, 5 s per rate), server and load sharing the 2 cores =="
+pkg="$out/models/synth/latest"
+"$py" bench/raw_request.py "$synth" 2024-12-31 "$out/raw_one.json" | sed 's/^/  request: /'
+{ cat "$synth/train.toml"; } > "$synth/serve.toml"
+sed 's/^\[model\]/[scoring]\nexplain_all = true\n[model]/' "$synth/train.toml" > "$synth/serve_explain.toml"
+for mode in list explain_all; do
+  config="$synth/serve.toml"; [ "$mode" = explain_all ] && config="$synth/serve_explain.toml"
+  start_server "$bin" serve --model "$pkg" --pipeline "$config" --listen 127.0.0.1:18190 --sessions 1
+  tier=$(curl -s -X POST -H 'Content-Type: application/json' --data @"$out/raw_one.json" http://127.0.0.1:18190/v1/score |
+    "$py" -c 'import json,sys; c=json.load(sys.stdin)["customers"][0]; print(c["tier"], len(c["reasons"]), "reasons")')
+  echo "  churnguard serve, reasons as the list gives them ($mode): the customer is $tier"
+  sweep "churnguard ($mode)" 127.0.0.1:18190 "$out/raw_one.json" 250 500 1000 1500 2000 3000
+  ours_best=$(cat "$out/sweep_best")
+  stop_server
+  echo "  highest rate with p99 under 10 ms, churnguard ($mode): $ours_best requests/s"
+done
+start_server "$py" bench/serve_reference.py "$pkg" 18191
+sweep "FastAPI + pandas + ORT" 127.0.0.1:18191 "$out/raw_one.json" 5 10 20 40 80
+py_best=$(cat "$out/sweep_best")
+stop_server
+printf '  highest rate with p99 under 10 ms: churnguard %s requests/s (with reasons for every answer), FastAPI + pandas + onnxruntime %s requests/s (probability and tier only): %sx\n' \
+  "$ours_best" "$py_best" "$(awk -v a="$ours_best" -v b="$py_best" 'BEGIN {print (b > 0 ? a / b : "inf")}')"
+fi
+
+echo
+if wanted serve_batch; then
+echo "== serve_batch: POST /v1/score/batch, customers per second, against batch scoring =="
+pkg="$out/models/synth/latest"
+[ -f "$out/features_churnguard.parquet" ] || "$bin" features "$synth/everyone.toml" --cutoff 2024-06-01 --out "$out/features_churnguard.parquet" >/dev/null
+[ -f "$out/batch/histories.ndjson" ] || { mkdir -p "$out/batch"; "$py" bench/batch_bodies.py "$out/features_churnguard.parquet" "$synth" "$pkg" 100000 5000 "$out/batch" | sed 's/^/  bodies: /'; }
+start_server "$bin" serve --model "$pkg" --pipeline "$synth/serve.toml" --listen 127.0.0.1:18192 --timeout-ms 600000
+post_rate() { # name content-type file customers
+  local t
+  t=$(for _ in $(seq "$runs"); do curl -s -o /dev/null -w '%{time_total}\n' -X POST -H "Content-Type: $2" --data-binary @"$3" "http://127.0.0.1:18192/v1/score/batch?as_of=2024-12-31"; done | median)
+  printf '  %-34s %7d customers in %6.2f s: %8.0f customers/s\n' "$1" "$4" "$t" "$(awk -v n="$4" -v t="$t" 'BEGIN {print n / t}')"
+}
+post_rate "feature vectors, JSON lines" application/x-ndjson "$out/batch/features.ndjson" 100000
+post_rate "feature vectors, Arrow IPC" application/vnd.apache.arrow.stream "$out/batch/features.arrows" 100000
+post_rate "raw histories, JSON lines" application/x-ndjson "$out/batch/histories.ndjson" 5000
+stop_server
+read -r score_t _ < <(median_of "$bin" score --model "$pkg" --pipeline "$synth/train.toml" --as-of 2024-12-31 --out "$out/risk.parquet" --threads "$threads" --top 0)
+printf '  churnguard score (batch job, whole process, raw Parquet to the list): %d customers in %.2f s: %.0f customers/s\n' \
+  "$customers" "$score_t" "$(awk -v n="$customers" -v t="$score_t" 'BEGIN {print n / t}')"
 fi
 
 echo

@@ -365,6 +365,24 @@ impl TableReader {
         let columns: Vec<&str> = self.plan.iter().map(|p| p.source.as_str()).collect();
         let stream = self.source.stream(&columns, opts.batch_rows.max(1))?;
         let mut st = ScanState::new(self, opts, pseudonymizer.is_some());
+        // Rows in memory (a request to the service) are few and decoded already: threads would
+        // cost more than the work.
+        if self.source.in_memory() {
+            for batch in stream {
+                let batch = batch.map_err(|e| {
+                    self.error(ErrorKind::Decode {
+                        rows_read: st.rows_read,
+                        cause: e.into(),
+                    })
+                })?;
+                let out = st.normalize(self, &batch, &schema, id_output, pseudonymizer.as_deref_mut())?;
+                st.rows_read += batch.num_rows() as u64;
+                if out.num_rows() > 0 {
+                    sink(out, st.rows_read);
+                }
+            }
+            return st.finish(self);
+        }
         // Three stages, each on its own thread a batch or two ahead of the next: decoding
         // (decompression, pages), normalization, and the caller's sink. With normalization and
         // the sink on one thread, that thread held the load back while decoding waited.
