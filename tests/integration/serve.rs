@@ -200,6 +200,41 @@ fn list_rows(path: &Path) -> std::collections::HashMap<String, std::collections:
     out
 }
 
+/// Asserts that a service answer is the batch list's row `want` for customer `id`: probability
+/// to 1e-12, value at risk, tier, action, and for the tiers the list explains the same three
+/// reasons and sentences (none where the list gives none). Returns whether reasons were compared.
+fn assert_list_row(id: &str, c: &serde_json::Value, want: &std::collections::HashMap<String, String>) -> bool {
+    let p: f64 = want["churn_probability"].parse().unwrap();
+    let got = c["churn_probability"].as_f64().unwrap();
+    assert!((got - p).abs() <= 1e-12, "customer {id}: service {got}, list {p}");
+    let var: f64 = want["value_at_risk"].parse().unwrap();
+    assert!(
+        (c["value_at_risk"].as_f64().unwrap() - var).abs() <= 1e-9 * var.max(1.0),
+        "{id}"
+    );
+    // Tiers by the cuts of the list kept for this package: the list's own tier and action.
+    assert_eq!(c["tier"].as_str().unwrap(), want["tier"], "{id}");
+    assert_eq!(c["action"].as_str().unwrap(), want["action"], "{id}");
+    let reasons = c["reasons"].as_array().unwrap();
+    if want["reason_1_feature"].is_empty() {
+        assert!(reasons.is_empty(), "{id}: the list gives no reasons here");
+        return false;
+    }
+    for (k, r) in reasons.iter().enumerate() {
+        assert_eq!(
+            r["feature"].as_str().unwrap(),
+            want[&format!("reason_{}_feature", k + 1)],
+            "{id}"
+        );
+        assert_eq!(
+            r["sentence"].as_str().unwrap(),
+            want[&format!("reason_{}", k + 1)],
+            "{id}"
+        );
+    }
+    true
+}
+
 #[test]
 fn every_cdnow_customer_gets_the_batch_lists_probability_reasons_and_value_at_risk() {
     let s = Scratch::new();
@@ -232,32 +267,7 @@ fn every_cdnow_customer_gets_the_batch_lists_probability_reasons_and_value_at_ri
         assert_eq!(answer["model"]["version"], "v1");
         for c in answer["customers"].as_array().unwrap() {
             let id = c["id"].as_str().unwrap();
-            let want = &batch[id];
-            let p: f64 = want["churn_probability"].parse().unwrap();
-            let got = c["churn_probability"].as_f64().unwrap();
-            assert!((got - p).abs() <= 1e-12, "customer {id}: service {got}, list {p}");
-            let var: f64 = want["value_at_risk"].parse().unwrap();
-            assert!(
-                (c["value_at_risk"].as_f64().unwrap() - var).abs() <= 1e-9 * var.max(1.0),
-                "{id}"
-            );
-            // Tiers by the cuts of the list kept for this package: the list's own tier and action.
-            assert_eq!(c["tier"].as_str().unwrap(), want["tier"], "{id}");
-            assert_eq!(c["action"].as_str().unwrap(), want["action"], "{id}");
-            // The list gives reasons to its high and medium tiers: the same three, in order.
-            if !want["reason_1_feature"].is_empty() {
-                for (k, r) in c["reasons"].as_array().unwrap().iter().enumerate() {
-                    assert_eq!(
-                        r["feature"].as_str().unwrap(),
-                        want[&format!("reason_{}_feature", k + 1)],
-                        "{id}"
-                    );
-                    assert_eq!(
-                        r["sentence"].as_str().unwrap(),
-                        want[&format!("reason_{}", k + 1)],
-                        "{id}"
-                    );
-                }
+            if assert_list_row(id, c, &batch[id]) {
                 compared_reasons += 1;
             }
         }
@@ -545,31 +555,8 @@ fn raw_histories_of_every_cdnow_customer_get_the_batch_lists_row_and_the_already
                 gone += 1;
                 continue;
             }
-            let want = &batch[id];
-            let p: f64 = want["churn_probability"].parse().unwrap();
-            let got = c["churn_probability"].as_f64().unwrap();
-            assert!((got - p).abs() <= 1e-12, "customer {id}: service {got}, list {p}");
-            let var: f64 = want["value_at_risk"].parse().unwrap();
-            assert!(
-                (c["value_at_risk"].as_f64().unwrap() - var).abs() <= 1e-9 * var.max(1.0),
-                "{id}"
-            );
-            assert_eq!(c["tier"].as_str().unwrap(), want["tier"], "{id}");
-            assert_eq!(c["action"].as_str().unwrap(), want["action"], "{id}");
-            if !want["reason_1_feature"].is_empty() {
-                for (k, r) in c["reasons"].as_array().unwrap().iter().enumerate() {
-                    assert_eq!(
-                        r["sentence"].as_str().unwrap(),
-                        want[&format!("reason_{}", k + 1)],
-                        "{id}"
-                    );
-                }
+            if assert_list_row(id, c, &batch[id]) {
                 reasons += 1;
-            } else {
-                assert!(
-                    c["reasons"].as_array().unwrap().is_empty(),
-                    "{id}: the list gives no reasons here"
-                );
             }
             scored += 1;
         }

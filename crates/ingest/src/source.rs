@@ -107,20 +107,7 @@ impl SourceFile {
         if full_schema.fields().is_empty() || total_rows == Some(0) {
             return Err(err(ErrorKind::Empty));
         }
-        let dropped_pii = src
-            .pii_columns
-            .iter()
-            .filter(|c| full_schema.field_with_name(c).is_ok())
-            .cloned()
-            .collect();
-        let schema = Arc::new(Schema::new(
-            full_schema
-                .fields()
-                .iter()
-                .filter(|f| !src.pii_columns.iter().any(|p| p == f.name()))
-                .cloned()
-                .collect::<Vec<_>>(),
-        ));
+        let (schema, dropped_pii) = without_pii(&full_schema, src);
         Ok(SourceFile {
             role,
             path: path.clone(),
@@ -137,20 +124,7 @@ impl SourceFile {
     /// dropped as from a file. Unlike a file it may be empty (a customer without contacts).
     pub fn from_rows(role: Role, src: &TableSource, batch: RecordBatch, name: &Path) -> Self {
         let full_schema = batch.schema();
-        let dropped_pii = src
-            .pii_columns
-            .iter()
-            .filter(|c| full_schema.field_with_name(c).is_ok())
-            .cloned()
-            .collect();
-        let schema = Arc::new(Schema::new(
-            full_schema
-                .fields()
-                .iter()
-                .filter(|f| !src.pii_columns.iter().any(|p| p == f.name()))
-                .cloned()
-                .collect::<Vec<_>>(),
-        ));
+        let (schema, dropped_pii) = without_pii(&full_schema, src);
         SourceFile {
             role,
             path: name.to_path_buf(),
@@ -221,6 +195,23 @@ impl SourceFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The schema without the configured PII columns, and the PII columns the table really has.
+fn without_pii(full: &SchemaRef, src: &TableSource) -> (SchemaRef, Vec<String>) {
+    let dropped = src
+        .pii_columns
+        .iter()
+        .filter(|c| full.field_with_name(c).is_ok())
+        .cloned()
+        .collect();
+    let kept: Vec<_> = full
+        .fields()
+        .iter()
+        .filter(|f| !src.pii_columns.iter().any(|p| p == f.name()))
+        .cloned()
+        .collect();
+    (Arc::new(Schema::new(kept)), dropped)
 }
 
 fn csv_format() -> arrow::csv::reader::Format {
