@@ -55,23 +55,25 @@ pub fn features_of(
     max_events: usize,
 ) -> Result<Vec<Found>, ServeError> {
     // The feature code spreads customers over rayon's threads; a request's handful of customers
-    // is cheaper on one thread than woken workers spinning beside the service's own threads.
-    match small_pool() {
-        Some(pool) if customers.len() <= ONE_THREAD_CUSTOMERS => {
-            pool.install(|| features_on_this_thread(p, spec, customers, as_of, max_events))
-        }
-        _ => features_on_this_thread(p, spec, customers, as_of, max_events),
+    // is cheaper on this thread alone than handed to woken workers spinning beside the service's
+    // own threads, or queued behind another request on a shared small pool.
+    if customers.len() > ONE_THREAD_CUSTOMERS {
+        return features_on_this_thread(p, spec, customers, as_of, max_events);
     }
+    THIS_THREAD.with(|pool| match pool {
+        Some(pool) => pool.install(|| features_on_this_thread(p, spec, customers, as_of, max_events)),
+        None => features_on_this_thread(p, spec, customers, as_of, max_events),
+    })
 }
 
-/// Up to this many customers of a request build their features on one thread.
+/// Up to this many customers of a request build their features on the request's own thread.
 const ONE_THREAD_CUSTOMERS: usize = 64;
 
-/// The one-thread pool small requests build their features in (none if it cannot start).
-fn small_pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok())
-        .as_ref()
+thread_local! {
+    /// A one-thread rayon pool made of the current thread itself, so parallel iterators inside
+    /// run inline (none if it cannot be built).
+    static THIS_THREAD: Option<rayon::ThreadPool> =
+        rayon::ThreadPoolBuilder::new().num_threads(1).use_current_thread().build().ok();
 }
 
 fn features_on_this_thread(
