@@ -30,6 +30,7 @@ pub use pipeline::{
 };
 pub use pseudonym::{KeyError, MIN_KEY_BYTES, Pseudonymizer};
 pub use report::{ColumnReport, RejectExample, Rejection, TableReport, ValueCounts};
+pub use source::MAX_CSV_LINE_BYTES;
 pub use table::{ScanOptions, TableReader};
 
 /// Names of the columns in normalized batches. Attributes of the customers table keep their

@@ -41,7 +41,7 @@ enum Backing {
 /// Streams the selected columns batch by batch.
 pub(crate) enum BatchStream {
     Parquet(ParquetRecordBatchReader),
-    Csv(Box<arrow::csv::reader::BufReader<std::io::BufReader<File>>>),
+    Csv(Box<arrow::csv::reader::BufReader<std::io::BufReader<LineBounded<File>>>>),
     Memory(Option<RecordBatch>),
 }
 
@@ -88,7 +88,7 @@ impl SourceFile {
                 // Whole-file inference: a sample could type a column as integer and then meet
                 // text further down, failing half-way through a long read.
                 let (schema, rows) = csv_format()
-                    .infer_schema(&mut file, None)
+                    .infer_schema(LineBounded::new(&mut file), None)
                     .map_err(|e| err(ErrorKind::BadCsv(e)))?;
                 file.rewind().map_err(|e| err(ErrorKind::Io(e)))?;
                 // Ids are read as written: inferred as integers, `007` and `7` would be one
@@ -185,7 +185,7 @@ impl SourceFile {
                     .with_format(csv_format())
                     .with_batch_size(batch_rows)
                     .with_projection(indices)
-                    .build(file)
+                    .build(LineBounded::new(file))
                     .map_err(|e| err(ErrorKind::BadCsv(e)))?;
                 Ok(BatchStream::Csv(Box::new(reader)))
             }
@@ -212,6 +212,51 @@ fn without_pii(full: &SchemaRef, src: &TableSource) -> (SchemaRef, Vec<String>) 
         .cloned()
         .collect();
     (Arc::new(Schema::new(kept)), dropped)
+}
+
+/// The longest CSV line read (any field is shorter still): a file with no line breaks, or
+/// `/dev/zero` renamed, must fail with a message rather than grow memory until the process dies.
+pub const MAX_CSV_LINE_BYTES: usize = 1 << 20;
+
+/// A reader that fails once a line runs past [`MAX_CSV_LINE_BYTES`], naming the line.
+pub(crate) struct LineBounded<R> {
+    inner: R,
+    since_newline: usize,
+    line: u64,
+}
+
+impl<R> LineBounded<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        LineBounded {
+            inner,
+            since_newline: 0,
+            line: 1,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LineBounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for part in buf[..n].split_inclusive(|&b| b == b'\n') {
+            let ends = part.last() == Some(&b'\n');
+            self.since_newline += part.len() - usize::from(ends);
+            if self.since_newline > MAX_CSV_LINE_BYTES {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "line {} is longer than {MAX_CSV_LINE_BYTES} bytes, more than any table row needs (is this a CSV file?)",
+                        self.line
+                    ),
+                ));
+            }
+            if ends {
+                self.since_newline = 0;
+                self.line += 1;
+            }
+        }
+        Ok(n)
+    }
 }
 
 fn csv_format() -> arrow::csv::reader::Format {

@@ -685,3 +685,28 @@ fn interactions_and_event_types_are_read_and_counted() {
         r.warnings
     );
 }
+
+#[test]
+fn a_csv_line_longer_than_the_bound_fails_naming_it_and_a_long_normal_file_reads() {
+    let d = Dir::new();
+    let limit = churnguard_ingest::MAX_CSV_LINE_BYTES;
+    // A line of junk past the bound (a file without line breaks, say), after two good rows.
+    let mut bytes = b"cid,ts,amt\n1,1997-01-01,1\n2,1997-01-02,2\n3,1997-01-03,".to_vec();
+    bytes.extend(std::iter::repeat_n(b'9', limit + 10));
+    bytes.push(b'\n');
+    d.write("long.csv", &bytes);
+    let e = read_one(&d.pipeline(&events_toml("long.csv", ""))).unwrap_err();
+    let message = churnguard_config::with_causes(&e);
+    assert!(
+        message.contains(&format!("line 4 is longer than {limit} bytes")),
+        "{message}"
+    );
+    // Many short lines adding up to more than the bound are fine.
+    let mut rows = b"cid,ts,amt\n".to_vec();
+    for i in 0..(limit / 16) {
+        rows.extend(format!("{},1997-01-01,1\n", i % 50 + 1).as_bytes());
+    }
+    d.write("many.csv", &rows);
+    let (r, _) = read_one(&d.pipeline(&events_toml("many.csv", ""))).unwrap();
+    assert_eq!(r.rows_read, (limit / 16) as u64);
+}
