@@ -208,3 +208,59 @@ fn a_pipeline_without_label_is_a_usage_error() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("defines no churn label"), "{err}");
 }
+
+#[test]
+fn with_a_signing_key_packages_are_signed_and_unsigned_or_foreign_ones_are_refused() {
+    let s = Scratch::new();
+    let models = s.0.path().join("models").display().to_string();
+    let key = ("CHURNGUARD_SIGNING_KEY", "a key of sixteen bytes or more");
+    let root = crate::root();
+    let run = |args: &[&str], env: &[(&str, &str)]| outcome(&crate::churnguard_in(&root, args, env));
+    // A key too short is refused before any work.
+    let (code, _, err) = run(
+        &["train", "pipelines/cdnow.toml", "--models", &models],
+        &[("CHURNGUARD_SIGNING_KEY", "short")],
+    );
+    assert!(code == 2 && err.contains("at least 16"), "{err}");
+    assert!(!s.0.path().join("models/cdnow/v1").exists());
+    let (code, _, err) = run(&["train", "pipelines/cdnow.toml", "--models", &models], &[key]);
+    assert_eq!(code, 0, "{err}");
+    let signed = s.0.path().join("models/cdnow/v1");
+    assert!(signed.join("manifest.sig").exists());
+    let out = s.0.path().join("list.csv").display().to_string();
+    let score = |env: &[(&str, &str)]| {
+        run(
+            &[
+                "score",
+                "--model",
+                &signed.display().to_string(),
+                "--pipeline",
+                "pipelines/cdnow.toml",
+                "--out",
+                &out,
+            ],
+            env,
+        )
+    };
+    assert_eq!(score(&[key]).0, 0);
+    assert_eq!(score(&[]).0, 0, "without a key, signatures are not checked");
+    let (code, _, err) = score(&[("CHURNGUARD_SIGNING_KEY", "another key, sixteen bytes long")]);
+    assert!(code == 1 && err.contains("signed with another key"), "{err}");
+    // An unsigned package is refused while a key is set.
+    let (code, _, err) = run(&["train", "pipelines/cdnow.toml", "--models", &models], &[]);
+    assert_eq!(code, 0, "{err}");
+    let unsigned = s.0.path().join("models/cdnow/v2").display().to_string();
+    let (code, _, err) = run(
+        &[
+            "score",
+            "--model",
+            &unsigned,
+            "--pipeline",
+            "pipelines/cdnow.toml",
+            "--out",
+            &out,
+        ],
+        &[key],
+    );
+    assert!(code == 1 && err.contains("has no signature"), "{err}");
+}

@@ -113,8 +113,9 @@ pub(crate) fn train_with(
     if p.label.is_none() {
         return Err(AppError::NoLabel { file: p.file.clone() });
     }
-    // Refuse an unusable models folder before the long work, not after.
+    // Refuse an unusable models folder, or signing key, before the long work, not after.
     check_writable(req.models_dir)?;
+    let signing = churnguard_package::SigningKey::from_env()?;
     observe(Progress::Stage(Stage::Load));
     let mut clock = Clock {
         observe,
@@ -168,6 +169,7 @@ pub(crate) fn train_with(
         },
         &churnguard_report::package_report,
         req.latest,
+        signing.as_ref(),
     )?;
     let times = clock.finish();
     Ok(Trained {

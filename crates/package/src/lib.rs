@@ -10,6 +10,7 @@
 mod history;
 mod manifest;
 mod read;
+mod sign;
 mod write;
 
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ pub use manifest::{
     TierRow, TierThresholds, Trial, ValueCapture,
 };
 pub use read::Package;
+pub use sign::{MIN_SIGNING_KEY_BYTES, SIGNATURE, SIGNING_KEY_VAR, SigningKey};
 pub use write::{Latest, Written, latest_version, promote, replace_report, versions, write};
 
 /// Name of the manifest file.
@@ -106,6 +108,24 @@ pub enum PackageError {
         /// The config's pipeline.
         pipeline: String,
     },
+    /// The signing key in the environment cannot be used.
+    #[error("{why}")]
+    SigningKey {
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A signing key is set and the package carries no signature.
+    #[error("{} has no signature ({SIGNATURE}), and {SIGNING_KEY_VAR} is set: only signed packages are accepted", dir.display())]
+    Unsigned {
+        /// The package folder.
+        dir: std::path::PathBuf,
+    },
+    /// The package's signature does not match its manifest under the key set.
+    #[error("{} is signed with another key, or its manifest was changed after signing: refused", dir.display())]
+    BadSignature {
+        /// The package folder.
+        dir: std::path::PathBuf,
+    },
     /// The pipeline's folder already holds the largest version number.
     #[error("{} already holds version v{}: move old versions away to train again", dir.display(), u32::MAX)]
     VersionsExhausted {
@@ -126,7 +146,10 @@ impl PackageError {
     /// Whether the error is in what the user asked for (a package of another pipeline), rather
     /// than a failure of the package or the disk.
     pub fn is_usage(&self) -> bool {
-        matches!(self, PackageError::OtherPipeline { .. })
+        matches!(
+            self,
+            PackageError::OtherPipeline { .. } | PackageError::SigningKey { .. }
+        )
     }
 }
 

@@ -21,13 +21,39 @@ pub struct Package {
     files: BTreeMap<String, Vec<u8>>,
 }
 
+/// The package's signature file against its manifest's bytes.
+fn check_signature(dir: &Path, manifest: &[u8], key: &crate::SigningKey) -> Result<(), PackageError> {
+    let path = dir.join(crate::SIGNATURE);
+    let signature = match std::fs::read_to_string(&path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(PackageError::Unsigned { dir: dir.to_path_buf() });
+        }
+        Err(e) => return Err(io_error("cannot read", &path)(e)),
+    };
+    if key.verifies(manifest, signature.trim()) {
+        Ok(())
+    } else {
+        Err(PackageError::BadSignature { dir: dir.to_path_buf() })
+    }
+}
+
 impl Package {
-    /// Opens a version folder (or a `latest` link) and verifies it.
+    /// Opens a version folder (or a `latest` link) and verifies it, its signature too when
+    /// [`crate::SIGNING_KEY_VAR`] holds a key.
     pub fn open(path: &Path) -> Result<Package, PackageError> {
+        Package::open_signed(path, crate::SigningKey::from_env()?.as_ref())
+    }
+
+    /// [`Package::open`] with the signing key given (`None`: signatures are not checked).
+    pub fn open_signed(path: &Path, key: Option<&crate::SigningKey>) -> Result<Package, PackageError> {
         let dir = std::fs::canonicalize(path).map_err(io_error("cannot read", path))?;
         let manifest_path = dir.join(MANIFEST);
         let text = std::fs::read(&manifest_path).map_err(io_error("cannot read", &manifest_path))?;
         let manifest = parse(&manifest_path, &text)?;
+        if let Some(key) = key {
+            check_signature(&dir, &text, key)?;
+        }
         let inconsistent = |problem: String| PackageError::Inconsistent {
             path: manifest_path.clone(),
             problem,

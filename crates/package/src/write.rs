@@ -45,8 +45,8 @@ pub enum Latest {
 }
 
 /// Writes `files` (name, bytes), the manifest that `manifest(version, sha256 by file)` builds
-/// and the [`REPORT`] that `report` draws from it, as the next version of `pipeline` under
-/// `models_dir`, then points `latest` at it as `latest` says.
+/// (signed with `signing` when given) and the [`REPORT`] that `report` draws from it, as the next
+/// version of `pipeline` under `models_dir`, then points `latest` at it as `latest` says.
 pub fn write(
     models_dir: &Path,
     pipeline: &str,
@@ -54,6 +54,7 @@ pub fn write(
     manifest: &dyn Fn(&str, &BTreeMap<String, String>) -> Manifest,
     report: &dyn Fn(&Manifest) -> String,
     latest: Latest,
+    signing: Option<&crate::SigningKey>,
 ) -> Result<Written, PackageError> {
     let dir = models_dir.join(pipeline);
     std::fs::create_dir_all(&dir).map_err(io_error("cannot write", &dir))?;
@@ -74,6 +75,9 @@ pub fn write(
         let manifest = manifest(&version, &hashes);
         let json = serde_json::to_vec_pretty(&manifest).map_err(PackageError::Serialize)?;
         write_synced(&staging.0.join(MANIFEST), &json)?;
+        if let Some(key) = signing {
+            write_synced(&staging.0.join(crate::SIGNATURE), key.sign(&json).as_bytes())?;
+        }
         write_synced(&staging.0.join(REPORT), report(&manifest).as_bytes())?;
         let target = dir.join(&version);
         match std::fs::rename(&staging.0, &target) {
@@ -242,6 +246,7 @@ mod tests {
             &|_, _| unreachable!("no version to write"),
             &|_| String::new(),
             Latest::Move,
+            None,
         )
         .unwrap_err();
         assert!(matches!(err, PackageError::VersionsExhausted { .. }), "{err}");

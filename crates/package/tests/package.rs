@@ -136,8 +136,8 @@ fn entries(dir: &Path) -> Vec<String> {
 #[test]
 fn packages_get_increasing_versions_latest_follows_and_the_reader_gets_the_same_manifest() {
     let dir = tempfile::tempdir().unwrap();
-    let a = write(dir.path(), "p", &*FILES, &manifest, &no_report, Latest::Move).unwrap();
-    let b = write(dir.path(), "p", &*FILES, &manifest, &no_report, Latest::Move).unwrap();
+    let a = write(dir.path(), "p", &*FILES, &manifest, &no_report, Latest::Move, None).unwrap();
+    let b = write(dir.path(), "p", &*FILES, &manifest, &no_report, Latest::Move, None).unwrap();
     assert_eq!((a.version.as_str(), b.version.as_str()), ("v1", "v2"));
     let latest = dir.path().join("p").join(LATEST);
     assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("v2"));
@@ -163,11 +163,11 @@ fn packages_get_increasing_versions_latest_follows_and_the_reader_gets_the_same_
 #[test]
 fn a_write_failing_midway_leaves_the_previous_version_and_latest_intact() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "p", &*FILES, &manifest, &no_report, Latest::Move).unwrap();
+    write(dir.path(), "p", &*FILES, &manifest, &no_report, Latest::Move, None).unwrap();
     // The second file cannot be created (its folder does not exist): a real failure after the
     // first file was written.
     let broken: [(&str, &[u8]); 2] = [(MODEL_TEXT, b"tree\n"), ("missing/model.onnx", &[1])];
-    let e = write(dir.path(), "p", &broken, &manifest, &no_report, Latest::Move).unwrap_err();
+    let e = write(dir.path(), "p", &broken, &manifest, &no_report, Latest::Move, None).unwrap_err();
     assert!(e.to_string().contains("missing/model.onnx"), "{e}");
     let latest = dir.path().join("p").join(LATEST);
     assert_eq!(std::fs::read_link(&latest).unwrap(), Path::new("v1"));
@@ -181,7 +181,7 @@ fn a_models_folder_that_is_a_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("models");
     std::fs::write(&file, b"").unwrap();
-    let e = write(&file, "p", &*FILES, &manifest, &no_report, Latest::Move).unwrap_err();
+    let e = write(&file, "p", &*FILES, &manifest, &no_report, Latest::Move, None).unwrap_err();
     assert!(matches!(e, PackageError::Io { .. }), "{e:?}");
     assert!(
         e.to_string().contains("cannot write") && e.to_string().contains("models"),
@@ -191,7 +191,7 @@ fn a_models_folder_that_is_a_file_is_a_clear_error() {
 
 /// Writes one version and returns its folder.
 fn one(dir: &Path) -> std::path::PathBuf {
-    write(dir, "p", &*FILES, &manifest, &no_report, Latest::Move)
+    write(dir, "p", &*FILES, &manifest, &no_report, Latest::Move, None)
         .unwrap()
         .dir
 }
@@ -267,7 +267,7 @@ fn the_reader_refuses_files_that_disagree_with_each_other() {
     // model.txt edited together with its manifest hash: the hashes agree, but model.onnx still
     // names the original model text, so the reasons would explain another model.
     let dir = tempfile::tempdir().unwrap();
-    let v1 = write(dir.path(), "p", &*FILES, &manifest, &no_report, Latest::Move)
+    let v1 = write(dir.path(), "p", &*FILES, &manifest, &no_report, Latest::Move, None)
         .unwrap()
         .dir;
     let edited = b"tree edited\n";
@@ -290,4 +290,46 @@ fn the_reader_refuses_files_that_disagree_with_each_other() {
     std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
     let e = Package::open(&v1).unwrap_err();
     assert!(e.to_string().contains("records pipeline q"), "{e}");
+}
+
+#[test]
+fn a_signed_package_opens_with_its_key_and_is_refused_unsigned_edited_or_with_another_key() {
+    use churnguard_package::{SIGNATURE, SigningKey};
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::new(b"sixteen byte key, or more").unwrap();
+    let other = SigningKey::new(b"another sixteen-byte key").unwrap();
+    let signed = write(
+        dir.path(),
+        "p",
+        &*FILES,
+        &manifest,
+        &no_report,
+        Latest::Move,
+        Some(&key),
+    )
+    .unwrap()
+    .dir;
+    assert!(signed.join(SIGNATURE).exists());
+    Package::open_signed(&signed, Some(&key)).unwrap();
+    // Without a key set, signatures are not checked.
+    Package::open_signed(&signed, None).unwrap();
+    let e = Package::open_signed(&signed, Some(&other)).unwrap_err();
+    assert!(matches!(e, PackageError::BadSignature { .. }), "{e}");
+    // A manifest edited after signing (its file hashes still right) is refused.
+    edit_manifest(&signed, |m| m["test"]["auc"] = serde_json::json!(0.99));
+    let e = Package::open_signed(&signed, Some(&key)).unwrap_err();
+    assert!(
+        matches!(e, PackageError::BadSignature { .. }) && e.to_string().contains("changed after signing"),
+        "{e}"
+    );
+    let unsigned = write(dir.path(), "p", &*FILES, &manifest, &no_report, Latest::Move, None)
+        .unwrap()
+        .dir;
+    let e = Package::open_signed(&unsigned, Some(&key)).unwrap_err();
+    assert!(
+        matches!(e, PackageError::Unsigned { .. }) && e.to_string().contains("CHURNGUARD_SIGNING_KEY"),
+        "{e}"
+    );
+    let e = SigningKey::new(b"short").unwrap_err();
+    assert!(e.to_string().contains("at least 16"), "{e}");
 }
