@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/debug/churnguard
 
-.PHONY: setup build demo test bench lint fmt clean-models
+.PHONY: setup build demo test bench fuzz lint fmt clean-models
 
 setup:
 	@./scripts/setup.sh
@@ -24,6 +24,11 @@ test: setup
 bench: setup
 	@./scripts/setup.sh --bench
 	@./bench/run.sh
+
+## Mutation fuzzing of the parsers, FUZZ_SECONDS (default 600) per target; findings go to fuzz/crashes/.
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	$(CARGO) run -q -p churnguard-fuzz -- all --seconds $(FUZZ_SECONDS)
 
 ## Formatting and clippy, warnings as errors.
 lint: setup

@@ -32,7 +32,10 @@ fn main() {
     let (names, budget, seed) = match parse_args(&args) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("error: {e}\nusage: churnguard-fuzz TARGET|all [--seconds N | --iterations N] [--seed S]\ntargets: {}", targets::NAMES.join(", "));
+            eprintln!(
+                "error: {e}\nusage: churnguard-fuzz TARGET|all [--seconds N | --iterations N] [--seed S]\ntargets: {}",
+                targets::NAMES.join(", ")
+            );
             std::process::exit(2);
         }
     };
@@ -77,7 +80,10 @@ fn parse_args(args: &[String]) -> Result<(Vec<String>, Budget, u64), String> {
 /// Panics are findings, reported once per input by `run`, not printed as they happen.
 fn quiet_panics() {
     std::panic::set_hook(Box::new(|info| {
-        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         let message = info
             .payload()
             .downcast_ref::<&str>()

@@ -75,7 +75,9 @@ fn replace_number(out: &mut Vec<u8>, rng: &mut SplitMix64) {
         return;
     }
     let start = starts[below(rng, starts.len())];
-    let end = (start..out.len()).find(|&i| !out[i].is_ascii_digit()).unwrap_or(out.len());
+    let end = (start..out.len())
+        .find(|&i| !out[i].is_ascii_digit())
+        .unwrap_or(out.len());
     let number = NUMBERS[below(rng, NUMBERS.len())].as_bytes();
     out.splice(start..end, number.iter().copied());
 }

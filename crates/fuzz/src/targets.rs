@@ -20,7 +20,12 @@ pub trait Target {
 pub fn open(name: &str, root: &Path) -> Result<Box<dyn Target>, String> {
     Ok(match name {
         "model" => Box::new(Files::of(root, "fuzz/corpus/model", "txt", ModelText)?),
-        "config" => Box::new(Files::of(root, "pipelines", "toml", Config(root.join("pipelines/fuzz.toml")))?),
+        "config" => Box::new(Files::of(
+            root,
+            "pipelines",
+            "toml",
+            Config(root.join("pipelines/fuzz.toml")),
+        )?),
         "csv" => Box::new(Files::of(root, "fuzz/corpus/csv", "csv", Table::csv()?)?),
         "parquet" => Box::new(Files::of(root, "data/cdnow", "parquet", Table::parquet()?)?),
         "request" => Box::new(Files::of(root, "fuzz/corpus/request", "json", Request::open(root)?)?),
@@ -73,7 +78,9 @@ struct ModelText;
 impl Run for ModelText {
     fn run(&mut self, input: &[u8]) {
         let text = String::from_utf8_lossy(input);
-        let Ok(e) = churnguard_model::Ensemble::parse(&text) else { return };
+        let Ok(e) = churnguard_model::Ensemble::parse(&text) else {
+            return;
+        };
         for v in [0.0, f64::NAN, 1e308, -1.0] {
             let row = vec![v; e.num_features()];
             let _ = e.predict(&row);
@@ -107,10 +114,10 @@ struct Table {
 
 impl Table {
     fn with(file: &'static str, config: &str, cutoff: &str) -> Result<Table, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let dir = tempfile::tempdir().map_err(|e| churnguard_config::with_causes(&e))?;
         let path = dir.path().join("pipeline.toml");
-        std::fs::write(&path, config).map_err(|e| e.to_string())?;
-        let pipeline = churnguard_config::load(&path).map_err(|e| e.to_string())?;
+        std::fs::write(&path, config).map_err(|e| churnguard_config::with_causes(&e))?;
+        let pipeline = churnguard_config::load(&path).map_err(|e| churnguard_config::with_causes(&e))?;
         let cutoff = Date::parse_iso(cutoff).ok_or("a cutoff")?;
         Ok(Table {
             dir,
@@ -146,14 +153,16 @@ impl Run for Table {
         }
         let p = &self.pipeline;
         let _ = churnguard_ingest::validate(p, None, &mut |_| {});
-        let Ok(h) = churnguard_features::load(p, None) else { return };
+        let Ok(h) = churnguard_features::load(p, None) else {
+            return;
+        };
         let spec = churnguard_features::spec_for(p, &h);
         let _ = churnguard_features::snapshot(p, &h, &spec, self.cutoff);
         let _ = churnguard_features::outcomes(p, &h, self.cutoff);
     }
 }
 
-/// The body of `POST /v1/score`, scored by a package of the CDNOW sample as the service does.
+/// The body of `POST /v1/score`, scored by a CDNOW package as the service does.
 struct Request {
     _models: tempfile::TempDir,
     pipeline: Pipeline,
@@ -171,11 +180,11 @@ struct Body {
 
 impl Request {
     fn open(root: &Path) -> Result<Request, String> {
-        let path = root.join("pipelines/cdnow_sample.toml");
-        let pipeline = churnguard_config::load(&path).map_err(|e| e.to_string())?;
-        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-        let runtime = churnguard_infer::OnnxRuntime::load(None).map_err(|e| e.to_string())?;
-        let models = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = root.join("pipelines/cdnow.toml");
+        let pipeline = churnguard_config::load(&path).map_err(|e| churnguard_config::with_causes(&e))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| churnguard_config::with_causes(&e))?;
+        let runtime = churnguard_infer::OnnxRuntime::load(None).map_err(|e| churnguard_config::with_causes(&e))?;
+        let models = tempfile::tempdir().map_err(|e| churnguard_config::with_causes(&e))?;
         let request = churnguard_app::TrainRequest {
             pipeline: &pipeline,
             config_text: &text,
@@ -183,8 +192,10 @@ impl Request {
             runtime,
             latest: churnguard_package::Latest::Move,
         };
-        let trained = churnguard_app::train_package(&request, &mut |_| {}).map_err(|e| e.to_string())?;
-        let served = churnguard_serve::Served::load(&trained.written.dir, &pipeline, runtime, 1).map_err(|e| e.to_string())?;
+        let trained =
+            churnguard_app::train_package(&request, &mut |_| {}).map_err(|e| churnguard_config::with_causes(&e))?;
+        let served = churnguard_serve::Served::load(&trained.written.dir, &pipeline, runtime, 1)
+            .map_err(|e| churnguard_config::with_causes(&e))?;
         Ok(Request {
             _models: models,
             pipeline,
@@ -195,7 +206,9 @@ impl Request {
 
 impl Run for Request {
     fn run(&mut self, input: &[u8]) {
-        let Ok(body) = serde_json::from_slice::<Body>(input) else { return };
+        let Ok(body) = serde_json::from_slice::<Body>(input) else {
+            return;
+        };
         let as_of = match body.as_of.as_deref().map(|s| Date::parse_iso(s.trim())) {
             Some(Some(d)) if churnguard_config::DATE_YEARS.contains(&d.ymd().0) => d,
             Some(_) => return,
