@@ -200,6 +200,26 @@ fn list_rows(path: &Path) -> std::collections::HashMap<String, std::collections:
     out
 }
 
+/// A CDNOW package in `s` and its batch list at 1998-07-01 (`list.csv`, kept for the service's
+/// tiers), by customer id.
+fn cdnow_package_and_list(
+    s: &Scratch,
+) -> (
+    std::path::PathBuf,
+    std::collections::HashMap<String, std::collections::HashMap<String, String>>,
+) {
+    let package = train_cdnow(&s.0.path().join("models"));
+    let list = s.0.path().join("list.csv");
+    let (code, _, err) = score_with(
+        &package.display().to_string(),
+        "pipelines/cdnow.toml",
+        &list.display().to_string(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    (package, list_rows(&list))
+}
+
 /// Asserts that a service answer is the batch list's row `want` for customer `id`: probability
 /// to 1e-12, value at risk, tier, action, and for the tiers the list explains the same three
 /// reasons and sentences (none where the list gives none). Returns whether reasons were compared.
@@ -238,16 +258,7 @@ fn assert_list_row(id: &str, c: &serde_json::Value, want: &std::collections::Has
 #[test]
 fn every_cdnow_customer_gets_the_batch_lists_probability_reasons_and_value_at_risk() {
     let s = Scratch::new();
-    let package = train_cdnow(&s.0.path().join("models"));
-    let list = s.0.path().join("list.csv");
-    let (code, _, err) = score_with(
-        &package.display().to_string(),
-        "pipelines/cdnow.toml",
-        &list.display().to_string(),
-        &[],
-    );
-    assert_eq!(code, 0, "{err}");
-    let batch = list_rows(&list);
+    let (package, batch) = cdnow_package_and_list(&s);
     // `score` at as_of 1998-07-01 builds its snapshot at the next day's cutoff.
     let rows = feature_rows(&s, &package, "1998-07-02");
     assert_eq!(rows.len(), batch.len(), "the same customers");
@@ -514,16 +525,7 @@ fn cdnow_histories() -> Vec<(String, Vec<serde_json::Value>)> {
 #[test]
 fn raw_histories_of_every_cdnow_customer_get_the_batch_lists_row_and_the_already_churned_are_told_so() {
     let s = Scratch::new();
-    let package = train_cdnow(&s.0.path().join("models"));
-    let list = s.0.path().join("list.csv");
-    let (code, _, err) = score_with(
-        &package.display().to_string(),
-        "pipelines/cdnow.toml",
-        &list.display().to_string(),
-        &[],
-    );
-    assert_eq!(code, 0, "{err}");
-    let batch = list_rows(&list);
+    let (package, batch) = cdnow_package_and_list(&s);
     let win_back = std::fs::read_to_string(s.0.path().join("list.win-back.csv"))
         .unwrap()
         .lines()
@@ -750,16 +752,7 @@ fn raw_attributes_of_every_telco_customer_get_the_batch_lists_probability() {
 fn the_batch_endpoint_answers_json_lines_and_arrow_streams_as_the_list_does() {
     use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray};
     let s = Scratch::new();
-    let package = train_cdnow(&s.0.path().join("models"));
-    let list = s.0.path().join("list.csv");
-    let (code, _, err) = score_with(
-        &package.display().to_string(),
-        "pipelines/cdnow.toml",
-        &list.display().to_string(),
-        &[],
-    );
-    assert_eq!(code, 0, "{err}");
-    let batch = list_rows(&list);
+    let (package, batch) = cdnow_package_and_list(&s);
     let rows = feature_rows(&s, &package, "1998-07-02");
     let server = serve(&package, &["--max-batch-customers", "4000"], None);
     let value = |id: &str| -> f64 { batch[id]["value"].parse().unwrap() };

@@ -50,7 +50,7 @@ pub fn monitor(
         None => crate::default_as_of(&own, h)?,
     };
     observe(Progress::Stage(Stage::Features));
-    let snap = snapshot(&own, h, package.spec(), Date::from_days(as_of.days() + 1)).map_err(|e| match e {
+    let snap = snapshot(&own, h, package.spec(), as_of.next_day()).map_err(|e| match e {
         source @ FeatureError::CutoffBeforeData { .. } => AppError::AsOf { as_of, source },
         other => other.into(),
     })?;
@@ -70,10 +70,18 @@ pub fn monitor(
     observe(Progress::Stage(Stage::Evaluation));
     let (lists, mut skipped) = kept_lists(&lists_dir(&package), &own.name);
     let mut matured = Vec::new();
-    for list in &lists {
-        match judge(&own, h, &package, list)? {
+    for header in &lists {
+        let judged = if header.scored_by(&package) {
+            match header.read() {
+                Ok(list) => judge(&own, h, &package, &list)?,
+                Err(why) => Err(why),
+            }
+        } else {
+            Err(format!("scored by another package ({})", header.version))
+        };
+        match judged {
             Ok(m) => matured.push(m),
-            Err(why) => skipped.push(format!("{}: {why}", list.path.display())),
+            Err(why) => skipped.push(format!("{}: {why}", header.path.display())),
         }
     }
     Ok(Monitoring {
@@ -194,10 +202,7 @@ fn judge(
     package: &ModelPackage,
     list: &KeptList,
 ) -> Result<Result<Matured, String>, AppError> {
-    if list.version != package.version() || list.model_sha256 != package.hash() {
-        return Ok(Err(format!("scored by another package ({})", list.version)));
-    }
-    let cutoff = Date::from_days(list.as_of.days() + 1);
+    let cutoff = list.as_of.next_day();
     let o = outcomes(p, h, cutoff);
     if let Some(why) = o.unlabelled_reason {
         return Ok(Err(format!("not matured yet: {why}")));

@@ -46,6 +46,24 @@ impl Date {
         Date(ms.div_euclid(MS_PER_DAY) as i32)
     }
 
+    /// The day after: the cutoff of a snapshot whose rows count up to and including this day.
+    pub fn next_day(self) -> Date {
+        Date(self.0 + 1)
+    }
+
+    /// The day before: the last day whose rows count in a snapshot at this cutoff.
+    pub fn previous_day(self) -> Date {
+        Date(self.0 - 1)
+    }
+
+    /// Today, UTC, by the machine's clock.
+    pub fn today() -> Date {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Date::of_ms(ms)
+    }
+
     /// Year, month and day.
     pub fn ymd(self) -> (i32, u32, u32) {
         civil_from_days(self.0)

@@ -58,13 +58,14 @@ pub fn lists_dir(package: &ModelPackage) -> PathBuf {
         .map_or_else(|| PathBuf::from(LISTS), |d| d.join(LISTS))
 }
 
-/// The newest kept list that `package` itself scored, if any.
+/// The newest kept list that `package` itself scored, if any (and readable).
 pub fn newest_kept_list(package: &ModelPackage) -> Option<KeptList> {
     let (lists, _) = kept_lists(&lists_dir(package), package.pipeline());
     lists
         .into_iter()
-        .filter(|l| l.version == package.version() && l.model_sha256 == package.hash())
-        .max_by_key(|l| l.as_of)
+        .rev()
+        .filter(|l| l.scored_by(package))
+        .find_map(|l| l.read().ok())
 }
 
 /// The file a list of `version` scored on `as_of` is kept in: one per date and version, so a
@@ -128,9 +129,81 @@ pub fn keep_list(list: &RiskList, package: &ModelPackage, dir: &Path) -> Result<
     Ok(path)
 }
 
-/// The kept lists of `pipeline` in `dir`, oldest scoring date first, and a sentence for each
-/// file that could not be read (it is skipped: one damaged copy must not stop monitoring).
-pub fn kept_lists(dir: &Path, pipeline: &str) -> (Vec<KeptList>, Vec<String>) {
+/// What a kept list's footer says of it, read without its rows.
+#[derive(Clone, Debug)]
+pub struct KeptHeader {
+    /// The file.
+    pub path: PathBuf,
+    /// The pipeline it was scored for.
+    pub pipeline: String,
+    /// The package version that scored it.
+    pub version: String,
+    /// SHA-256 of that package's `model.onnx`.
+    pub model_sha256: String,
+    /// The scoring date.
+    pub as_of: Date,
+}
+
+impl KeptHeader {
+    /// Whether `package` itself scored this list.
+    pub fn scored_by(&self, package: &ModelPackage) -> bool {
+        self.version == package.version() && self.model_sha256 == package.hash()
+    }
+
+    /// The list's rows.
+    pub fn read(&self) -> Result<KeptList, String> {
+        let file = std::fs::File::open(&self.path).map_err(|e| e.to_string())?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(|e| e.to_string())?;
+        let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+        let schema = batches
+            .first()
+            .map(|b| b.schema())
+            .ok_or_else(|| "it holds no rows".to_string())?;
+        let all = arrow::compute::concat_batches(&schema, &batches).map_err(|e| e.to_string())?;
+        let column = |name: &str| {
+            all.column_by_name(name)
+                .cloned()
+                .ok_or_else(|| format!("it has no {name} column"))
+        };
+        let (ranks, ids, probabilities) = (column("rank")?, column("customer_id")?, column("churn_probability")?);
+        let (values_at_risk, tiers) = (column("value_at_risk")?, column("tier")?);
+        let float = |a: &ArrayRef| a.data_type() == &DataType::Float64 && a.null_count() == 0;
+        if ranks.data_type() != &DataType::UInt64
+            || !float(&probabilities)
+            || !float(&values_at_risk)
+            || tiers.data_type() != &DataType::Utf8
+            || ids.null_count() > 0
+        {
+            return Err("its columns are not those of a kept list".into());
+        }
+        let tiers = tiers
+            .as_string::<i32>()
+            .iter()
+            .map(|t| t.and_then(|t| t.parse::<Tier>().ok()))
+            .collect::<Option<Vec<Tier>>>()
+            .ok_or_else(|| "a row's tier is not high, medium or low".to_string())?;
+        Ok(KeptList {
+            path: self.path.clone(),
+            pipeline: self.pipeline.clone(),
+            version: self.version.clone(),
+            model_sha256: self.model_sha256.clone(),
+            as_of: self.as_of,
+            ranks: ranks.as_primitive::<UInt64Type>().values().to_vec(),
+            probabilities: probabilities.as_primitive::<Float64Type>().values().to_vec(),
+            values_at_risk: values_at_risk.as_primitive::<Float64Type>().values().to_vec(),
+            tiers,
+            ids,
+        })
+    }
+}
+
+/// The kept lists of `pipeline` in `dir`, oldest scoring date first, from their footers alone
+/// (a list's rows are read when asked for: a folder of million-row lists costs no more than
+/// their footers), and a sentence for each file that is not a kept list (it is skipped: one
+/// damaged copy must not stop monitoring).
+pub fn kept_lists(dir: &Path, pipeline: &str) -> (Vec<KeptHeader>, Vec<String>) {
     let mut lists = Vec::new();
     let mut problems = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -144,7 +217,7 @@ pub fn kept_lists(dir: &Path, pipeline: &str) -> (Vec<KeptList>, Vec<String>) {
         .collect();
     paths.sort();
     for path in paths {
-        match read_kept(&path) {
+        match read_header(&path) {
             Ok(list) if list.pipeline == pipeline => lists.push(list),
             Ok(_) => {}
             Err(why) => problems.push(format!("{}: {why}", path.display())),
@@ -154,57 +227,21 @@ pub fn kept_lists(dir: &Path, pipeline: &str) -> (Vec<KeptList>, Vec<String>) {
     (lists, problems)
 }
 
-fn read_kept(path: &Path) -> Result<KeptList, String> {
+fn read_header(path: &Path) -> Result<KeptHeader, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
-    let meta = builder.schema().metadata().clone();
+    let meta = builder.schema().metadata();
     let get = |k: &str| {
         meta.get(k)
             .cloned()
             .ok_or_else(|| format!("not a kept list (no {k} in its metadata)"))
     };
-    let (pipeline, version, model_sha256) = (get(PIPELINE)?, get(VERSION)?, get(MODEL_SHA256)?);
     let as_of = get(AS_OF)?;
-    let as_of = Date::parse_iso(&as_of).ok_or_else(|| format!("its date \"{as_of}\" is not a date"))?;
-    let reader = builder.build().map_err(|e| e.to_string())?;
-    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
-    let schema = batches
-        .first()
-        .map(|b| b.schema())
-        .ok_or_else(|| "it holds no rows".to_string())?;
-    let all = arrow::compute::concat_batches(&schema, &batches).map_err(|e| e.to_string())?;
-    let column = |name: &str| {
-        all.column_by_name(name)
-            .cloned()
-            .ok_or_else(|| format!("it has no {name} column"))
-    };
-    let (ranks, ids, probabilities) = (column("rank")?, column("customer_id")?, column("churn_probability")?);
-    let (values_at_risk, tiers) = (column("value_at_risk")?, column("tier")?);
-    let float = |a: &ArrayRef| a.data_type() == &DataType::Float64 && a.null_count() == 0;
-    if ranks.data_type() != &DataType::UInt64
-        || !float(&probabilities)
-        || !float(&values_at_risk)
-        || tiers.data_type() != &DataType::Utf8
-        || ids.null_count() > 0
-    {
-        return Err("its columns are not those of a kept list".into());
-    }
-    let tiers = tiers
-        .as_string::<i32>()
-        .iter()
-        .map(|t| t.and_then(|t| t.parse::<Tier>().ok()))
-        .collect::<Option<Vec<Tier>>>()
-        .ok_or_else(|| "a row's tier is not high, medium or low".to_string())?;
-    Ok(KeptList {
+    Ok(KeptHeader {
         path: path.to_path_buf(),
-        pipeline,
-        version,
-        model_sha256,
-        as_of,
-        ranks: ranks.as_primitive::<UInt64Type>().values().to_vec(),
-        probabilities: probabilities.as_primitive::<Float64Type>().values().to_vec(),
-        values_at_risk: values_at_risk.as_primitive::<Float64Type>().values().to_vec(),
-        tiers,
-        ids,
+        pipeline: get(PIPELINE)?,
+        version: get(VERSION)?,
+        model_sha256: get(MODEL_SHA256)?,
+        as_of: Date::parse_iso(&as_of).ok_or_else(|| format!("its date \"{as_of}\" is not a date"))?,
     })
 }

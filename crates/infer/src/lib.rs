@@ -11,7 +11,7 @@ mod runtime;
 mod score;
 mod session;
 
-pub use kept::{KeptList, keep_list, kept_lists, kept_path, lists_dir, newest_kept_list};
+pub use kept::{KeptHeader, KeptList, keep_list, kept_lists, kept_path, lists_dir, newest_kept_list};
 pub use output::{ListFormat, OutputError, write_list, write_win_back};
 pub use package::{ModelPackage, OpenError};
 pub use runtime::{MIN_ORT_VERSION, OnnxRuntime, RuntimeError, find_library};

@@ -148,7 +148,7 @@ pub fn score(
 ) -> Result<RiskList, ScoreError> {
     package.package.check_pipeline(p)?;
     // `snapshot` refuses data whose features differ from the package's spec, listing how.
-    let cutoff = Date::from_days(as_of.days() + 1);
+    let cutoff = as_of.next_day();
     let mut times = StageTimes::default();
     let clock = std::time::Instant::now();
     let snap = snapshot(p, h, package.spec(), cutoff)?;
@@ -233,7 +233,7 @@ pub fn snapshot_probabilities(
 impl RiskList {
     /// The scoring date: the last day whose rows count (the day before the cutoff).
     pub fn as_of(&self) -> Date {
-        Date::from_days(self.cutoff.days() - 1)
+        self.cutoff.previous_day()
     }
 
     /// The win-back list's total past value.

@@ -369,14 +369,7 @@ impl TableReader {
         // cost more than the work.
         if self.source.in_memory() {
             for batch in stream {
-                let batch = batch.map_err(|e| {
-                    self.error(ErrorKind::Decode {
-                        rows_read: st.rows_read,
-                        cause: e.into(),
-                    })
-                })?;
-                let out = st.normalize(self, &batch, &schema, id_output, pseudonymizer.as_deref_mut())?;
-                st.rows_read += batch.num_rows() as u64;
+                let out = st.next_batch(self, batch, &schema, id_output, pseudonymizer.as_deref_mut())?;
                 if out.num_rows() > 0 {
                     sink(out, st.rows_read);
                 }
@@ -401,14 +394,7 @@ impl TableReader {
             let st = &mut st;
             let normalizing = scope.spawn(move || {
                 for batch in rx {
-                    let batch = batch.map_err(|e| {
-                        self.error(ErrorKind::Decode {
-                            rows_read: st.rows_read,
-                            cause: e.into(),
-                        })
-                    })?;
-                    let out = st.normalize(self, &batch, &schema, id_output, pseudonymizer.as_deref_mut())?;
-                    st.rows_read += batch.num_rows() as u64;
+                    let out = st.next_batch(self, batch, &schema, id_output, pseudonymizer.as_deref_mut())?;
                     if out.num_rows() > 0 && normalized_tx.send((out, st.rows_read)).is_err() {
                         break;
                     }
@@ -587,6 +573,27 @@ impl<'a> ScanState<'a> {
                 .collect(),
             timestamp_examples: Vec::new(),
         }
+    }
+
+    /// One decoded batch (or the decoder's error, naming the rows read before it) normalized,
+    /// its rows counted as read.
+    fn next_batch(
+        &mut self,
+        t: &TableReader,
+        batch: Result<RecordBatch, arrow::error::ArrowError>,
+        schema: &SchemaRef,
+        id_output: IdKind,
+        pseudonymizer: Option<&mut Pseudonymizer>,
+    ) -> Result<RecordBatch, IngestError> {
+        let batch = batch.map_err(|e| {
+            t.error(ErrorKind::Decode {
+                rows_read: self.rows_read,
+                cause: e.into(),
+            })
+        })?;
+        let out = self.normalize(t, &batch, schema, id_output, pseudonymizer)?;
+        self.rows_read += batch.num_rows() as u64;
+        Ok(out)
     }
 
     fn normalize(
@@ -789,7 +796,7 @@ impl<'a> ScanState<'a> {
     /// Statistics over the rows that are passed on.
     fn observe(&mut self, t: &TableReader, kept: &RecordBatch) {
         self.rows_kept += kept.num_rows() as u64;
-        let future_from = self.opts.as_of.map(|d| Date::from_days(d.days() + 1).start_ms());
+        let future_from = self.opts.as_of.map(|d| d.next_day().start_ms());
         for (ci, p) in t.plan.iter().enumerate() {
             let col = kept.column(ci);
             match p.part {

@@ -103,7 +103,7 @@ fn features_on_this_thread(
     let tables = churnguard_ingest::open_rows(&own, Some(as_of), rows, Path::new(REQUEST)).map_err(rejected)?;
     let h = load_tables(&own, tables, &mut |_| {}).map_err(|e| feature_error(&e))?;
     first_rejection(&h, customers)?;
-    let cutoff = Date::from_days(as_of.days() + 1);
+    let cutoff = as_of.next_day();
     let snap = snapshot(&own, &h, spec, cutoff).map_err(|e| feature_error(&e))?;
     let (values, _) = customer_values(&own, &h, &snap.population, cutoff).map_err(|e| feature_error(&e))?;
     let columns: Vec<Vec<f64>> = (0..spec.features.len()).map(|j| snap.feature(j)).collect();

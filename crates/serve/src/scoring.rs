@@ -40,17 +40,11 @@ fn batch_as_of(uri: &Uri) -> Result<Option<String>, String> {
     Ok(as_of)
 }
 
-/// Today's date, UTC.
-fn today() -> Date {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    Date::of_ms(ms)
-}
-
 /// The request's `as_of`, or the message naming the field.
 fn as_of(text: Option<&str>) -> Result<Date, String> {
-    let Some(text) = text else { return Ok(today()) };
+    let Some(text) = text else {
+        return Ok(Date::today());
+    };
     let d =
         Date::parse_iso(text.trim()).ok_or_else(|| format!("as_of: \"{text}\" is not a date (expected YYYY-MM-DD)"))?;
     let years = churnguard_config::DATE_YEARS;

@@ -136,7 +136,7 @@ fn cutoffs(p: &Pipeline, h: &History) -> Result<(Vec<Date>, Option<Date>), Train
     let Some(as_of) = p.data.as_of else {
         return Err(TrainError::NoAsOf);
     };
-    let cutoff = Date::from_days(as_of.days() + 1);
+    let cutoff = as_of.next_day();
     Ok((vec![cutoff], s.test_cutoff))
 }
 
