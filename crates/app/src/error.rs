@@ -161,6 +161,29 @@ pub enum AppError {
     /// The list could not be written.
     #[error(transparent)]
     Output(#[from] churnguard_infer::OutputError),
+    /// Partitions could not be found, read or written.
+    #[error(transparent)]
+    Ingest(#[from] churnguard_ingest::IngestError),
+    /// Partition lists could not be merged.
+    #[error(transparent)]
+    Merge(#[from] churnguard_infer::MergeError),
+    /// Partitioned tables need a scoring date known before any partition is read.
+    #[error(
+        "the tables of {} are partitioned: pass --as-of or set `data.as_of` (the end of the data is known only after every partition is read, and each partition must be scored at the same date)",
+        file.display()
+    )]
+    PartitionedNoDate {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// A partition was asked for, but the tables are not partitioned, or have no such partition.
+    #[error("{}: {why}", file.display())]
+    NoSuchPartition {
+        /// The config file.
+        file: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 impl AppError {
@@ -176,6 +199,9 @@ impl AppError {
             | AppError::OutputInPackage { .. }
             | AppError::NeedTwoPackages { .. }
             | AppError::NoOutOfTimeTest { .. }
+            | AppError::PartitionedNoDate { .. }
+            | AppError::NoSuchPartition { .. }
+            | AppError::Merge(churnguard_infer::MergeError::Mismatch { .. })
             | AppError::Unlabelled { .. } => true,
             AppError::Package(e) => e.is_usage(),
             AppError::Open(e) => e.is_usage(),

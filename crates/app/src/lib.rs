@@ -14,20 +14,23 @@ mod compare;
 mod error;
 mod export;
 mod monitor;
+mod partitioned;
 mod report;
 mod retrain;
 mod score;
 mod train;
 
-pub use churnguard_infer::lists_dir;
+pub use churnguard_infer::{lists_dir, win_back_path};
 pub use compare::{CompareRequest, compare};
 pub use error::AppError;
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
 pub use monitor::{MonitorRequest, monitor};
+pub use partitioned::{
+    MergedList, PartitionedRequest, merge_partition_lists, partition_keys, score_partition, score_partitioned};
 pub use report::redraw_report;
 pub use retrain::{RetrainRequest, Retrained, retrain};
 pub use score::{
-    Kept, check_actions, default_as_of, list_path, prepare_output, score_list, win_back_path, write_lists,
+    Kept, check_actions, default_as_of, list_path, prepare_output, score_list, write_lists,
 };
 pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, parity, train_package};
 
@@ -87,6 +90,15 @@ pub enum Progress {
         /// Packages done.
         done: usize,
         /// Packages in all.
+        total: usize,
+    },
+    /// Partitions scored so far (the key of the one starting, empty at the end).
+    Partition {
+        /// The partition being scored.
+        key: String,
+        /// Partitions done.
+        done: usize,
+        /// Partitions in all.
         total: usize,
     },
     /// Customers scored so far.

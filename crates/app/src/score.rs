@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use churnguard_config::{Date, Pipeline};
 use churnguard_features::{FeatureError, FeatureSpec, History};
 use churnguard_infer::{
-    ListFormat, ModelPackage, OnnxModel, RiskList, ScoreError, keep_list, score, write_list, write_win_back,
+    ListFormat, ModelPackage, OnnxModel, RiskList, ScoreError, keep_list, score, win_back_path, write_list,
+    write_win_back,
 };
 
 use crate::{AppError, Progress, Stage};
@@ -50,19 +51,6 @@ pub fn score_list(
 /// Where `run` writes the list of a new package: beside it, named after its version and date.
 pub fn list_path(models_dir: &Path, pipeline: &str, version: &str, as_of: Date) -> PathBuf {
     models_dir.join(pipeline).join(format!("risk-{version}-{as_of}.csv"))
-}
-
-/// Where the win-back list of a risk list at `out` goes: beside it, `<name>.win-back.<ext>`.
-pub fn win_back_path(out: &Path) -> PathBuf {
-    let stem = out
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name = match out.extension() {
-        Some(ext) => format!("{stem}.win-back.{}", ext.to_string_lossy()),
-        None => format!("{stem}.win-back"),
-    };
-    out.with_file_name(name)
 }
 
 /// Makes sure a list can be written at `out` before any work: its folder exists (created when

@@ -8,7 +8,9 @@ mod compare;
 mod doctor;
 mod export;
 mod features;
+mod merge;
 mod monitor;
+mod partition;
 mod progress;
 mod render;
 mod report;
@@ -59,6 +61,10 @@ enum Command {
     Run(train::Args),
     /// Score every customer with a model package: the ranked early-warning list with tiers, reasons, value at risk and actions.
     Score(score::Args),
+    /// Split a pipeline's tables into customer partitions (part=K/ folders), so that every later stage can work one partition at a time.
+    Partition(partition::Args),
+    /// Merge partition lists (score --part) into the one ranked list: the list scoring every customer at once would give.
+    Merge(merge::Args),
     /// Export any LightGBM model text to an exact ONNX model, and check it through ONNX Runtime.
     Export(export::Args),
     /// Serve the early-warning answers online over HTTP: one customer's risk, reasons and action now, with hot model reload.
@@ -127,6 +133,8 @@ fn main() -> ExitCode {
         Command::Run(args) => train::run(&args, true),
         Command::Score(args) => score::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Partition(args) => partition::run(&args),
+        Command::Merge(args) => merge::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Compare(args) => compare::run(&args),

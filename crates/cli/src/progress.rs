@@ -65,6 +65,13 @@ impl Bars {
             P::Round { round, of } => ("training", round, of, "rounds", None),
             P::Scored { done, total } => ("scoring", done, total, "customers", None),
             P::Compared { done, total } => ("comparing", done, total, "packages", None),
+            P::Partition { key, done, total } => (
+                "partitions",
+                done,
+                total,
+                "partitions",
+                (!key.is_empty()).then(|| format!("part={key}")),
+            ),
         };
         self.tables.finish();
         let b = self

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use churnguard_app::{AppError, score_list};
 use churnguard_config::{Date, Pipeline, Tier};
-use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime, RiskList};
+use churnguard_infer::{ListFormat, ListSummary, ModelPackage, OnnxModel, OnnxRuntime};
 
 use crate::progress::Bars;
 use crate::render::thousands;
@@ -40,18 +40,20 @@ pub struct Args {
     /// ONNX Runtime library (default: ORT_DYLIB_PATH, then .tools/lib).
     #[arg(long, value_name = "FILE")]
     ort_lib: Option<PathBuf>,
+    /// Score only this partition of partitioned tables (`part=KEY/`), writing its partition list
+    /// (Parquet) to --out, for `churnguard merge`; without it, partitioned tables are scored one
+    /// partition after another and merged into the list.
+    #[arg(long, value_name = "KEY")]
+    part: Option<String>,
 }
 
-fn format_of(args: &Args) -> anyhow::Result<ListFormat> {
-    let ext = args
-        .out
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    match args.format.as_deref().or(ext.as_deref()) {
+/// The list's format: `--format`, else the extension of `out`, else Parquet.
+pub fn format_of(format: Option<&str>, out: &Path) -> anyhow::Result<ListFormat> {
+    let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match format.or(ext.as_deref()) {
         Some("csv") => Ok(ListFormat::Csv),
         Some("parquet" | "pq") | None => Ok(ListFormat::Parquet),
-        Some(other) if args.format.is_some() => {
+        Some(other) if format.is_some() => {
             Err(crate::UsageError(format!("--format \"{other}\" is not a list format (parquet, csv)")).into())
         }
         Some(_) => Ok(ListFormat::Parquet),
@@ -60,7 +62,7 @@ fn format_of(args: &Args) -> anyhow::Result<ListFormat> {
 
 /// Scores every customer and writes the list.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let format = format_of(args)?;
+    let format = format_of(args.format.as_deref(), &args.out)?;
     let opened = Instant::now();
     let pipeline = crate::load_pipeline(&args.pipeline)?;
     let package = ModelPackage::open(&args.model).map_err(AppError::from)?;
@@ -77,6 +79,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     let mut model = OnnxModel::load(runtime, package.onnx(), args.threads)?;
     let open = opened.elapsed().as_secs_f64();
+    if args.part.is_some() || churnguard_app::partition_keys(&pipeline)?.is_some() {
+        return run_partitioned(args, &pipeline, &package, &mut model, format);
+    }
     let started = Instant::now();
     let mut bars = Bars::default();
     let history = bars.load(&pipeline)?;
@@ -90,7 +95,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let kept = churnguard_app::write_lists(&pipeline, &list, &package, &args.out, format)?;
     let write = t.elapsed().as_secs_f64();
     let seconds = started.elapsed().as_secs_f64();
-    print!("{}", summary(&pipeline, &package, &list, &args.out, args.top, seconds));
+    print!(
+        "{}",
+        summary(&pipeline, &package, &list.summary(args.top), &args.out, seconds)
+    );
     print_kept(&kept);
     let st = list.times;
     let peak = peak_memory_mb()
@@ -107,6 +115,52 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Scores partitioned tables: one partition into its partition list (`--part`), or every
+/// partition merged into the list.
+fn run_partitioned(
+    args: &Args,
+    pipeline: &Pipeline,
+    package: &ModelPackage,
+    model: &mut OnnxModel,
+    format: ListFormat,
+) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let mut bars = Bars::default();
+    if let Some(key) = &args.part {
+        let customers =
+            churnguard_app::score_partition(pipeline, key, package, model, args.as_of, &args.out, &mut |p| {
+                bars.update(p)
+            });
+        bars.finish();
+        println!(
+            "Scored partition part={key}: {} customers in {:.2} s -> {} (a partition list: join the partitions' lists with churnguard merge)",
+            thousands(customers?),
+            started.elapsed().as_secs_f64(),
+            args.out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let req = churnguard_app::PartitionedRequest {
+        pipeline,
+        package,
+        as_of: args.as_of,
+        out: &args.out,
+        format,
+        top: args.top,
+    };
+    let merged = churnguard_app::score_partitioned(&req, model, &mut |p| bars.update(p));
+    bars.finish();
+    let merged = merged?;
+    let seconds = started.elapsed().as_secs_f64();
+    print!("{}", summary(pipeline, package, &merged.summary, &args.out, seconds));
+    print_kept(&merged.kept);
+    let peak = peak_memory_mb()
+        .map(|mb| format!("  peak memory {mb} MB\n"))
+        .unwrap_or_default();
+    print!("{peak}");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Where the list was kept for monitoring, or a warning that it could not be.
 pub fn print_kept(kept: &churnguard_app::Kept) {
     match kept {
@@ -119,7 +173,7 @@ pub fn print_kept(kept: &churnguard_app::Kept) {
 }
 
 /// The process's peak resident memory in MB, where the system tells it (Linux).
-fn peak_memory_mb() -> Option<u64> {
+pub fn peak_memory_mb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -143,12 +197,12 @@ fn tier_rules(p: &Pipeline) -> String {
     format!("high = {}, medium = {}", rule(&p.tiers.high), rule(&p.tiers.medium))
 }
 
-pub fn summary(p: &Pipeline, package: &ModelPackage, list: &RiskList, out: &Path, top: usize, seconds: f64) -> String {
+pub fn summary(p: &Pipeline, package: &ModelPackage, list: &ListSummary, out: &Path, seconds: f64) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
         "Scored {} customers of pipeline {} with {} {} at {} (data up to {}) in {seconds:.2} s -> {}",
-        thousands(list.risks.len() as u64),
+        thousands(list.customers),
         p.name,
         package.pipeline(),
         package.version(),
@@ -198,12 +252,12 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &RiskList, out: &Path
             );
         }
     }
-    if !list.win_back.is_empty() {
+    if list.win_back > 0 {
         let _ = writeln!(
             s,
             "  already churned: {} customers with no purchase in the label's window, who brought {} in the last {} days -> win-back list {}",
-            thousands(list.win_back.len() as u64),
-            value(list.win_back_value()),
+            thousands(list.win_back),
+            value(list.win_back_value),
             p.scoring.lookback_days,
             churnguard_app::win_back_path(out).display()
         );
@@ -221,15 +275,14 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &RiskList, out: &Path
             thousands(*n)
         );
     }
-    if top > 0 {
-        let _ = writeln!(s, "Top {} of the list", top.min(list.risks.len()));
-        for r in list.risks.iter().take(top) {
-            let id = arrow::util::display::array_value_to_string(list.ids.as_ref(), r.row).unwrap_or_default();
-            let reasons: Vec<&str> = r.reasons.iter().map(|x| x.sentence.as_str()).collect();
+    if !list.top.is_empty() {
+        let _ = writeln!(s, "Top {} of the list", list.top.len());
+        for r in &list.top {
             let _ = writeln!(
                 s,
-                "  {:>4}. {id:<12} {:.3} {:<6} value at risk {:>10}  {} ({})  because {}",
+                "  {:>4}. {:<12} {:.3} {:<6} value at risk {:>10}  {} ({})  because {}",
                 r.rank,
+                r.id,
                 r.probability,
                 r.tier.name(),
                 if list.value_known {
@@ -239,10 +292,10 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &RiskList, out: &Path
                 },
                 list.choices[r.action].0,
                 list.choices[r.action].1,
-                if reasons.is_empty() {
+                if r.reasons.is_empty() {
                     "-".to_string()
                 } else {
-                    reasons.join("; ")
+                    r.reasons.join("; ")
                 }
             );
         }

@@ -73,7 +73,7 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
         let kept = churnguard_app::write_lists(&pipeline, &list, &package, &out, ListFormat::Csv)?;
         print!(
             "{}",
-            crate::score::summary(&pipeline, &package, &list, &out, 10, t.elapsed().as_secs_f64())
+            crate::score::summary(&pipeline, &package, &list.summary(10), &out, t.elapsed().as_secs_f64())
         );
         crate::score::print_kept(&kept);
     }

@@ -187,6 +187,8 @@ impl Checker<'_> {
                 .as_deref()
             {
                 Some("parquet" | "pq" | "parq") => FileFormat::Parquet,
+                // A folder table (of Parquet files, maybe in `part=K/` partitions).
+                None if resolved.is_dir() => FileFormat::Parquet,
                 Some("csv") => FileFormat::Csv,
                 _ => {
                     return Err(self.err(

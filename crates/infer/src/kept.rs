@@ -18,11 +18,11 @@ use churnguard_package::LISTS;
 use crate::output::OutputError;
 use crate::{ModelPackage, RiskList};
 
-/// Schema metadata keys of a kept list.
-const PIPELINE: &str = "churnguard.pipeline";
-const VERSION: &str = "churnguard.version";
-const MODEL_SHA256: &str = "churnguard.model_sha256";
-const AS_OF: &str = "churnguard.as_of";
+/// Schema metadata keys of a kept list (and of a partition list).
+pub(crate) const PIPELINE: &str = "churnguard.pipeline";
+pub(crate) const VERSION: &str = "churnguard.version";
+pub(crate) const MODEL_SHA256: &str = "churnguard.model_sha256";
+pub(crate) const AS_OF: &str = "churnguard.as_of";
 
 /// A list read back: who was scored on `as_of`, with what probability and rank.
 #[derive(Clone, Debug)]
@@ -81,25 +81,7 @@ pub fn keep_list(list: &RiskList, package: &ModelPackage, dir: &Path) -> Result<
         source,
     })?;
     let path = kept_path(dir, package.version(), list.as_of());
-    let metadata: HashMap<String, String> = [
-        (PIPELINE, package.pipeline()),
-        (VERSION, package.version()),
-        (MODEL_SHA256, package.hash()),
-        (AS_OF, &list.as_of().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let schema = Arc::new(Schema::new_with_metadata(
-        vec![
-            Field::new("rank", DataType::UInt64, false),
-            Field::new("customer_id", list.ids.data_type().clone(), false),
-            Field::new("churn_probability", DataType::Float64, false),
-            Field::new("value_at_risk", DataType::Float64, false),
-            Field::new("tier", DataType::Utf8, false),
-        ],
-        metadata,
-    ));
+    let schema = kept_schema(list.ids.data_type(), package, list.as_of());
     let encode = |source| OutputError::Encode {
         path: path.clone(),
         source,
@@ -118,15 +100,36 @@ pub fn keep_list(list: &RiskList, package: &ModelPackage, dir: &Path) -> Result<
         ],
     )
     .map_err(encode)?;
-    let mut out = ParquetOut::create_with(
-        &path,
-        schema,
-        Compression::SNAPPY,
-        &["customer_id", "churn_probability"],
-    )?;
+    let mut out = ParquetOut::create_with(&path, schema, Compression::SNAPPY, &KEPT_DISTINCT)?;
     out.write(&batch)?;
     out.finish()?;
     Ok(path)
+}
+
+/// Columns of a kept list written without a dictionary.
+pub(crate) const KEPT_DISTINCT: [&str; 2] = ["customer_id", "churn_probability"];
+/// A kept list's columns, in the order of a risk list's: rank, id, probability, value at risk, tier.
+pub(crate) const KEPT_COLUMNS: [&str; 5] = ["rank", "customer_id", "churn_probability", "value_at_risk", "tier"];
+
+/// The schema of a kept list scored by `package` on `as_of`, the header in its metadata.
+pub(crate) fn kept_schema(ids: &DataType, package: &ModelPackage, as_of: Date) -> Arc<Schema> {
+    let metadata: HashMap<String, String> = [
+        (PIPELINE, package.pipeline()),
+        (VERSION, package.version()),
+        (MODEL_SHA256, package.hash()),
+        (AS_OF, &as_of.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let kind = |name: &str| match name {
+        "rank" => DataType::UInt64,
+        "customer_id" => ids.clone(),
+        "tier" => DataType::Utf8,
+        _ => DataType::Float64,
+    };
+    let fields: Vec<Field> = KEPT_COLUMNS.iter().map(|&n| Field::new(n, kind(n), false)).collect();
+    Arc::new(Schema::new_with_metadata(fields, metadata))
 }
 
 /// What a kept list's footer says of it, read without its rows.

@@ -5,6 +5,7 @@
 //! the ONNX Runtime shared library.
 
 mod kept;
+mod merge;
 mod output;
 mod package;
 mod runtime;
@@ -12,11 +13,12 @@ mod score;
 mod session;
 
 pub use kept::{KeptHeader, KeptList, keep_list, kept_lists, kept_path, lists_dir, newest_kept_list};
-pub use output::{ListFormat, OutputError, write_list, write_win_back};
+pub use merge::{MergeError, MergeRequest, Merged, merge_lists, write_partition_list};
+pub use output::{ListFormat, OutputError, win_back_path, write_list, write_win_back};
 pub use package::{ModelPackage, OpenError};
 pub use runtime::{MIN_ORT_VERSION, OnnxRuntime, RuntimeError, find_library};
 pub use score::{
-    REASONS, Reason, Risk, RiskList, ScoreError, StageTimes, TierTotal, WinBack, score, sentence,
+    ListSummary, REASONS, Reason, Risk, RiskList, ScoreError, StageTimes, TierTotal, TopRow, WinBack, score, sentence,
     snapshot_probabilities,
 };
 pub use session::{DEFAULT_MAX_SESSIONS, OnnxModel, Scores, SessionError, sessions_for};

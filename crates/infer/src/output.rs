@@ -11,7 +11,7 @@ use churnguard_features::FeatureSpec;
 use churnguard_ingest::{ParquetOut, StagedFile};
 use parquet::basic::Compression;
 
-use crate::score::{REASONS, RiskList};
+use crate::score::{REASONS, RiskList, WinBack};
 
 /// The list's file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +76,13 @@ const REASON_COLUMNS: [[&str; 4]; REASONS] = [
     ],
 ];
 
-fn schema(ids: &DataType) -> SchemaRef {
+/// The risk list's columns, ids of type `ids`.
+pub(crate) fn schema(ids: &DataType) -> SchemaRef {
+    schema_with(ids, std::collections::HashMap::new())
+}
+
+/// [`schema`] with metadata (a partition list's header).
+pub(crate) fn schema_with(ids: &DataType, metadata: std::collections::HashMap<String, String>) -> SchemaRef {
     let mut fields = vec![
         Field::new("rank", DataType::UInt64, false),
         Field::new("customer_id", ids.clone(), false),
@@ -94,11 +100,16 @@ fn schema(ids: &DataType) -> SchemaRef {
         fields.push(Field::new(value, DataType::Utf8, true));
         fields.push(Field::new(contribution, DataType::Float64, true));
     }
-    Arc::new(Schema::new(fields))
+    Arc::new(Schema::new_with_metadata(fields, metadata))
 }
 
+/// Position of the first reason column in [`schema`]: the reasons follow the eight list columns.
+pub(crate) const FIRST_REASON_COLUMN: usize = 8;
+/// Columns per reason.
+pub(crate) const COLUMNS_PER_REASON: usize = 4;
+
 /// The columns whose values rarely repeat: everything but tiers, actions and reason features.
-fn distinct_columns() -> Vec<&'static str> {
+pub(crate) fn distinct_columns() -> Vec<&'static str> {
     let mut names = vec!["rank", "customer_id", "churn_probability", "value", "value_at_risk"];
     for [sentence, _, value, contribution] in REASON_COLUMNS {
         names.extend([sentence, value, contribution]);
@@ -188,6 +199,18 @@ pub fn write_list(
     format: ListFormat,
     chunk: usize,
 ) -> Result<(), OutputError> {
+    write_list_as(list, spec, path, format, chunk, schema(list.ids.data_type()))
+}
+
+/// [`write_list`] with the given schema (the list's columns, maybe with metadata).
+pub(crate) fn write_list_as(
+    list: &RiskList,
+    spec: &FeatureSpec,
+    path: &Path,
+    format: ListFormat,
+    chunk: usize,
+    schema: SchemaRef,
+) -> Result<(), OutputError> {
     let failed = |f: BatchFailure| match f {
         BatchFailure::Build(source) => OutputError::Encode {
             path: path.to_path_buf(),
@@ -195,21 +218,66 @@ pub fn write_list(
         },
         BatchFailure::Write(e) => e,
     };
-    let schema = schema(list.ids.data_type());
-    let chunk = chunk.max(1);
-    match format {
-        ListFormat::Parquet => {
-            let mut out = ParquetOut::create_with(path, schema.clone(), Compression::SNAPPY, &distinct_columns())?;
-            each_batch(list, spec, chunk, &schema, |b| Ok(out.write(&b)?)).map_err(failed)?;
-            out.finish()?;
-        }
-        ListFormat::Csv => {
-            let mut out = CsvOut::create(path)?;
-            each_batch(list, spec, chunk, &schema, |b| out.write(&b)).map_err(failed)?;
-            out.finish()?;
+    let mut out = ListOut::create(path, schema.clone(), format, &distinct_columns())?;
+    each_batch(list, spec, chunk.max(1), &schema, |b| out.write(&b)).map_err(failed)?;
+    out.finish()
+}
+
+/// A list file being written batch by batch, as Parquet or CSV; it appears under its name
+/// only when finished.
+pub(crate) enum ListOut {
+    Parquet(ParquetOut),
+    Csv(CsvOut),
+}
+
+impl ListOut {
+    /// Starts the file; `distinct` columns are written without a Parquet dictionary.
+    pub(crate) fn create(
+        path: &Path,
+        schema: SchemaRef,
+        format: ListFormat,
+        distinct: &[&str],
+    ) -> Result<ListOut, OutputError> {
+        Ok(match format {
+            ListFormat::Parquet => ListOut::Parquet(ParquetOut::create_with(
+                path,
+                schema,
+                Compression::SNAPPY,
+                distinct,
+            )?),
+            ListFormat::Csv => ListOut::Csv(CsvOut::create(path)?),
+        })
+    }
+
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+        match self {
+            ListOut::Parquet(out) => Ok(out.write(batch)?),
+            ListOut::Csv(out) => out.write(batch),
         }
     }
-    Ok(())
+
+    pub(crate) fn finish(self) -> Result<(), OutputError> {
+        match self {
+            ListOut::Parquet(out) => {
+                out.finish()?;
+                Ok(())
+            }
+            ListOut::Csv(out) => out.finish(),
+        }
+    }
+}
+
+/// Where the win-back list of a risk list at `out` goes: beside it, `<name>.win-back.<ext>`.
+pub fn win_back_path(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match out.extension() {
+        Some(ext) => format!("{stem}.win-back.{}", ext.to_string_lossy()),
+        None => format!("{stem}.win-back"),
+    };
+    out.with_file_name(name)
 }
 
 /// The win-back list's columns.
@@ -225,46 +293,44 @@ fn win_back_schema(ids: &DataType) -> SchemaRef {
 /// Writes the already-churned customers, most valuable first, to `path` (one batch: the list is
 /// as long as the already-churned customers, whose rows are small).
 pub fn write_win_back(list: &RiskList, path: &Path, format: ListFormat) -> Result<(), OutputError> {
-    let encode = |source| OutputError::Encode {
+    let rows = UInt32Array::from_iter_values(list.win_back.iter().map(|w| w.row as u32));
+    let ids = arrow::compute::take(list.win_back_ids.as_ref(), &rows, None).map_err(|source| OutputError::Encode {
         path: path.to_path_buf(),
         source,
-    };
-    let schema = win_back_schema(list.win_back_ids.data_type());
-    let rows = UInt32Array::from_iter_values(list.win_back.iter().map(|w| w.row as u32));
-    let ids = arrow::compute::take(list.win_back_ids.as_ref(), &rows, None).map_err(encode)?;
+    })?;
+    write_win_back_rows(&list.win_back, ids, path, format)
+}
+
+/// Writes win-back rows whose ids are `ids` (in the rows' order).
+pub(crate) fn write_win_back_rows(
+    rows: &[WinBack],
+    ids: ArrayRef,
+    path: &Path,
+    format: ListFormat,
+) -> Result<(), OutputError> {
+    let schema = win_back_schema(ids.data_type());
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
-            Arc::new(UInt64Array::from_iter_values(list.win_back.iter().map(|w| w.rank))),
+            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|w| w.rank))),
             ids,
-            Arc::new(Float64Array::from_iter_values(
-                list.win_back.iter().map(|w| w.past_value),
-            )),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|w| w.past_value))),
             Arc::new(Float64Array::from_iter(
-                list.win_back
-                    .iter()
-                    .map(|w| Some(w.days_silent).filter(|d| d.is_finite())),
+                rows.iter().map(|w| Some(w.days_silent).filter(|d| d.is_finite())),
             )),
         ],
     )
-    .map_err(encode)?;
-    match format {
-        ListFormat::Parquet => {
-            let mut out = ParquetOut::create_with(path, schema, Compression::SNAPPY, &[])?;
-            out.write(&batch)?;
-            out.finish()?;
-        }
-        ListFormat::Csv => {
-            let mut out = CsvOut::create(path)?;
-            out.write(&batch)?;
-            out.finish()?;
-        }
-    }
-    Ok(())
+    .map_err(|source| OutputError::Encode {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = ListOut::create(path, schema, format, &[])?;
+    out.write(&batch)?;
+    out.finish()
 }
 
 /// A CSV file with a header, written under a temporary name and renamed when finished.
-struct CsvOut {
+pub(crate) struct CsvOut {
     path: PathBuf,
     staged: StagedFile,
     writer: arrow::csv::Writer<std::io::BufWriter<std::fs::File>>,

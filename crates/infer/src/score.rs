@@ -230,7 +230,91 @@ pub fn snapshot_probabilities(
     Ok((out, times.onnx))
 }
 
+/// What a list's summary shows: totals per tier and action, the win-back count, and the top
+/// rows; the same from one list in memory ([`RiskList::summary`]) and from merged partitions.
+#[derive(Clone, Debug)]
+pub struct ListSummary {
+    /// Customers in the list (still with us).
+    pub customers: u64,
+    /// How the list is ordered.
+    pub ranked_by: RankBy,
+    /// Totals per tier (high, medium, low).
+    pub tiers: [TierTotal; 3],
+    /// Totals per action, in the order of `choices`.
+    pub actions: Vec<TierTotal>,
+    /// The actions and their rules.
+    pub choices: Vec<(String, String)>,
+    /// The snapshot's cutoff (the day after the scoring date).
+    pub cutoff: Date,
+    /// Whether values come from spend.
+    pub value_known: bool,
+    /// Categorical values unseen at training, by feature.
+    pub unseen_categories: Vec<(String, u64)>,
+    /// Customers already churned (the win-back list).
+    pub win_back: u64,
+    /// Their past value.
+    pub win_back_value: f64,
+    /// The first rows of the list.
+    pub top: Vec<TopRow>,
+}
+
+/// One row of a list's summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopRow {
+    /// 1 first.
+    pub rank: u64,
+    /// The customer id, as text.
+    pub id: String,
+    /// Calibrated churn probability.
+    pub probability: f64,
+    /// Risk tier.
+    pub tier: Tier,
+    /// Value at risk.
+    pub value_at_risk: f64,
+    /// Index of the action in `choices`.
+    pub action: usize,
+    /// The reasons' sentences.
+    pub reasons: Vec<String>,
+}
+
+impl ListSummary {
+    /// The scoring date: the last day whose rows count.
+    pub fn as_of(&self) -> Date {
+        self.cutoff.previous_day()
+    }
+}
+
 impl RiskList {
+    /// The list's summary with its first `top` rows.
+    pub fn summary(&self, top: usize) -> ListSummary {
+        ListSummary {
+            customers: self.risks.len() as u64,
+            ranked_by: self.ranked_by,
+            tiers: self.tiers,
+            actions: self.actions.clone(),
+            choices: self.choices.clone(),
+            cutoff: self.cutoff,
+            value_known: self.value_known,
+            unseen_categories: self.unseen_categories.clone(),
+            win_back: self.win_back.len() as u64,
+            win_back_value: self.win_back_value(),
+            top: self
+                .risks
+                .iter()
+                .take(top)
+                .map(|r| TopRow {
+                    rank: r.rank,
+                    id: arrow::util::display::array_value_to_string(self.ids.as_ref(), r.row).unwrap_or_default(),
+                    probability: r.probability,
+                    tier: r.tier,
+                    value_at_risk: r.value_at_risk,
+                    action: r.action,
+                    reasons: r.reasons.iter().map(|x| x.sentence.clone()).collect(),
+                })
+                .collect(),
+        }
+    }
+
     /// The scoring date: the last day whose rows count (the day before the cutoff).
     pub fn as_of(&self) -> Date {
         self.cutoff.previous_day()

@@ -24,12 +24,49 @@ pub enum ErrorKind {
     /// The file does not exist.
     #[error("file not found")]
     NotFound,
-    /// The path names a folder.
-    #[error("is a directory; expected a Parquet or CSV file")]
+    /// The path names a folder, and the table's format is not Parquet.
+    #[error("is a folder; only Parquet tables may be folders (of .parquet files), a CSV table is one file")]
     IsDirectory,
     /// The path is a FIFO, a device or a socket, not a file.
     #[error("not a regular file (a pipe, a device or a socket cannot be read as a table)")]
     NotARegularFile,
+    /// A folder table holds no Parquet file.
+    #[error("is a folder without any .parquet file; a folder table holds Parquet files (part=K/ sub-folders allowed)")]
+    NoParquetFiles,
+    /// One file of a folder table cannot be used.
+    #[error("{}: {cause}", file.display())]
+    FolderFile {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        cause: String,
+    },
+    /// Another table of the pipeline is partitioned (`part=K/` folders) and this one is not.
+    #[error("is not partitioned while another table is: every table must be split into the same part=K/ folders (churnguard partition writes them)")]
+    NotPartitioned,
+    /// A partition another table has is missing here, or the other way round.
+    #[error("has no partition part={key} matching the other tables': every table must have the same part=K/ folders")]
+    PartitionMismatch {
+        /// The partition found in one table only.
+        key: String,
+    },
+    /// A number of partitions out of range.
+    #[error("{parts} partitions: the number of partitions must be between 1 and {max}")]
+    PartCount {
+        /// Asked for.
+        parts: u32,
+        /// The most allowed.
+        max: u32,
+    },
+    /// The customers table has no id column to partition by.
+    #[error("the customers table has no id column (data.customers.customer_id is empty): rows without ids cannot be partitioned by customer")]
+    PartitionWithoutIds,
+    /// The partitions' folder is already in use.
+    #[error("{} already exists and is not empty: partitions are written into a new or empty folder", .0.display())]
+    PartitionOutExists(PathBuf),
+    /// A partition's file could not be written.
+    #[error("cannot write its partitions")]
+    PartitionWrite(#[source] Box<crate::OutputError>),
     /// The operating system refused to read the file.
     #[error("cannot read the file: {0}")]
     Io(#[from] std::io::Error),

@@ -16,6 +16,7 @@
 mod coerce;
 mod error;
 mod output;
+mod partition;
 mod pipeline;
 mod pseudonym;
 mod report;
@@ -30,7 +31,11 @@ pub use pipeline::{
 };
 pub use pseudonym::{KeyError, MIN_KEY_BYTES, Pseudonymizer};
 pub use report::{ColumnReport, RejectExample, Rejection, TableReport, ValueCounts};
-pub use source::MAX_CSV_LINE_BYTES;
+pub use partition::{
+    MAX_PARTS, PART_FILE, PartitionReport, PartitionedTable, part_dir, part_of, partition_pipeline, partitions,
+    write_partitions,
+};
+pub use source::{MAX_CSV_LINE_BYTES, PART_PREFIX, parquet_files};
 pub use table::{ScanOptions, TableReader};
 
 /// Names of the columns in normalized batches. Attributes of the customers table keep their

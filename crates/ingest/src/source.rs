@@ -34,6 +34,9 @@ pub(crate) struct SourceFile {
 enum Backing {
     /// A file, read as its format says.
     File(File),
+    /// A folder of Parquet files read one after another, in path order (see [`parquet_files`]);
+    /// `partition`: it is one customer partition of a table, which may hold no rows.
+    Folder { files: Vec<PathBuf>, partition: bool },
     /// Rows already in memory (a request to the service).
     Memory(RecordBatch),
 }
@@ -43,6 +46,55 @@ pub(crate) enum BatchStream {
     Parquet(ParquetRecordBatchReader),
     Csv(Box<arrow::csv::reader::BufReader<std::io::BufReader<LineBounded<File>>>>),
     Memory(Option<RecordBatch>),
+    Folder(FolderStream),
+}
+
+/// The files of a folder table, each opened when the one before it ends.
+pub(crate) struct FolderStream {
+    files: std::vec::IntoIter<PathBuf>,
+    current: Option<ParquetRecordBatchReader>,
+    columns: Vec<usize>,
+    batch_rows: usize,
+}
+
+impl FolderStream {
+    fn open_next(&mut self) -> Option<Result<(), arrow::error::ArrowError>> {
+        let path = self.files.next()?;
+        let opened = File::open(&path)
+            .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+            .and_then(ParquetRecordBatchReaderBuilder::try_new)
+            .and_then(|b| {
+                let mask = ProjectionMask::roots(b.parquet_schema(), self.columns.iter().copied());
+                b.with_projection(mask).with_batch_size(self.batch_rows).build()
+            });
+        Some(match opened {
+            Ok(reader) => {
+                self.current = Some(reader);
+                Ok(())
+            }
+            Err(e) => Err(arrow::error::ArrowError::ExternalError(
+                format!("{}: {e}", path.display()).into(),
+            )),
+        })
+    }
+}
+
+impl Iterator for FolderStream {
+    type Item = Result<RecordBatch, arrow::error::ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(r) = &mut self.current
+                && let Some(batch) = r.next()
+            {
+                return Some(batch);
+            }
+            self.current = None;
+            if let Err(e) = self.open_next()? {
+                return Some(Err(e));
+            }
+        }
+    }
 }
 
 impl Iterator for BatchStream {
@@ -53,6 +105,7 @@ impl Iterator for BatchStream {
             BatchStream::Parquet(r) => r.next(),
             BatchStream::Csv(r) => r.next(),
             BatchStream::Memory(b) => b.take().map(Ok),
+            BatchStream::Folder(f) => f.next(),
         }
     }
 }
@@ -66,7 +119,7 @@ impl SourceFile {
             _ => err(ErrorKind::Io(e)),
         })?;
         if meta.is_dir() {
-            return Err(err(ErrorKind::IsDirectory));
+            return Self::open_folder(role, src);
         }
         // A FIFO, a device or a socket would block forever or never end (`/dev/zero`).
         if !meta.is_file() {
@@ -120,6 +173,65 @@ impl SourceFile {
         })
     }
 
+    /// A folder table: every Parquet file under it, which must share one schema.
+    fn open_folder(role: Role, src: &TableSource) -> Result<Self, IngestError> {
+        let path = &src.path;
+        let err = |kind| IngestError::table(role, path, kind);
+        if src.format != FileFormat::Parquet {
+            return Err(err(ErrorKind::IsDirectory));
+        }
+        let files = parquet_files(path).map_err(|e| err(ErrorKind::Io(e)))?;
+        let mut full_schema: Option<SchemaRef> = None;
+        let mut total_rows = 0u64;
+        for file in &files {
+            let opened = File::open(file).map_err(|e| err(ErrorKind::Io(e)))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(opened).map_err(|e| {
+                err(ErrorKind::FolderFile {
+                    file: file.clone(),
+                    cause: e.to_string(),
+                })
+            })?;
+            total_rows += builder.metadata().file_metadata().num_rows().max(0) as u64;
+            let schema = builder.schema().clone();
+            match &full_schema {
+                None => full_schema = Some(schema),
+                Some(first) if same_columns(first, &schema) => {}
+                Some(first) => {
+                    return Err(err(ErrorKind::FolderFile {
+                        file: file.clone(),
+                        cause: format!(
+                            "its columns ({}) differ from those of {} ({})",
+                            column_list(&schema),
+                            files[0].display(),
+                            column_list(first)
+                        ),
+                    }));
+                }
+            }
+        }
+        let Some(full_schema) = full_schema else {
+            return Err(err(ErrorKind::NoParquetFiles));
+        };
+        let partition = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(PART_PREFIX));
+        if total_rows == 0 && !partition {
+            return Err(err(ErrorKind::Empty));
+        }
+        let (schema, dropped_pii) = without_pii(&full_schema, src);
+        Ok(SourceFile {
+            role,
+            path: path.clone(),
+            format: src.format,
+            schema,
+            total_rows: Some(total_rows),
+            dropped_pii,
+            backing: Backing::Folder { files, partition },
+            full_schema,
+        })
+    }
+
     /// A table whose rows are already in memory, named `name` in messages; PII columns are
     /// dropped as from a file. Unlike a file it may be empty (a customer without contacts).
     pub fn from_rows(role: Role, src: &TableSource, batch: RecordBatch, name: &Path) -> Self {
@@ -140,6 +252,15 @@ impl SourceFile {
     /// Whether the rows are in memory rather than in a file.
     pub fn in_memory(&self) -> bool {
         matches!(self.backing, Backing::Memory(_))
+    }
+
+    /// Whether the table may hold no rows: rows of a request (a customer without contacts), or
+    /// one partition of a table (no customer of the partition has such rows).
+    pub fn may_be_empty(&self) -> bool {
+        matches!(
+            self.backing,
+            Backing::Memory(_) | Backing::Folder { partition: true, .. }
+        )
     }
 
     /// Column names, PII excluded.
@@ -165,6 +286,14 @@ impl SourceFile {
                     })
                 })?;
                 return Ok(BatchStream::Memory(Some(projected)));
+            }
+            Backing::Folder { files, .. } => {
+                return Ok(BatchStream::Folder(FolderStream {
+                    files: files.clone().into_iter(),
+                    current: None,
+                    columns: indices,
+                    batch_rows,
+                }));
             }
             Backing::File(f) => f.try_clone().map_err(|e| err(ErrorKind::Io(e)))?,
         };
@@ -195,6 +324,52 @@ impl SourceFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The name of a partition's folder starts with this (Hive style: `part=7`).
+pub const PART_PREFIX: &str = "part=";
+
+/// Every `.parquet` file under `dir` (sub-folders included, hidden names skipped), in path
+/// order: the order rows are read in must not depend on the file system.
+pub fn parquet_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            // Staged files of a writer still at work (`.x.tmp`) and hidden files are not data.
+            if name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() && name.ends_with(".parquet") {
+                out.push(entry.path());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn same_columns(a: &Schema, b: &Schema) -> bool {
+    a.fields().len() == b.fields().len()
+        && a
+            .fields()
+            .iter()
+            .zip(b.fields())
+            .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
+}
+
+fn column_list(s: &Schema) -> String {
+    s.fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The schema without the configured PII columns, and the PII columns the table really has.

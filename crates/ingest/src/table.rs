@@ -863,7 +863,7 @@ impl<'a> ScanState<'a> {
 
     fn finish(self, t: &TableReader) -> Result<TableReport, IngestError> {
         // Rows in memory may be none: a customer of a request without contacts, say.
-        if self.rows_read == 0 && !t.source.in_memory() {
+        if self.rows_read == 0 && !t.source.may_be_empty() {
             return Err(t.error(ErrorKind::Empty));
         }
         let mut rejected: Vec<Rejection> = self

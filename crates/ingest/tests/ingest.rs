@@ -355,7 +355,7 @@ fn missing_file_directory_not_parquet_and_truncated_are_named() {
     type Check = fn(&ErrorKind) -> bool;
     let cases: [(&str, Check); 5] = [
         ("absent.parquet", |k| matches!(k, ErrorKind::NotFound)),
-        ("folder.parquet", |k| matches!(k, ErrorKind::IsDirectory)),
+        ("folder.parquet", |k| matches!(k, ErrorKind::NoParquetFiles)),
         ("text.parquet", |k| matches!(k, ErrorKind::NotParquet(_))),
         ("truncated.parquet", |k| matches!(k, ErrorKind::NotParquet(_))),
         ("empty.parquet", |k| matches!(k, ErrorKind::EmptyFile)),

@@ -1,0 +1,185 @@
+//! Scoring tables stored as customer partitions (`part=K/` folders): each partition is read and
+//! scored on its own into a partition list, then the lists are merged into the one ranked list,
+//! so memory follows the largest partition rather than the whole data.
+
+use std::path::{Path, PathBuf};
+
+use churnguard_config::{Date, Pipeline};
+use churnguard_features::load_with_progress;
+use churnguard_infer::{ListFormat, MergeRequest, ModelPackage, OnnxModel, merge_lists, score, write_partition_list};
+use churnguard_ingest::{partition_pipeline, partitions};
+
+use crate::{AppError, Kept, Progress, Stage};
+
+/// The partitions of a pipeline's tables, when they are partitioned.
+pub fn partition_keys(p: &Pipeline) -> Result<Option<Vec<String>>, AppError> {
+    Ok(partitions(p)?)
+}
+
+/// The date partitioned tables are scored at: `--as-of`, else `data.as_of`; the end of the data
+/// cannot serve, since no partition knows it alone.
+fn partitioned_as_of(p: &Pipeline, as_of: Option<Date>) -> Result<Date, AppError> {
+    as_of
+        .or(p.data.as_of)
+        .ok_or_else(|| AppError::PartitionedNoDate { file: p.file.clone() })
+}
+
+/// Scores partition `key` of a partitioned pipeline into its partition list at `out` (see
+/// [`churnguard_infer::write_partition_list`]); returns the customers it holds.
+pub fn score_partition(
+    p: &Pipeline,
+    key: &str,
+    package: &ModelPackage,
+    model: &mut OnnxModel,
+    as_of: Option<Date>,
+    out: &Path,
+    observe: &mut dyn FnMut(Progress),
+) -> Result<u64, AppError> {
+    let keys = partition_keys(p)?.ok_or_else(|| AppError::NoSuchPartition {
+        file: p.file.clone(),
+        why: "its tables are not partitioned (no part=K/ folders)".into(),
+    })?;
+    if !keys.iter().any(|k| k == key) {
+        return Err(AppError::NoSuchPartition {
+            file: p.file.clone(),
+            why: format!("no partition part={key}; its partitions are {}", keys.join(", ")),
+        });
+    }
+    let as_of = partitioned_as_of(p, as_of)?;
+    crate::check_actions(p, package.spec())?;
+    score_one(p, key, package, model, as_of, out, observe)
+}
+
+fn score_one(
+    p: &Pipeline,
+    key: &str,
+    package: &ModelPackage,
+    model: &mut OnnxModel,
+    as_of: Date,
+    out: &Path,
+    observe: &mut dyn FnMut(Progress),
+) -> Result<u64, AppError> {
+    let mut part = partition_pipeline(p, key);
+    // Who gets reasons is decided on the merged list: the partition explains everyone.
+    part.scoring.explain_all = true;
+    let history = load_with_progress(&part, None, &mut |r| observe(Progress::Read(r)))?;
+    observe(Progress::Stage(Stage::Scoring));
+    let list = score(&part, &history, package, model, as_of, &mut |done, total| {
+        observe(Progress::Scored { done, total })
+    })
+    .map_err(|e| match e {
+        churnguard_infer::ScoreError::Features(source @ churnguard_features::FeatureError::CutoffBeforeData { .. }) => {
+            AppError::AsOf { as_of, source }
+        }
+        other => other.into(),
+    })?;
+    write_partition_list(&list, package, key, out, p.scoring.batch_rows)?;
+    Ok(list.risks.len() as u64)
+}
+
+/// What a merge wrote.
+pub struct MergedList {
+    /// The summary of the merged list.
+    pub summary: churnguard_infer::ListSummary,
+    /// The copy kept for monitoring.
+    pub kept: Kept,
+}
+
+/// Merges partition lists into the ranked list at `out` (the win-back list beside it), and keeps
+/// a copy for monitoring when `monitoring.keep_lists` is on.
+pub fn merge_partition_lists(
+    p: &Pipeline,
+    package: &ModelPackage,
+    lists: &[PathBuf],
+    out: &Path,
+    format: ListFormat,
+    top: usize,
+) -> Result<MergedList, AppError> {
+    package.package.check_pipeline(p)?;
+    crate::check_actions(p, package.spec())?;
+    let keep_in = p.monitoring.keep_lists.then(|| crate::lists_dir(package));
+    let merged = merge_lists(&MergeRequest {
+        pipeline: p,
+        package,
+        lists,
+        out,
+        format,
+        keep_in: keep_in.as_deref(),
+        top,
+    })?;
+    let kept = match merged.kept {
+        None => Kept::Off,
+        Some(Ok(path)) => Kept::At(path),
+        Some(Err(e)) => Kept::Failed(churnguard_config::with_causes(&e)),
+    };
+    Ok(MergedList {
+        summary: merged.summary,
+        kept,
+    })
+}
+
+/// Removes the partition lists' folder however the job ends.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What scoring every partition needs.
+pub struct PartitionedRequest<'a> {
+    /// The partitioned pipeline.
+    pub pipeline: &'a Pipeline,
+    /// The package.
+    pub package: &'a ModelPackage,
+    /// The scoring date (default `data.as_of`; one is required).
+    pub as_of: Option<Date>,
+    /// The merged list.
+    pub out: &'a Path,
+    /// Its format.
+    pub format: ListFormat,
+    /// Rows of the list in the summary.
+    pub top: usize,
+}
+
+/// Scores every partition of a partitioned pipeline, one after another, and merges their lists
+/// into the list at `out`: the list scoring all customers at once would give.
+pub fn score_partitioned(
+    req: &PartitionedRequest<'_>,
+    model: &mut OnnxModel,
+    observe: &mut dyn FnMut(Progress),
+) -> Result<MergedList, AppError> {
+    let (p, package, out) = (req.pipeline, req.package, req.out);
+    let keys = partition_keys(p)?.ok_or_else(|| AppError::NoSuchPartition {
+        file: p.file.clone(),
+        why: "its tables are not partitioned (no part=K/ folders)".into(),
+    })?;
+    let as_of = partitioned_as_of(p, req.as_of)?;
+    package.package.check_pipeline(p)?;
+    crate::check_actions(p, package.spec())?;
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let work = WorkDir(out.with_file_name(format!(".{name}.partitions-{}", std::process::id())));
+    std::fs::create_dir_all(&work.0).map_err(|source| AppError::OutputFolder {
+        path: work.0.clone(),
+        source,
+    })?;
+    let mut lists = Vec::with_capacity(keys.len());
+    observe(Progress::Stage(Stage::Scoring));
+    for (done, key) in keys.iter().enumerate() {
+        observe(Progress::Partition {
+            key: key.clone(),
+            done,
+            total: keys.len(),
+        });
+        let list = work.0.join(format!("part={key}.parquet"));
+        score_one(p, key, package, model, as_of, &list, &mut |_| {})?;
+        lists.push(list);
+    }
+    observe(Progress::Partition {
+        key: String::new(),
+        done: keys.len(),
+        total: keys.len(),
+    });
+    merge_partition_lists(p, package, &lists, out, req.format, req.top)
+}
