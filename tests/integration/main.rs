@@ -9,6 +9,7 @@ mod compare;
 mod export;
 mod monitor;
 mod openapi;
+mod partition;
 mod report;
 mod score;
 mod serve;

@@ -26,12 +26,11 @@ pub use error::AppError;
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
 pub use monitor::{MonitorRequest, monitor};
 pub use partitioned::{
-    MergedList, PartitionedRequest, merge_partition_lists, partition_keys, score_partition, score_partitioned};
+    MergedList, PartitionedRequest, merge_partition_lists, partition_keys, score_partition, score_partitioned,
+};
 pub use report::redraw_report;
 pub use retrain::{RetrainRequest, Retrained, retrain};
-pub use score::{
-    Kept, check_actions, default_as_of, list_path, prepare_output, score_list, write_lists,
-};
+pub use score::{Kept, check_actions, default_as_of, list_path, prepare_output, score_list, write_lists};
 pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, parity, train_package};
 
 /// A stage of a job, in the order a run passes them.

@@ -158,7 +158,10 @@ pub fn score_partitioned(
     let as_of = partitioned_as_of(p, req.as_of)?;
     package.package.check_pipeline(p)?;
     crate::check_actions(p, package.spec())?;
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let work = WorkDir(out.with_file_name(format!(".{name}.partitions-{}", std::process::id())));
     std::fs::create_dir_all(&work.0).map_err(|source| AppError::OutputFolder {
         path: work.0.clone(),

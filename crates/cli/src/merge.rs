@@ -37,8 +37,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let package = ModelPackage::open(&args.model).map_err(AppError::from)?;
     churnguard_app::prepare_output(&args.out, &package.package.dir)?;
     let started = Instant::now();
-    let merged =
-        churnguard_app::merge_partition_lists(&pipeline, &package, &args.lists, &args.out, format, args.top)?;
+    let merged = churnguard_app::merge_partition_lists(&pipeline, &package, &args.lists, &args.out, format, args.top)?;
     let seconds = started.elapsed().as_secs_f64();
     print!(
         "{}",

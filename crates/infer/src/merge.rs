@@ -263,7 +263,14 @@ fn read_part(path: &Path, package: &ModelPackage, as_of: Date) -> Result<Part, M
             .filter_map(|b| b.column_by_name(name).map(|c| c.as_ref()))
             .collect();
         if parts.is_empty() {
-            return Ok(new_null_array(&schema.field_with_name(name).map_err(|e| unreadable(path, e))?.data_type().clone(), 0));
+            return Ok(new_null_array(
+                &schema
+                    .field_with_name(name)
+                    .map_err(|e| unreadable(path, e))?
+                    .data_type()
+                    .clone(),
+                0,
+            ));
         }
         arrow::compute::concat(&parts).map_err(|e| unreadable(path, e))
     };
@@ -271,12 +278,18 @@ fn read_part(path: &Path, package: &ModelPackage, as_of: Date) -> Result<Part, M
     let floats = |name: &str| -> Result<Vec<f64>, MergeError> {
         let c = column(name)?;
         if c.data_type() != &DataType::Float64 || c.null_count() > 0 {
-            return Err(unreadable(path, format!("its {name} column is not a number on every row")));
+            return Err(unreadable(
+                path,
+                format!("its {name} column is not a number on every row"),
+            ));
         }
         Ok(c.as_primitive::<Float64Type>().values().to_vec())
     };
     if !matches!(ids.data_type(), DataType::Int64 | DataType::Utf8) || ids.null_count() > 0 {
-        return Err(unreadable(path, "its customer ids are not integers or text on every row"));
+        return Err(unreadable(
+            path,
+            "its customer ids are not integers or text on every row",
+        ));
     }
     Ok(Part {
         path: path.to_path_buf(),
@@ -296,7 +309,11 @@ fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordBatch>, Merge
     let schema = builder.schema().clone();
     let mut indices = Vec::new();
     for c in columns {
-        indices.push(schema.index_of(c).map_err(|_| unreadable(path, format!("it has no {c} column")))?);
+        indices.push(
+            schema
+                .index_of(c)
+                .map_err(|_| unreadable(path, format!("it has no {c} column")))?,
+        );
     }
     let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), indices);
     let reader = builder.with_projection(mask).build().map_err(|e| unreadable(path, e))?;
@@ -336,13 +353,19 @@ fn check_parts(parts: &[Part], ranked_by: RankBy) -> Result<(), MergeError> {
             ));
         }
         if p.schema.fields() != first.schema.fields() {
-            return Err(unreadable(&p.path, "its columns differ from the other partition lists'"));
+            return Err(unreadable(
+                &p.path,
+                "its columns differ from the other partition lists'",
+            ));
         }
     }
     for (s, p) in parts.iter().enumerate() {
         for i in 1..p.probabilities.len() {
             if compare(parts, ranked_by, (s, i - 1), (s, i)) == Ordering::Greater {
-                return Err(MergeError::Order { path: p.path.clone(), row: i });
+                return Err(MergeError::Order {
+                    path: p.path.clone(),
+                    row: i,
+                });
             }
         }
     }
@@ -351,7 +374,10 @@ fn check_parts(parts: &[Part], ranked_by: RankBy) -> Result<(), MergeError> {
 
 fn no_duplicates(parts: &[Part]) -> Result<(), MergeError> {
     let duplicate = |id: String, s: usize, parts: &[Part]| {
-        let other = parts.iter().position(|p| (0..p.ids.len()).any(|i| id_text(&p.ids, i) == id)).unwrap_or(s);
+        let other = parts
+            .iter()
+            .position(|p| (0..p.ids.len()).any(|i| id_text(&p.ids, i) == id))
+            .unwrap_or(s);
         MergeError::Duplicate {
             id,
             first: parts[other].path.clone(),
@@ -392,7 +418,11 @@ fn id_text(ids: &ArrayRef, i: usize) -> String {
 fn compare(parts: &[Part], by: RankBy, (s, i): (usize, usize), (t, j): (usize, usize)) -> Ordering {
     let (a, b) = (&parts[s], &parts[t]);
     let by_id = || match a.ids.data_type() {
-        DataType::Int64 => a.ids.as_primitive::<Int64Type>().value(i).cmp(&b.ids.as_primitive::<Int64Type>().value(j)),
+        DataType::Int64 => a
+            .ids
+            .as_primitive::<Int64Type>()
+            .value(i)
+            .cmp(&b.ids.as_primitive::<Int64Type>().value(j)),
         _ => a.ids.as_string::<i32>().value(i).cmp(b.ids.as_string::<i32>().value(j)),
     };
     let by_probability = || b.probabilities[j].total_cmp(&a.probabilities[i]).then_with(by_id);
@@ -483,7 +513,14 @@ impl<'a> Writer<'a> {
                         path: dir.to_path_buf(),
                         source,
                     })
-                    .and_then(|()| Ok(ParquetOut::create_with(&path, schema.clone(), Compression::SNAPPY, &KEPT_DISTINCT)?));
+                    .and_then(|()| {
+                        Ok(ParquetOut::create_with(
+                            &path,
+                            schema.clone(),
+                            Compression::SNAPPY,
+                            &KEPT_DISTINCT,
+                        )?)
+                    });
                 match opened {
                     Ok(o) => (Some((path, Some(o), None)), Some(schema)),
                     Err(e) => (Some((path, None, Some(e))), Some(schema)),
@@ -508,7 +545,12 @@ impl<'a> Writer<'a> {
         if let (Some((_, slot @ Some(_), failed)), Some(schema)) = (&mut self.kept, &self.kept_schema) {
             let columns: Vec<ArrayRef> = KEPT_COLUMNS
                 .iter()
-                .map(|n| batch.column_by_name(n).cloned().unwrap_or_else(|| new_null_array(&DataType::Null, 0)))
+                .map(|n| {
+                    batch
+                        .column_by_name(n)
+                        .cloned()
+                        .unwrap_or_else(|| new_null_array(&DataType::Null, 0))
+                })
                 .collect();
             let written = RecordBatch::try_new(schema.clone(), columns)
                 .map_err(|source| OutputError::Encode {
@@ -536,7 +578,12 @@ impl<'a> Writer<'a> {
 }
 
 /// What the writer hands back: the summary's top rows, tier and action totals, and the kept copy.
-type Finished = (Vec<TopRow>, [TierTotal; 3], Vec<TierTotal>, Option<Result<PathBuf, OutputError>>);
+type Finished = (
+    Vec<TopRow>,
+    [TierTotal; 3],
+    Vec<TierTotal>,
+    Option<Result<PathBuf, OutputError>>,
+);
 
 /// Builds the merged list chunk by chunk: each row's columns come from its partition list, the
 /// rank, tier and action are the merged list's, and reasons are kept only where the list shows
@@ -565,7 +612,11 @@ fn write_rows(parts: &[Part], order: &[(usize, usize)], tiers: &[Tier], w: &mut 
         .collect();
     let nulls = RecordBatch::try_new(
         Arc::new(arrow::datatypes::Schema::new(nullable)),
-        schema.fields().iter().map(|f| new_null_array(f.data_type(), 1)).collect(),
+        schema
+            .fields()
+            .iter()
+            .map(|f| new_null_array(f.data_type(), 1))
+            .collect(),
     )
     .map_err(|source| OutputError::Encode {
         path: w.req.out.to_path_buf(),
@@ -667,8 +718,12 @@ fn merged_batch(
         Arc::new(StringArray::from_iter_values(tiers.iter().map(|t| t.name()))),
         value,
         value_at_risk.clone(),
-        Arc::new(StringArray::from_iter_values(actions.iter().map(|&a| choices[a].0.as_str()))),
-        Arc::new(StringArray::from_iter_values(actions.iter().map(|&a| choices[a].1.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            actions.iter().map(|&a| choices[a].0.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            actions.iter().map(|&a| choices[a].1.as_str()),
+        )),
     ];
     for c in FIRST_REASON_COLUMN..FIRST_REASON_COLUMN + REASONS * COLUMNS_PER_REASON {
         columns.push(gather(c, &reason_picks)?);
@@ -725,8 +780,14 @@ fn merge_win_back(parts: &[Part], out: &Path, format: ListFormat) -> Result<(u64
         ids.push(all.column(0).clone());
     }
     let id_cmp = |(s, i): (usize, usize), (t, j): (usize, usize)| match ids[s].data_type() {
-        DataType::Int64 => ids[s].as_primitive::<Int64Type>().value(i).cmp(&ids[t].as_primitive::<Int64Type>().value(j)),
-        _ => ids[s].as_string::<i32>().value(i).cmp(ids[t].as_string::<i32>().value(j)),
+        DataType::Int64 => ids[s]
+            .as_primitive::<Int64Type>()
+            .value(i)
+            .cmp(&ids[t].as_primitive::<Int64Type>().value(j)),
+        _ => ids[s]
+            .as_string::<i32>()
+            .value(i)
+            .cmp(ids[t].as_string::<i32>().value(j)),
     };
     rows.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| id_cmp((a.0, a.1), (b.0, b.1))));
     let total: f64 = rows.iter().map(|r| r.2).sum();

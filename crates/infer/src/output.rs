@@ -239,12 +239,9 @@ impl ListOut {
         distinct: &[&str],
     ) -> Result<ListOut, OutputError> {
         Ok(match format {
-            ListFormat::Parquet => ListOut::Parquet(ParquetOut::create_with(
-                path,
-                schema,
-                Compression::SNAPPY,
-                distinct,
-            )?),
+            ListFormat::Parquet => {
+                ListOut::Parquet(ParquetOut::create_with(path, schema, Compression::SNAPPY, distinct)?)
+            }
             ListFormat::Csv => ListOut::Csv(CsvOut::create(path)?),
         })
     }

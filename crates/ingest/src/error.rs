@@ -42,7 +42,9 @@ pub enum ErrorKind {
         cause: String,
     },
     /// Another table of the pipeline is partitioned (`part=K/` folders) and this one is not.
-    #[error("is not partitioned while another table is: every table must be split into the same part=K/ folders (churnguard partition writes them)")]
+    #[error(
+        "is not partitioned while another table is: every table must be split into the same part=K/ folders (churnguard partition writes them)"
+    )]
     NotPartitioned,
     /// A partition another table has is missing here, or the other way round.
     #[error("has no partition part={key} matching the other tables': every table must have the same part=K/ folders")]
@@ -59,7 +61,9 @@ pub enum ErrorKind {
         max: u32,
     },
     /// The customers table has no id column to partition by.
-    #[error("the customers table has no id column (data.customers.customer_id is empty): rows without ids cannot be partitioned by customer")]
+    #[error(
+        "the customers table has no id column (data.customers.customer_id is empty): rows without ids cannot be partitioned by customer"
+    )]
     PartitionWithoutIds,
     /// The partitions' folder is already in use.
     #[error("{} already exists and is not empty: partitions are written into a new or empty folder", .0.display())]

@@ -26,15 +26,15 @@ mod table;
 pub use coerce::{IdKind, Reason, parse_instant};
 pub use error::{DecodeCause, ErrorKind, IngestError};
 pub use output::{EncodeCause, OutputError, ParquetOut, StagedFile};
+pub use partition::{
+    MAX_PARTS, PART_FILE, PartitionReport, PartitionedTable, part_dir, part_of, partition_pipeline, partitions,
+    write_partitions,
+};
 pub use pipeline::{
     Progress, TableValidation, Tables, ValidationReport, open, open_rows, pseudonymizer, scan_options, validate,
 };
 pub use pseudonym::{KeyError, MIN_KEY_BYTES, Pseudonymizer};
 pub use report::{ColumnReport, RejectExample, Rejection, TableReport, ValueCounts};
-pub use partition::{
-    MAX_PARTS, PART_FILE, PartitionReport, PartitionedTable, part_dir, part_of, partition_pipeline, partitions,
-    write_partitions,
-};
 pub use source::{MAX_CSV_LINE_BYTES, PART_PREFIX, parquet_files};
 pub use table::{ScanOptions, TableReader};
 

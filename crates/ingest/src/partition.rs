@@ -44,22 +44,6 @@ pub fn part_dir(table_dir: &Path, key: &str) -> PathBuf {
     table_dir.join(format!("{PART_PREFIX}{key}"))
 }
 
-/// The configured tables with their roles.
-fn sources(p: &Pipeline) -> Vec<(Role, &TableSource)> {
-    let d = &p.data;
-    let mut out = Vec::new();
-    if let Some(t) = &d.events {
-        out.push((Role::Events, &t.source));
-    }
-    if let Some(t) = &d.customers {
-        out.push((Role::Customers, &t.source));
-    }
-    if let Some(t) = &d.interactions {
-        out.push((Role::Interactions, &t.source));
-    }
-    out
-}
-
 /// The `part=K` keys of a folder, or none when it is not a partitioned folder.
 fn part_keys(dir: &Path) -> std::io::Result<Vec<String>> {
     if !dir.is_dir() {
@@ -94,7 +78,7 @@ fn sort_keys(keys: &mut [String]) {
 /// refused: a customer's rows would be split between partitions.
 pub fn partitions(p: &Pipeline) -> Result<Option<Vec<String>>, IngestError> {
     let mut found: Vec<(Role, &TableSource, Vec<String>)> = Vec::new();
-    for (role, src) in sources(p) {
+    for (role, src) in p.tables() {
         let keys = part_keys(&src.path).map_err(|e| IngestError::table(role, &src.path, ErrorKind::Io(e)))?;
         found.push((role, src, keys));
     }
@@ -106,7 +90,11 @@ pub fn partitions(p: &Pipeline) -> Result<Option<Vec<String>>, IngestError> {
         if keys.is_empty() {
             return Err(IngestError::table(*role, &src.path, ErrorKind::NotPartitioned));
         }
-        if let Some(missing) = first.iter().find(|k| !keys.contains(k)).or_else(|| keys.iter().find(|k| !first.contains(k))) {
+        if let Some(missing) = first
+            .iter()
+            .find(|k| !keys.contains(k))
+            .or_else(|| keys.iter().find(|k| !first.contains(k)))
+        {
             return Err(IngestError::table(
                 *role,
                 &src.path,
@@ -179,10 +167,7 @@ pub fn write_partitions(
     if p.data.customers.as_ref().is_some_and(|c| c.row_number_ids) {
         return Err(whole(ErrorKind::PartitionWithoutIds));
     }
-    let occupied = out.exists()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true);
+    let occupied = out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true);
     if occupied {
         return Err(whole(ErrorKind::PartitionOutExists(out.to_path_buf())));
     }
@@ -231,7 +216,7 @@ fn write_tables(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<PartitionedTable>, IngestError> {
     let mut tables = Vec::new();
-    for (role, src) in sources(p) {
+    for (role, src) in p.tables() {
         let dir = staging.join(role.name());
         let rows = write_table(role, src, parts, &dir, p.data.batch_rows, progress)?;
         tables.push(PartitionedTable { role, dir, rows });
@@ -255,10 +240,11 @@ impl PartOut {
             self.waiting.push(batch);
         }
         if self.waiting_rows >= PART_GROUP_ROWS || (force && self.waiting_rows > 0) {
-            let group = arrow::compute::concat_batches(schema, &self.waiting).map_err(|e| crate::OutputError::Encode {
-                path: self.out.path().to_path_buf(),
-                cause: e.into(),
-            })?;
+            let group =
+                arrow::compute::concat_batches(schema, &self.waiting).map_err(|e| crate::OutputError::Encode {
+                    path: self.out.path().to_path_buf(),
+                    cause: e.into(),
+                })?;
             self.out.write(&group)?;
             self.waiting.clear();
             self.waiting_rows = 0;
@@ -280,16 +266,13 @@ fn write_table(
     let err = |kind| IngestError::table(role, &src.path, kind);
     let names = source.column_names();
     let columns: Vec<&str> = names.iter().map(String::as_str).collect();
-    let id_at = names
-        .iter()
-        .position(|n| n == &src.customer_id)
-        .ok_or_else(|| {
-            err(ErrorKind::MissingColumn {
-                key: format!("data.{role}.customer_id"),
-                column: src.customer_id.clone(),
-                available: names.clone(),
-            })
-        })?;
+    let id_at = names.iter().position(|n| n == &src.customer_id).ok_or_else(|| {
+        err(ErrorKind::MissingColumn {
+            key: format!("data.{role}.customer_id"),
+            column: src.customer_id.clone(),
+            available: names.clone(),
+        })
+    })?;
     let schema = source.schema.clone();
     let written = |e: crate::OutputError| err(ErrorKind::PartitionWrite(Box::new(e)));
     let mut outs: Vec<PartOut> = Vec::with_capacity(parts as usize);
@@ -347,7 +330,8 @@ fn write_table(
     }
     let mut counts = Vec::with_capacity(outs.len());
     for mut out in outs {
-        out.push(RecordBatch::new_empty(schema.clone()), &schema, true).map_err(written)?;
+        out.push(RecordBatch::new_empty(schema.clone()), &schema, true)
+            .map_err(written)?;
         counts.push(out.written);
         out.out.finish().map_err(written)?;
     }
@@ -366,7 +350,11 @@ fn route(ids: &ArrayRef, parts: u32, rows_of: &mut [Vec<u32>]) -> Result<(), arr
         .ok_or_else(|| arrow::error::ArrowError::CastError("customer ids are not text".into()))?;
     for i in 0..text.len() {
         // A row without an id is rejected when the partition is read; it goes to partition 0.
-        let k = if text.is_null(i) { 0 } else { part_of(text.value(i), parts) };
+        let k = if text.is_null(i) {
+            0
+        } else {
+            part_of(text.value(i), parts)
+        };
         rows_of[k as usize].push(i as u32);
     }
     Ok(())
@@ -379,7 +367,10 @@ mod tests {
     #[test]
     fn part_of_is_fnv1a_and_spreads() {
         // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c (the published test vector).
-        assert_eq!(part_of("a", u32::MAX), (0xaf63_dc4c_8601_ec8c_u64 % u64::from(u32::MAX)) as u32);
+        assert_eq!(
+            part_of("a", u32::MAX),
+            (0xaf63_dc4c_8601_ec8c_u64 % u64::from(u32::MAX)) as u32
+        );
         let mut counts = [0u32; 8];
         for i in 0..80_000 {
             counts[part_of(&i.to_string(), 8) as usize] += 1;

@@ -79,6 +79,8 @@ fn id_layout<'a>(readers: impl Iterator<Item = &'a TableReader>, pseudonymize: b
 
 /// Opens every configured table, failing on the first that cannot be read.
 pub fn open(p: &Pipeline, as_of: Option<Date>) -> Result<Tables, IngestError> {
+    // Partitioned tables read whole must still line up, partition for partition.
+    crate::partition::partitions(p)?;
     let mut slots = [None, None, None];
     for (slot, role) in slots.iter_mut().zip(ROLES) {
         *slot = open_role(p, role).transpose()?;
@@ -218,6 +220,11 @@ pub fn validate(p: &Pipeline, as_of: Option<Date>, progress: &mut dyn FnMut(Prog
             return report;
         }
     };
+    // Partitions that do not line up would split customers: nothing else is worth reading.
+    if let Err(e) = crate::partition::partitions(p) {
+        report.errors.push(churnguard_config::with_causes(&e));
+        return report;
+    }
     let opened: Vec<(Role, &std::path::Path, Result<TableReader, IngestError>)> = p
         .tables()
         .into_iter()

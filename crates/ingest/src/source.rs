@@ -357,8 +357,7 @@ pub fn parquet_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 fn same_columns(a: &Schema, b: &Schema) -> bool {
     a.fields().len() == b.fields().len()
-        && a
-            .fields()
+        && a.fields()
             .iter()
             .zip(b.fields())
             .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())

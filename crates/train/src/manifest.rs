@@ -35,12 +35,29 @@ pub fn sha256_file(path: &Path) -> Result<(u64, String), std::io::Error> {
     Ok((total, hex(&hasher.finalize())))
 }
 
+/// Bytes and SHA-256 of a table's input: a file's own, or for a folder table the SHA-256 of its
+/// Parquet files' `sha256sum` lines (`<hash>  <path inside the folder>`, in path order).
+fn sha256_input(path: &Path) -> Result<(u64, String), std::io::Error> {
+    if !path.is_dir() {
+        return sha256_file(path);
+    }
+    let mut lines = String::new();
+    let mut total = 0u64;
+    for file in churnguard_ingest::parquet_files(path)? {
+        let (bytes, sha) = sha256_file(&file)?;
+        total += bytes;
+        let inside = file.strip_prefix(path).unwrap_or(&file);
+        lines.push_str(&format!("{sha}  {}\n", inside.display()));
+    }
+    Ok((total, hex(&Sha256::digest(lines.as_bytes()))))
+}
+
 /// The hashes of a pipeline's input files.
 pub fn input_files(p: &Pipeline) -> Result<Vec<InputFile>, TrainError> {
     p.tables()
         .into_iter()
         .map(|(role, source)| {
-            let (bytes, sha256) = sha256_file(&source.path).map_err(|e| TrainError::Input {
+            let (bytes, sha256) = sha256_input(&source.path).map_err(|e| TrainError::Input {
                 path: source.path.clone(),
                 source: e,
             })?;
