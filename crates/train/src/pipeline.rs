@@ -189,6 +189,70 @@ struct Sides {
     snapshots: Vec<SnapshotReport>,
 }
 
+/// A training run after its snapshots and before its fit: the rows of each side and what the
+/// evaluation needs from the history. On one machine it comes from [`prepare`]; in distributed
+/// training each worker prepares its own customers and rank 0 joins the held-out sides.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The features.
+    pub spec: FeatureSpec,
+    /// Training rows (in distributed training: this worker's).
+    pub train: Rows,
+    /// Rows and churners of the training side in all (every worker's).
+    pub train_counts: (usize, usize),
+    /// Validation rows, for early stopping and calibration.
+    pub validation: Rows,
+    /// Test rows.
+    pub test: Rows,
+    /// Every training customer (validation included) when tuning needs folds.
+    pub pool: Option<Rows>,
+    /// How the test was drawn.
+    pub test_design: TestDesign,
+    /// Training snapshots, then the test snapshot when out of time.
+    pub snapshots: Vec<SnapshotReport>,
+    /// The test customers' values over the horizon, by test row, when the test is a later
+    /// snapshot of everyone and spend is known.
+    pub test_values: Option<Vec<f64>>,
+    /// The test customers' spend over [`CAPTURE_SPEND_DAYS`] before the test cutoff, by test row.
+    pub test_spend: Option<Vec<f64>>,
+    /// What was read from each table.
+    pub data: DataSummary,
+}
+
+/// How the final model is fitted: on this machine ([`LocalFit`]), or with other workers.
+pub trait Fitter {
+    /// Fits on `train`, stopping early on `valid` when given and enabled.
+    #[allow(clippy::too_many_arguments)]
+    fn fit(
+        &mut self,
+        params: &Params,
+        model: &churnguard_config::ModelConfig,
+        train: &Rows,
+        valid: Option<&Rows>,
+        names: &[&str],
+        categorical: &[usize],
+        observer: &mut dyn crate::fit::RoundObserver,
+    ) -> Result<Fit, TrainError>;
+}
+
+/// The fit on this machine alone.
+pub struct LocalFit;
+
+impl Fitter for LocalFit {
+    fn fit(
+        &mut self,
+        params: &Params,
+        model: &churnguard_config::ModelConfig,
+        train: &Rows,
+        valid: Option<&Rows>,
+        names: &[&str],
+        categorical: &[usize],
+        observer: &mut dyn crate::fit::RoundObserver,
+    ) -> Result<Fit, TrainError> {
+        fit(params, model, train, valid, names, categorical, observer)
+    }
+}
+
 /// Every snapshot (training cutoffs, then the test cutoff), each checked for both classes.
 fn build_snapshots(
     p: &Pipeline,
@@ -264,13 +328,13 @@ fn sides(
 /// stopping on the validation customers.
 fn tune_and_fit(
     p: &Pipeline,
-    sides: &Sides,
+    sides: &Prepared,
     names: &[&str],
     categorical: &[usize],
+    fitter: &mut dyn Fitter,
     observe: &mut dyn FnMut(Event<'_>),
 ) -> Result<(Params, Option<Vec<Trial>>, Fit), TrainError> {
-    let mut params = Params::of(p)?;
-    params.check(names.len())?;
+    let mut params = final_params(p, names.len())?;
     let trials = match (&p.tuning, &sides.pool) {
         (Some(t), Some(pool)) => {
             observe(Event::Phase(Phase::Tuning));
@@ -287,7 +351,7 @@ fn tune_and_fit(
         _ => None,
     };
     observe(Event::Phase(Phase::Training));
-    let fitted = fit(
+    let fitted = fitter.fit(
         &params,
         &p.model,
         &sides.train,
@@ -299,16 +363,69 @@ fn tune_and_fit(
     Ok((params, trials, fitted))
 }
 
+/// The pipeline's LightGBM parameters, checked by LightGBM on a tiny data set of `features`.
+pub fn final_params(p: &Pipeline, features: usize) -> Result<Params, TrainError> {
+    let params = Params::of(p)?;
+    params.check(features)?;
+    Ok(params)
+}
+
 /// Trains and evaluates a pipeline's model on loaded history.
 pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> Result<Training, TrainError> {
+    let prepared = prepare(p, h, spec_for(p, h), observe)?;
+    finish(p, prepared, &mut LocalFit, observe)
+}
+
+/// The snapshots of a pipeline with the features of `spec`, split into sides, with the test
+/// customers' values and spend: everything the fit and the evaluation need from the history.
+pub fn prepare(
+    p: &Pipeline,
+    h: &History,
+    spec: FeatureSpec,
+    observe: &mut dyn FnMut(Event<'_>),
+) -> Result<Prepared, TrainError> {
     if p.label.is_none() {
         return Err(TrainError::NoLabel);
     }
-    let spec = spec_for(p, h);
     let (train_cutoffs, test_cutoff) = cutoffs(p, h)?;
     let all: Vec<Date> = train_cutoffs.iter().chain(&test_cutoff).copied().collect();
     let built = build_snapshots(p, h, &spec, &all, observe)?;
     let f = spec.features.len();
+    let sides = sides(p, built, &train_cutoffs, test_cutoff, f)?;
+    // Customers have a value when the test is a later snapshot of everyone and spend is known.
+    let (test_values, test_spend) = match &sides.test_population {
+        Some((cutoff, population)) => match customer_values(p, h, population, *cutoff)? {
+            (values, true) if values.len() == sides.test.rows => (
+                Some(values),
+                Some(spend(h, population, *cutoff, CAPTURE_SPEND_DAYS)),
+            ),
+            _ => (None, None),
+        },
+        None => (None, None),
+    };
+    Ok(Prepared {
+        spec,
+        train_counts: (sides.train.rows, sides.train.churners()),
+        train: sides.train,
+        validation: sides.validation,
+        test: sides.test,
+        pool: sides.pool,
+        test_design: sides.test_design,
+        snapshots: sides.snapshots,
+        test_values,
+        test_spend,
+        data: data_summary(h),
+    })
+}
+
+/// The fit (with tuning when configured) and the evaluation of a prepared run.
+pub fn finish(
+    p: &Pipeline,
+    mut sides: Prepared,
+    fitter: &mut dyn Fitter,
+    observe: &mut dyn FnMut(Event<'_>),
+) -> Result<Training, TrainError> {
+    let spec = sides.spec.clone();
     let names = spec.names();
     let categorical: Vec<usize> = spec
         .features
@@ -317,17 +434,16 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         .filter(|(_, x)| matches!(x.kind, FeatureKind::Categorical { .. }))
         .map(|(i, _)| i)
         .collect();
-    let mut sides = sides(p, built, &train_cutoffs, test_cutoff, f)?;
-    if sides.train.rows < MIN_TRAINING_ROWS {
+    if sides.train_counts.0 < MIN_TRAINING_ROWS {
         return Err(TrainError::TooFewRows {
             what: "training rows".into(),
-            rows: sides.train.rows,
+            rows: sides.train_counts.0,
             min: MIN_TRAINING_ROWS,
         });
     }
     held_out_ok(&sides.validation, "validation rows")?;
     held_out_ok(&sides.test, "test rows")?;
-    let (params, trials, fitted) = tune_and_fit(p, &sides, &names, &categorical, observe)?;
+    let (params, trials, fitted) = tune_and_fit(p, &sides, &names, &categorical, fitter, observe)?;
     sides.pool = None;
 
     observe(Event::Phase(Phase::Evaluation));
@@ -359,34 +475,18 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
     let threshold = validation.threshold;
     let mut test = evaluate_at(&test_labels, &test_calibrated, &without_bootstrap, threshold)?;
     let segments = segments(p, &names, &sides.test, &test_calibrated, &options, threshold)?;
-    // Customers have a value when the test is a later snapshot of everyone and spend is known.
-    let values = match &sides.test_population {
-        Some((cutoff, population)) => match customer_values(p, h, population, *cutoff)? {
-            (values, true) if values.len() == test_calibrated.len() => Some((values, *cutoff, population)),
-            _ => None,
-        },
-        None => None,
-    };
     let (test_list, order) = test_list(
         p,
         &fitted.model_text,
         &spec,
         &sides.test,
         &test_calibrated,
-        values.as_ref().map(|(v, _, _)| v.as_slice()),
+        sides.test_values.as_deref(),
     )?;
     // With customers' values, the test list's order is the one whose captured spend counts.
-    let value_capture = match &values {
-        Some((_, cutoff, population)) => value_capture(
-            h,
-            population,
-            *cutoff,
-            &test_list.ranked_by,
-            &order,
-            &test_labels,
-            &test_calibrated,
-        ),
-        None => None,
+    let value_capture = match (&sides.test_values, &sides.test_spend) {
+        (Some(_), Some(past)) => value_capture(past, &test_list.ranked_by, &order, &test_labels, &test_calibrated),
+        _ => None,
     };
     test.auc_interval = test_list.curves.auc_interval;
     Ok(Training {
@@ -394,10 +494,10 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         references: references(&spec, &sides.train),
         score_reference: Histogram::reference(&test_calibrated, HISTOGRAM_BINS),
         rows: RowCounts {
-            train: sides.train.rows,
+            train: sides.train_counts.0,
             validation: sides.validation.rows,
             test: sides.test.rows,
-            train_churners: sides.train.churners(),
+            train_churners: sides.train_counts.1,
         },
         tiers: tiers(p, &test_calibrated),
         spec,
@@ -414,7 +514,7 @@ pub fn train(p: &Pipeline, h: &History, observe: &mut dyn FnMut(Event<'_>)) -> R
         calibration,
         value_capture,
         test_list,
-        data: data_summary(h),
+        data: sides.data,
     })
 }
 
@@ -543,18 +643,15 @@ fn segments(
 /// The share of the past-year spend of the test customers who then churned that the top of the
 /// list holds, ranked as `score` ranks, and by probability alone.
 fn value_capture(
-    h: &History,
-    population: &[u32],
-    cutoff: Date,
+    past: &[f64],
     ranked_by: &str,
     order: &[usize],
     labels: &[bool],
     probabilities: &[f64],
 ) -> Option<ValueCapture> {
-    let past = spend(h, population, cutoff, CAPTURE_SPEND_DAYS);
-    let list = value_captured(labels, order, &past, &CAPTURE_PERCENTS)?;
+    let list = value_captured(labels, order, past, &CAPTURE_PERCENTS)?;
     let by_probability = RankBy::Probability.order(probabilities, None);
-    let by_probability = value_captured(labels, &by_probability, &past, &CAPTURE_PERCENTS)?;
+    let by_probability = value_captured(labels, &by_probability, past, &CAPTURE_PERCENTS)?;
     Some(ValueCapture {
         ranked_by: ranked_by.into(),
         spend_days: CAPTURE_SPEND_DAYS,
