@@ -6,6 +6,7 @@
 mod arrives;
 mod cli;
 mod compare;
+mod distributed;
 mod export;
 mod monitor;
 mod openapi;

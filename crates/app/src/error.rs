@@ -167,6 +167,31 @@ pub enum AppError {
     /// Partition lists could not be merged.
     #[error(transparent)]
     Merge(#[from] churnguard_infer::MergeError),
+    /// `--rank` was given for a pipeline without `[distributed]`.
+    #[error("{} has no [distributed] section: list the workers' host:port in distributed.machines to train on several machines", file.display())]
+    NotDistributed {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// A rank outside the machine list.
+    #[error("rank {rank} is not in a job of {size} workers (ranks 0 to {})", size.saturating_sub(1))]
+    BadRank {
+        /// The rank asked for.
+        rank: usize,
+        /// Workers listed.
+        size: usize,
+    },
+    /// A worker's data does not fit the others'.
+    #[error("rank {rank} differs from rank 0 in {what}")]
+    WorkersDisagree {
+        /// The worker.
+        rank: usize,
+        /// What differs.
+        what: String,
+    },
+    /// The workers could not reach or hear each other.
+    #[error(transparent)]
+    Cluster(#[from] churnguard_cluster::ClusterError),
     /// Partitioned tables need a scoring date known before any partition is read.
     #[error(
         "the tables of {} are partitioned: pass --as-of or set `data.as_of` (the end of the data is known only after every partition is read, and each partition must be scored at the same date)",
@@ -200,6 +225,8 @@ impl AppError {
             | AppError::NeedTwoPackages { .. }
             | AppError::NoOutOfTimeTest { .. }
             | AppError::PartitionedNoDate { .. }
+            | AppError::NotDistributed { .. }
+            | AppError::BadRank { .. }
             | AppError::NoSuchPartition { .. }
             | AppError::Merge(churnguard_infer::MergeError::Mismatch { .. })
             | AppError::Unlabelled { .. } => true,

@@ -11,6 +11,7 @@
 //! - [`retrain`]: a challenger trained, compared with `latest`, promoted only when not worse.
 
 mod compare;
+mod distributed;
 mod error;
 mod export;
 mod monitor;
@@ -22,6 +23,7 @@ mod train;
 
 pub use churnguard_infer::{lists_dir, win_back_path};
 pub use compare::{CompareRequest, compare};
+pub use distributed::{DistributedOutcome, DistributedRequest, share_of, train_distributed};
 pub use error::AppError;
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
 pub use monitor::{MonitorRequest, monitor};

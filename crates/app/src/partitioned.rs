@@ -59,7 +59,7 @@ fn score_one(
     out: &Path,
     observe: &mut dyn FnMut(Progress),
 ) -> Result<u64, AppError> {
-    let mut part = partition_pipeline(p, key);
+    let mut part = partition_pipeline(p, &[key.to_string()]);
     // Who gets reasons is decided on the merged list: the partition explains everyone.
     part.scoring.explain_all = true;
     let history = load_with_progress(&part, None, &mut |r| observe(Progress::Read(r)))?;

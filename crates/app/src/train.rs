@@ -76,22 +76,32 @@ pub struct Trained {
 }
 
 /// Reports stages and times them.
-struct Clock<'a> {
-    observe: &'a mut dyn FnMut(Progress),
+pub(crate) struct Clock<'a> {
+    pub(crate) observe: &'a mut dyn FnMut(Progress),
     stage: Stage,
     since: Instant,
     times: StageTimes,
 }
 
-impl Clock<'_> {
-    fn enter(&mut self, stage: Stage) {
+impl<'a> Clock<'a> {
+    /// A clock in the load stage from now.
+    pub(crate) fn start(observe: &'a mut dyn FnMut(Progress)) -> Self {
+        Clock {
+            observe,
+            stage: Stage::Load,
+            since: Instant::now(),
+            times: StageTimes::default(),
+        }
+    }
+
+    pub(crate) fn enter(&mut self, stage: Stage) {
         self.times.add(self.stage, self.since.elapsed());
         self.stage = stage;
         self.since = Instant::now();
         (self.observe)(Progress::Stage(stage));
     }
 
-    fn finish(mut self) -> StageTimes {
+    pub(crate) fn finish(mut self) -> StageTimes {
         self.times.add(self.stage, self.since.elapsed());
         self.times
     }
@@ -117,12 +127,7 @@ pub(crate) fn train_with(
     check_writable(req.models_dir)?;
     let signing = churnguard_package::SigningKey::from_env()?;
     observe(Progress::Stage(Stage::Load));
-    let mut clock = Clock {
-        observe,
-        stage: Stage::Load,
-        since: Instant::now(),
-        times: StageTimes::default(),
-    };
+    let mut clock = Clock::start(observe);
     let (history, training, inputs) = std::thread::scope(|s| -> Result<_, AppError> {
         let hashes = s.spawn(|| input_files(p));
         let history = match loaded {
@@ -138,9 +143,30 @@ pub(crate) fn train_with(
             .map_err(|_| TrainError::Internal("hashing the input files failed".into()))??;
         Ok((history, training, inputs))
     })?;
+    let (parity, written) = export_and_package(req, &training, &inputs, signing.as_ref(), &mut clock)?;
+    let times = clock.finish();
+    Ok(Trained {
+        history,
+        training,
+        parity,
+        written,
+        times,
+    })
+}
+
+/// The ONNX export of a trained model, its parity check against LightGBM, and the package
+/// written as the next version.
+pub(crate) fn export_and_package(
+    req: &TrainRequest<'_>,
+    training: &Training,
+    inputs: &[churnguard_package::InputFile],
+    signing: Option<&churnguard_package::SigningKey>,
+    clock: &mut Clock<'_>,
+) -> Result<(Parity, Written), AppError> {
+    let p = req.pipeline;
     clock.enter(Stage::Export);
-    let onnx = export_onnx(p, &training)?;
-    let parity = parity(req.runtime, &onnx, &training)?;
+    let onnx = export_onnx(p, training)?;
+    let parity = parity(req.runtime, &onnx, training)?;
     if parity.max_abs_difference > PARITY_LIMIT {
         return Err(AppError::Parity {
             difference: parity.max_abs_difference,
@@ -157,11 +183,11 @@ pub(crate) fn train_with(
         &|version, hashes| {
             manifest(
                 p,
-                &training,
+                training,
                 &ManifestInputs {
                     version,
                     config_text: req.config_text,
-                    inputs: &inputs,
+                    inputs,
                     files: hashes,
                     parity: &parity,
                 },
@@ -169,19 +195,12 @@ pub(crate) fn train_with(
         },
         &churnguard_report::package_report,
         req.latest,
-        signing.as_ref(),
+        signing,
     )?;
-    let times = clock.finish();
-    Ok(Trained {
-        history,
-        training,
-        parity,
-        written,
-        times,
-    })
+    Ok((parity, written))
 }
 
-fn check_writable(models: &Path) -> Result<(), AppError> {
+pub(crate) fn check_writable(models: &Path) -> Result<(), AppError> {
     let fail = |source| AppError::ModelsDir {
         path: models.to_path_buf(),
         source,
@@ -195,31 +214,42 @@ fn check_writable(models: &Path) -> Result<(), AppError> {
 
 /// Trains, turning training's events into stages and progress.
 fn train_observed(p: &Pipeline, history: &History, clock: &mut Clock<'_>) -> Result<Training, AppError> {
-    let result = train(p, history, &mut |event| match event {
-        Event::Snapshot { report, done, total } => (clock.observe)(Progress::Snapshot {
-            cutoff: report.cutoff.clone(),
-            done,
-            total,
-        }),
-        Event::Phase(phase) => clock.enter(match phase {
-            Phase::Tuning => Stage::Tuning,
-            Phase::Training => Stage::Training,
-            Phase::Evaluation => Stage::Evaluation,
-        }),
-        Event::Trial { trial, of } => (clock.observe)(Progress::Trial {
-            number: trial.number,
-            of,
-        }),
-        Event::Round { round, of, .. } => (clock.observe)(Progress::Round { round, of }),
-    });
-    result.map_err(|e| match e {
-        // Settings of the pipeline file: a usage error naming the file.
+    let result = train(p, history, &mut |event| clock.event(event));
+    result.map_err(|e| setting_error(p, e))
+}
+
+impl Clock<'_> {
+    /// A training event as a stage or progress.
+    pub(crate) fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Snapshot { report, done, total } => (self.observe)(Progress::Snapshot {
+                cutoff: report.cutoff.clone(),
+                done,
+                total,
+            }),
+            Event::Phase(phase) => self.enter(match phase {
+                Phase::Tuning => Stage::Tuning,
+                Phase::Training => Stage::Training,
+                Phase::Evaluation => Stage::Evaluation,
+            }),
+            Event::Trial { trial, of } => (self.observe)(Progress::Trial {
+                number: trial.number,
+                of,
+            }),
+            Event::Round { round, of, .. } => (self.observe)(Progress::Round { round, of }),
+        }
+    }
+}
+
+/// Training's refusal of a setting of the pipeline file is a usage error naming the file.
+pub(crate) fn setting_error(p: &Pipeline, e: TrainError) -> AppError {
+    match e {
         e @ (TrainError::Parameter { .. } | TrainError::NoAsOf | TrainError::NoSnapshots) => AppError::Setting {
             file: p.file.clone(),
             source: Box::new(e),
         },
         other => other.into(),
-    })
+    }
 }
 
 /// ONNX Runtime against LightGBM on test rows and on rows probing every split.

@@ -37,6 +37,10 @@ pub struct Args {
     /// ONNX Runtime library for the parity check (default: ORT_DYLIB_PATH, then .tools/lib).
     #[arg(long, value_name = "FILE")]
     ort_lib: Option<PathBuf>,
+    /// This worker's rank in the pipeline's `[distributed]` machine list (0: the one that
+    /// evaluates and writes the package); default `distributed.rank`.
+    #[arg(long, value_name = "N")]
+    rank: Option<usize>,
 }
 
 /// Trains a pipeline's model and writes its package; with `score`, then scores the latest
@@ -55,6 +59,15 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
         runtime,
         latest: churnguard_package::Latest::Move,
     };
+    if pipeline.distributed.is_some() || args.rank.is_some() {
+        if score {
+            return Err(crate::UsageError(
+                "run does not train distributed: train with --rank on every worker, then score the partitions".into(),
+            )
+            .into());
+        }
+        return run_distributed(args, &request, started);
+    }
     let mut bars = Bars::default();
     let trained = train_package(&request, &mut |p| bars.update(p));
     bars.finish();
@@ -76,6 +89,52 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
             crate::score::summary(&pipeline, &package, &list.summary(10), &out, t.elapsed().as_secs_f64())
         );
         crate::score::print_kept(&kept);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One worker's part of a distributed training run.
+fn run_distributed(args: &Args, request: &TrainRequest<'_>, started: Instant) -> anyhow::Result<ExitCode> {
+    let p = request.pipeline;
+    let rank = args
+        .rank
+        .or(p.distributed.as_ref().and_then(|d| d.rank))
+        .ok_or_else(|| {
+            crate::UsageError(format!(
+                "{}: give this worker's --rank (0 for the one that writes the package)",
+                p.file.display()
+            ))
+        })?;
+    let size = p.distributed.as_ref().map_or(0, |d| d.machines.len());
+    // A peer lost while LightGBM's network waits would block this process: end it here.
+    let on_lost: churnguard_cluster::OnLost = std::sync::Arc::new(move |e| {
+        eprintln!("error: distributed training stopped: {e}; no package is written");
+        std::process::exit(1);
+    });
+    let req = churnguard_app::DistributedRequest {
+        train: TrainRequest { ..*request },
+        rank,
+        on_lost,
+    };
+    let mut bars = Bars::default();
+    let outcome = churnguard_app::train_distributed(&req, &mut |p| bars.update(p));
+    bars.finish();
+    match outcome? {
+        churnguard_app::DistributedOutcome::Packaged(trained) => {
+            println!("Rank 0 of {size}: every worker's model is this one; rank 0 evaluated and packaged it.");
+            print!("{}", summary(p, &trained, started.elapsed()));
+        }
+        churnguard_app::DistributedOutcome::Worker {
+            version,
+            model_sha256,
+            rounds,
+            train_rows,
+        } => println!(
+            "Rank {rank} of {size}: trained on {} rows of its partitions, {rounds} rounds in {:.2} s; its model (SHA-256 {model_sha256}) is rank 0's, packaged as {} {version}",
+            thousands(train_rows as u64),
+            started.elapsed().as_secs_f64(),
+            p.name
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -274,7 +274,9 @@ impl Cluster {
             Ok(Frame::Bytes(b)) if tag == TAG_BYTES => Ok(b),
             Ok(Frame::Failed(why)) => Err(peer(format!("failed: {why}"))),
             Ok(Frame::Lost(why)) => Err(peer(why)),
-            Ok(_) => Err(peer("sent a message out of turn (do all workers run the same churnguard?)".into())),
+            Ok(_) => Err(peer(
+                "sent a message out of turn (do all workers run the same churnguard?)".into(),
+            )),
             Err(RecvTimeoutError::Timeout) => Err(peer(format!("silent for {} s", self.timeout.as_secs()))),
             Err(RecvTimeoutError::Disconnected) => Err(peer("its connection ended".into())),
         }
@@ -349,7 +351,9 @@ fn admit(stream: TcpStream, m: &Membership, joined: &[Option<TcpStream>]) -> Opt
     let _ = stream.set_read_timeout(Some(m.timeout));
     let mut reader = stream.try_clone().ok()?;
     let (tag, payload) = read_frame(&mut reader).ok()?;
-    let hello: Hello = (tag == TAG_JSON).then(|| serde_json::from_slice(&payload).ok()).flatten()?;
+    let hello: Hello = (tag == TAG_JSON)
+        .then(|| serde_json::from_slice(&payload).ok())
+        .flatten()?;
     let refusal = if hello.job != m.job {
         Some(format!(
             "it runs job \"{}\", rank 0 runs \"{}\": every worker needs the same pipeline file",
@@ -458,7 +462,13 @@ fn start_peer(
     Ok(Peer { rank, writer, inbox })
 }
 
-fn read_loop(rank: usize, mut reader: BufReader<TcpStream>, tx: Sender<Frame>, closing: Arc<AtomicBool>, on_lost: OnLost) {
+fn read_loop(
+    rank: usize,
+    mut reader: BufReader<TcpStream>,
+    tx: Sender<Frame>,
+    closing: Arc<AtomicBool>,
+    on_lost: OnLost,
+) {
     let mut departed = false;
     loop {
         let frame = match read_frame(&mut reader) {
@@ -554,7 +564,9 @@ mod tests {
         let e = Cluster::join(&membership(0, 2, port, 1), ignore()).err().unwrap();
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(e.to_string().contains("rank 1 of 2 never joined within 1 s"), "{e}");
-        let e = Cluster::join(&membership(1, 2, free_port(), 1), ignore()).err().unwrap();
+        let e = Cluster::join(&membership(1, 2, free_port(), 1), ignore())
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("could not be reached within 1 s"), "{e}");
     }
 

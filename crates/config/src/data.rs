@@ -94,6 +94,10 @@ pub struct TableSource {
     pub pii_columns: Vec<String>,
     /// The source column holding the customer id.
     pub customer_id: String,
+    /// Of a partitioned table (`part=K/` folders), only these partitions are read (one worker's
+    /// share, or the one partition being scored); `None`: the whole table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<String>>,
 }
 
 /// Column mapping of the events table.
@@ -207,6 +211,7 @@ impl Checker<'_> {
             format,
             pii_columns,
             customer_id: customer_id.to_string(),
+            parts: None,
         })
     }
 

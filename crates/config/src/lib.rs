@@ -10,6 +10,7 @@
 
 mod data;
 mod date;
+mod distributed;
 mod error;
 mod features;
 mod label;
@@ -27,6 +28,7 @@ pub use data::{
     CustomersTable, DEFAULT_BATCH_ROWS, DEFAULT_KEY_ENV, DataConfig, EventsTable, FileFormat, InteractionsTable,
     Privacy, ROW_NUMBER_ID, Role, TableSource,
 };
+pub use distributed::{DEFAULT_TIMEOUT_SECONDS, DistributedConfig};
 pub use features::{DEFAULT_COMPLAINT_KINDS, DEFAULT_WINDOWS_DAYS, FeaturesConfig};
 pub use label::{Label, label_matches};
 pub use monitoring::{MonitoringConfig, RetrainingConfig};
@@ -88,6 +90,9 @@ pub struct Pipeline {
     pub monitoring: MonitoringConfig,
     /// When a retrained challenger replaces the model serving.
     pub retraining: RetrainingConfig,
+    /// The workers of a data-parallel training run, when the config names them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<DistributedConfig>,
 }
 
 impl Pipeline {
@@ -308,6 +313,12 @@ impl Checker<'_> {
         let scoring = self.scoring(raw.scoring, label.as_ref())?;
         let monitoring = self.monitoring(raw.monitoring)?;
         let retraining = self.retraining(raw.retraining)?;
+        let distributed = raw.distributed.map(|d| self.distributed(d)).transpose()?;
+        if distributed.is_some() {
+            self.ensure(tuning.is_none(), "tuning", || {
+                "tuning does not run distributed: tune on one machine (a sample of the data), then train the chosen parameters with [distributed]".into()
+            })?;
+        }
         Ok(Pipeline {
             name,
             seed,
@@ -327,6 +338,7 @@ impl Checker<'_> {
             scoring,
             monitoring,
             retraining,
+            distributed,
         })
     }
 

@@ -34,6 +34,17 @@ pub(crate) struct RawFile {
     pub monitoring: Option<RawMonitoring>,
     #[serde(default)]
     pub retraining: Option<RawRetraining>,
+    #[serde(default)]
+    pub distributed: Option<RawDistributed>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDistributed {
+    pub machines: Vec<String>,
+    pub rank: Option<i64>,
+    pub coordinator: Option<String>,
+    pub timeout_seconds: Option<i64>,
 }
 
 #[derive(Deserialize)]

@@ -83,6 +83,26 @@ impl FeatureSpec {
         self.features.iter().map(|f| f.name.as_str()).collect()
     }
 
+    /// The spec of two parts of one data set (two workers' customers): the same features, each
+    /// category dictionary the sorted union of both; or how the parts differ.
+    pub fn union(&self, other: &FeatureSpec) -> Result<FeatureSpec, Vec<String>> {
+        let differences = self.differences(other, false);
+        if !differences.is_empty() {
+            return Err(differences);
+        }
+        let mut out = self.clone();
+        for (f, g) in out.features.iter_mut().zip(&other.features) {
+            if let (FeatureKind::Categorical { values }, FeatureKind::Categorical { values: theirs }) =
+                (&mut f.kind, &g.kind)
+            {
+                values.extend(theirs.iter().cloned());
+                values.sort();
+                values.dedup();
+            }
+        }
+        Ok(out)
+    }
+
     /// The differences between `self` (expected) and `other` (found), one line each; empty
     /// when they agree. Categorical dictionaries are compared only when `dictionaries` is set:
     /// new data may meet new values, which scoring maps to missing and counts.

@@ -105,8 +105,8 @@ pub fn partitions(p: &Pipeline) -> Result<Option<Vec<String>>, IngestError> {
     Ok(Some(first))
 }
 
-/// The pipeline restricted to one partition: every table's path is its `part=<key>` folder.
-pub fn partition_pipeline(p: &Pipeline, key: &str) -> Pipeline {
+/// The pipeline restricted to some partitions: every table reads only its `part=<key>` folders.
+pub fn partition_pipeline(p: &Pipeline, keys: &[String]) -> Pipeline {
     let mut out = p.clone();
     let d = &mut out.data;
     let sources = [
@@ -115,8 +115,7 @@ pub fn partition_pipeline(p: &Pipeline, key: &str) -> Pipeline {
         d.interactions.as_mut().map(|t| &mut t.source),
     ];
     for src in sources.into_iter().flatten() {
-        src.path = part_dir(&src.path, key);
-        src.format = churnguard_config::FileFormat::Parquet;
+        src.parts = Some(keys.to_vec());
     }
     out
 }

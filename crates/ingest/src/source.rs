@@ -35,7 +35,7 @@ enum Backing {
     /// A file, read as its format says.
     File(File),
     /// A folder of Parquet files read one after another, in path order (see [`parquet_files`]);
-    /// `partition`: it is one customer partition of a table, which may hold no rows.
+    /// `partition`: it is some customer partitions of a table, which may hold no rows.
     Folder { files: Vec<PathBuf>, partition: bool },
     /// Rows already in memory (a request to the service).
     Memory(RecordBatch),
@@ -180,7 +180,15 @@ impl SourceFile {
         if src.format != FileFormat::Parquet {
             return Err(err(ErrorKind::IsDirectory));
         }
-        let files = parquet_files(path).map_err(|e| err(ErrorKind::Io(e)))?;
+        let files = match &src.parts {
+            None => parquet_files(path),
+            Some(keys) => keys
+                .iter()
+                .map(|k| parquet_files(&path.join(format!("{PART_PREFIX}{k}"))))
+                .collect::<std::io::Result<Vec<_>>>()
+                .map(|f| f.concat()),
+        }
+        .map_err(|e| err(ErrorKind::Io(e)))?;
         let mut full_schema: Option<SchemaRef> = None;
         let mut total_rows = 0u64;
         for file in &files {
@@ -212,10 +220,7 @@ impl SourceFile {
         let Some(full_schema) = full_schema else {
             return Err(err(ErrorKind::NoParquetFiles));
         };
-        let partition = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(PART_PREFIX));
+        let partition = src.parts.is_some();
         if total_rows == 0 && !partition {
             return Err(err(ErrorKind::Empty));
         }

@@ -45,6 +45,30 @@ pub fn dataset_extras(categorical: &[usize]) -> Vec<(&'static str, String)> {
     vec![("categorical_feature", list.join(","))]
 }
 
+/// How the processes training one model agree on when it stops: on one machine the validation
+/// decides alone ([`Alone`]); in data-parallel training rank 0, which holds the validation
+/// customers, decides and the other workers follow.
+pub trait Agreement {
+    /// After a round: `decided` is this process's decision when it holds the validation rows
+    /// (`None` otherwise); returns the decision every process follows.
+    fn stop(&mut self, decided: Option<bool>) -> Result<bool, TrainError>;
+    /// The round to keep: `decided` as in [`Agreement::stop`]; `rounds` is the rounds trained.
+    fn kept(&mut self, decided: Option<usize>, rounds: usize) -> Result<usize, TrainError>;
+}
+
+/// One process deciding alone.
+pub struct Alone;
+
+impl Agreement for Alone {
+    fn stop(&mut self, decided: Option<bool>) -> Result<bool, TrainError> {
+        Ok(decided.unwrap_or(false))
+    }
+
+    fn kept(&mut self, decided: Option<usize>, rounds: usize) -> Result<usize, TrainError> {
+        Ok(decided.unwrap_or(rounds))
+    }
+}
+
 /// Trains on `train`, stopping early on `valid` when given and enabled.
 pub fn fit(
     params: &Params,
@@ -55,7 +79,42 @@ pub fn fit(
     categorical: &[usize],
     observer: &mut dyn RoundObserver,
 ) -> Result<Fit, TrainError> {
-    let text = params.to_lightgbm(&dataset_extras(categorical));
+    let setup = FitSetup {
+        params,
+        extra: &[],
+        model,
+        names,
+        categorical,
+    };
+    fit_with(&setup, train, valid, observer, &mut Alone)
+}
+
+/// What a fit is asked to do, apart from its rows.
+pub struct FitSetup<'a> {
+    /// LightGBM's parameters.
+    pub params: &'a Params,
+    /// Parameters added for this fit only (LightGBM's network settings, say).
+    pub extra: &'a [(&'static str, String)],
+    /// Rounds and early stopping.
+    pub model: &'a ModelConfig,
+    /// Feature names.
+    pub names: &'a [&'a str],
+    /// Categorical features, by column.
+    pub categorical: &'a [usize],
+}
+
+/// [`fit`] where `agreement` says when to stop: `valid` (when given) decides, the others follow.
+pub fn fit_with(
+    setup: &FitSetup<'_>,
+    train: &Rows,
+    valid: Option<&Rows>,
+    observer: &mut dyn RoundObserver,
+    agreement: &mut dyn Agreement,
+) -> Result<Fit, TrainError> {
+    let (params, model, names) = (setup.params, setup.model, setup.names);
+    let mut extras = dataset_extras(setup.categorical);
+    extras.extend(setup.extra.iter().cloned());
+    let text = params.to_lightgbm(&extras);
     let data = Dataset::from_matrix(
         &train.values,
         train.cols,
@@ -79,6 +138,7 @@ pub fn fit(
     let (mut best, mut best_round) = (f64::NAN, 0);
     let mut rounds = 0;
     for round in 1..=max {
+        // Every worker grows the same trees, so all of them see the end of splits together.
         let finished = booster.update()?;
         if finished {
             break;
@@ -90,6 +150,7 @@ pub fn fit(
             None
         };
         observer.round(round, max, metric);
+        let mut stop = false;
         if let Some(m) = metric {
             history.push(m);
             // Strictly better, as LightGBM's own early stopping: a plateau keeps the earlier round.
@@ -98,15 +159,17 @@ pub fn fit(
                 best = m;
                 best_round = round;
             } else if patience > 0 && round - best_round >= patience {
-                break;
+                stop = true;
             }
         }
+        if agreement.stop(valid.is_some().then_some(stop))? {
+            break;
+        }
     }
-    let kept = if valid.is_some() && patience > 0 {
-        best_round
-    } else {
-        rounds
-    };
+    let decided = valid
+        .is_some()
+        .then_some(if patience > 0 { best_round } else { rounds });
+    let kept = agreement.kept(decided, rounds)?;
     if kept == 0 {
         return Err(TrainError::NoTrees);
     }

@@ -14,11 +14,12 @@ use std::path::PathBuf;
 
 use churnguard_model::{Ensemble, ExportOptions, InputType, LogOddsMap};
 
-pub use fit::{Fit, fit, parity_rows, predict};
+pub use fit::{Agreement, Alone, Fit, FitSetup, RoundObserver, fit, fit_with, parity_rows, predict};
 pub use manifest::{LIGHTGBM_VERSION, ManifestInputs, ONNX_OPSET, input_files, manifest, sha256_file};
 pub use params::Params;
 pub use pipeline::{
-    CAPTURE_PERCENTS, CAPTURE_SPEND_DAYS, Event, MIN_HELD_OUT_ROWS, MIN_TRAINING_ROWS, Phase, Training, train,
+    CAPTURE_PERCENTS, CAPTURE_SPEND_DAYS, Event, Fitter, LocalFit, MIN_HELD_OUT_ROWS, MIN_TRAINING_ROWS, Phase,
+    Prepared, Training, final_params, finish, prepare, train,
 };
 pub use rows::{Draw, Rows, customer_keys, fold_of, gather, position};
 pub use test_list::{REASON_SAMPLE, SCORE_BINS};

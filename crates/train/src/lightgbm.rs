@@ -382,6 +382,35 @@ impl Drop for Booster {
     }
 }
 
+/// This process's place in LightGBM's socket network for data-parallel training: joined when
+/// made, left when dropped. LightGBM keeps one network per process.
+pub struct Network {
+    _joined: (),
+}
+
+impl Network {
+    /// Joins the network of `machines` (`host:port`, one per worker, rank order), listening on
+    /// `port`; LightGBM waits up to `timeout_minutes` for the others.
+    pub fn join(machines: &[String], port: u16, timeout_minutes: u32) -> Result<Network, LightGbmError> {
+        let call = "LGBM_NetworkInit";
+        let list = c_string(call, &machines.join(","))?;
+        let n = i32::try_from(machines.len()).map_err(|_| LightGbmError::new(call, "too many machines".into()))?;
+        let timeout = i32::try_from(timeout_minutes.max(1)).unwrap_or(i32::MAX);
+        // SAFETY: NUL-terminated list alive for the call; LightGBM copies what it keeps.
+        check(call, unsafe {
+            sys::LGBM_NetworkInit(list.as_ptr(), i32::from(port), timeout, n)
+        })?;
+        Ok(Network { _joined: () })
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        // SAFETY: the network was initialized by `join`.
+        unsafe { sys::LGBM_NetworkFree() };
+    }
+}
+
 /// LightGBM's parameters and their aliases, as LightGBM reports them: each canonical name with the
 /// other names it accepts.
 pub fn parameter_aliases() -> Result<Vec<(String, Vec<String>)>, LightGbmError> {

@@ -395,10 +395,9 @@ pub fn prepare(
     // Customers have a value when the test is a later snapshot of everyone and spend is known.
     let (test_values, test_spend) = match &sides.test_population {
         Some((cutoff, population)) => match customer_values(p, h, population, *cutoff)? {
-            (values, true) if values.len() == sides.test.rows => (
-                Some(values),
-                Some(spend(h, population, *cutoff, CAPTURE_SPEND_DAYS)),
-            ),
+            (values, true) if values.len() == sides.test.rows => {
+                (Some(values), Some(spend(h, population, *cutoff, CAPTURE_SPEND_DAYS)))
+            }
             _ => (None, None),
         },
         None => (None, None),
