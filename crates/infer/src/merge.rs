@@ -736,7 +736,7 @@ fn merged_batch(
 /// Keeps the first rows of the list for the summary.
 fn top_rows(w: &mut Writer<'_>, batch: &RecordBatch, actions: &[usize]) {
     let wanted = w.req.top.saturating_sub(w.top.len()).min(batch.num_rows());
-    for k in 0..wanted {
+    for (k, &action) in actions.iter().enumerate().take(wanted) {
         let text = |c: usize| {
             let col = batch.column(c).as_string::<i32>();
             col.is_valid(k).then(|| col.value(k).to_string())
@@ -747,7 +747,7 @@ fn top_rows(w: &mut Writer<'_>, batch: &RecordBatch, actions: &[usize]) {
             probability: batch.column(2).as_primitive::<Float64Type>().value(k),
             tier: text(3).and_then(|t| t.parse().ok()).unwrap_or(Tier::Low),
             value_at_risk: batch.column(5).as_primitive::<Float64Type>().value(k),
-            action: actions[k],
+            action,
             reasons: (0..REASONS)
                 .filter_map(|r| text(FIRST_REASON_COLUMN + r * COLUMNS_PER_REASON))
                 .collect(),

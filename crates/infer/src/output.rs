@@ -226,8 +226,8 @@ pub(crate) fn write_list_as(
 /// A list file being written batch by batch, as Parquet or CSV; it appears under its name
 /// only when finished.
 pub(crate) enum ListOut {
-    Parquet(ParquetOut),
-    Csv(CsvOut),
+    Parquet(Box<ParquetOut>),
+    Csv(Box<CsvOut>),
 }
 
 impl ListOut {
@@ -240,9 +240,9 @@ impl ListOut {
     ) -> Result<ListOut, OutputError> {
         Ok(match format {
             ListFormat::Parquet => {
-                ListOut::Parquet(ParquetOut::create_with(path, schema, Compression::SNAPPY, distinct)?)
+                ListOut::Parquet(Box::new(ParquetOut::create_with(path, schema, Compression::SNAPPY, distinct)?))
             }
-            ListFormat::Csv => ListOut::Csv(CsvOut::create(path)?),
+            ListFormat::Csv => ListOut::Csv(Box::new(CsvOut::create(path)?)),
         })
     }
 
@@ -256,7 +256,7 @@ impl ListOut {
     pub(crate) fn finish(self) -> Result<(), OutputError> {
         match self {
             ListOut::Parquet(out) => {
-                out.finish()?;
+                (*out).finish()?;
                 Ok(())
             }
             ListOut::Csv(out) => out.finish(),
