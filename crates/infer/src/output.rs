@@ -239,9 +239,12 @@ impl ListOut {
         distinct: &[&str],
     ) -> Result<ListOut, OutputError> {
         Ok(match format {
-            ListFormat::Parquet => {
-                ListOut::Parquet(Box::new(ParquetOut::create_with(path, schema, Compression::SNAPPY, distinct)?))
-            }
+            ListFormat::Parquet => ListOut::Parquet(Box::new(ParquetOut::create_with(
+                path,
+                schema,
+                Compression::SNAPPY,
+                distinct,
+            )?)),
             ListFormat::Csv => ListOut::Csv(Box::new(CsvOut::create(path)?)),
         })
     }
