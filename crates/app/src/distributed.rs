@@ -16,7 +16,7 @@ use std::time::Duration;
 use churnguard_cluster::{Cluster, ClusterError, Membership, OnLost};
 use churnguard_config::{DistributedConfig, Pipeline, with_causes};
 use churnguard_features::{FeatureSpec, load_with_progress, spec_for};
-use churnguard_package::{DataSummary, TableSummary};
+use churnguard_package::DataSummary;
 use churnguard_train::lightgbm::Network;
 use churnguard_train::{
     Agreement, Fit, FitSetup, Fitter, Params, Prepared, RoundObserver, Rows, TrainError, final_params, finish,
@@ -184,7 +184,7 @@ fn run(
     }))?;
     let times = clock.finish();
     Ok(DistributedOutcome::Packaged(Box::new(crate::Trained {
-        history,
+        history: Some(history),
         training,
         parity,
         written,
@@ -433,10 +433,10 @@ impl Reader<'_> {
 }
 
 /// Rank 0's prepared run with every worker's held-out sides joined to its own (its training
-/// rows stay its own: the others train on theirs).
-fn join_held_out(mut mine: Prepared, others: &[Vec<u8>]) -> Result<Prepared, AppError> {
-    let mut validation = vec![std::mem::take(&mut mine.validation)];
-    let mut test = vec![std::mem::take(&mut mine.test)];
+/// rows stay its own: the others train on theirs, and only their counts come here).
+fn join_held_out(mine: Prepared, others: &[Vec<u8>]) -> Result<Prepared, AppError> {
+    let cols = mine.train.cols;
+    let mut parts = vec![mine];
     for (k, bytes) in others.iter().enumerate() {
         let rank = k + 1;
         let mut r = Reader { bytes, at: 0, rank };
@@ -445,90 +445,29 @@ fn join_held_out(mut mine: Prepared, others: &[Vec<u8>]) -> Result<Prepared, App
             rank,
             what: format!("its held-out customers cannot be read: {e}"),
         })?;
-        validation.push(r.rows()?);
-        test.push(r.rows()?);
-        mine.train_counts.0 += header.train_counts.0;
-        mine.train_counts.1 += header.train_counts.1;
-        add_snapshots(&mut mine.snapshots, &header.snapshots);
-        add_data(&mut mine.data, &header.data);
-        mine.test_values = concat_option(mine.test_values.take(), header.test_values);
-        mine.test_spend = concat_option(mine.test_spend.take(), header.test_spend);
+        let (validation, test) = (r.rows()?, r.rows()?);
+        parts.push(Prepared {
+            spec: parts[0].spec.clone(),
+            train: Rows {
+                cols,
+                ..Rows::default()
+            },
+            train_counts: header.train_counts,
+            validation,
+            test,
+            pool: None,
+            test_design: parts[0].test_design.clone(),
+            snapshots: header.snapshots,
+            test_values: header.test_values,
+            test_spend: header.test_spend,
+            data: header.data,
+        });
     }
-    mine.validation = concat_rows(&validation);
-    mine.test = concat_rows(&test);
-    if mine.test_values.as_ref().is_some_and(|v| v.len() != mine.test.rows) {
-        mine.test_values = None;
-        mine.test_spend = None;
-    }
-    Ok(mine)
-}
-
-fn concat_option(a: Option<Vec<f64>>, b: Option<Vec<f64>>) -> Option<Vec<f64>> {
-    let (mut a, b) = (a?, b?);
-    a.extend(b);
-    Some(a)
-}
-
-/// Rows one after another (each side is column-major: column by column, each part's values).
-fn concat_rows(parts: &[Rows]) -> Rows {
-    let cols = parts.iter().map(|r| r.cols).max().unwrap_or(0);
-    let rows: usize = parts.iter().map(|r| r.rows).sum();
-    let mut values = Vec::with_capacity(rows * cols);
-    for j in 0..cols {
-        for r in parts.iter().filter(|r| r.rows > 0) {
-            values.extend_from_slice(r.column(j));
-        }
-    }
-    Rows {
-        values,
-        rows,
-        cols,
-        labels: parts.iter().flat_map(|r| r.labels.iter().copied()).collect(),
-        customers: parts.iter().flat_map(|r| r.customers.iter().copied()).collect(),
-    }
-}
-
-/// Snapshot counts summed cutoff by cutoff.
-fn add_snapshots(mine: &mut [churnguard_features::SnapshotReport], theirs: &[churnguard_features::SnapshotReport]) {
-    for (a, b) in mine.iter_mut().zip(theirs) {
-        a.customers += b.customers;
-        a.labelled += b.labelled;
-        a.churned += b.churned;
-        a.already_churned += b.already_churned;
-        a.events_without_customer_row += b.events_without_customer_row;
-        a.contacts_of_unknown_customers += b.contacts_of_unknown_customers;
-        for (f, n) in &b.unseen_categories {
-            match a.unseen_categories.iter_mut().find(|(g, _)| g == f) {
-                Some((_, m)) => *m += n,
-                None => a.unseen_categories.push((f.clone(), *n)),
-            }
-        }
-    }
-}
-
-/// Table summaries summed role by role, the first and last dates the widest.
-fn add_data(mine: &mut DataSummary, theirs: &DataSummary) {
-    mine.customers += theirs.customers;
-    for t in &theirs.tables {
-        match mine.tables.iter_mut().find(|m| m.role == t.role) {
-            Some(m) => merge_table(m, t),
-            None => mine.tables.push(t.clone()),
-        }
-    }
-}
-
-fn merge_table(m: &mut TableSummary, t: &TableSummary) {
-    m.rows_read += t.rows_read;
-    m.rows_kept += t.rows_kept;
-    m.rows_rejected += t.rows_rejected;
-    m.customers += t.customers;
-    // ISO dates order as text.
-    m.first = match (m.first.take(), t.first.clone()) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    m.last = match (m.last.take(), t.last.clone()) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
+    let mut joined = Prepared::join(parts).ok_or(AppError::WorkersDisagree {
+        rank: 0,
+        what: "its held-out customers (none arrived)".into(),
+    })?;
+    // The pool serves tuning only, which does not run distributed.
+    joined.pool = None;
+    Ok(joined)
 }

@@ -186,3 +186,43 @@ pub fn score_partitioned(
     });
     merge_partition_lists(p, package, &lists, out, req.format, req.top)
 }
+
+/// A training run on partitioned tables prepared one partition at a time: only one partition's
+/// history is in memory at once, and the feature rows of all of them. The features' category
+/// dictionaries come first from every partition's customers table, so codes agree.
+pub(crate) fn prepare_by_partition(
+    p: &Pipeline,
+    keys: &[String],
+    clock: &mut crate::train::Clock<'_>,
+) -> Result<churnguard_train::Prepared, AppError> {
+    let part = |k: &String| partition_pipeline(p, std::slice::from_ref(k));
+    let first = load_with_progress(&part(&keys[0]), None, &mut |r| (clock.observe)(Progress::Read(r)))?;
+    let mut spec = churnguard_features::spec_for(p, &first);
+    if p.data.customers.is_some() {
+        for k in &keys[1..] {
+            let mut customers_only = part(k);
+            customers_only.data.events = None;
+            customers_only.data.interactions = None;
+            let h = load_with_progress(&customers_only, None, &mut |r| (clock.observe)(Progress::Read(r)))?;
+            spec.add_dictionaries(&churnguard_features::spec_for(&customers_only, &h));
+        }
+    }
+    // A rule that can never match is refused before the long work.
+    crate::check_actions(p, &spec)?;
+    clock.enter(Stage::Features);
+    let mut parts = Vec::with_capacity(keys.len());
+    let mut history = Some(first);
+    for k in keys {
+        let h = match history.take() {
+            Some(h) => h,
+            None => load_with_progress(&part(k), None, &mut |r| (clock.observe)(Progress::Read(r)))?,
+        };
+        let prepared = churnguard_train::prepare(p, &h, spec.clone(), &mut |e| clock.event(e))
+            .map_err(|e| crate::train::setting_error(p, e))?;
+        parts.push(prepared);
+    }
+    churnguard_train::Prepared::join(parts).ok_or_else(|| AppError::NoSuchPartition {
+        file: p.file.clone(),
+        why: "its tables have no partition".into(),
+    })
+}

@@ -63,6 +63,9 @@ pub fn retrain(req: &RetrainRequest<'_>, observe: &mut dyn FnMut(Progress)) -> R
         latest: Latest::Keep,
     };
     let trained = crate::train::train_with(&request, Some(history), observe)?;
+    let Some(history) = trained.history.as_ref() else {
+        return Err(churnguard_train::TrainError::Internal("the challenger's tables were not kept".into()).into());
+    };
     let cutoff = rolled.snapshots.test_cutoff.unwrap_or(configured);
     let challenger = trained.written.dir.clone();
     let n = version_number(&trained.written.version);
@@ -80,7 +83,7 @@ pub fn retrain(req: &RetrainRequest<'_>, observe: &mut dyn FnMut(Progress)) -> R
                     threads: req.threads,
                     gates: Some(&gates),
                 },
-                &trained.history,
+                history,
                 observe,
             )?;
             let d = judged(&c);

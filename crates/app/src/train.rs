@@ -63,8 +63,9 @@ impl StageTimes {
 
 /// A trained and packaged model.
 pub struct Trained {
-    /// The loaded tables (for scoring the latest snapshot next).
-    pub history: History,
+    /// The loaded tables (for scoring the latest snapshot next); `None` when partitioned
+    /// tables were read one partition at a time.
+    pub history: Option<History>,
     /// Everything training produced.
     pub training: Training,
     /// ONNX Runtime against LightGBM.
@@ -128,16 +129,33 @@ pub(crate) fn train_with(
     let signing = churnguard_package::SigningKey::from_env()?;
     observe(Progress::Stage(Stage::Load));
     let mut clock = Clock::start(observe);
+    // Partitioned tables are read one partition at a time, never whole.
+    let partitions = match loaded {
+        None => crate::partition_keys(p)?,
+        Some(_) => None,
+    };
     let (history, training, inputs) = std::thread::scope(|s| -> Result<_, AppError> {
         let hashes = s.spawn(|| input_files(p));
-        let history = match loaded {
-            Some(h) => h,
-            None => load_with_progress(p, None, &mut |r| (clock.observe)(Progress::Read(r)))?,
+        let (history, training) = match (loaded, partitions) {
+            (None, Some(keys)) => {
+                let prepared = crate::partitioned::prepare_by_partition(p, &keys, &mut clock)?;
+                let training =
+                    churnguard_train::finish(p, prepared, &mut churnguard_train::LocalFit, &mut |e| clock.event(e))
+                        .map_err(|e| setting_error(p, e))?;
+                (None, training)
+            }
+            (loaded, _) => {
+                let history = match loaded {
+                    Some(h) => h,
+                    None => load_with_progress(p, None, &mut |r| (clock.observe)(Progress::Read(r)))?,
+                };
+                // A rule that can never match is refused before the long work.
+                crate::check_actions(p, &churnguard_features::spec_for(p, &history))?;
+                clock.enter(Stage::Features);
+                let training = train_observed(p, &history, &mut clock)?;
+                (Some(history), training)
+            }
         };
-        // A rule that can never match is refused before the long work.
-        crate::check_actions(p, &churnguard_features::spec_for(p, &history))?;
-        clock.enter(Stage::Features);
-        let training = train_observed(p, &history, &mut clock)?;
         let inputs = hashes
             .join()
             .map_err(|_| TrainError::Internal("hashing the input files failed".into()))??;

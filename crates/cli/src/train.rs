@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use churnguard_app::{TrainRequest, Trained, list_path, score_list, train_package};
+use churnguard_app::{AppError, TrainRequest, Trained, list_path, score_list, train_package};
 use churnguard_config::Pipeline;
 use churnguard_eval::Evaluation;
 use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime};
@@ -77,9 +77,31 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
         let t = Instant::now();
         let package = ModelPackage::open(&trained.written.dir)?;
         let mut model = OnnxModel::load(runtime, package.onnx(), 0)?;
-        let list = score_list(&pipeline, &trained.history, &package, &mut model, None, &mut |p| {
-            bars.update(p)
-        });
+        let Some(history) = &trained.history else {
+            // Trained one partition at a time: scored the same way.
+            let as_of = pipeline.data.as_of.ok_or_else(|| AppError::PartitionedNoDate {
+                file: pipeline.file.clone(),
+            })?;
+            let out = list_path(&models, &pipeline.name, &trained.written.version, as_of);
+            let req = churnguard_app::PartitionedRequest {
+                pipeline: &pipeline,
+                package: &package,
+                as_of: Some(as_of),
+                out: &out,
+                format: ListFormat::Csv,
+                top: 10,
+            };
+            let merged = churnguard_app::score_partitioned(&req, &mut model, &mut |p| bars.update(p));
+            bars.finish();
+            let merged = merged?;
+            print!(
+                "{}",
+                crate::score::summary(&pipeline, &package, &merged.summary, &out, t.elapsed().as_secs_f64())
+            );
+            crate::score::print_kept(&merged.kept);
+            return Ok(ExitCode::SUCCESS);
+        };
+        let list = score_list(&pipeline, history, &package, &mut model, None, &mut |p| bars.update(p));
         bars.finish();
         let list = list?;
         let out = list_path(&models, &pipeline.name, &trained.written.version, list.as_of());

@@ -83,6 +83,21 @@ impl FeatureSpec {
         self.features.iter().map(|f| f.name.as_str()).collect()
     }
 
+    /// Adds to each categorical feature's dictionary the values `other` has for the feature of
+    /// the same name (sorted, without repeats); features `other` lacks keep theirs.
+    pub fn add_dictionaries(&mut self, other: &FeatureSpec) {
+        for f in &mut self.features {
+            let theirs = other.features.iter().find(|g| g.name == f.name).map(|g| &g.kind);
+            if let (FeatureKind::Categorical { values }, Some(FeatureKind::Categorical { values: theirs })) =
+                (&mut f.kind, theirs)
+            {
+                values.extend(theirs.iter().cloned());
+                values.sort();
+                values.dedup();
+            }
+        }
+    }
+
     /// The spec of two parts of one data set (two workers' customers): the same features, each
     /// category dictionary the sorted union of both; or how the parts differ.
     pub fn union(&self, other: &FeatureSpec) -> Result<FeatureSpec, Vec<String>> {
@@ -91,15 +106,7 @@ impl FeatureSpec {
             return Err(differences);
         }
         let mut out = self.clone();
-        for (f, g) in out.features.iter_mut().zip(&other.features) {
-            if let (FeatureKind::Categorical { values }, FeatureKind::Categorical { values: theirs }) =
-                (&mut f.kind, &g.kind)
-            {
-                values.extend(theirs.iter().cloned());
-                values.sort();
-                values.dedup();
-            }
-        }
+        out.add_dictionaries(other);
         Ok(out)
     }
 

@@ -2,6 +2,7 @@
 //! grouped cross-validation, evaluation, risk tiers, and the versioned model package.
 
 mod fit;
+mod join;
 pub mod lightgbm;
 mod manifest;
 mod params;
