@@ -81,6 +81,26 @@ fn same_bytes(a: &Path, b: &Path) {
     );
 }
 
+/// Every row of a Parquet file as its cells' text joined by `|`, in file order.
+fn parquet_rows(path: &Path) -> Vec<String> {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        for i in 0..b.num_rows() {
+            let cells: Vec<String> = (0..b.num_columns())
+                .map(|c| arrow::util::display::array_value_to_string(b.column(c), i).unwrap())
+                .collect();
+            out.push(cells.join("|"));
+        }
+    }
+    out
+}
+
 #[test]
 fn scoring_partitions_gives_the_list_of_scoring_everyone_at_once() {
     let s = Scratch::new();
@@ -133,6 +153,26 @@ fn scoring_partitions_gives_the_list_of_scoring_everyone_at_once() {
     same_bytes(&d.join("whole.csv"), &d.join("merge.csv"));
     same_bytes(&d.join("whole.win-back.csv"), &d.join("merge.win-back.csv"));
 
+    // The feature table, partition by partition: the same rows (in partition order), the same
+    // category codes.
+    for (pipeline, out) in [(&whole, "fw.parquet"), (&parts, "fp.parquet")] {
+        let out = d.join(out).display().to_string();
+        let (code, _, err) = outcome(&churnguard(&[
+            "features",
+            pipeline,
+            "--cutoff",
+            "2024-06-01",
+            "--out",
+            &out,
+        ]));
+        assert_eq!(code, 0, "{err}");
+    }
+    let (mut a, mut b) = (parquet_rows(&d.join("fw.parquet")), parquet_rows(&d.join("fp.parquet")));
+    assert_ne!(a, b, "partition order is not id order");
+    a.sort();
+    b.sort();
+    assert!(a == b && a.len() > 1000, "{} and {} rows", a.len(), b.len());
+
     // Trained one partition at a time: the same rows in another order (LightGBM's bagging
     // draws differ), so a model as good, with the same counts.
     let (code, out, err) = outcome(&churnguard(&["train", &parts, "--models", &models]));
@@ -173,25 +213,10 @@ fn tiers_counted_on_the_list_are_counted_on_the_merged_list() {
     let (code, out, err) = score(&package, &parts, &d.join("merged.parquet"), &[]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("high = first 150 of the list"), "{out}");
-    let rows = |p: &str| -> Vec<String> {
-        let file = std::fs::File::open(d.join(p)).unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap()
-            .build()
-            .unwrap();
-        let mut out = Vec::new();
-        for b in reader {
-            let b = b.unwrap();
-            for i in 0..b.num_rows() {
-                let cells: Vec<String> = (0..b.num_columns())
-                    .map(|c| arrow::util::display::array_value_to_string(b.column(c), i).unwrap())
-                    .collect();
-                out.push(cells.join("|"));
-            }
-        }
-        out
-    };
-    let (a, b) = (rows("whole.parquet"), rows("merged.parquet"));
+    let (a, b) = (
+        parquet_rows(&d.join("whole.parquet")),
+        parquet_rows(&d.join("merged.parquet")),
+    );
     assert_eq!(a.len(), b.len());
     let high = a.iter().filter(|r| r.contains("|high|")).count();
     assert_eq!(high, 150);

@@ -28,7 +28,8 @@ pub use error::AppError;
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
 pub use monitor::{MonitorRequest, monitor};
 pub use partitioned::{
-    MergedList, PartitionedRequest, merge_partition_lists, partition_keys, score_partition, score_partitioned,
+    MergedList, PartitionedRequest, each_partition, merge_partition_lists, partition_keys, partitioned_spec,
+    score_partition, score_partitioned,
 };
 pub use report::redraw_report;
 pub use retrain::{RetrainRequest, Retrained, retrain};

@@ -187,35 +187,79 @@ pub fn score_partitioned(
     merge_partition_lists(p, package, &lists, out, req.format, req.top)
 }
 
+/// One feature spec for every partition of partitioned tables: partition `keys[0]`'s, with each
+/// categorical dictionary joined with every other partition's (read from their customers tables
+/// alone, so codes agree across partitions). Returns the first partition's history too, which
+/// the first step of the work needs next.
+pub fn partitioned_spec(
+    p: &Pipeline,
+    keys: &[String],
+    observe: &mut dyn FnMut(Progress),
+) -> Result<(churnguard_features::FeatureSpec, churnguard_features::History), AppError> {
+    let first_key = keys.first().ok_or_else(|| AppError::NoSuchPartition {
+        file: p.file.clone(),
+        why: "its tables have no partition".into(),
+    })?;
+    let first = load_with_progress(&one_partition(p, first_key), None, &mut |r| observe(Progress::Read(r)))?;
+    let mut spec = churnguard_features::spec_for(p, &first);
+    if p.data.customers.is_some() {
+        for k in &keys[1..] {
+            let mut customers_only = one_partition(p, k);
+            customers_only.data.events = None;
+            customers_only.data.interactions = None;
+            let h = load_with_progress(&customers_only, None, &mut |r| observe(Progress::Read(r)))?;
+            spec.add_dictionaries(&churnguard_features::spec_for(&customers_only, &h));
+        }
+    }
+    Ok((spec, first))
+}
+
+fn one_partition(p: &Pipeline, key: &str) -> Pipeline {
+    partition_pipeline(p, &[key.to_string()])
+}
+
+/// Calls `work` with each partition's history in turn (`first`, from [`partitioned_spec`], for
+/// the first key): one partition's history in memory at a time.
+pub fn each_partition(
+    p: &Pipeline,
+    keys: &[String],
+    first: churnguard_features::History,
+    observe: &mut dyn FnMut(Progress),
+    work: &mut dyn FnMut(&str, &churnguard_features::History, &mut dyn FnMut(Progress)) -> Result<(), AppError>,
+) -> Result<(), AppError> {
+    let mut first = Some(first);
+    for (done, k) in keys.iter().enumerate() {
+        observe(Progress::Partition {
+            key: k.clone(),
+            done,
+            total: keys.len(),
+        });
+        let h = match first.take() {
+            Some(h) => h,
+            None => load_with_progress(&one_partition(p, k), None, &mut |r| observe(Progress::Read(r)))?,
+        };
+        work(k, &h, observe)?;
+    }
+    Ok(())
+}
+
 /// A training run on partitioned tables prepared one partition at a time: only one partition's
-/// history is in memory at once, and the feature rows of all of them. The features' category
-/// dictionaries come first from every partition's customers table, so codes agree.
+/// history is in memory at once, and the feature rows of all of them.
 pub(crate) fn prepare_by_partition(
     p: &Pipeline,
     keys: &[String],
     clock: &mut crate::train::Clock<'_>,
 ) -> Result<churnguard_train::Prepared, AppError> {
-    let part = |k: &String| partition_pipeline(p, std::slice::from_ref(k));
-    let first = load_with_progress(&part(&keys[0]), None, &mut |r| (clock.observe)(Progress::Read(r)))?;
-    let mut spec = churnguard_features::spec_for(p, &first);
-    if p.data.customers.is_some() {
-        for k in &keys[1..] {
-            let mut customers_only = part(k);
-            customers_only.data.events = None;
-            customers_only.data.interactions = None;
-            let h = load_with_progress(&customers_only, None, &mut |r| (clock.observe)(Progress::Read(r)))?;
-            spec.add_dictionaries(&churnguard_features::spec_for(&customers_only, &h));
-        }
-    }
+    let (spec, first) = partitioned_spec(p, keys, &mut *clock.observe)?;
     // A rule that can never match is refused before the long work.
     crate::check_actions(p, &spec)?;
     clock.enter(Stage::Features);
     let mut parts = Vec::with_capacity(keys.len());
-    let mut history = Some(first);
+    let mut first = Some(first);
     for k in keys {
-        let h = match history.take() {
+        let h = match first.take() {
             Some(h) => h,
-            None => load_with_progress(&part(k), None, &mut |r| (clock.observe)(Progress::Read(r)))?,
+            None => load_with_progress(&one_partition(p, k), None, &mut |r| (clock.observe)(Progress::Read(r)))?,
         };
         let prepared = churnguard_train::prepare(p, &h, spec.clone(), &mut |e| clock.event(e))
             .map_err(|e| crate::train::setting_error(p, e))?;

@@ -43,6 +43,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .into());
     }
     let started = Instant::now();
+    if let Some(keys) = churnguard_app::partition_keys(&pipeline)? {
+        return run_partitioned(args, &pipeline, &keys, &cutoffs, started);
+    }
     let mut bars = crate::progress::TableBars::default();
     let history = load_with_progress(&pipeline, None, &mut |p| bars.update(p));
     bars.finish();
@@ -89,6 +92,64 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         load_time.as_secs_f64(),
         compute_time.as_secs_f64(),
         write_time.as_secs_f64(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The feature table of partitioned tables, one partition at a time: row groups partition by
+/// partition (cutoff after cutoff within each), every partition with the same spec.
+fn run_partitioned(
+    args: &Args,
+    pipeline: &churnguard_config::Pipeline,
+    keys: &[String],
+    cutoffs: &[Date],
+    started: Instant,
+) -> anyhow::Result<ExitCode> {
+    let mut bars = crate::progress::Bars::default();
+    let (spec, first) = churnguard_app::partitioned_spec(pipeline, keys, &mut |p| bars.update(p))?;
+    let mut out: Option<ParquetOut> = None;
+    let mut reports: Vec<SnapshotReport> = Vec::new();
+    let done = churnguard_app::each_partition(pipeline, keys, first, &mut |p| bars.update(p), &mut |_, h, _| {
+        for (i, &cutoff) in cutoffs.iter().enumerate() {
+            let snap = match snapshot(pipeline, h, &spec, cutoff) {
+                Err(e @ FeatureError::CutoffBeforeData { .. }) => {
+                    return Err(churnguard_app::AppError::Features(e));
+                }
+                other => other?,
+            };
+            let file = match &mut out {
+                Some(file) => file,
+                None => out.insert(
+                    ParquetOut::create(&args.out, snap.batch.schema(), Compression::UNCOMPRESSED)
+                        .map_err(churnguard_infer::OutputError::from)?,
+                ),
+            };
+            file.write(&snap.batch).map_err(churnguard_infer::OutputError::from)?;
+            match reports.get_mut(i) {
+                Some(r) => r.add(&snap.report),
+                None => reports.push(snap.report),
+            }
+        }
+        Ok(())
+    });
+    bars.finish();
+    done?;
+    if let Some(file) = out {
+        file.finish()?;
+    }
+    for r in &reports {
+        print_report(r);
+    }
+    let rows: u64 = reports.iter().map(|r| r.customers).sum();
+    println!(
+        "{} rows ({} snapshot{}, {} partitions), {} features -> {} ({:.2} s)",
+        thousands(rows),
+        cutoffs.len(),
+        if cutoffs.len() == 1 { "" } else { "s" },
+        keys.len(),
+        spec.features.len(),
+        args.out.display(),
+        started.elapsed().as_secs_f64(),
     );
     Ok(ExitCode::SUCCESS)
 }

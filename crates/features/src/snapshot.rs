@@ -47,6 +47,27 @@ pub struct SnapshotReport {
 }
 
 impl SnapshotReport {
+    /// Adds the counts of another part of the same snapshot (another partition's customers).
+    pub fn add(&mut self, other: &SnapshotReport) {
+        self.customers += other.customers;
+        self.labelled += other.labelled;
+        self.churned += other.churned;
+        self.already_churned += other.already_churned;
+        self.events_without_customer_row += other.events_without_customer_row;
+        self.contacts_of_unknown_customers += other.contacts_of_unknown_customers;
+        for (f, n) in &other.unseen_categories {
+            match self.unseen_categories.iter_mut().find(|(g, _)| g == f) {
+                Some((_, m)) => *m += n,
+                None => self.unseen_categories.push((f.clone(), *n)),
+            }
+        }
+        for w in &other.warnings {
+            if !self.warnings.contains(w) {
+                self.warnings.push(w.clone());
+            }
+        }
+    }
+
     /// Churned share of labelled rows.
     pub fn churn_rate(&self) -> Option<f64> {
         (self.labelled > 0).then(|| self.churned as f64 / self.labelled as f64)

@@ -89,18 +89,7 @@ fn concat(a: Option<Vec<f64>>, b: Option<Vec<f64>>) -> Option<Vec<f64>> {
 /// Snapshot counts summed cutoff by cutoff.
 fn add_snapshots(mine: &mut [SnapshotReport], theirs: &[SnapshotReport]) {
     for (a, b) in mine.iter_mut().zip(theirs) {
-        a.customers += b.customers;
-        a.labelled += b.labelled;
-        a.churned += b.churned;
-        a.already_churned += b.already_churned;
-        a.events_without_customer_row += b.events_without_customer_row;
-        a.contacts_of_unknown_customers += b.contacts_of_unknown_customers;
-        for (f, n) in &b.unseen_categories {
-            match a.unseen_categories.iter_mut().find(|(g, _)| g == f) {
-                Some((_, m)) => *m += n,
-                None => a.unseen_categories.push((f.clone(), *n)),
-            }
-        }
+        a.add(b);
     }
 }
 
