@@ -218,6 +218,10 @@ fn one_partition(p: &Pipeline, key: &str) -> Pipeline {
     partition_pipeline(p, &[key.to_string()])
 }
 
+/// The work [`each_partition`] does on one partition: its key, its history, the progress sink.
+pub type PartitionWork<'a> =
+    dyn FnMut(&str, &churnguard_features::History, &mut dyn FnMut(Progress)) -> Result<(), AppError> + 'a;
+
 /// Calls `work` with each partition's history in turn (`first`, from [`partitioned_spec`], for
 /// the first key): one partition's history in memory at a time.
 pub fn each_partition(
@@ -225,7 +229,7 @@ pub fn each_partition(
     keys: &[String],
     first: churnguard_features::History,
     observe: &mut dyn FnMut(Progress),
-    work: &mut dyn FnMut(&str, &churnguard_features::History, &mut dyn FnMut(Progress)) -> Result<(), AppError>,
+    work: &mut PartitionWork<'_>,
 ) -> Result<(), AppError> {
     let mut first = Some(first);
     for (done, k) in keys.iter().enumerate() {
