@@ -65,7 +65,7 @@ num_threads = $threads
 bootstrap_samples = 200
 TOML
 # BENCH_SECTIONS picks sections (default all); the later ones reuse files the earlier ones wrote.
-wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare monitor report serve serve_raw serve_batch busy} " == *" $1 "* ]]; }
+wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare monitor report serve serve_raw serve_batch busy scale distributed} " == *" $1 "* ]]; }
 
 if wanted ingest; then
 echo "== ingest: validate an events table ($customers customers, CDNOW patterns) =="
@@ -329,4 +329,92 @@ for job in train score; do
   printf '  churnguard %-5s quiet %7.2f s, one core busy %7.2f s: %.2fx\n' "$job" "$quiet" "$loaded" \
     "$(awk -v a="$loaded" -v b="$quiet" 'BEGIN {print a / b}')"
 done
+fi
+
+echo
+if wanted scale; then
+# Every stage one partition at a time, partitions of about 625,000 customers, so memory per
+# partition is the same at every scale; 1,000,000 customers against BENCH_SCALE (10,000,000).
+big=${BENCH_SCALE:-10000000}
+echo "== scale: features, train and score over customer partitions, ${customers} against ${big} customers =="
+scale_config() { # $1 data folder, $2 config written: the synth pipeline, partitioned, early-warning population
+  sed -n '/^\[label\]/q;p' "$1/pipeline.toml" | sed "s|path = \"\\([a-z]*\\).parquet\"|path = \"parts/\\1\"|" > "$2"
+  cat >> "$2" <<TOML
+[label]
+kind = "inactivity"
+horizon_days = 90
+[snapshots]
+train_cutoffs = [2024-06-01]
+test_cutoff = 2024-09-01
+[model]
+learning_rate = 0.1
+num_leaves = 31
+num_iterations = $rounds
+early_stopping_rounds = 0
+num_threads = $threads
+[evaluation]
+bootstrap_samples = 200
+TOML
+}
+declare -A took peak
+for n in "$customers" "$big"; do
+  data="$out/synth_${n}"
+  [ -f "$data/pipeline.toml" ] || "$bin" synth --customers "$n" --seed 42 --out "$data" >/dev/null
+  parts=$(( (n + 624999) / 625000 ))
+  [ -d "$data/parts" ] || "$bin" partition "$data/pipeline.toml" --parts "$parts" --out "$data/parts" >/dev/null
+  scale_config "$data" "$data/scale.toml"
+  rm -rf "$out/scale_models_$n"
+  for stage in features train score; do
+    case $stage in
+      features) cmd=("$bin" features "$data/scale.toml" --cutoff 2024-06-01 --out "$out/scale_features_$n.parquet") ;;
+      train) cmd=("$bin" train "$data/scale.toml" --models "$out/scale_models_$n") ;;
+      score) cmd=("$bin" score --model "$out/scale_models_$n/synth/latest" --pipeline "$data/scale.toml" --as-of 2024-12-31 --out "$out/scale_risk_$n.parquet" --threads "$threads" --top 0) ;;
+    esac
+    read -r t m < <(measure "${cmd[@]}")
+    took[$stage,$n]=$t
+    peak[$stage,$n]=$m
+  done
+  rm -f "$out/scale_features_$n.parquet"
+  grep -h "AUC" "$out/scale_models_$n/synth/v1/report.html" >/dev/null 2>&1 || true
+  printf '  %s customers, %s partitions: test AUC %s\n' "$n" "$parts" \
+    "$("$py" -c "import json,sys; print(round(json.load(open(sys.argv[1]))['test']['auc'], 4))" "$out/scale_models_$n/synth/v1/manifest.json")"
+done
+for stage in features train score; do
+  printf '  %-8s %9s customers %8.2f s, peak %6.0f MB | %9s customers %8.2f s, peak %6.0f MB | time %.2fx\n' "$stage" \
+    "$customers" "${took[$stage,$customers]}" "$(awk -v k="${peak[$stage,$customers]}" 'BEGIN {print k/1024}')" \
+    "$big" "${took[$stage,$big]}" "$(awk -v k="${peak[$stage,$big]}" 'BEGIN {print k/1024}')" \
+    "$(awk -v a="${took[$stage,$big]}" -v b="${took[$stage,$customers]}" 'BEGIN {print a / b}')"
+done
+fi
+
+echo
+if wanted distributed; then
+echo "== distributed: 2 workers on loopback (one thread each) against 1 worker (${threads} threads), same partitions (${customers} customers) =="
+data="$out/synth_${customers}"
+[ -d "$data/parts" ] || "$bin" partition "$data/pipeline.toml" --parts 2 --out "$data/parts" >/dev/null
+[ -f "$data/scale.toml" ] || { echo "  run the scale section first (it writes the partitioned pipeline)"; exit 1; }
+port=$(( 20000 + RANDOM % 20000 ))
+sed "s/^num_threads = .*/num_threads = 1/" "$data/scale.toml" > "$data/distributed.toml"
+printf '[distributed]\nmachines = ["127.0.0.1:%s", "127.0.0.1:%s"]\ncoordinator = "127.0.0.1:%s"\ntimeout_seconds = 300\n' \
+  "$port" "$((port + 2))" "$((port + 4))" >> "$data/distributed.toml"
+auc_of() { "$py" -c "import json,sys; print(round(json.load(open(sys.argv[1]))['test']['auc'], 4))" "$1/synth/v1/manifest.json"; }
+one=()
+two=()
+for _ in $(seq "$runs"); do
+  rm -rf "$out/dist_one" "$out/dist_two"
+  s=$(date +%s.%N); "$bin" train "$data/scale.toml" --models "$out/dist_one" >/dev/null; e=$(date +%s.%N)
+  one+=("$(awk -v s="$s" -v e="$e" 'BEGIN {print e - s}')")
+  s=$(date +%s.%N)
+  "$bin" train "$data/distributed.toml" --rank 1 >/dev/null 2>&1 &
+  worker=$!
+  "$bin" train "$data/distributed.toml" --models "$out/dist_two" --rank 0 >/dev/null 2>&1
+  wait "$worker"
+  e=$(date +%s.%N)
+  two+=("$(awk -v s="$s" -v e="$e" 'BEGIN {print e - s}')")
+done
+t1=$(printf '%s\n' "${one[@]}" | median)
+t2=$(printf '%s\n' "${two[@]}" | median)
+printf '  1 worker  (%s threads)        %7.2f s, test AUC %s\n' "$threads" "$t1" "$(auc_of "$out/dist_one")"
+printf '  2 workers (1 thread each)      %7.2f s, test AUC %s  time 2 workers / 1 worker = %.2f\n' "$t2" "$(auc_of "$out/dist_two")" \
+  "$(awk -v a="$t2" -v b="$t1" 'BEGIN {print a / b}')"
 fi
