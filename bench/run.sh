@@ -325,9 +325,18 @@ for job in train score; do
   ( while :; do :; done ) >/dev/null 2>&1 &
   pid=$!
   loaded=$(for _ in $(seq "$runs"); do measure "${cmd[@]}"; done | sort -n | awk '{t[NR]=$1} END {print t[int((NR+1)/2)]}')
+  # The same work on one thread, beside the same neighbour: a busy run on every core must not be
+  # slower than that.
+  case $job in
+    train) sed "s/^num_threads = .*/num_threads = 1/" "$synth/train.toml" > "$synth/train_one.toml"
+           one=("$bin" train "$synth/train_one.toml" --models "$out/models_busy") ;;
+    score) one=("${cmd[@]}"); one[${#one[@]}-3]=1 ;;
+  esac
+  single=$(for _ in $(seq "$runs"); do measure "${one[@]}"; done | sort -n | awk '{t[NR]=$1} END {print t[int((NR+1)/2)]}')
   kill "$pid" 2>/dev/null || true
-  printf '  churnguard %-5s quiet %7.2f s, one core busy %7.2f s: %.2fx\n' "$job" "$quiet" "$loaded" \
-    "$(awk -v a="$loaded" -v b="$quiet" 'BEGIN {print a / b}')"
+  printf '  churnguard %-5s quiet %7.2f s, one core busy %7.2f s: %.2fx; one thread, one core busy %7.2f s (busy on %s threads / one thread = %.2f)\n' \
+    "$job" "$quiet" "$loaded" "$(awk -v a="$loaded" -v b="$quiet" 'BEGIN {print a / b}')" \
+    "$single" "$threads" "$(awk -v a="$loaded" -v b="$single" 'BEGIN {print a / b}')"
 done
 fi
 

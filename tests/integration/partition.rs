@@ -294,6 +294,22 @@ fn merge_refuses_lists_that_do_not_belong_together() {
         args.extend_from_slice(lists);
         outcome(&churnguard(&args))
     };
+    // A reader that stops early (`| head`) ends the printing quietly.
+    let out = d.join("piped.csv").display().to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_churnguard"))
+        .args(["merge", "--model", &package, "--pipeline", &parts, "--out", &out, "--top", "3000", &p0, &p1])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let done = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(d.join("piped.csv").is_file(), "the list is written before the summary");
+
     let (code, _, err) = merge(&[&p0, &p1_earlier]);
     assert_eq!(code, 2, "{err}");
     assert!(

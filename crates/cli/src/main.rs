@@ -122,9 +122,27 @@ fn keep_openmp_passive() {
     }
 }
 
+/// A closed pipe (`churnguard score ... | head`) ends a command that only prints quietly, as it
+/// ends other command-line tools, instead of panicking at the next line printed. Commands with
+/// sockets (`serve`, distributed `train`) keep Rust's default, so a peer that closes its
+/// connection is an error they report, not a silent death.
+fn quiet_on_closed_pipe(command: &Command) {
+    if matches!(
+        command,
+        Command::Serve(_) | Command::Train(_) | Command::Run(_) | Command::Retrain(_)
+    ) {
+        return;
+    }
+    // SAFETY: restores the default action of one signal, before this program starts a thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     keep_openmp_passive();
     let cli = Cli::parse();
+    quiet_on_closed_pipe(&cli.command);
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Features(args) => features::run(&args),
