@@ -297,7 +297,19 @@ fn merge_refuses_lists_that_do_not_belong_together() {
     // A reader that stops early (`| head`) ends the printing quietly.
     let out = d.join("piped.csv").display().to_string();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_churnguard"))
-        .args(["merge", "--model", &package, "--pipeline", &parts, "--out", &out, "--top", "3000", &p0, &p1])
+        .args([
+            "merge",
+            "--model",
+            &package,
+            "--pipeline",
+            &parts,
+            "--out",
+            &out,
+            "--top",
+            "3000",
+            &p0,
+            &p1,
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

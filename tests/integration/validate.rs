@@ -113,7 +113,7 @@ fn unusable_data_exits_1_naming_the_file() {
     let cases = [
         (
             sample_config("").replace(&cdnow_sample(), &dir.display().to_string()),
-            "is a directory",
+            "is a folder without any .parquet file",
         ),
         (
             sample_config("").replace("cdnow_sample", "cdnow_missing"),
