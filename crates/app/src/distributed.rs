@@ -55,6 +55,9 @@ pub enum DistributedOutcome {
     },
 }
 
+/// How long a failed worker waits to hear whether a peer left, before reporting its own error.
+const LOSS_PATIENCE: Duration = Duration::from_secs(2);
+
 /// Rank 0's last word to the workers.
 #[derive(Serialize, Deserialize)]
 enum Outcome {
@@ -143,6 +146,11 @@ pub fn train_distributed(
     };
     let cluster = Cluster::join(&membership, req.on_lost.clone())?;
     let result = run(req, d, &cluster, &mine, signing.as_ref(), observe);
+    // A failure because a peer left (LightGBM's socket read, say) is reported as that loss.
+    let result = result.map_err(|e| match cluster.lost_within(LOSS_PATIENCE) {
+        Some(lost) => AppError::Cluster(lost),
+        None => e,
+    });
     match &result {
         Ok(_) => cluster.close(),
         Err(e) => cluster.fail(&with_causes(e)),

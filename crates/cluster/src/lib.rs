@@ -127,7 +127,12 @@ pub struct Cluster {
     peers: Vec<Peer>,
     closing: Arc<AtomicBool>,
     timeout: Duration,
+    /// The first peer lost, and how: (rank, why).
+    lost: Lost,
 }
+
+/// The first peer lost, shared with the reader threads.
+type Lost = Arc<Mutex<Option<(usize, String)>>>;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Hello {
@@ -170,6 +175,7 @@ impl Cluster {
     /// joined peer goes away before [`Cluster::close`].
     pub fn join(m: &Membership, on_lost: OnLost) -> Result<Cluster, ClusterError> {
         let closing = Arc::new(AtomicBool::new(false));
+        let lost: Lost = Arc::new(Mutex::new(None));
         let streams = if m.rank == 0 {
             accept_workers(m)?
         } else {
@@ -177,7 +183,12 @@ impl Cluster {
         };
         let mut peers = Vec::with_capacity(streams.len());
         for (rank, stream) in streams {
-            peers.push(start_peer(rank, stream, m.timeout, closing.clone(), on_lost.clone())?);
+            let watch = Watch {
+                closing: closing.clone(),
+                lost: lost.clone(),
+                on_lost: on_lost.clone(),
+            };
+            peers.push(start_peer(rank, stream, m.timeout, watch)?);
         }
         Ok(Cluster {
             rank: m.rank,
@@ -185,6 +196,7 @@ impl Cluster {
             peers,
             closing,
             timeout: m.timeout,
+            lost,
         })
     }
 
@@ -246,6 +258,21 @@ impl Cluster {
             all.push(self.receive(p, TAG_BYTES)?);
         }
         Ok(Some(all))
+    }
+
+    /// The first peer lost, waiting up to `patience` for one: a library call that failed because
+    /// a peer left (LightGBM's socket read) can return before this process hears of the loss.
+    pub fn lost_within(&self, patience: Duration) -> Option<ClusterError> {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some((rank, why)) = self.lost.lock().ok().and_then(|l| l.clone()) {
+                return Some(ClusterError::Peer { rank, why });
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Tells the peers this rank failed, with why, so they stop with that message instead of
@@ -421,14 +448,30 @@ fn hello(stream: TcpStream, m: &Membership) -> Result<TcpStream, ClusterError> {
     }
 }
 
-/// Starts a peer's reader and heartbeat threads.
-fn start_peer(
-    rank: usize,
-    stream: TcpStream,
-    timeout: Duration,
+/// What a peer's reader thread reports a loss to.
+struct Watch {
     closing: Arc<AtomicBool>,
+    lost: Lost,
     on_lost: OnLost,
-) -> Result<Peer, ClusterError> {
+}
+
+impl Watch {
+    /// Records the loss and, unless the job is ending, calls the handler.
+    fn report(&self, rank: usize, why: String) {
+        if let Ok(mut l) = self.lost.lock()
+            && l.is_none()
+        {
+            *l = Some((rank, why.clone()));
+        }
+        if !self.closing.load(Ordering::SeqCst) {
+            (self.on_lost)(ClusterError::Peer { rank, why });
+        }
+    }
+}
+
+/// Starts a peer's reader and heartbeat threads.
+fn start_peer(rank: usize, stream: TcpStream, timeout: Duration, watch: Watch) -> Result<Peer, ClusterError> {
+    let closing = watch.closing.clone();
     let io = |e: std::io::Error| ClusterError::Peer {
         rank,
         why: format!("its connection failed: {e}"),
@@ -438,10 +481,7 @@ fn start_peer(
     let writer = Arc::new(Mutex::new(BufWriter::new(stream.try_clone().map_err(io)?)));
     let (tx, inbox) = channel();
     let reader = BufReader::new(stream);
-    std::thread::spawn({
-        let closing = closing.clone();
-        move || read_loop(rank, reader, tx, closing, on_lost)
-    });
+    std::thread::spawn(move || read_loop(rank, reader, tx, watch));
     std::thread::spawn({
         let writer = Arc::downgrade(&writer);
         move || {
@@ -462,13 +502,7 @@ fn start_peer(
     Ok(Peer { rank, writer, inbox })
 }
 
-fn read_loop(
-    rank: usize,
-    mut reader: BufReader<TcpStream>,
-    tx: Sender<Frame>,
-    closing: Arc<AtomicBool>,
-    on_lost: OnLost,
-) {
+fn read_loop(rank: usize, mut reader: BufReader<TcpStream>, tx: Sender<Frame>, watch: Watch) {
     let mut departed = false;
     loop {
         let frame = match read_frame(&mut reader) {
@@ -483,12 +517,7 @@ fn read_loop(
             Ok((TAG_FAILED, b)) => {
                 let why = String::from_utf8_lossy(&b).into_owned();
                 let _ = tx.send(Frame::Failed(why.clone()));
-                if !closing.load(Ordering::SeqCst) {
-                    on_lost(ClusterError::Peer {
-                        rank,
-                        why: format!("failed: {why}"),
-                    });
-                }
+                watch.report(rank, format!("failed: {why}"));
                 return;
             }
             Ok((tag, _)) => Frame::Lost(format!("sent an unknown message (tag {tag})")),
@@ -499,9 +528,7 @@ fn read_loop(
                     _ => format!("its connection failed: {e}"),
                 };
                 let _ = tx.send(Frame::Lost(why.clone()));
-                if !closing.load(Ordering::SeqCst) {
-                    on_lost(ClusterError::Peer { rank, why });
-                }
+                watch.report(rank, why);
                 return;
             }
         };
