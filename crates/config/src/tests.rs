@@ -429,3 +429,60 @@ fn a_shifted_schedule_moves_every_cutoff_by_the_same_days() {
     assert_eq!(days, ["1997-11-01", "1997-12-02"]);
     assert_eq!(s.test_cutoff.unwrap().to_string(), "1998-02-01");
 }
+
+#[test]
+fn distributed_workers_are_checked_once() {
+    let with = |section: &str| format!("{GOOD}\n[distributed]\n{section}\n");
+    let p = parse_at(&with("machines = [\"10.0.0.1:12400\", \"10.0.0.2:12400\"]")).unwrap();
+    let d = p.distributed.as_ref().unwrap();
+    assert_eq!(d.coordinator, "10.0.0.1:12401");
+    assert_eq!(d.timeout_seconds, DEFAULT_TIMEOUT_SECONDS);
+    assert_eq!((d.rank, d.port_of(1)), (None, Some(12400)));
+    let cases = [
+        (
+            "machines = [\"10.0.0.1:12400\"]",
+            "distributed.machines",
+            "needs at least 2",
+        ),
+        (
+            "machines = [\"a:1\", \"b\"]",
+            "distributed.machines[1]",
+            "is not host:port",
+        ),
+        (
+            "machines = [\"a:1\", \"a:1\"]",
+            "distributed.machines[1]",
+            "listed twice",
+        ),
+        (
+            "machines = [\"a:1\", \"b:2\"]\nrank = 2",
+            "distributed.rank",
+            "between 0 and 1",
+        ),
+        (
+            "machines = [\"a:1\", \"b:2\"]\ncoordinator = \"b:2\"",
+            "distributed.coordinator",
+            "also a worker",
+        ),
+        (
+            "machines = [\"a:1\", \"b:2\"]\ntimeout_seconds = 0",
+            "distributed.timeout_seconds",
+            "between 1",
+        ),
+        (
+            "machines = [\"a:1\", \"b:2\"]\nranks = 1",
+            "distributed.ranks",
+            "unknown key",
+        ),
+    ];
+    for (section, key, want) in cases {
+        let e = err(&with(section));
+        assert_eq!(e.key(), Some(key), "{e}");
+        assert!(e.to_string().contains(want), "{e}");
+    }
+    let tuned = format!(
+        "{GOOD}\n[tuning]\nfolds = 3\n[tuning.space]\nnum_leaves = [\"15\", \"31\"]\n[distributed]\nmachines = [\"a:1\", \"b:2\"]\n"
+    );
+    let e = err(&tuned);
+    assert!(e.to_string().contains("tuning does not run distributed"), "{e}");
+}
