@@ -192,9 +192,23 @@ fn a_killed_worker_stops_every_other_worker_and_no_package_is_written() {
     let pipeline = cdnow_distributed(d, "cdnow", "6", 3, &slow, 15);
     let models = d.join("models");
     let mut children: Vec<Child> = (0..3).map(|r| worker(&pipeline, &models, r)).collect();
-    // Long enough to be boosting (loading and snapshots take well under a second here).
-    std::thread::sleep(Duration::from_secs(4));
+    // Killed once it is in LightGBM's network (its "Listening..." line), and a second later:
+    // boosting by then, however loaded the machine.
     let mut killed = children.remove(2);
+    let stdout = killed.stdout.take().unwrap();
+    let (joined, listening) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("Listening") {
+                let _ = joined.send(());
+            }
+        }
+    });
+    listening
+        .recv_timeout(Duration::from_secs(120))
+        .expect("rank 2 joins LightGBM's network");
+    std::thread::sleep(Duration::from_secs(1));
     killed.kill().unwrap();
     let _ = killed.wait();
     let started = Instant::now();

@@ -19,8 +19,8 @@ use churnguard_features::{FeatureSpec, load_with_progress, spec_for};
 use churnguard_package::DataSummary;
 use churnguard_train::lightgbm::Network;
 use churnguard_train::{
-    Agreement, Fit, FitSetup, Fitter, Params, Prepared, RoundObserver, Rows, TrainError, final_params, finish,
-    fit_with, prepare,
+    Agreement, Fit, FitSetup, Fitter, Prepared, RoundObserver, Rows, TrainError, final_params, finish, fit_with,
+    prepare,
 };
 use serde::{Deserialize, Serialize};
 
@@ -291,23 +291,17 @@ struct DistributedFit<'a> {
 impl Fitter for DistributedFit<'_> {
     fn fit(
         &mut self,
-        params: &Params,
-        model: &churnguard_config::ModelConfig,
+        setup: &FitSetup<'_>,
         train: &Rows,
         valid: Option<&Rows>,
-        names: &[&str],
-        categorical: &[usize],
         observer: &mut dyn RoundObserver,
     ) -> Result<Fit, TrainError> {
         let extra = network_params(self.d);
         let fitted = {
             let _network = join_network(self.d, 0).map_err(|e| TrainError::Internal(with_causes(&e)))?;
             let setup = FitSetup {
-                params,
                 extra: &extra,
-                model,
-                names,
-                categorical,
+                ..*setup
             };
             fit_with(&setup, train, valid, observer, &mut Follow(self.cluster))?
         };

@@ -160,17 +160,22 @@ impl SourceFile {
         if full_schema.fields().is_empty() || total_rows == Some(0) {
             return Err(err(ErrorKind::Empty));
         }
+        Ok(Self::of(role, src, full_schema, total_rows, Backing::File(file)))
+    }
+
+    /// A source over `backing`, PII columns left out of its schema.
+    fn of(role: Role, src: &TableSource, full_schema: SchemaRef, total_rows: Option<u64>, backing: Backing) -> Self {
         let (schema, dropped_pii) = without_pii(&full_schema, src);
-        Ok(SourceFile {
+        SourceFile {
             role,
-            path: path.clone(),
+            path: src.path.clone(),
             format: src.format,
             schema,
             total_rows,
             dropped_pii,
-            backing: Backing::File(file),
+            backing,
             full_schema,
-        })
+        }
     }
 
     /// A folder table: every Parquet file under it, which must share one schema.
@@ -224,17 +229,13 @@ impl SourceFile {
         if total_rows == 0 && !partition {
             return Err(err(ErrorKind::Empty));
         }
-        let (schema, dropped_pii) = without_pii(&full_schema, src);
-        Ok(SourceFile {
+        Ok(Self::of(
             role,
-            path: path.clone(),
-            format: src.format,
-            schema,
-            total_rows: Some(total_rows),
-            dropped_pii,
-            backing: Backing::Folder { files, partition },
+            src,
             full_schema,
-        })
+            Some(total_rows),
+            Backing::Folder { files, partition },
+        ))
     }
 
     /// A table whose rows are already in memory, named `name` in messages; PII columns are

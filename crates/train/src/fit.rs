@@ -90,6 +90,7 @@ pub fn fit(
 }
 
 /// What a fit is asked to do, apart from its rows.
+#[derive(Clone, Copy)]
 pub struct FitSetup<'a> {
     /// LightGBM's parameters.
     pub params: &'a Params,

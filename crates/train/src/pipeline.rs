@@ -15,7 +15,7 @@ use churnguard_package::{
 };
 
 use crate::TrainError;
-use crate::fit::{Fit, fit, predict};
+use crate::fit::{Alone, Fit, FitSetup, fit_with, predict};
 use crate::lightgbm::Booster;
 use crate::params::Params;
 use crate::rows::{Draw, Rows, gather, position};
@@ -221,16 +221,12 @@ pub struct Prepared {
 
 /// How the final model is fitted: on this machine ([`LocalFit`]), or with other workers.
 pub trait Fitter {
-    /// Fits on `train`, stopping early on `valid` when given and enabled.
-    #[allow(clippy::too_many_arguments)]
+    /// Fits `setup` on `train`, stopping early on `valid` when given and enabled.
     fn fit(
         &mut self,
-        params: &Params,
-        model: &churnguard_config::ModelConfig,
+        setup: &FitSetup<'_>,
         train: &Rows,
         valid: Option<&Rows>,
-        names: &[&str],
-        categorical: &[usize],
         observer: &mut dyn crate::fit::RoundObserver,
     ) -> Result<Fit, TrainError>;
 }
@@ -241,15 +237,12 @@ pub struct LocalFit;
 impl Fitter for LocalFit {
     fn fit(
         &mut self,
-        params: &Params,
-        model: &churnguard_config::ModelConfig,
+        setup: &FitSetup<'_>,
         train: &Rows,
         valid: Option<&Rows>,
-        names: &[&str],
-        categorical: &[usize],
         observer: &mut dyn crate::fit::RoundObserver,
     ) -> Result<Fit, TrainError> {
-        fit(params, model, train, valid, names, categorical, observer)
+        fit_with(setup, train, valid, observer, &mut Alone)
     }
 }
 
@@ -351,13 +344,17 @@ fn tune_and_fit(
         _ => None,
     };
     observe(Event::Phase(Phase::Training));
-    let fitted = fitter.fit(
-        &params,
-        &p.model,
-        &sides.train,
-        Some(&sides.validation),
+    let setup = FitSetup {
+        params: &params,
+        extra: &[],
+        model: &p.model,
         names,
         categorical,
+    };
+    let fitted = fitter.fit(
+        &setup,
+        &sides.train,
+        Some(&sides.validation),
         &mut |round, of, metric| observe(Event::Round { round, of, metric }),
     )?;
     Ok((params, trials, fitted))
