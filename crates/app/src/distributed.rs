@@ -24,7 +24,8 @@ use churnguard_train::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::train::{Clock, check_writable, export_and_package, setting_error};
+use crate::clock::{Clock, setting_error};
+use crate::train::{check_writable, export_and_package};
 use crate::{AppError, Progress, Stage, TrainRequest};
 
 /// A distributed training job as one worker runs it.

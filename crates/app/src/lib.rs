@@ -10,6 +10,7 @@
 //! - [`monitor`]: input drift against a package's references, figures on matured kept lists;
 //! - [`retrain`]: a challenger trained, compared with `latest`, promoted only when not worse.
 
+mod clock;
 mod compare;
 mod distributed;
 mod error;

@@ -252,7 +252,7 @@ pub fn each_partition(
 pub(crate) fn prepare_by_partition(
     p: &Pipeline,
     keys: &[String],
-    clock: &mut crate::train::Clock<'_>,
+    clock: &mut crate::clock::Clock<'_>,
 ) -> Result<churnguard_train::Prepared, AppError> {
     let (spec, first) = partitioned_spec(p, keys, &mut *clock.observe)?;
     // A rule that can never match is refused before the long work.
@@ -266,7 +266,7 @@ pub(crate) fn prepare_by_partition(
             None => load_with_progress(&one_partition(p, k), None, &mut |r| (clock.observe)(Progress::Read(r)))?,
         };
         let prepared = churnguard_train::prepare(p, &h, spec.clone(), &mut |e| clock.event(e))
-            .map_err(|e| crate::train::setting_error(p, e))?;
+            .map_err(|e| crate::clock::setting_error(p, e))?;
         parts.push(prepared);
     }
     churnguard_train::Prepared::join(parts).ok_or_else(|| AppError::NoSuchPartition {

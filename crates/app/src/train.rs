@@ -1,14 +1,15 @@
 //! `train_package`: from a validated pipeline to a verified, versioned model package.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use churnguard_config::Pipeline;
 use churnguard_features::{History, load_with_progress};
 use churnguard_infer::{OnnxModel, OnnxRuntime};
 use churnguard_package::{Latest, MODEL_ONNX, MODEL_TEXT, PARITY_LIMIT, Parity, Written};
-use churnguard_train::{Event, ManifestInputs, Phase, TrainError, Training, export_onnx, input_files, manifest, train};
+use churnguard_train::{ManifestInputs, TrainError, Training, export_onnx, input_files, manifest, train};
 
+pub use crate::clock::StageTimes;
+use crate::clock::{Clock, setting_error};
 use crate::{AppError, Progress, Stage};
 
 /// Test rows compared in the parity check (evenly spread; all of them when fewer).
@@ -28,39 +29,6 @@ pub struct TrainRequest<'a> {
     pub latest: Latest,
 }
 
-/// Where a job spent its time.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct StageTimes {
-    /// Reading the tables.
-    pub load: Duration,
-    /// Snapshots.
-    pub features: Duration,
-    /// Tuning trials.
-    pub tuning: Duration,
-    /// The final model.
-    pub training: Duration,
-    /// Figures, tiers, importance.
-    pub evaluation: Duration,
-    /// ONNX export and parity.
-    pub export: Duration,
-    /// Writing the package.
-    pub package: Duration,
-}
-
-impl StageTimes {
-    fn add(&mut self, stage: Stage, took: Duration) {
-        match stage {
-            Stage::Load => self.load += took,
-            Stage::Features => self.features += took,
-            Stage::Tuning => self.tuning += took,
-            Stage::Training => self.training += took,
-            Stage::Evaluation | Stage::Scoring => self.evaluation += took,
-            Stage::Export => self.export += took,
-            Stage::Package => self.package += took,
-        }
-    }
-}
-
 /// A trained and packaged model.
 pub struct Trained {
     /// The loaded tables (for scoring the latest snapshot next); `None` when partitioned
@@ -74,38 +42,6 @@ pub struct Trained {
     pub written: Written,
     /// Where the time went.
     pub times: StageTimes,
-}
-
-/// Reports stages and times them.
-pub(crate) struct Clock<'a> {
-    pub(crate) observe: &'a mut dyn FnMut(Progress),
-    stage: Stage,
-    since: Instant,
-    times: StageTimes,
-}
-
-impl<'a> Clock<'a> {
-    /// A clock in the load stage from now.
-    pub(crate) fn start(observe: &'a mut dyn FnMut(Progress)) -> Self {
-        Clock {
-            observe,
-            stage: Stage::Load,
-            since: Instant::now(),
-            times: StageTimes::default(),
-        }
-    }
-
-    pub(crate) fn enter(&mut self, stage: Stage) {
-        self.times.add(self.stage, self.since.elapsed());
-        self.stage = stage;
-        self.since = Instant::now();
-        (self.observe)(Progress::Stage(stage));
-    }
-
-    pub(crate) fn finish(mut self) -> StageTimes {
-        self.times.add(self.stage, self.since.elapsed());
-        self.times
-    }
 }
 
 /// Trains a pipeline's model, checks its ONNX export against LightGBM and writes the package as
@@ -234,40 +170,6 @@ pub(crate) fn check_writable(models: &Path) -> Result<(), AppError> {
 fn train_observed(p: &Pipeline, history: &History, clock: &mut Clock<'_>) -> Result<Training, AppError> {
     let result = train(p, history, &mut |event| clock.event(event));
     result.map_err(|e| setting_error(p, e))
-}
-
-impl Clock<'_> {
-    /// A training event as a stage or progress.
-    pub(crate) fn event(&mut self, event: Event<'_>) {
-        match event {
-            Event::Snapshot { report, done, total } => (self.observe)(Progress::Snapshot {
-                cutoff: report.cutoff.clone(),
-                done,
-                total,
-            }),
-            Event::Phase(phase) => self.enter(match phase {
-                Phase::Tuning => Stage::Tuning,
-                Phase::Training => Stage::Training,
-                Phase::Evaluation => Stage::Evaluation,
-            }),
-            Event::Trial { trial, of } => (self.observe)(Progress::Trial {
-                number: trial.number,
-                of,
-            }),
-            Event::Round { round, of, .. } => (self.observe)(Progress::Round { round, of }),
-        }
-    }
-}
-
-/// Training's refusal of a setting of the pipeline file is a usage error naming the file.
-pub(crate) fn setting_error(p: &Pipeline, e: TrainError) -> AppError {
-    match e {
-        e @ (TrainError::Parameter { .. } | TrainError::NoAsOf | TrainError::NoSnapshots) => AppError::Setting {
-            file: p.file.clone(),
-            source: Box::new(e),
-        },
-        other => other.into(),
-    }
 }
 
 /// ONNX Runtime against LightGBM on test rows and on rows probing every split.

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::error::{DecodeCause, ErrorKind, IngestError};
 use crate::output::ParquetOut;
-use crate::pipeline::Progress;
+use crate::report::Progress;
 use crate::source::{PART_PREFIX, SourceFile};
 
 /// The most partitions `churnguard partition` writes: each is an open file while it runs.

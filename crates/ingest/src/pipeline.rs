@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::coerce::IdKind;
 use crate::error::IngestError;
 use crate::pseudonym::Pseudonymizer;
+pub use crate::report::Progress;
 use crate::report::TableReport;
 use crate::source::SourceFile;
 use crate::table::{ScanOptions, TableReader};
@@ -137,17 +138,6 @@ fn tables(p: &Pipeline, as_of: Option<Date>, slots: [Option<TableReader>; 3]) ->
         options: scan_options(p, as_of, id_output),
         pseudonymizer,
     })
-}
-
-/// Progress of a validation, reported after every batch.
-#[derive(Clone, Copy, Debug)]
-pub struct Progress {
-    /// The table being read.
-    pub role: Role,
-    /// Source rows read so far.
-    pub rows_read: u64,
-    /// Rows in the file, when known.
-    pub total_rows: Option<u64>,
 }
 
 /// The outcome of reading one table.

@@ -5,6 +5,17 @@ use serde::Serialize;
 
 use crate::coerce::{IdKind, Reason};
 
+/// Progress of a read, reported after every batch.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// The table being read.
+    pub role: churnguard_config::Role,
+    /// Source rows read so far.
+    pub rows_read: u64,
+    /// Rows in the file, when known.
+    pub total_rows: Option<u64>,
+}
+
 /// Rows rejected for one reason, with the first few examples.
 #[derive(Clone, Debug, Serialize)]
 pub struct Rejection {
