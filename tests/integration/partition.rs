@@ -364,3 +364,48 @@ fn merge_refuses_lists_that_do_not_belong_together() {
         "{err}"
     );
 }
+
+#[test]
+fn partitions_of_one_customer_or_none_score_and_train_like_the_whole_table() {
+    let s = Scratch::new();
+    let d = s.0.path();
+    let whole = d.join("sample.toml");
+    std::fs::write(
+        &whole,
+        format!(
+            "[pipeline]\nname = \"sample\"\n{}\n[snapshots]\nevery_days = 30\nfrom = 1997-10-01\nto = 1998-01-01\ntest_cutoff = 1998-04-01\n[model]\nnum_iterations = 40\nnum_threads = 1\n[evaluation]\nbootstrap_samples = 20\n",
+            crate::cdnow_sample_tables("1998-07-01")
+        ),
+    )
+    .unwrap();
+    let whole = whole.display().to_string();
+    let parts = partitioned(&whole, "400", d);
+    let empty = std::fs::read_dir(d.join("parts/events"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let file = std::fs::File::open(e.path().join("part-0.parquet")).unwrap();
+            let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+            parquet::file::reader::FileReader::metadata(&reader)
+                .file_metadata()
+                .num_rows()
+                == 0
+        })
+        .count();
+    assert!(empty > 0, "no empty partition to test");
+    let models = d.join("models").display().to_string();
+    let (code, _, err) = outcome(&churnguard(&["train", &whole, "--models", &models]));
+    assert_eq!(code, 0, "{err}");
+    // Scored one customer at a time or none, the list is still the whole table's, byte for byte
+    // (ONNX Runtime's path for a lone row rounds otherwise: every row is scored in a pair).
+    let package = format!("{models}/sample/v1");
+    let (code, _, err) = score(&package, &whole, &d.join("whole.csv"), &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = score(&package, &parts, &d.join("merged.csv"), &[]);
+    assert_eq!(code, 0, "{err}");
+    same_bytes(&d.join("whole.csv"), &d.join("merged.csv"));
+    // Trained partition by partition: some partitions hold one class or no one, the whole does not.
+    let (code, out, err) = outcome(&churnguard(&["train", &parts, "--models", &models]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("rows         train 1,251"), "{out}");
+}

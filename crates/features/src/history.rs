@@ -437,6 +437,11 @@ pub fn load_tables(
     let mut event_columns = (false, false, false);
     if let Some(t) = &tables.events {
         let mut col = Collect::with_capacity(t.total_rows());
+        // From the table's columns, not its rows: a partition may hold none, and its features
+        // must still be every other partition's.
+        let schema = t.output_schema(opts.id_output);
+        let has = |name: &str| schema.field_with_name(name).is_ok();
+        event_columns = (has(column::AMOUNT), has(column::QUANTITY), has(column::EVENT_TYPE));
         let report = t.scan(&opts, pseudo.as_mut(), |b, rows_read| {
             progress(Progress {
                 role: Role::Events,
@@ -444,11 +449,6 @@ pub fn load_tables(
                 total_rows: t.total_rows(),
             });
             let idx = index.indices(b.column(0), true);
-            event_columns = (
-                b.column_by_name(column::AMOUNT).is_some(),
-                b.column_by_name(column::QUANTITY).is_some(),
-                b.column_by_name(column::EVENT_TYPE).is_some(),
-            );
             col.push_batch(&idx, &b, column::AMOUNT, column::QUANTITY, column::EVENT_TYPE);
         })?;
         reports.push(report);
@@ -471,6 +471,10 @@ pub fn load_tables(
             batches.push(b);
         })?;
         reports.push(report);
+        // A partition without customers' rows still has their columns (its attribute features).
+        if batches.is_empty() {
+            batches.push(RecordBatch::new_empty(t.output_schema(opts.id_output)));
+        }
     }
     let n = index.len();
     let (has_row, label_values, attributes) = customer_rows(p, n, &batches, &rows);
@@ -480,6 +484,7 @@ pub fn load_tables(
     let mut contacts = None;
     if let Some(t) = &tables.interactions {
         let mut col = Collect::with_capacity(t.total_rows());
+        has_score = t.output_schema(opts.id_output).field_with_name(column::SCORE).is_ok();
         let report = t.scan(&opts, pseudo.as_mut(), |b, rows_read| {
             progress(Progress {
                 role: Role::Interactions,
@@ -487,7 +492,6 @@ pub fn load_tables(
                 total_rows: t.total_rows(),
             });
             let idx = index.indices(b.column(0), false);
-            has_score = b.column_by_name(column::SCORE).is_some();
             contacts_unknown += col.push_batch(&idx, &b, column::SCORE, "", column::KIND);
         })?;
         reports.push(report);

@@ -204,7 +204,43 @@ impl Io {
         })
     }
 
+    /// Scores `rows` so that each row's score does not depend on the rows beside it. ONNX
+    /// Runtime's tree ensemble scores rows in pairs, and the last row of an odd count alone, on
+    /// a path that sums the trees in another order (a 1-ulp difference measured on 1 row in
+    /// 13 to 1 in 4): a list scored partition by partition must equal the whole list, so every
+    /// row is scored in a pair, the odd one out beside a copy of itself.
     fn run(&self, one: &mut OneSession, rows: &[f64], features: usize, labels: bool) -> Result<Scores, SessionError> {
+        let n = rows.len() / features;
+        if n % 2 == 0 {
+            return self.run_pairs(one, rows, features, labels);
+        }
+        let (even, last) = rows.split_at((n - 1) * features);
+        let mut scores = if n > 1 {
+            self.run_pairs(one, even, features, labels)?
+        } else {
+            Scores {
+                width: 1,
+                values: Vec::new(),
+                labels: labels.then(Vec::new),
+            }
+        };
+        let twice: Vec<f64> = last.iter().chain(last).copied().collect();
+        let pair = self.run_pairs(one, &twice, features, labels)?;
+        scores.width = pair.width;
+        scores.values.extend_from_slice(&pair.values[..pair.width]);
+        if let (Some(all), Some(l)) = (&mut scores.labels, pair.labels) {
+            all.extend(l.into_iter().take(1));
+        }
+        Ok(scores)
+    }
+
+    fn run_pairs(
+        &self,
+        one: &mut OneSession,
+        rows: &[f64],
+        features: usize,
+        labels: bool,
+    ) -> Result<Scores, SessionError> {
         let run = SessionError::Run;
         let shape = [rows.len() / features, features];
         // f64 rows go in as they are (no copy); f32 models get a narrowed copy.

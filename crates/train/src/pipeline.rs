@@ -140,13 +140,20 @@ fn cutoffs(p: &Pipeline, h: &History) -> Result<(Vec<Date>, Option<Date>), Train
     Ok((vec![cutoff], s.test_cutoff))
 }
 
-fn check_classes(report: &SnapshotReport) -> Result<(), TrainError> {
-    if let Some(why) = &report.unlabelled_reason {
-        return Err(TrainError::Unlabelled {
+/// A snapshot without labels is refused as soon as it is built.
+fn check_labelled(report: &SnapshotReport) -> Result<(), TrainError> {
+    match &report.unlabelled_reason {
+        Some(why) => Err(TrainError::Unlabelled {
             cutoff: report.cutoff.clone(),
             reason: why.clone(),
-        });
+        }),
+        None => Ok(()),
     }
+}
+
+/// A snapshot whose labelled customers are all of one class is refused, on the whole run's
+/// counts (one partition of a run may well hold only stayers).
+fn check_classes(report: &SnapshotReport) -> Result<(), TrainError> {
     if report.labelled > 0 && (report.churned == 0 || report.churned == report.labelled) {
         return Err(TrainError::SingleClass {
             cutoff: report.cutoff.clone(),
@@ -257,7 +264,7 @@ fn build_snapshots(
     let mut built: Vec<Snapshot> = Vec::with_capacity(cutoffs.len());
     for &cutoff in cutoffs {
         let snap = snapshot(p, h, spec, cutoff)?;
-        check_classes(&snap.report)?;
+        check_labelled(&snap.report)?;
         built.push(snap);
         observe(Event::Snapshot {
             report: &built[built.len() - 1].report,
@@ -430,6 +437,9 @@ pub fn finish(
         .filter(|(_, x)| matches!(x.kind, FeatureKind::Categorical { .. }))
         .map(|(i, _)| i)
         .collect();
+    for report in &sides.snapshots {
+        check_classes(report)?;
+    }
     if sides.train_counts.0 < MIN_TRAINING_ROWS {
         return Err(TrainError::TooFewRows {
             what: "training rows".into(),
