@@ -211,7 +211,7 @@ impl Io {
     /// row is scored in a pair, the odd one out beside a copy of itself.
     fn run(&self, one: &mut OneSession, rows: &[f64], features: usize, labels: bool) -> Result<Scores, SessionError> {
         let n = rows.len() / features;
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             return self.run_pairs(one, rows, features, labels);
         }
         let (even, last) = rows.split_at((n - 1) * features);
