@@ -87,13 +87,8 @@ fn job_of(p: &Pipeline) -> String {
         "machines": p.distributed.as_ref().map(|d| &d.machines),
     });
     let bytes = serde_json::to_vec(&decisive).unwrap_or_default();
-    let digest = sha2_hex(&bytes);
+    let digest = churnguard_model::sha256_hex(&bytes);
     format!("{} ({})", p.name, &digest[..12])
-}
-
-fn sha2_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs this worker's part of a distributed training job; see the module's description.
@@ -245,7 +240,7 @@ fn worker(
         let mut observer = |round: usize, of: usize, _: Option<f64>| (clock.observe)(Progress::Round { round, of });
         fit_with(&setup, &prepared.train, None, &mut observer, &mut Follow(cluster))?
     };
-    let sha = sha2_hex(fitted.model_text.as_bytes());
+    let sha = churnguard_model::sha256_hex(fitted.model_text.as_bytes());
     cluster.gather(sha.clone())?;
     let Outcome::Packaged { version } = cluster.broadcast(None)?;
     Ok(DistributedOutcome::Worker {
@@ -306,7 +301,7 @@ impl Fitter for DistributedFit<'_> {
             };
             fit_with(&setup, train, valid, observer, &mut Follow(self.cluster))?
         };
-        let sha = sha2_hex(fitted.model_text.as_bytes());
+        let sha = churnguard_model::sha256_hex(fitted.model_text.as_bytes());
         let all = self
             .cluster
             .gather(sha.clone())

@@ -238,13 +238,26 @@ pub fn each_partition(
             done,
             total: keys.len(),
         });
-        let h = match first.take() {
-            Some(h) => h,
-            None => load_with_progress(&one_partition(p, k), None, &mut |r| observe(Progress::Read(r)))?,
-        };
+        let h = first_or_load(p, k, &mut first, observe)?;
         work(k, &h, observe)?;
     }
     Ok(())
+}
+
+/// Partition `key`'s history: `first` (the one [`partitioned_spec`] loaded) when still there,
+/// else read now.
+fn first_or_load(
+    p: &Pipeline,
+    key: &str,
+    first: &mut Option<churnguard_features::History>,
+    observe: &mut dyn FnMut(Progress),
+) -> Result<churnguard_features::History, AppError> {
+    match first.take() {
+        Some(h) => Ok(h),
+        None => Ok(load_with_progress(&one_partition(p, key), None, &mut |r| {
+            observe(Progress::Read(r))
+        })?),
+    }
 }
 
 /// A training run on partitioned tables prepared one partition at a time: only one partition's
@@ -261,10 +274,7 @@ pub(crate) fn prepare_by_partition(
     let mut parts = Vec::with_capacity(keys.len());
     let mut first = Some(first);
     for k in keys {
-        let h = match first.take() {
-            Some(h) => h,
-            None => load_with_progress(&one_partition(p, k), None, &mut |r| (clock.observe)(Progress::Read(r)))?,
-        };
+        let h = first_or_load(p, k, &mut first, &mut *clock.observe)?;
         let prepared = churnguard_train::prepare(p, &h, spec.clone(), &mut |e| clock.event(e))
             .map_err(|e| crate::clock::setting_error(p, e))?;
         parts.push(prepared);

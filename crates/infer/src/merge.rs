@@ -413,18 +413,23 @@ fn id_text(ids: &ArrayRef, i: usize) -> String {
     arrow::util::display::array_value_to_string(ids.as_ref(), i).unwrap_or_default()
 }
 
+/// Two customer ids in the order one list sorts them (`CustomerIndex::sort_by_id`): integers by
+/// value, text by its bytes. Both columns have the same type (checked when the lists are read).
+fn compare_ids(a: &ArrayRef, i: usize, b: &ArrayRef, j: usize) -> Ordering {
+    match a.data_type() {
+        DataType::Int64 => a
+            .as_primitive::<Int64Type>()
+            .value(i)
+            .cmp(&b.as_primitive::<Int64Type>().value(j)),
+        _ => a.as_string::<i32>().value(i).cmp(b.as_string::<i32>().value(j)),
+    }
+}
+
 /// The list order of two rows (partition, row): as [`RankBy::compare`] orders one list, with the
 /// customer id where that breaks ties by row (a list's rows are in id order).
 fn compare(parts: &[Part], by: RankBy, (s, i): (usize, usize), (t, j): (usize, usize)) -> Ordering {
     let (a, b) = (&parts[s], &parts[t]);
-    let by_id = || match a.ids.data_type() {
-        DataType::Int64 => a
-            .ids
-            .as_primitive::<Int64Type>()
-            .value(i)
-            .cmp(&b.ids.as_primitive::<Int64Type>().value(j)),
-        _ => a.ids.as_string::<i32>().value(i).cmp(b.ids.as_string::<i32>().value(j)),
-    };
+    let by_id = || compare_ids(&a.ids, i, &b.ids, j);
     let by_probability = || b.probabilities[j].total_cmp(&a.probabilities[i]).then_with(by_id);
     match by {
         RankBy::ValueAtRisk => b.values_at_risk[j]
@@ -779,17 +784,10 @@ fn merge_win_back(parts: &[Part], out: &Path, format: ListFormat) -> Result<(u64
         }
         ids.push(all.column(0).clone());
     }
-    let id_cmp = |(s, i): (usize, usize), (t, j): (usize, usize)| match ids[s].data_type() {
-        DataType::Int64 => ids[s]
-            .as_primitive::<Int64Type>()
-            .value(i)
-            .cmp(&ids[t].as_primitive::<Int64Type>().value(j)),
-        _ => ids[s]
-            .as_string::<i32>()
-            .value(i)
-            .cmp(ids[t].as_string::<i32>().value(j)),
-    };
-    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| id_cmp((a.0, a.1), (b.0, b.1))));
+    rows.sort_by(|a, b| {
+        b.2.total_cmp(&a.2)
+            .then_with(|| compare_ids(&ids[a.0], a.1, &ids[b.0], b.1))
+    });
     let total: f64 = rows.iter().map(|r| r.2).sum();
     if rows.is_empty() {
         return Ok((0, total));

@@ -289,35 +289,21 @@ fn write_table(
     let mut rows_read = 0u64;
     let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); parts as usize];
     for batch in source.stream(&columns, batch_rows.max(1))? {
-        let batch = batch.map_err(|e| {
+        let failed = |e| {
             err(ErrorKind::Decode {
                 rows_read,
                 cause: DecodeCause::Reader(e),
             })
-        })?;
-        let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(|e| {
-            err(ErrorKind::Decode {
-                rows_read,
-                cause: DecodeCause::Reader(e),
-            })
-        })?;
-        route(batch.column(id_at), parts, &mut rows_of).map_err(|e| {
-            err(ErrorKind::Decode {
-                rows_read,
-                cause: DecodeCause::Reader(e),
-            })
-        })?;
+        };
+        let batch = batch.map_err(failed)?;
+        let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(failed)?;
+        route(batch.column(id_at), parts, &mut rows_of).map_err(failed)?;
         for (out, rows) in outs.iter_mut().zip(&mut rows_of) {
             if rows.is_empty() {
                 continue;
             }
             let indices = UInt32Array::from(std::mem::take(rows));
-            let part = arrow::compute::take_record_batch(&batch, &indices).map_err(|e| {
-                err(ErrorKind::Decode {
-                    rows_read,
-                    cause: DecodeCause::Reader(e),
-                })
-            })?;
+            let part = arrow::compute::take_record_batch(&batch, &indices).map_err(failed)?;
             out.push(part, &schema, false).map_err(written)?;
         }
         rows_read += batch.num_rows() as u64;
