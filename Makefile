@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/debug/churnguard
 
-.PHONY: setup build demo test bench fuzz lint fmt clean-models
+.PHONY: setup build demo test bench fuzz fuzz-stable lint fmt clean-models
 
 setup:
 	@./scripts/setup.sh
@@ -25,9 +25,13 @@ bench: setup
 	@./scripts/setup.sh --bench
 	@./bench/run.sh
 
-## Mutation fuzzing of the parsers, FUZZ_SECONDS (default 600) per target; findings go to fuzz/crashes/.
+## Coverage-guided fuzzing (libFuzzer, cargo-fuzz, nightly toolchain) of the parsers, FUZZ_SECONDS
+## (default 600) per target; crashes go to fuzz/artifacts/. fuzz-stable: the stable mutation fuzzer.
 FUZZ_SECONDS ?= 600
 fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
+
+fuzz-stable: setup
 	$(CARGO) run -q -p churnguard-fuzz -- all --seconds $(FUZZ_SECONDS)
 
 ## Formatting and clippy, warnings as errors.

@@ -153,6 +153,35 @@ fn train_writes_a_complete_loadable_package_and_run_adds_the_next_version() {
     assert_eq!(again["test"], manifest["test"]);
 }
 
+/// The trees of a model text: LightGBM's text without its `parameters:` section, which names the
+/// thread count.
+fn trees(package: &Path) -> String {
+    let text = std::fs::read_to_string(package.join("model.txt")).unwrap();
+    text.split("\nparameters:\n").next().unwrap().to_string()
+}
+
+#[test]
+fn the_model_is_the_same_on_one_thread_and_on_every_core_and_too_many_threads_are_capped() {
+    let s = Scratch::new();
+    let models = s.0.path().join("models");
+    // Bagging and feature sampling, so that thread-dependent sampling would show as well.
+    let sampled = config("").replace(
+        "num_leaves = 7",
+        "num_leaves = 7\nbagging_fraction = 0.8\nbagging_freq = 1\nfeature_fraction = 0.8",
+    );
+    for threads in ["1", "1024"] {
+        let p = s.pipeline(&sampled.replace("num_threads = 1", &format!("num_threads = {threads}")));
+        let (code, _, err) = outcome(&churnguard(&["train", &p, "--models", &models.display().to_string()]));
+        assert_eq!(code, 0, "{err}");
+        let capped = err.contains("note: model.num_threads = 1024 is more than this machine's")
+            && err.contains("cores: training on");
+        assert_eq!(capped, threads == "1024", "{err}");
+    }
+    let one = trees(&models.join("sample/v1"));
+    assert!(one.contains("Tree=10"), "{one}");
+    assert_eq!(one, trees(&models.join("sample/v2")));
+}
+
 #[test]
 fn a_parameter_lightgbm_rejects_is_a_config_error_naming_the_key() {
     let s = Scratch::new();

@@ -91,6 +91,11 @@ impl Clock<'_> {
                 of,
             }),
             Event::Round { round, of, .. } => (self.observe)(Progress::Round { round, of }),
+            Event::Threads(threads) => {
+                if let Some(note) = threads.note() {
+                    (self.observe)(Progress::Note(note));
+                }
+            }
         }
     }
 }

@@ -226,6 +226,8 @@ fn worker(
     let names = prepared.spec.names();
     let categorical = categorical_of(&prepared.spec);
     let params = final_params(p, names.len()).map_err(|e| setting_error(p, e))?;
+    let threads = churnguard_train::settle_threads(p.model.num_threads)?;
+    clock.event(churnguard_train::Event::Threads(&threads));
     clock.enter(Stage::Training);
     let fitted = {
         let extra = network_params(d);

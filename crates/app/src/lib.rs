@@ -111,4 +111,6 @@ pub enum Progress {
         /// Customers in all.
         total: usize,
     },
+    /// Something the user should know that does not stop the job.
+    Note(String),
 }

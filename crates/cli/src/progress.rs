@@ -60,6 +60,11 @@ impl Bars {
         let (prefix, done, total, unit, message) = match p {
             P::Read(r) => return self.tables.update(r),
             P::Stage(_) => return self.finish(),
+            P::Note(note) => {
+                self.finish();
+                eprintln!("note: {note}");
+                return;
+            }
             P::Snapshot { cutoff, done, total } => ("snapshots", done, total, "cutoffs", Some(cutoff)),
             P::Trial { number, of } => ("tuning", number, of, "trials", None),
             P::Round { round, of } => ("training", round, of, "rounds", None),

@@ -39,7 +39,8 @@ pub struct ModelConfig {
     pub early_stopping_rounds: u32,
     /// What early stopping watches (default `binary_logloss`).
     pub early_stopping_metric: StoppingMetric,
-    /// LightGBM threads, 0 for one per core (default 0). The model is the same for a given count.
+    /// LightGBM threads, 0 for the cores other processes leave idle when training starts (default
+    /// 0); a count above the machine's cores is cut to them. The model is the same on any count.
     pub num_threads: u32,
     /// How the rarer class is weighted (default: not at all).
     pub class_weight: ClassWeight,

@@ -1,30 +1,30 @@
 //! `churnguard-fuzz`: mutation fuzzing of what churnguard reads from users, on the stable
-//! toolchain. Each target takes seed inputs from `fuzz/corpus` (and the bundled pipelines and
+//! toolchain, and the replay of saved findings. Each target takes seed inputs from `fuzz/corpus` (and the bundled pipelines and
 //! data), damages them (bit flips, bytes set to delimiters and extremes, insertions, deletions,
 //! duplicated and spliced ranges, truncation, digits replaced by huge or odd numbers) and feeds
 //! them to the same code a user's file or request reaches. A panic is a finding: the input is
 //! saved under `fuzz/crashes/` and the run exits 1.
 //!
-//! Not coverage-guided (libFuzzer needs a nightly toolchain this machine cannot fetch): inputs
-//! do not evolve toward new code paths, so runs are longer for the same reach.
+//! Not coverage-guided: `make fuzz` runs the libFuzzer targets of `fuzz/` for that. This one
+//! needs no nightly toolchain, so `make test` runs it on a few seeded inputs, and `replay`
+//! feeds every file of `fuzz/regressions/<target>/` (libFuzzer's findings, once fixed) through
+//! its target.
 //!
 //! Usage: churnguard-fuzz TARGET|all [--seconds N | --iterations N] [--seed S]
+//!        churnguard-fuzz replay TARGET|all
 //! Targets: model, config, csv, parquet, request.
 
-mod mutate;
-mod targets;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use churnguard_eval::SplitMix64;
+use churnguard_fuzz::{Target, mutate, targets};
 
-use crate::targets::Target;
-
-/// How long each target runs.
+/// How long each target runs, or that it replays saved findings instead of mutating.
 enum Budget {
     Seconds(f64),
     Iterations(u64),
+    Replay,
 }
 
 fn main() {
@@ -33,13 +33,13 @@ fn main() {
         Ok(x) => x,
         Err(e) => {
             eprintln!(
-                "error: {e}\nusage: churnguard-fuzz TARGET|all [--seconds N | --iterations N] [--seed S]\ntargets: {}",
+                "error: {e}\nusage: churnguard-fuzz TARGET|all [--seconds N | --iterations N] [--seed S]\n       churnguard-fuzz replay TARGET|all\ntargets: {}",
                 targets::NAMES.join(", ")
             );
             std::process::exit(2);
         }
     };
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = churnguard_fuzz::repository();
     quiet_panics();
     let mut found = 0;
     for name in names {
@@ -50,7 +50,10 @@ fn main() {
                 std::process::exit(1);
             }
         };
-        found += run(&mut *target, &name, &budget, seed, &root);
+        found += match budget {
+            Budget::Replay => replay(&mut *target, &name, &root),
+            _ => run(&mut *target, &name, &budget, seed, &root),
+        };
     }
     std::process::exit(i32::from(found > 0));
 }
@@ -66,6 +69,7 @@ fn parse_args(args: &[String]) -> Result<(Vec<String>, Budget, u64), String> {
             "--seconds" => budget = Budget::Seconds(value(a)?.parse().map_err(|e| format!("--seconds: {e}"))?),
             "--iterations" => budget = Budget::Iterations(value(a)?.parse().map_err(|e| format!("--iterations: {e}"))?),
             "--seed" => seed = value(a)?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "replay" if names.is_empty() => budget = Budget::Replay,
             "all" => names.extend(targets::NAMES.iter().map(|n| n.to_string())),
             n if targets::NAMES.contains(&n) => names.push(n.to_string()),
             other => return Err(format!("unknown target or flag `{other}`")),
@@ -98,6 +102,28 @@ thread_local! {
     static LAST_PANIC: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
+/// Feeds every saved finding of target `name` through it; returns the number that panicked.
+fn replay(target: &mut dyn Target, name: &str, root: &Path) -> u64 {
+    let dir = churnguard_fuzz::regressions(root, name);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .unwrap_or_default();
+    files.sort();
+    let mut crashes = 0;
+    for file in &files {
+        let Ok(input) = std::fs::read(file) else {
+            continue;
+        };
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.run(&input))).is_err() {
+            crashes += 1;
+            let why = LAST_PANIC.with(|p| p.borrow().clone());
+            eprintln!("{name}: {} panicked ({why})", file.display());
+        }
+    }
+    println!("{name:<8} {:>8} findings replayed, {crashes} panicked", files.len());
+    crashes
+}
+
 /// Runs one target for its budget; returns the number of inputs that panicked.
 fn run(target: &mut dyn Target, name: &str, budget: &Budget, seed: u64, root: &Path) -> u64 {
     let seeds = target.seeds();
@@ -108,6 +134,7 @@ fn run(target: &mut dyn Target, name: &str, budget: &Budget, seed: u64, root: &P
         match budget {
             Budget::Seconds(s) if started.elapsed() >= Duration::from_secs_f64(*s) => break,
             Budget::Iterations(i) if n >= *i => break,
+            Budget::Replay => break,
             _ => {}
         }
         let input = mutate::mutate(&seeds, &mut rng);

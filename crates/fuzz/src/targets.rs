@@ -27,7 +27,7 @@ pub fn open(name: &str, root: &Path) -> Result<Box<dyn Target>, String> {
             Config(root.join("pipelines/fuzz.toml")),
         )?),
         "csv" => Box::new(Files::of(root, "fuzz/corpus/csv", "csv", Table::csv()?)?),
-        "parquet" => Box::new(Files::of(root, "data/cdnow", "parquet", Table::parquet()?)?),
+        "parquet" => Box::new(Files::of(root, "fuzz/corpus/parquet", "parquet", Table::parquet()?)?),
         "request" => Box::new(Files::of(root, "fuzz/corpus/request", "json", Request::open(root)?)?),
         other => return Err(format!("no target {other}")),
     })

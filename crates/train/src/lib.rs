@@ -9,6 +9,7 @@ mod params;
 mod pipeline;
 mod rows;
 mod test_list;
+mod threads;
 mod tuning;
 
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ pub use pipeline::{
 };
 pub use rows::{Draw, Rows, customer_keys, fold_of, gather, position};
 pub use test_list::{REASON_SAMPLE, SCORE_BINS};
+pub use threads::{Threads, settle as settle_threads};
 pub use tuning::{best, combinations, tune};
 
 /// Training a pipeline's model failed.

@@ -411,6 +411,15 @@ impl Drop for Network {
     }
 }
 
+/// Caps the threads of every LightGBM call in this process at `threads` (a `num_threads`
+/// parameter above it is cut to it).
+pub fn set_max_threads(threads: u32) -> Result<(), LightGbmError> {
+    let call = "LGBM_SetMaxThreads";
+    let n = i32::try_from(threads.max(1)).unwrap_or(i32::MAX);
+    // SAFETY: sets one process-wide integer.
+    check(call, unsafe { sys::LGBM_SetMaxThreads(n) })
+}
+
 /// LightGBM's parameters and their aliases, as LightGBM reports them: each canonical name with the
 /// other names it accepts.
 pub fn parameter_aliases() -> Result<Vec<(String, Vec<String>)>, LightGbmError> {

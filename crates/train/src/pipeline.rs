@@ -59,6 +59,8 @@ pub enum Event<'a> {
     },
     /// A later phase began.
     Phase(Phase),
+    /// The threads LightGBM trains on were decided.
+    Threads(&'a crate::Threads),
 }
 
 /// The phases of a training run after the snapshots.
@@ -335,6 +337,7 @@ fn tune_and_fit(
     observe: &mut dyn FnMut(Event<'_>),
 ) -> Result<(Params, Option<Vec<Trial>>, Fit), TrainError> {
     let mut params = final_params(p, names.len())?;
+    observe(Event::Threads(&crate::settle_threads(p.model.num_threads)?));
     let trials = match (&p.tuning, &sides.pool) {
         (Some(t), Some(pool)) => {
             observe(Event::Phase(Phase::Tuning));

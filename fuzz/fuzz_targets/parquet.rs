@@ -1,0 +1,4 @@
+//! An events Parquet file of the CDNOW shape: validated, loaded, snapshotted, labelled.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|input: &[u8]| churnguard_fuzz::run_one("parquet", input));
