@@ -25,10 +25,8 @@ def pandas_features(d, cutoff, out):
     return len(f)
 
 
-def pandas_frame(ev, ct, cu, C, dictionaries=None):
-    """The features at cutoff C of the customers in these events, contacts and customer rows
-    (one row per customer with an event before C). Category codes follow `dictionaries`
-    (column -> values, as a model's FeatureSpec holds them), else the sorted values seen."""
+def pandas_events(ev, C):
+    """The event features at cutoff C, one row per customer with an event before C."""
     import pandas as pd
 
     ev = ev[ev.timestamp < C].sort_values(["customer_id", "timestamp"], kind="stable")
@@ -59,6 +57,16 @@ def pandas_frame(ev, ct, cu, C, dictionaries=None):
     f["gap_max_days"] = gg.max()
     f["last_gap_days"] = gg.last()
     f["recency_over_gap"] = (f.recency_days / f.gap_mean_days).where(f.gap_mean_days > 0)
+    return f
+
+
+def pandas_frame(ev, ct, cu, C, dictionaries=None):
+    """The features at cutoff C of the customers in these events, contacts and customer rows
+    (one row per customer with an event before C). Category codes follow `dictionaries`
+    (column -> values, as a model's FeatureSpec holds them), else the sorted values seen."""
+    import pandas as pd
+
+    f = pandas_events(ev, C)
 
     ct = ct[ct.timestamp < C].copy()
     ct["age"] = (C - ct.timestamp).dt.total_seconds() / 86400
