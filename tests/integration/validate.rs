@@ -105,6 +105,14 @@ fn a_config_that_is_a_pipe_a_device_or_huge_is_refused_without_reading_it() {
     }
 }
 
+/// The `parquet` fuzz target's saved finding, in the same columns as the CDNOW sample.
+fn damaged_parquet() -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/parquet/dictionary-page-missing.parquet")
+        .display()
+        .to_string()
+}
+
 #[test]
 fn unusable_data_exits_1_naming_the_file() {
     let s = Scratch::new();
@@ -128,12 +136,19 @@ fn unusable_data_exits_1_naming_the_file() {
             sample_config("amount = \"price\"\n"),
             "column `price` (set by `data.events.amount`) is not in the file",
         ),
+        (
+            // Found by `make fuzz`: a dictionary-encoded page without its dictionary, on which
+            // the parquet crate panics.
+            sample_config("").replace(&cdnow_sample(), &damaged_parquet()),
+            "reading failed after 0 rows: Parquet argument error: a damaged page",
+        ),
     ];
     for (text, want) in cases {
         let path = s.pipeline(&text);
         let (code, out, err) = outcome(&churnguard(&["validate", &path]));
         assert_eq!(code, 1, "{out}{err}");
         assert!(out.contains(want) && out.contains("NOT usable"), "{want}: {out}");
+        assert!(!err.contains("panicked"), "{err}");
     }
 }
 

@@ -139,8 +139,27 @@ fn quiet_on_closed_pipe(command: &Command) {
     }
 }
 
+/// The parquet crate panics on some damaged pages; ingest catches those panics and reports the
+/// file as damaged, so a panic there gets one line instead of a panic report and backtrace.
+fn brief_parquet_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| match info.location() {
+        Some(l) if l.file().contains("/parquet-") => {
+            let why = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            eprintln!("note: the Parquet reader stopped on damaged data ({why})");
+        }
+        _ => default(info),
+    }));
+}
+
 fn main() -> ExitCode {
     keep_openmp_passive();
+    brief_parquet_panics();
     let cli = Cli::parse();
     quiet_on_closed_pipe(&cli.command);
     let result = match cli.command {

@@ -44,7 +44,39 @@ pub fn run_one(name: &'static str, input: &[u8]) {
             }
         }
         if let Some(t) = opened.get_mut(name) {
-            t.run(input);
+            keep_caught_panics();
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.run(input))).is_err() {
+                let why = LAST_PANIC.lock().map(|p| p.clone()).unwrap_or_default();
+                eprintln!("fuzz target {name}: a panic reached the caller: {why}");
+                std::process::abort();
+            }
         }
+    });
+}
+
+/// The last panic's message and place, from any thread.
+static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// libFuzzer's panic hook aborts on every panic, also one the code catches and turns into an
+/// error (the parquet crate's on a damaged page): a finding is a panic that reaches the caller,
+/// as a user would see it, so the hook only records and `run_one` aborts on what escapes.
+fn keep_caught_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let place = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            let message = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if let Ok(mut last) = LAST_PANIC.lock() {
+                *last = format!("{message}{place}");
+            }
+        }));
     });
 }

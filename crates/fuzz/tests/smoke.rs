@@ -2,17 +2,25 @@
 //! panic among them; and every saved finding of `make fuzz` (`fuzz/regressions/<target>/`)
 //! replayed on the stable toolchain.
 
-#[test]
-fn every_target_survives_a_short_seeded_run() {
+use churnguard_fuzz::{NAMES, regressions, repository};
+
+/// The stdout of `churnguard-fuzz ARGS`, which must exit 0.
+fn fuzz(args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_churnguard-fuzz"))
-        .args(["all", "--iterations", "400", "--seed", "7"])
+        .args(args)
         .env("OMP_WAIT_POLICY", "passive")
         .output()
         .expect("churnguard-fuzz runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    for target in ["model", "config", "csv", "parquet", "request"] {
+    assert!(out.status.success(), "churnguard-fuzz {args:?}\n{stdout}\n{stderr}");
+    stdout
+}
+
+#[test]
+fn every_target_survives_a_short_seeded_run() {
+    let stdout = fuzz(&["all", "--iterations", "400", "--seed", "7"]);
+    for target in NAMES {
         assert!(
             stdout
                 .lines()
@@ -24,21 +32,14 @@ fn every_target_survives_a_short_seeded_run() {
 
 #[test]
 fn every_saved_finding_is_replayed_without_a_panic() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_churnguard-fuzz"))
-        .args(["replay", "all"])
-        .env("OMP_WAIT_POLICY", "passive")
-        .output()
-        .expect("churnguard-fuzz runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    for target in ["model", "config", "csv", "parquet", "request"] {
-        let replayed = std::fs::read_dir(churnguard_fuzz::regressions(&churnguard_fuzz::repository(), target))
+    let stdout = fuzz(&["replay", "all"]);
+    for target in NAMES {
+        let saved = std::fs::read_dir(regressions(&repository(), target))
             .map_or(0, |d| d.flatten().filter(|e| e.path().is_file()).count());
         assert!(
             stdout
                 .lines()
-                .any(|l| l.starts_with(target) && l.contains(&format!(" {replayed} findings replayed, 0 panicked"))),
+                .any(|l| l.starts_with(target) && l.contains(&format!(" {saved} findings replayed, 0 panicked"))),
             "{target}: not every finding was replayed:\n{stdout}"
         );
     }

@@ -85,7 +85,7 @@ impl Iterator for FolderStream {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some(r) = &mut self.current
-                && let Some(batch) = r.next()
+                && let Some(batch) = decoded(r)
             {
                 return Some(batch);
             }
@@ -97,12 +97,28 @@ impl Iterator for FolderStream {
     }
 }
 
+/// The next batch of a Parquet reader. The parquet crate panics on some damaged pages (a
+/// dictionary-encoded page without its dictionary, found by `make fuzz`): a damaged file is an
+/// error naming the damage, never a panic.
+fn decoded(reader: &mut ParquetRecordBatchReader) -> Option<Result<RecordBatch, arrow::error::ArrowError>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next())).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Some(Err(arrow::error::ArrowError::ParquetError(format!(
+            "a damaged page: the Parquet decoder gave up ({why})"
+        ))))
+    })
+}
+
 impl Iterator for BatchStream {
     type Item = Result<RecordBatch, arrow::error::ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            BatchStream::Parquet(r) => r.next(),
+            BatchStream::Parquet(r) => decoded(r),
             BatchStream::Csv(r) => r.next(),
             BatchStream::Memory(b) => b.take().map(Ok),
             BatchStream::Folder(f) => f.next(),

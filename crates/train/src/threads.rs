@@ -190,33 +190,16 @@ mod tests {
 
     #[test]
     fn notes_say_why_fewer_threads_are_used() {
-        let capped = Threads {
-            used: 2,
-            asked: 64,
+        let threads = |used, asked, busy| Threads {
+            used,
+            asked,
             cores: 2,
-            busy: None,
+            busy,
         };
-        assert!(
-            capped
-                .note()
-                .is_some_and(|n| n.contains("64") && n.contains("training on 2"))
-        );
-        let busy = Threads {
-            used: 1,
-            asked: 0,
-            cores: 2,
-            busy: Some(1.0),
-        };
-        assert!(
-            busy.note()
-                .is_some_and(|n| n.contains("1.0 of 2 cores") && n.contains("1 thread "))
-        );
-        let quiet = Threads {
-            used: 2,
-            asked: 0,
-            cores: 2,
-            busy: Some(0.1),
-        };
-        assert_eq!(quiet.note(), None);
+        let capped = threads(2, 64, None).note();
+        assert!(capped.is_some_and(|n| n.contains("64") && n.contains("training on 2")));
+        let busy = threads(1, 0, Some(1.0)).note();
+        assert!(busy.is_some_and(|n| n.contains("1.0 of 2 cores") && n.contains("1 thread ")));
+        assert_eq!(threads(2, 0, Some(0.1)).note(), None);
     }
 }
