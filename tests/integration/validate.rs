@@ -105,10 +105,10 @@ fn a_config_that_is_a_pipe_a_device_or_huge_is_refused_without_reading_it() {
     }
 }
 
-/// The `parquet` fuzz target's saved finding, in the same columns as the CDNOW sample.
-fn damaged_parquet() -> String {
+/// A saved finding of the `parquet` fuzz target, in the same columns as the CDNOW sample.
+fn damaged_parquet(name: &str) -> String {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/regressions/parquet/dictionary-page-missing.parquet")
+        .join(format!("../../fuzz/regressions/parquet/{name}.parquet"))
         .display()
         .to_string()
 }
@@ -139,8 +139,13 @@ fn unusable_data_exits_1_naming_the_file() {
         (
             // Found by `make fuzz`: a dictionary-encoded page without its dictionary, on which
             // the parquet crate panics.
-            sample_config("").replace(&cdnow_sample(), &damaged_parquet()),
-            "reading failed after 0 rows: Parquet argument error: a damaged page",
+            sample_config("").replace(&cdnow_sample(), &damaged_parquet("dictionary-page-missing")),
+            "reading failed after 0 rows: Parquet argument error: Parquet error: damaged data: the Parquet reader gave up",
+        ),
+        (
+            // Row counts whose sum overflows, on which the parquet crate panics in debug builds.
+            sample_config("").replace(&cdnow_sample(), &damaged_parquet("row-counts-overflow")),
+            "not a readable Parquet file (is it truncated, or another format?): Parquet error: damaged data",
         ),
     ];
     for (text, want) in cases {

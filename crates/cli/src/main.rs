@@ -139,12 +139,12 @@ fn quiet_on_closed_pipe(command: &Command) {
     }
 }
 
-/// The parquet crate panics on some damaged pages; ingest catches those panics and reports the
+/// The parquet crate panics on some damaged files; ingest catches those panics and reports the
 /// file as damaged, so a panic there gets one line instead of a panic report and backtrace.
 fn brief_parquet_panics() {
     let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| match info.location() {
-        Some(l) if l.file().contains("/parquet-") => {
+    std::panic::set_hook(Box::new(move |info| {
+        if churnguard_ingest::in_guarded_parquet_call() {
             let why = info
                 .payload()
                 .downcast_ref::<&str>()
@@ -152,8 +152,9 @@ fn brief_parquet_panics() {
                 .or_else(|| info.payload().downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             eprintln!("note: the Parquet reader stopped on damaged data ({why})");
+        } else {
+            default(info);
         }
-        _ => default(info),
     }));
 }
 

@@ -11,6 +11,7 @@ use arrow::record_batch::RecordBatch;
 use churnguard_config::{FileFormat, Role, TableSource};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::errors::ParquetError;
 
 use crate::error::{ErrorKind, IngestError};
 
@@ -61,12 +62,8 @@ impl FolderStream {
     fn open_next(&mut self) -> Option<Result<(), arrow::error::ArrowError>> {
         let path = self.files.next()?;
         let opened = File::open(&path)
-            .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
-            .and_then(ParquetRecordBatchReaderBuilder::try_new)
-            .and_then(|b| {
-                let mask = ProjectionMask::roots(b.parquet_schema(), self.columns.iter().copied());
-                b.with_projection(mask).with_batch_size(self.batch_rows).build()
-            });
+            .map_err(|e| ParquetError::External(Box::new(e)))
+            .and_then(|f| parquet_reader(f, &self.columns, self.batch_rows));
         Some(match opened {
             Ok(reader) => {
                 self.current = Some(reader);
@@ -97,19 +94,49 @@ impl Iterator for FolderStream {
     }
 }
 
-/// The next batch of a Parquet reader. The parquet crate panics on some damaged pages (a
-/// dictionary-encoded page without its dictionary, found by `make fuzz`): a damaged file is an
-/// error naming the damage, never a panic.
-fn decoded(reader: &mut ParquetRecordBatchReader) -> Option<Result<RecordBatch, arrow::error::ArrowError>> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next())).unwrap_or_else(|panic| {
+thread_local! {
+    static IN_PARQUET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside a call into the parquet crate whose panics ingest turns into
+/// errors (so a panic hook can keep its report short).
+pub fn in_guarded_parquet_call() -> bool {
+    IN_PARQUET.with(std::cell::Cell::get)
+}
+
+/// Runs a call into the parquet crate, which panics on some damaged files (a dictionary-encoded
+/// page without its dictionary, row counts that overflow when summed: found by `make fuzz`): a
+/// damaged file is an error naming the damage, never a panic.
+fn guarded<T>(call: impl FnOnce() -> Result<T, ParquetError>) -> Result<T, ParquetError> {
+    IN_PARQUET.with(|g| g.set(true));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+    IN_PARQUET.with(|g| g.set(false));
+    outcome.unwrap_or_else(|panic| {
         let why = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        Some(Err(arrow::error::ArrowError::ParquetError(format!(
-            "a damaged page: the Parquet decoder gave up ({why})"
-        ))))
+        Err(ParquetError::General(format!(
+            "damaged data: the Parquet reader gave up ({why})"
+        )))
+    })
+}
+
+/// The next batch of a Parquet reader, guarded.
+fn decoded(reader: &mut ParquetRecordBatchReader) -> Option<Result<RecordBatch, arrow::error::ArrowError>> {
+    match guarded(|| Ok(reader.next())) {
+        Ok(next) => next,
+        Err(e) => Some(Err(e.into())),
+    }
+}
+
+/// A reader of `columns` (by index) of a Parquet file, guarded.
+fn parquet_reader(file: File, columns: &[usize], batch_rows: usize) -> Result<ParquetRecordBatchReader, ParquetError> {
+    guarded(|| {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());
+        builder.with_projection(mask).with_batch_size(batch_rows).build()
     })
 }
 
@@ -220,7 +247,7 @@ impl SourceFile {
                     cause: e.to_string(),
                 })
             })?;
-            total_rows += builder.metadata().file_metadata().num_rows().max(0) as u64;
+            total_rows = total_rows.saturating_add(builder.metadata().file_metadata().num_rows().max(0) as u64);
             let schema = builder.schema().clone();
             match &full_schema {
                 None => full_schema = Some(schema),
@@ -321,14 +348,7 @@ impl SourceFile {
         };
         match self.format {
             FileFormat::Parquet => {
-                let builder =
-                    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(ErrorKind::NotParquet(e)))?;
-                let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-                let reader = builder
-                    .with_projection(mask)
-                    .with_batch_size(batch_rows)
-                    .build()
-                    .map_err(|e| err(ErrorKind::NotParquet(e)))?;
+                let reader = parquet_reader(file, &indices, batch_rows).map_err(|e| err(ErrorKind::NotParquet(e)))?;
                 Ok(BatchStream::Parquet(reader))
             }
             FileFormat::Csv => {
