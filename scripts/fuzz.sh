@@ -32,6 +32,7 @@ fi
 export CMAKE="${CMAKE:-$root/.tools/venv/bin/cmake}"
 export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$root/.tools/lib/libonnxruntime.so}"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+export LSAN_OPTIONS="suppressions=$root/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 seeds_of() {
   case "$1" in
