@@ -145,12 +145,7 @@ fn brief_parquet_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if churnguard_ingest::in_guarded_parquet_call() {
-            let why = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let why = churnguard_ingest::panic_message(info.payload());
             eprintln!("note: the Parquet reader stopped on damaged data ({why})");
         } else {
             default(info);

@@ -68,12 +68,7 @@ fn keep_caught_panics() {
                 .location()
                 .map(|l| format!(" at {}:{}", l.file(), l.line()))
                 .unwrap_or_default();
-            let message = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let message = churnguard_ingest::panic_message(info.payload());
             if let Ok(mut last) = LAST_PANIC.lock() {
                 *last = format!("{message}{place}");
             }

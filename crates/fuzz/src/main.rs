@@ -88,12 +88,7 @@ fn quiet_panics() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let message = churnguard_ingest::panic_message(info.payload());
         LAST_PANIC.with(|p| *p.borrow_mut() = format!("{message}{place}"));
     }));
 }

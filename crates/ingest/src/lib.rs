@@ -35,7 +35,7 @@ pub use pipeline::{
 };
 pub use pseudonym::{KeyError, MIN_KEY_BYTES, Pseudonymizer};
 pub use report::{ColumnReport, RejectExample, Rejection, TableReport, ValueCounts};
-pub use source::{MAX_CSV_LINE_BYTES, PART_PREFIX, in_guarded_parquet_call, parquet_files};
+pub use source::{MAX_CSV_LINE_BYTES, PART_PREFIX, in_guarded_parquet_call, panic_message, parquet_files};
 pub use table::{ScanOptions, TableReader};
 
 /// Names of the columns in normalized batches. Attributes of the customers table keep their

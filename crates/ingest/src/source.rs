@@ -104,6 +104,15 @@ pub fn in_guarded_parquet_call() -> bool {
     IN_PARQUET.with(std::cell::Cell::get)
 }
 
+/// The message a panic carries (a `&str` or a `String`; empty otherwise).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
 /// Runs a call into the parquet crate, which panics on some damaged files (a dictionary-encoded
 /// page without its dictionary, row counts that overflow when summed: found by `make fuzz`): a
 /// damaged file is an error naming the damage, never a panic.
@@ -112,11 +121,7 @@ fn guarded<T>(call: impl FnOnce() -> Result<T, ParquetError>) -> Result<T, Parqu
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
     IN_PARQUET.with(|g| g.set(false));
     outcome.unwrap_or_else(|panic| {
-        let why = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let why = panic_message(panic.as_ref());
         Err(ParquetError::General(format!(
             "damaged data: the Parquet reader gave up ({why})"
         )))
