@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use churnguard_app::{AppError, TrainRequest, Trained, list_path, score_list, train_package};
 use churnguard_config::Pipeline;
-use churnguard_eval::Evaluation;
+use churnguard_eval::{Evaluation, Interval};
 use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime};
 use churnguard_train::Training;
 
@@ -323,9 +323,12 @@ fn figure_lines(s: &mut String, p: &Pipeline, t: &Training) {
     }
     calibration_lines(s, t);
     if let Some(v) = &t.value_capture {
-        let shares = |c: &[(f64, f64)]| {
+        let shares = |c: &[(f64, f64)], intervals: &[(f64, Interval)]| {
             c.iter()
-                .map(|(k, x)| format!("top {k}% {}", percent(*x)))
+                .map(|(k, x)| match intervals.iter().find(|(at, _)| at == k) {
+                    Some((_, i)) => format!("top {k}% {} [{}, {}]", percent(*x), percent(i.lower), percent(i.upper)),
+                    None => format!("top {k}% {}", percent(*x)),
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -336,8 +339,8 @@ fn figure_lines(s: &mut String, p: &Pipeline, t: &Training) {
                 "spend of the test's churners (past {} days) held by the list ranked by {}: {}; by probability alone: {}",
                 v.spend_days,
                 v.ranked_by.replace('_', " "),
-                shares(&v.captured),
-                shares(&v.by_probability)
+                shares(&v.captured, &v.intervals),
+                shares(&v.by_probability, &[])
             ),
         );
     }

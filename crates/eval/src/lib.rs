@@ -21,8 +21,8 @@ pub use calibrate::{
 pub use curves::{BAND_POINTS, Band, CURVE_POINTS, Curves, Points, curves};
 pub use histogram::Histogram;
 pub use metrics::{
-    CalibrationBin, Confusion, Interval, Lift, average_precision, bootstrap_auc, brier, calibration, confusion,
-    lift_at, log_loss, roc_auc, value_captured,
+    CalibrationBin, Confusion, Interval, Lift, average_precision, bootstrap_auc, bootstrap_value_captured, brier,
+    calibration, confusion, lift_at, log_loss, roc_auc, value_captured,
 };
 pub use paired::{Agreement, PairedAuc, agreement, delong, two_sided_p};
 pub use rng::{SplitMix64, mix};

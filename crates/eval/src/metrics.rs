@@ -436,6 +436,52 @@ pub(crate) fn resamples<T: Send>(
         .ok_or_else(|| EvalError::Invalid("almost every resample holds one class only".into()))
 }
 
+/// Percentile 95% interval of [`value_captured`] at one top share, over `samples` resamples of the
+/// rows with replacement ([`bootstrap_auc`]'s streams): how far the share could move on another
+/// set of customers of the same kind. `None` when the churners of most resamples hold no value.
+pub fn bootstrap_value_captured(
+    labels: &[bool],
+    order: &[usize],
+    value: &[f64],
+    percent: f64,
+    samples: usize,
+    seed: u64,
+) -> Result<Option<Interval>, EvalError> {
+    if order.len() != labels.len() || value.len() != labels.len() {
+        return Err(EvalError::Invalid(format!(
+            "{} labels, {} rows in order and {} values",
+            labels.len(),
+            order.len(),
+            value.len()
+        )));
+    }
+    check_classes(labels)?;
+    // Each row its own group, in the list's order: a resample's counts say how often each row was drawn.
+    let r = Ranking {
+        order: order.to_vec(),
+        groups: (0..order.len()).map(|g| (g, g + 1)).collect(),
+    };
+    let top = top_count(order.len(), percent);
+    let share = |counts: &[u32], _: u64, _: u64| -> Option<f64> {
+        let (mut left, mut held, mut lost) = (top, 0.0, 0.0);
+        for (pair, &i) in counts.chunks_exact(2).zip(order) {
+            let drawn = (pair[0] + pair[1]) as usize;
+            let taken = drawn.min(left);
+            left -= taken;
+            if labels[i] {
+                held += taken as f64 * value[i];
+                lost += drawn as f64 * value[i];
+            }
+        }
+        (lost > 0.0 && lost.is_finite()).then(|| held / lost)
+    };
+    let shares: Vec<f64> = resamples(labels, &r, samples, seed, &share)?
+        .into_iter()
+        .flatten()
+        .collect();
+    Ok((shares.len() * 2 > samples).then(|| interval_of(shares)))
+}
+
 /// The share of the churners' value held by the top of a list, at each top share (percent):
 /// `order` lists the rows first to last, `value` is by row (a past spend, say). `None` when the
 /// churners hold no value.

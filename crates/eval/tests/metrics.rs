@@ -157,6 +157,46 @@ fn bootstrap_interval_holds_the_auc_narrows_with_rows_and_follows_the_seed() {
 }
 
 #[test]
+fn value_captured_interval_holds_the_share_narrows_with_rows_and_refuses_mismatched_rows() {
+    let (labels, scores) = synthetic(4000, 5);
+    let value: Vec<f64> = (0..4000).map(|i| 1.0 + (i % 97) as f64).collect();
+    let ranked: Vec<f64> = scores.iter().zip(&value).map(|(p, v)| p * v).collect();
+    let order_of = |n: usize| {
+        let mut o: Vec<usize> = (0..n).collect();
+        o.sort_by(|&a, &b| ranked[b].total_cmp(&ranked[a]).then(a.cmp(&b)));
+        o
+    };
+    let order = order_of(4000);
+    let share = value_captured(&labels, &order, &value, &[10.0]).unwrap()[0].1;
+    let a = bootstrap_value_captured(&labels, &order, &value, 10.0, 300, 1)
+        .unwrap()
+        .unwrap();
+    assert!(a.lower < share && share < a.upper, "{a:?} vs {share}");
+    assert!(a.lower > 0.0 && a.upper < 1.0, "{a:?}");
+    assert_eq!(
+        a,
+        bootstrap_value_captured(&labels, &order, &value, 10.0, 300, 1)
+            .unwrap()
+            .unwrap()
+    );
+    let small_order = order_of(400);
+    let small = bootstrap_value_captured(&labels[..400], &small_order, &value[..400], 10.0, 300, 1)
+        .unwrap()
+        .unwrap();
+    assert!(
+        small.upper - small.lower > 2.0 * (a.upper - a.lower),
+        "{small:?} vs {a:?}"
+    );
+    assert!(bootstrap_value_captured(&labels, &order[1..], &value, 10.0, 300, 1).is_err());
+    // Churners without value: no share to give.
+    let nothing = vec![0.0; 4000];
+    assert_eq!(
+        bootstrap_value_captured(&labels, &order, &nothing, 10.0, 300, 1).unwrap(),
+        None
+    );
+}
+
+#[test]
 fn psi_is_zero_on_the_same_data_and_large_on_shifted_data() {
     let (_, scores) = synthetic(5000, 4);
     let h = Histogram::reference(&scores, 10);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use churnguard_config::{Date, Tier};
-use churnguard_eval::{Evaluation, Histogram};
+use churnguard_eval::{Evaluation, Histogram, Interval};
 use churnguard_features::{FeatureSpec, SnapshotReport};
 use serde::{Deserialize, Serialize};
 
@@ -142,6 +142,10 @@ pub struct ValueCapture {
     pub spend_days: u32,
     /// Share captured by each top share of the list: (percent of the list, share of spend).
     pub captured: Vec<(f64, f64)>,
+    /// The bootstrap 95% interval of each share (percent of the list, interval); empty without a
+    /// bootstrap, and in packages written before intervals were kept.
+    #[serde(default)]
+    pub intervals: Vec<(f64, Interval)>,
     /// The same by probability alone, for comparison.
     pub by_probability: Vec<(f64, f64)>,
 }

@@ -219,10 +219,15 @@ fn the_list(page: &mut Page, m: &Manifest, list: &TestList) {
         let mut table = Table::new(&[
             "top of the list",
             &format!("spend captured (by {})", v.ranked_by),
+            "95% interval (bootstrap)",
             "by probability alone",
         ]);
         for ((k, share), (_, by_p)) in v.captured.iter().zip(&v.by_probability) {
-            table.row(vec![format!("{k:.0}%"), percent(*share), percent(*by_p)]);
+            let interval = v.intervals.iter().find(|(at, _)| at == k).map_or_else(
+                || "-".to_string(),
+                |(_, i)| format!("{} to {}", percent(i.lower), percent(i.upper)),
+            );
+            table.row(vec![format!("{k:.0}%"), percent(*share), interval, percent(*by_p)]);
         }
         page.text(&format!(
             "Of the spend over the {} days before the test cutoff of the customers who then churned, the top of the list holds:",

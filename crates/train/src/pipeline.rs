@@ -4,7 +4,8 @@
 
 use churnguard_config::{Date, Pipeline, RankBy};
 use churnguard_eval::{
-    EvalOptions, Evaluation, Histogram, Isotonic, Platt, calibration_figures, evaluate, evaluate_at, value_captured,
+    EvalOptions, Evaluation, Histogram, Isotonic, Platt, bootstrap_value_captured, calibration_figures, evaluate,
+    evaluate_at, value_captured,
 };
 use churnguard_features::{
     FeatureKind, FeatureSpec, History, Snapshot, SnapshotReport, customer_values, snapshot, spec_for, spend,
@@ -494,7 +495,14 @@ pub fn finish(
     )?;
     // With customers' values, the test list's order is the one whose captured spend counts.
     let value_capture = match (&sides.test_values, &sides.test_spend) {
-        (Some(_), Some(past)) => value_capture(past, &test_list.ranked_by, &order, &test_labels, &test_calibrated),
+        (Some(_), Some(past)) => value_capture(
+            past,
+            &test_list.ranked_by,
+            &order,
+            &test_labels,
+            &test_calibrated,
+            &options,
+        )?,
         _ => None,
     };
     test.auc_interval = test_list.curves.auc_interval;
@@ -650,21 +658,35 @@ fn segments(
 }
 
 /// The share of the past-year spend of the test customers who then churned that the top of the
-/// list holds, ranked as `score` ranks, and by probability alone.
+/// list holds, ranked as `score` ranks, and by probability alone; with its bootstrap interval
+/// (the AUC's resamples and seed) so that two lists' shares can be told apart from noise.
 fn value_capture(
     past: &[f64],
     ranked_by: &str,
     order: &[usize],
     labels: &[bool],
     probabilities: &[f64],
-) -> Option<ValueCapture> {
-    let list = value_captured(labels, order, past, &CAPTURE_PERCENTS)?;
+    options: &EvalOptions,
+) -> Result<Option<ValueCapture>, TrainError> {
+    let Some(list) = value_captured(labels, order, past, &CAPTURE_PERCENTS) else {
+        return Ok(None);
+    };
     let by_probability = RankBy::Probability.order(probabilities, None);
-    let by_probability = value_captured(labels, &by_probability, past, &CAPTURE_PERCENTS)?;
-    Some(ValueCapture {
+    let Some(by_probability) = value_captured(labels, &by_probability, past, &CAPTURE_PERCENTS) else {
+        return Ok(None);
+    };
+    let mut intervals = Vec::new();
+    if options.bootstrap_samples > 0 {
+        for &k in &CAPTURE_PERCENTS {
+            let found = bootstrap_value_captured(labels, order, past, k, options.bootstrap_samples, options.seed)?;
+            intervals.extend(found.map(|i| (k, i)));
+        }
+    }
+    Ok(Some(ValueCapture {
         ranked_by: ranked_by.into(),
         spend_days: CAPTURE_SPEND_DAYS,
         captured: list,
+        intervals,
         by_probability,
-    })
+    }))
 }
