@@ -166,13 +166,16 @@ fn features_without_a_cutoff_writes_every_snapshot_of_the_pipeline() {
     let out = s.0.path().join("f.parquet").display().to_string();
     let (code, stdout, err) = outcome(&churnguard(&["features", "pipelines/cdnow.toml", "--out", &out]));
     assert_eq!(code, 0, "{err}");
-    // Training cutoffs every 30 days from 1997-10-01 to 1998-01-01, then the test cutoff.
+    // Training cutoffs every 30 days from 1997-07-01 to 1998-01-01, then the test cutoff.
     // The customers still with us at each cutoff (an event in the 90 days before it).
     for (customers, cutoff) in [
-        ("4,195", "1997-10-01"),
-        ("3,960", "1997-10-31"),
-        ("4,088", "1997-11-30"),
-        ("4,177", "1997-12-30"),
+        ("5,322", "1997-07-01"),
+        ("4,841", "1997-07-31"),
+        ("4,601", "1997-08-30"),
+        ("4,207", "1997-09-29"),
+        ("4,029", "1997-10-29"),
+        ("4,096", "1997-11-28"),
+        ("4,190", "1997-12-28"),
         ("3,817", "1998-04-01"),
     ] {
         assert!(
@@ -180,11 +183,11 @@ fn features_without_a_cutoff_writes_every_snapshot_of_the_pipeline() {
             "{stdout}"
         );
     }
-    assert!(stdout.contains("20,237 rows (5 snapshots)"), "{stdout}");
+    assert!(stdout.contains("35,103 rows (8 snapshots)"), "{stdout}");
     use parquet::file::reader::FileReader;
     let meta = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&out).unwrap()).unwrap();
-    assert_eq!(meta.metadata().num_row_groups(), 5);
-    assert_eq!(meta.metadata().file_metadata().num_rows(), 20_237);
+    assert_eq!(meta.metadata().num_row_groups(), 8);
+    assert_eq!(meta.metadata().file_metadata().num_rows(), 35_103);
 
     // A pipeline without [snapshots] needs --cutoff, and says so.
     let (code, _, err) = outcome(&churnguard(&["features", "pipelines/cdnow_sample.toml", "--out", &out]));
