@@ -323,10 +323,10 @@ fn figure_lines(s: &mut String, p: &Pipeline, t: &Training) {
     }
     calibration_lines(s, t);
     if let Some(v) = &t.value_capture {
-        let shares = |c: &[(f64, f64)], intervals: &[(f64, Interval)]| {
+        let shares = |c: &[(f64, f64)], interval: &dyn Fn(f64) -> Option<Interval>| {
             c.iter()
-                .map(|(k, x)| match intervals.iter().find(|(at, _)| at == k) {
-                    Some((_, i)) => format!("top {k}% {} [{}, {}]", percent(*x), percent(i.lower), percent(i.upper)),
+                .map(|(k, x)| match interval(*k) {
+                    Some(i) => format!("top {k}% {} [{}, {}]", percent(*x), percent(i.lower), percent(i.upper)),
                     None => format!("top {k}% {}", percent(*x)),
                 })
                 .collect::<Vec<_>>()
@@ -339,8 +339,8 @@ fn figure_lines(s: &mut String, p: &Pipeline, t: &Training) {
                 "spend of the test's churners (past {} days) held by the list ranked by {}: {}; by probability alone: {}",
                 v.spend_days,
                 v.ranked_by.replace('_', " "),
-                shares(&v.captured, &v.intervals),
-                shares(&v.by_probability, &[])
+                shares(&v.captured, &|k| v.interval(k).copied()),
+                shares(&v.by_probability, &|_| None)
             ),
         );
     }

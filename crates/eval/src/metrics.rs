@@ -436,17 +436,18 @@ pub(crate) fn resamples<T: Send>(
         .ok_or_else(|| EvalError::Invalid("almost every resample holds one class only".into()))
 }
 
-/// Percentile 95% interval of [`value_captured`] at one top share, over `samples` resamples of the
-/// rows with replacement ([`bootstrap_auc`]'s streams): how far the share could move on another
-/// set of customers of the same kind. `None` when the churners of most resamples hold no value.
+/// Percentile 95% intervals of [`value_captured`] at each top share (percent), over `samples`
+/// resamples of the rows with replacement ([`bootstrap_auc`]'s streams; every share from the same
+/// draws): how far a share could move on another set of customers of the same kind. Empty when
+/// the churners of most resamples hold no value.
 pub fn bootstrap_value_captured(
     labels: &[bool],
     order: &[usize],
     value: &[f64],
-    percent: f64,
+    percents: &[f64],
     samples: usize,
     seed: u64,
-) -> Result<Option<Interval>, EvalError> {
+) -> Result<Vec<(f64, Interval)>, EvalError> {
     if order.len() != labels.len() || value.len() != labels.len() {
         return Err(EvalError::Invalid(format!(
             "{} labels, {} rows in order and {} values",
@@ -461,25 +462,34 @@ pub fn bootstrap_value_captured(
         order: order.to_vec(),
         groups: (0..order.len()).map(|g| (g, g + 1)).collect(),
     };
-    let top = top_count(order.len(), percent);
-    let share = |counts: &[u32], _: u64, _: u64| -> Option<f64> {
-        let (mut left, mut held, mut lost) = (top, 0.0, 0.0);
+    let tops: Vec<usize> = percents.iter().map(|&k| top_count(order.len(), k)).collect();
+    let shares = |counts: &[u32], _: u64, _: u64| -> Option<Vec<f64>> {
+        let mut held = vec![0.0; tops.len()];
+        let (mut place, mut lost) = (0usize, 0.0);
         for (pair, &i) in counts.chunks_exact(2).zip(order) {
             let drawn = (pair[0] + pair[1]) as usize;
-            let taken = drawn.min(left);
-            left -= taken;
             if labels[i] {
-                held += taken as f64 * value[i];
+                for (h, &top) in held.iter_mut().zip(&tops) {
+                    *h += (drawn.min(top.saturating_sub(place))) as f64 * value[i];
+                }
                 lost += drawn as f64 * value[i];
             }
+            place += drawn;
         }
-        (lost > 0.0 && lost.is_finite()).then(|| held / lost)
+        (lost > 0.0 && lost.is_finite()).then(|| held.into_iter().map(|h| h / lost).collect())
     };
-    let shares: Vec<f64> = resamples(labels, &r, samples, seed, &share)?
+    let found: Vec<Vec<f64>> = resamples(labels, &r, samples, seed, &shares)?
         .into_iter()
         .flatten()
         .collect();
-    Ok((shares.len() * 2 > samples).then(|| interval_of(shares)))
+    if found.len() * 2 <= samples {
+        return Ok(Vec::new());
+    }
+    Ok(percents
+        .iter()
+        .enumerate()
+        .map(|(j, &k)| (k, interval_of(found.iter().map(|f| f[j]).collect())))
+        .collect())
 }
 
 /// The share of the churners' value held by the top of a list, at each top share (percent):

@@ -168,31 +168,33 @@ fn value_captured_interval_holds_the_share_narrows_with_rows_and_refuses_mismatc
     };
     let order = order_of(4000);
     let share = value_captured(&labels, &order, &value, &[10.0]).unwrap()[0].1;
-    let a = bootstrap_value_captured(&labels, &order, &value, 10.0, 300, 1)
-        .unwrap()
-        .unwrap();
+    let both = bootstrap_value_captured(&labels, &order, &value, &[10.0, 30.0], 300, 1).unwrap();
+    let a = both[0].1;
+    assert_eq!(both[0].0, 10.0);
     assert!(a.lower < share && share < a.upper, "{a:?} vs {share}");
     assert!(a.lower > 0.0 && a.upper < 1.0, "{a:?}");
     assert_eq!(
-        a,
-        bootstrap_value_captured(&labels, &order, &value, 10.0, 300, 1)
-            .unwrap()
-            .unwrap()
+        both[..1],
+        bootstrap_value_captured(&labels, &order, &value, &[10.0], 300, 1).unwrap()[..]
+    );
+    let share_30 = value_captured(&labels, &order, &value, &[30.0]).unwrap()[0].1;
+    assert!(
+        both[1].1.lower < share_30 && share_30 < both[1].1.upper,
+        "{both:?} vs {share_30}"
     );
     let small_order = order_of(400);
-    let small = bootstrap_value_captured(&labels[..400], &small_order, &value[..400], 10.0, 300, 1)
-        .unwrap()
-        .unwrap();
+    let small = bootstrap_value_captured(&labels[..400], &small_order, &value[..400], &[10.0], 300, 1).unwrap()[0].1;
     assert!(
         small.upper - small.lower > 2.0 * (a.upper - a.lower),
         "{small:?} vs {a:?}"
     );
-    assert!(bootstrap_value_captured(&labels, &order[1..], &value, 10.0, 300, 1).is_err());
+    assert!(bootstrap_value_captured(&labels, &order[1..], &value, &[10.0], 300, 1).is_err());
     // Churners without value: no share to give.
     let nothing = vec![0.0; 4000];
-    assert_eq!(
-        bootstrap_value_captured(&labels, &order, &nothing, 10.0, 300, 1).unwrap(),
-        None
+    assert!(
+        bootstrap_value_captured(&labels, &order, &nothing, &[10.0], 300, 1)
+            .unwrap()
+            .is_empty()
     );
 }
 

@@ -150,6 +150,13 @@ pub struct ValueCapture {
     pub by_probability: Vec<(f64, f64)>,
 }
 
+impl ValueCapture {
+    /// The bootstrap interval of the share at `percent` of the list, if one was kept.
+    pub fn interval(&self, percent: f64) -> Option<&Interval> {
+        self.intervals.iter().find(|(at, _)| *at == percent).map(|(_, i)| i)
+    }
+}
+
 /// Where the config came from.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ConfigRecord {

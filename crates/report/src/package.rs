@@ -223,9 +223,9 @@ fn the_list(page: &mut Page, m: &Manifest, list: &TestList) {
             "by probability alone",
         ]);
         for ((k, share), (_, by_p)) in v.captured.iter().zip(&v.by_probability) {
-            let interval = v.intervals.iter().find(|(at, _)| at == k).map_or_else(
+            let interval = v.interval(*k).map_or_else(
                 || "-".to_string(),
-                |(_, i)| format!("{} to {}", percent(i.lower), percent(i.upper)),
+                |i| format!("{} to {}", percent(i.lower), percent(i.upper)),
             );
             table.row(vec![format!("{k:.0}%"), percent(*share), interval, percent(*by_p)]);
         }

@@ -675,13 +675,10 @@ fn value_capture(
     let Some(by_probability) = value_captured(labels, &by_probability, past, &CAPTURE_PERCENTS) else {
         return Ok(None);
     };
-    let mut intervals = Vec::new();
-    if options.bootstrap_samples > 0 {
-        for &k in &CAPTURE_PERCENTS {
-            let found = bootstrap_value_captured(labels, order, past, k, options.bootstrap_samples, options.seed)?;
-            intervals.extend(found.map(|i| (k, i)));
-        }
-    }
+    let intervals = match options.bootstrap_samples {
+        0 => Vec::new(),
+        n => bootstrap_value_captured(labels, order, past, &CAPTURE_PERCENTS, n, options.seed)?,
+    };
     Ok(Some(ValueCapture {
         ranked_by: ranked_by.into(),
         spend_days: CAPTURE_SPEND_DAYS,
