@@ -182,6 +182,20 @@ fn compare_refuses_bad_input_with_a_clear_error() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not known yet"), "{err}");
+    // A training cutoff of an out-of-time package: every customer there was trained on.
+    let (code, _, err) = run(&[
+        &package,
+        &package,
+        "--pipeline",
+        "pipelines/cdnow.toml",
+        "--cutoff",
+        "1997-12-01",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("trained on every customer at 1997-12-01") && err.contains("such as 1998-04-01"),
+        "{err}"
+    );
     // A folder that is no package.
     let (code, _, err) = run(&[
         &package,
@@ -191,4 +205,73 @@ fn compare_refuses_bad_input_with_a_clear_error() {
     ]);
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("manifest.json"), "{err}");
+}
+
+/// The Telco table as another company sends it: one row per customer and no id column (ids are
+/// row numbers), its first `rows` customers, written once in `dir`; returns the file.
+pub fn mlc_table(dir: &Path, rows: usize) -> std::path::PathBuf {
+    let path = dir.join(format!("mlc-{rows}.csv"));
+    if !path.exists() {
+        let text = std::fs::read_to_string(crate::root().join("data/telco/Customer_Churn.csv")).unwrap();
+        let kept: Vec<&str> = text
+            .lines()
+            .take(rows + 1)
+            .map(|l| l.split_once(',').unwrap().1)
+            .collect();
+        std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+    }
+    path
+}
+
+/// A pipeline named `mlc` on [`mlc_table`] with 20% of customers held out for the test, drawn
+/// by `seed`; returns its path.
+pub fn mlc_pipeline(dir: &Path, rows: usize, seed: u64) -> String {
+    let table = mlc_table(dir, rows);
+    let path = dir.join(format!("mlc-{rows}-{seed}.toml"));
+    let text = format!(
+        "[pipeline]\nname = \"mlc\"\nseed = {seed}\n[data]\nas_of = 2024-01-31\n[data.customers]\npath = \"{}\"\nnumeric = [\"TotalCharges\"]\n[label]\nkind = \"column\"\ncolumn = \"Churn\"\npositive = \"Yes\"\n[model]\nlearning_rate = 0.1\nnum_leaves = 8\nnum_iterations = 300\nearly_stopping_rounds = 30\n[split]\ntest_fraction = 0.2\n",
+        table.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn compare_measures_a_customer_split_package_on_its_held_out_customers_only() {
+    let s = Scratch::new();
+    let dir = s.0.path();
+    let models = dir.join("models").display().to_string();
+    let (first, other) = (mlc_pipeline(dir, 7043, 42), mlc_pipeline(dir, 7043, 7));
+    for p in [&first, &other] {
+        let (code, _, err) = outcome(&churnguard(&["train", p, "--models", &models]));
+        assert_eq!(code, 0, "{err}");
+    }
+    let (v1, v2) = (format!("{models}/mlc/v1"), format!("{models}/mlc/v2"));
+    let m = json(&Path::new(&v1).join("manifest.json"));
+    let out_json = dir.join("c.json");
+    let j = out_json.display().to_string();
+    // With itself: the figures of its own training test, on exactly those customers.
+    let (code, out, err) = outcome(&churnguard(&["compare", &v1, &v1, "--pipeline", &first, "--json", &j]));
+    assert_eq!(code, 0, "{err}");
+    let c = json(&out_json);
+    assert_eq!(f(&c["customers"]), f(&m["test"]["rows"]), "{out}");
+    let auc = f(&c["models"][0]["evaluation"]["auc"]);
+    assert!(
+        (auc - f(&m["test"]["auc"])).abs() < 1e-9,
+        "{auc} against {}",
+        m["test"]["auc"]
+    );
+    assert!(
+        out.contains("held out by every package (v1: 20% held out, seed 42"),
+        "{out}"
+    );
+    // Two splits: only the customers both held out, counted and said.
+    let (code, out, err) = outcome(&churnguard(&["compare", &v1, &v2, "--pipeline", &first, "--json", &j]));
+    assert_eq!(code, 0, "{err}");
+    let c = json(&out_json);
+    let shared = f(&c["customers"]);
+    assert!(shared > 50.0 && shared < 0.5 * f(&m["test"]["rows"]), "{out}");
+    let said = format!("the {shared} of 7043 customers at 2024-02-01 held out by every package");
+    assert!(out.contains(&said), "{said}\n{out}");
+    assert!(out.contains("v2: 20% held out, seed 7"), "{out}");
 }

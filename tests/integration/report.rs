@@ -123,6 +123,7 @@ fn every_chart_of_the_report_shows_the_manifests_figures() {
         f(&m["test"]["rows"]),
         "every test customer is in one tier"
     );
+    levels_mean_risk(&m);
     let scores = table(&html, "scores");
     let counted: f64 = scores
         .iter()
@@ -384,4 +385,22 @@ fn a_package_made_before_the_report_gets_the_charts_its_manifest_has() {
     let out = s.0.path().join("risk.csv").display().to_string();
     let (code, _, err) = score_with(&package.display().to_string(), "pipelines/cdnow.toml", &out, &[]);
     assert_eq!(code, 0, "{err}");
+}
+
+/// The words match the numbers: on the package's test customers the observed churn rate rises
+/// from low to medium to high, and so does the mean probability.
+pub fn levels_mean_risk(manifest: &serde_json::Value) {
+    let tiers = manifest["test_list"]["tiers"].as_array().unwrap();
+    let names: Vec<&str> = tiers.iter().map(|t| t["tier"].as_str().unwrap()).collect();
+    assert_eq!(names, ["high", "medium", "low"]);
+    let rate = |k: usize| f(&tiers[k]["observed_rate"]);
+    let mean = |k: usize| f(&tiers[k]["mean_probability"]);
+    assert!(
+        rate(0) > rate(1) && rate(1) > rate(2),
+        "observed churn by level: {tiers:?}"
+    );
+    assert!(
+        mean(0) > mean(1) && mean(1) > mean(2),
+        "mean probability by level: {tiers:?}"
+    );
 }

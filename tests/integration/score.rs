@@ -61,7 +61,7 @@ lookback_days = 365
 explain_all = true
 [[scoring.actions]]
 tier = "high"
-reason = "active_days_*"
+reason = "gap_*"
 action = "win-back offer"
 "#,
         tables = cdnow_sample_tables("1998-06-30")
@@ -218,10 +218,12 @@ fn scores_match_lightgbm(config: &str, as_of: &str) {
     for (k, id) in list.ids.iter().enumerate() {
         let i = by_id[id];
         worst = worst.max((list.probability[k] - want[i]).abs());
-        // The reasons are LightGBM's three largest positive contributions, in order.
+        // The reasons are LightGBM's three largest positive contributions, in order, a
+        // background feature (tenure) after every behaviour.
         let c = &contrib[i * (f + 1)..i * (f + 1) + f];
         let mut top: Vec<usize> = (0..f).filter(|&j| c[j] > 0.0).collect();
-        top.sort_by(|&a, &b| c[b].total_cmp(&c[a]));
+        let background = |j: usize| spec.features[j].is_background();
+        top.sort_by(|&a, &b| background(a).cmp(&background(b)).then(c[b].total_cmp(&c[a])));
         for r in 0..3 {
             match (top.get(r), &list.reason_features[k][r], list.reason_contributions[k][r]) {
                 (Some(&j), Some(name), Some(v)) => {
@@ -296,7 +298,7 @@ fn rules_choose_actions_and_csv_is_written() {
     let mut by_rule = 0;
     for line in text.lines().skip(1) {
         if line.contains(",win-back offer,rule 1,") {
-            assert!(line.contains(",high,") && line.contains(",active_days_"), "{line}");
+            assert!(line.contains(",high,") && line.contains(",gap_"), "{line}");
             by_rule += 1;
         }
     }

@@ -293,3 +293,35 @@ fn with_a_signing_key_packages_are_signed_and_unsigned_or_foreign_ones_are_refus
     );
     assert!(code == 1 && err.contains("has no signature"), "{err}");
 }
+
+#[test]
+fn risk_levels_rise_in_observed_churn_on_telco_and_synthetic_data() {
+    let s = Scratch::new();
+    let models = s.0.path().join("models");
+    let m = models.display().to_string();
+    let synth = s.0.path().join("synth");
+    let (code, _, err) = outcome(&churnguard(&[
+        "synth",
+        "--customers",
+        "6000",
+        "--seed",
+        "3",
+        "--out",
+        &synth.display().to_string(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let mut text = std::fs::read_to_string(synth.join("pipeline.toml")).unwrap();
+    text.push_str(
+        "\n[snapshots]\nevery_days = 30\nfrom = 2024-03-01\nto = 2024-06-01\ntest_cutoff = 2024-09-01\n\
+         [model]\nnum_iterations = 200\n[evaluation]\nbootstrap_samples = 50\n",
+    );
+    std::fs::write(synth.join("levels.toml"), text).unwrap();
+    let synth_pipeline = synth.join("levels.toml").display().to_string();
+    for (pipeline, name) in [("pipelines/telco.toml", "telco"), (synth_pipeline.as_str(), "synth")] {
+        let (code, _, err) = outcome(&churnguard(&["train", pipeline, "--models", &m]));
+        assert_eq!(code, 0, "{err}");
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(models.join(name).join("v1/manifest.json")).unwrap()).unwrap();
+        crate::report::levels_mean_risk(&manifest);
+    }
+}

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use churnguard_config::{Date, Pipeline, Tier};
 use churnguard_eval::{EvalOptions, agreement, calibration_figures, curves, delong, evaluate_at, value_captured};
-use churnguard_features::{History, customer_values, snapshot, spend};
+use churnguard_features::{History, Snapshot, customer_values, snapshot, spend};
 use churnguard_infer::{ModelPackage, OnnxModel, OnnxRuntime, snapshot_probabilities};
+use churnguard_package::TestDesign;
 use churnguard_report::{COMPARE_PERCENTS, Compared, Comparison, FailIfWorse, Paired};
 
 use crate::{AppError, Progress, Stage};
@@ -55,6 +56,11 @@ pub fn compare(
         Some(c) => c,
         None => packages[0].package.manifest.test_design.cutoff(),
     };
+    let unseen = packages
+        .iter()
+        .zip(req.packages)
+        .map(|(package, path)| Unseen::of(package, path, cutoff))
+        .collect::<Result<Vec<_>, AppError>>()?;
     observe(Progress::Stage(Stage::Scoring));
     let mut shared: Option<Shared> = None;
     let mut scored = Vec::with_capacity(packages.len());
@@ -63,7 +69,7 @@ pub fn compare(
         total: packages.len(),
     });
     for (k, (package, path)) in packages.iter().zip(req.packages).enumerate() {
-        let one = score_one(req, history, package, path, cutoff, &mut shared)?;
+        let one = score_one(req, history, package, path, cutoff, &unseen, &mut shared)?;
         scored.push(one);
         observe(Progress::Compared {
             done: k + 1,
@@ -82,6 +88,7 @@ pub fn compare(
     Ok(Comparison {
         pipeline: p.name.clone(),
         cutoff: cutoff.to_string(),
+        population: shared.described,
         customers: shared.labels.len() as u64,
         churners: shared.labels.iter().filter(|&&y| y).count() as u64,
         models,
@@ -97,9 +104,104 @@ pub(crate) fn open(p: &Pipeline, path: &Path) -> Result<ModelPackage, AppError> 
     Ok(package)
 }
 
+/// Which customers at the compare cutoff a package never trained on.
+enum Unseen {
+    /// The cutoff is after every training cutoff: every customer (out of time).
+    Everyone,
+    /// A customer split: the customers it held out for its test, at every cutoff.
+    HeldOut {
+        /// The split's seed.
+        seed: u64,
+        /// The share held out.
+        fraction: f64,
+        /// The package's version, for the description.
+        version: String,
+    },
+}
+
+impl Unseen {
+    /// The customers at `cutoff` that `package` did not train on, or the refusal when it
+    /// trained on all of them.
+    fn of(package: &ModelPackage, path: &Path, cutoff: Date) -> Result<Unseen, AppError> {
+        let m = &package.package.manifest;
+        let test = m.test_design.cutoff();
+        let out_of_time = matches!(m.test_design, TestDesign::OutOfTime { .. });
+        // The training snapshots: every one but an out-of-time test's.
+        let trained_at_or_after = m
+            .snapshots
+            .iter()
+            .filter_map(|s| Date::parse_iso(&s.cutoff))
+            .filter(|&c| !(out_of_time && c == test))
+            .any(|c| c >= cutoff);
+        match &m.test_design {
+            _ if !trained_at_or_after => Ok(Unseen::Everyone),
+            TestDesign::HeldOutCustomers { fraction, .. } => Ok(Unseen::HeldOut {
+                seed: m.seed,
+                fraction: *fraction,
+                version: package.version().to_string(),
+            }),
+            TestDesign::OutOfTime { .. } => Err(AppError::TrainedOnEveryone {
+                package: path.to_path_buf(),
+                cutoff,
+                test,
+            }),
+        }
+    }
+
+    /// Whether the customer with this key is unseen.
+    fn holds(&self, key: u64) -> bool {
+        match self {
+            Unseen::Everyone => true,
+            Unseen::HeldOut { seed, fraction, .. } => churnguard_train::held_out_for_test(key, *seed, *fraction),
+        }
+    }
+
+    /// The split in words, for a split package.
+    fn split(&self) -> Option<String> {
+        match self {
+            Unseen::Everyone => None,
+            Unseen::HeldOut {
+                seed,
+                fraction,
+                version,
+            } => Some(format!("{version}: {:.0}% held out, seed {seed}", fraction * 100.0)),
+        }
+    }
+}
+
+/// The rows of `snap` with a known outcome that no package trained on, and the population in
+/// words.
+fn unseen_known_rows(snap: &Snapshot, unseen: &[Unseen], cutoff: Date) -> Result<(Vec<usize>, String), AppError> {
+    let outcomes = snap.labels();
+    let labelled: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].is_some()).collect();
+    let splits: Vec<String> = unseen.iter().filter_map(Unseen::split).collect();
+    if splits.is_empty() {
+        let described = format!("every customer at {cutoff}, after each package's training cutoffs");
+        return Ok((labelled, described));
+    }
+    let keys = churnguard_train::customer_keys(snap.batch.column(0))?;
+    let known: Vec<usize> = labelled
+        .iter()
+        .copied()
+        .filter(|&i| unseen.iter().all(|u| u.holds(keys[i])))
+        .collect();
+    if known.is_empty() {
+        return Err(AppError::NoSharedHeldOut { cutoff, splits });
+    }
+    let described = format!(
+        "the {} of {} customers at {cutoff} held out by every package ({})",
+        known.len(),
+        labelled.len(),
+        splits.join("; ")
+    );
+    Ok((known, described))
+}
+
 /// What every package shares: the customers, their outcomes and their value (of the rows whose
-/// outcome is known).
+/// outcome is known and that no package trained on).
 struct Shared {
+    /// Who they are, in words.
+    described: String,
     population: Vec<u32>,
     /// Rows of the snapshot whose outcome is known.
     known: Vec<usize>,
@@ -114,6 +216,7 @@ fn score_one(
     package: &ModelPackage,
     path: &Path,
     cutoff: Date,
+    unseen: &[Unseen],
     shared: &mut Option<Shared>,
 ) -> Result<Scored, AppError> {
     // Each package's features as it was trained: its windows and complaint kinds, whatever the
@@ -139,12 +242,13 @@ fn score_one(
         Some(s) => s,
         None => {
             let outcomes = snap.labels();
-            let known: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].is_some()).collect();
+            let (known, described) = unseen_known_rows(&snap, unseen, cutoff)?;
             let labels = known.iter().map(|&i| outcomes[i] == Some(true)).collect();
             let population: Vec<u32> = known.iter().map(|&i| snap.population[i]).collect();
             let (values, value_known) = customer_values(p, h, &population, cutoff)?;
             let past_spend = spend(h, &population, cutoff, churnguard_train::CAPTURE_SPEND_DAYS);
             shared.insert(Shared {
+                described,
                 population: snap.population.clone(),
                 known,
                 labels,
@@ -192,7 +296,7 @@ fn score_one(
         model_bytes: package.onnx().len() as u64,
         trees: package.ensemble.trees.len(),
     };
-    let tiers = p.tiers.of_rows(&order, &probabilities);
+    let tiers = probabilities.iter().map(|&x| package.tiers().of(x)).collect();
     Ok(Scored {
         figures,
         probabilities,

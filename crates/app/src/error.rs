@@ -131,6 +131,45 @@ pub enum AppError {
         /// The package.
         package: PathBuf,
     },
+    /// A package trained on every customer of the compare cutoff: no figure of it there would
+    /// be measured on customers it did not learn from.
+    #[error(
+        "{} trained on every customer at {cutoff} (its test is out of time, at {test}): compare at a cutoff after its training cutoffs, such as {test}",
+        package.display()
+    )]
+    TrainedOnEveryone {
+        /// The package.
+        package: PathBuf,
+        /// The compare cutoff.
+        cutoff: Date,
+        /// The package's own test cutoff.
+        test: Date,
+    },
+    /// The packages' held-out customers do not overlap: they share no customer that none of
+    /// them trained on.
+    #[error(
+        "no customer at {cutoff} was held out by every package ({}): compare packages trained with the same split, or at a later cutoff",
+        splits.join("; ")
+    )]
+    NoSharedHeldOut {
+        /// The compare cutoff.
+        cutoff: Date,
+        /// Each package's split, in words.
+        splits: Vec<String>,
+    },
+    /// A kept list's ids are row numbers of another table than the one outcomes come from.
+    #[error(
+        "{}: its customer ids are row numbers of {scored_on}, and the outcomes come from {outcomes_from}; row numbers of two files are not the same customers. Give the customers table an id column (data.customers.customer_id) and score again",
+        list.display()
+    )]
+    RowIdsElsewhere {
+        /// The kept list.
+        list: PathBuf,
+        /// The table whose rows its ids number.
+        scored_on: String,
+        /// The table the outcomes come from now.
+        outcomes_from: String,
+    },
     /// Figures could not be computed (one class only among the customers, say).
     #[error(transparent)]
     Eval(#[from] churnguard_eval::EvalError),
@@ -223,6 +262,9 @@ impl AppError {
             | AppError::ActionRule { .. }
             | AppError::OutputInPackage { .. }
             | AppError::NeedTwoPackages { .. }
+            | AppError::TrainedOnEveryone { .. }
+            | AppError::NoSharedHeldOut { .. }
+            | AppError::RowIdsElsewhere { .. }
             | AppError::NoOutOfTimeTest { .. }
             | AppError::PartitionedNoDate { .. }
             | AppError::NotDistributed { .. }

@@ -7,7 +7,8 @@ use churnguard_config::{Date, MonitoringConfig, Pipeline};
 use churnguard_eval::{calibration_figures, curves, value_captured};
 use churnguard_features::{FeatureError, History, Snapshot, SnapshotReport, outcomes, snapshot, spend};
 use churnguard_infer::{
-    KeptList, ModelPackage, OnnxModel, OnnxRuntime, ScoreError, kept_lists, lists_dir, snapshot_probabilities,
+    KeptList, ModelPackage, OnnxModel, OnnxRuntime, ScoreError, kept_lists, lists_dir, row_ids_source,
+    snapshot_probabilities,
 };
 use churnguard_package::Manifest;
 use churnguard_report::{Drift, FeatureDrift, Matured, Monitoring, PopulationShape, ScoreDrift};
@@ -70,7 +71,20 @@ pub fn monitor(
     observe(Progress::Stage(Stage::Evaluation));
     let (lists, mut skipped) = kept_lists(&lists_dir(&package), &own.name);
     let mut matured = Vec::new();
-    for header in &lists {
+    for (k, header) in lists.iter().enumerate() {
+        // Lists are sorted by scoring time within a date: a later one of the same date and
+        // package is the list the team received last, the one judged.
+        if let Some(newer) = lists[k + 1..]
+            .iter()
+            .find(|l| l.as_of == header.as_of && l.version == header.version && l.model_sha256 == header.model_sha256)
+        {
+            skipped.push(format!(
+                "{}: a newer list of the same date is judged ({})",
+                header.path.display(),
+                newer.path.display()
+            ));
+            continue;
+        }
         let judged = if header.scored_by(&package) {
             match header.read() {
                 Ok(list) => judge(&own, h, &package, &list)?,
@@ -89,6 +103,7 @@ pub fn monitor(
         version: package.version().to_string(),
         package: req.package.display().to_string(),
         as_of: as_of.to_string(),
+        reference: reference(m),
         thresholds: t.clone(),
         population,
         features,
@@ -101,6 +116,7 @@ pub fn monitor(
 /// Each feature against its training histogram, most drifted first.
 fn feature_drift(m: &Manifest, snap: &Snapshot, t: &MonitoringConfig) -> Vec<FeatureDrift> {
     let rows = snap.report.customers.max(1) as f64;
+    let calendar = m.feature_spec.grows_with_calendar();
     let mut out: Vec<FeatureDrift> = m
         .feature_spec
         .features
@@ -138,6 +154,9 @@ fn feature_drift(m: &Manifest, snap: &Snapshot, t: &MonitoringConfig) -> Vec<Fea
                     unseen * 100.0
                 ));
             }
+            if calendar[j] {
+                why.push("grows with the calendar: left out of the verdict".into());
+            }
             Some(FeatureDrift {
                 feature: f.name.clone(),
                 psi,
@@ -145,12 +164,30 @@ fn feature_drift(m: &Manifest, snap: &Snapshot, t: &MonitoringConfig) -> Vec<Fea
                 missing_at_training,
                 unseen,
                 drift,
+                judged: !calendar[j],
                 why,
             })
         })
         .collect();
-    out.sort_by(|a, b| b.drift.cmp(&a.drift).then(b.psi.total_cmp(&a.psi)));
+    out.sort_by(|a, b| {
+        b.judged
+            .cmp(&a.judged)
+            .then(b.drift.cmp(&a.drift))
+            .then(b.psi.total_cmp(&a.psi))
+    });
     out
+}
+
+/// What the inputs are compared with, in words.
+fn reference(m: &Manifest) -> String {
+    let test = m.test_design.cutoff();
+    if m.references_of_test {
+        format!("the package's test customers at {test} (features and score)")
+    } else {
+        format!(
+            "features: the training rows; score: the test customers at {test} (a package made before both came from the test)"
+        )
+    }
 }
 
 /// The share of known customers still with us, now and at training's test snapshot.
@@ -195,6 +232,26 @@ fn score_drift(m: &Manifest, probabilities: &[f64], t: &MonitoringConfig) -> Opt
     })
 }
 
+/// Ids that are row numbers name a customer only within their own file: the outcomes must come
+/// from the very table the list was scored on.
+fn same_row_ids(p: &Pipeline, list: &KeptList) -> Result<(), AppError> {
+    let Some(now) = row_ids_source(p) else {
+        return Ok(());
+    };
+    if list.stamp.row_ids.as_deref() == Some(now.as_str()) {
+        return Ok(());
+    }
+    Err(AppError::RowIdsElsewhere {
+        list: list.path.clone(),
+        scored_on: list
+            .stamp
+            .row_ids
+            .clone()
+            .unwrap_or_else(|| "a table it did not record".into()),
+        outcomes_from: now,
+    })
+}
+
 /// The package's figures on one kept list, or why the list is not judged (`Ok(Err(why))`).
 fn judge(
     p: &Pipeline,
@@ -207,6 +264,7 @@ fn judge(
     if let Some(why) = o.unlabelled_reason {
         return Ok(Err(format!("not matured yet: {why}")));
     }
+    same_row_ids(p, list)?;
     // Each list row's place in today's population at that cutoff, and its known outcome.
     let mut position = vec![u32::MAX; h.customers.len()];
     for (k, &c) in o.population.iter().enumerate() {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use churnguard_config::{Date, Pipeline};
 use churnguard_features::{FeatureError, FeatureSpec, History};
 use churnguard_infer::{
-    ListFormat, ModelPackage, OnnxModel, RiskList, ScoreError, keep_list, score, win_back_path, write_list,
+    KeptStamp, ListFormat, ModelPackage, OnnxModel, RiskList, ScoreError, keep_list, score, win_back_path, write_list,
     write_win_back,
 };
 
@@ -105,10 +105,12 @@ pub fn write_lists(
     if !p.monitoring.keep_lists {
         return Ok(Kept::Off);
     }
-    Ok(match keep_list(list, package, &crate::lists_dir(package)) {
-        Ok(path) => Kept::At(path),
-        Err(e) => Kept::Failed(churnguard_config::with_causes(&e)),
-    })
+    Ok(
+        match keep_list(list, package, &crate::lists_dir(package), &KeptStamp::now(p)) {
+            Ok(path) => Kept::At(path),
+            Err(e) => Kept::Failed(churnguard_config::with_causes(&e)),
+        },
+    )
 }
 
 /// Refuses action rules whose `reason` can match no feature of the model: such a rule would

@@ -88,7 +88,7 @@ fn summary(c: &Comparison, args: &Args, seconds: f64) -> String {
     let rate = c.churners as f64 / c.customers.max(1) as f64;
     let _ = writeln!(
         s,
-        "compared {} packages of {} on {} customers at cutoff {} ({} churners, {:.1}%), each with its own features\n",
+        "compared {} packages of {} on {} customers at cutoff {} ({} churners, {:.1}%), each with its own features",
         c.models.len(),
         c.pipeline,
         c.customers,
@@ -96,6 +96,7 @@ fn summary(c: &Comparison, args: &Args, seconds: f64) -> String {
         c.churners,
         rate * 100.0
     );
+    let _ = writeln!(s, "measured on {}\n", c.population);
     s.push_str(&figure_table(c, &names).text());
     let _ = writeln!(s, "\nagainst the baseline {}:", names[0]);
     s.push_str(&paired_table(c, &names).text());

@@ -91,16 +91,18 @@ fn summary(m: &Monitoring, args: &Args, seconds: f64) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "monitored {} {} at {}: {} customers still with us\n",
-        m.pipeline, m.version, m.as_of, m.population.customers
+        "monitored {} {} at {}: {} customers still with us\nreference: {}\n",
+        m.pipeline, m.version, m.as_of, m.population.customers, m.reference
     );
     s.push_str(&population_table(m).text());
-    let drifted = m.features.iter().filter(|f| f.drift == Drift::Drifted).count();
-    let shifted = m.features.iter().filter(|f| f.drift == Drift::Shifted).count();
+    let judged = |drift: Drift| m.features.iter().filter(|f| f.judged && f.drift == drift).count();
+    let not_judged = m.features.iter().filter(|f| !f.judged).count();
     let _ = writeln!(
         s,
-        "\nfeatures: {drifted} drifted, {shifted} shifted, {} stable (PSI warn {}, alert {})",
-        m.features.len() - drifted - shifted,
+        "\nfeatures: {} drifted, {} shifted, {} stable, {not_judged} not judged (grow with the calendar) (PSI warn {}, alert {})",
+        judged(Drift::Drifted),
+        judged(Drift::Shifted),
+        judged(Drift::Stable),
         m.thresholds.psi_warn,
         m.thresholds.psi_alert
     );
@@ -111,6 +113,13 @@ fn summary(m: &Monitoring, args: &Args, seconds: f64) -> String {
     s.push_str(&feature_table(&shown).text());
     if m.features.len() > args.top {
         let _ = writeln!(s, "({} more in --json / --html)", m.features.len() - args.top);
+    }
+    for f in m.features.iter().filter(|f| !f.judged) {
+        let _ = writeln!(
+            s,
+            "not judged: {} (PSI {:.3}): it grows with the calendar, so its drift says only that time has passed",
+            f.feature, f.psi
+        );
     }
     if m.matured.is_empty() {
         let _ = writeln!(

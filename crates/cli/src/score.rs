@@ -185,18 +185,16 @@ fn money(v: f64) -> String {
     thousands(whole)
 }
 
-/// The terminal summary: customers and value at risk per tier, then the top of the list.
-/// The tier rules in words.
-fn tier_rules(p: &Pipeline) -> String {
-    let rule = |r: &churnguard_config::TierRule| match r {
-        churnguard_config::TierRule::Probability(x) => format!("probability >= {x}"),
-        churnguard_config::TierRule::TopPercent(k) => format!("top {k}% of the list"),
-        churnguard_config::TierRule::Top(n) => format!("first {n} of the list"),
-        churnguard_config::TierRule::Lift(k) => format!("probability >= {k} x the list's churn rate"),
-    };
-    format!("high = {}, medium = {}", rule(&p.tiers.high), rule(&p.tiers.medium))
+/// The risk levels' cut-offs in words: fixed at training, the same for every list.
+fn tier_rules(package: &ModelPackage) -> String {
+    let t = package.tiers();
+    format!(
+        "risk level by the package's cut-offs (fixed at training): high from probability {:.3}, medium from {:.3}",
+        t.high, t.medium
+    )
 }
 
+/// The terminal summary: customers and value at risk per risk level, then the top of the list.
 pub fn summary(p: &Pipeline, package: &ModelPackage, list: &ListSummary, out: &Path, seconds: f64) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -212,18 +210,18 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &ListSummary, out: &P
     );
     let _ = writeln!(
         s,
-        "  ranked by {}; tiers: {}",
+        "  priority: ranked by {}; {}",
         match list.ranked_by {
             churnguard_config::RankBy::Probability => "churn probability",
             churnguard_config::RankBy::ValueAtRisk => "value at risk (calibrated probability x value over the horizon)",
         },
-        tier_rules(p)
+        tier_rules(package)
     );
     let value = |v: f64| if list.value_known { money(v) } else { "-".into() };
     let _ = writeln!(
         s,
         "  {:<8} {:>10} {:>18} {:>20}",
-        "tier", "customers", "expected churners", "expected value lost"
+        "risk", "customers", "expected churners", "expected value lost"
     );
     for (i, t) in Tier::ALL.iter().enumerate() {
         let total = &list.tiers[i];

@@ -347,9 +347,9 @@ fn figure_lines(s: &mut String, p: &Pipeline, t: &Training) {
     let [h, m, l] = t.tiers.test_counts;
     row(
         s,
-        "tiers",
+        "risk levels",
         format!(
-            "high >= {:.4} ({} test rows), medium >= {:.4} ({}), low ({})",
+            "high >= {:.4} ({} test rows), medium >= {:.4} ({}), low ({}); the same cut-offs in every list and the service",
             t.tiers.high,
             thousands(h),
             t.tiers.medium,

@@ -213,6 +213,7 @@ pub(crate) struct RawTierRule {
     pub top_percent: Option<f64>,
     pub top: Option<i64>,
     pub lift: Option<f64>,
+    pub above_base_rate: Option<f64>,
 }
 
 #[derive(Deserialize)]

@@ -324,26 +324,47 @@ fn training_sections_reject_impossible_values_naming_the_key() {
 }
 
 #[test]
-fn top_n_tiers_hold_exactly_n_customers_of_the_list() {
-    let p = parse_at(&format!(
-        "{GOOD}[tiers]\nhigh = {{ top = 7 }}\nmedium = {{ top = 20 }}\n"
-    ))
-    .unwrap();
-    let list: Vec<f64> = (0..100).map(|i| 1.0 - f64::from(i) / 100.0).collect();
-    let tiers = p.tiers.assign(&list);
-    assert_eq!(tiers.iter().filter(|t| **t == Tier::High).count(), 7);
-    assert_eq!(tiers.iter().filter(|t| **t == Tier::Medium).count(), 13);
-    // A list shorter than N puts everyone in the tier.
-    assert!(p.tiers.assign(&list[..5]).iter().all(|t| *t == Tier::High));
-    // Lift: at least k times the list's mean probability (0.505 here).
-    let p = parse_at(&format!(
-        "{GOOD}[tiers]\nhigh = {{ lift = 1.8 }}\nmedium = {{ lift = 1.5 }}\n"
-    ))
-    .unwrap();
-    let tiers = p.tiers.assign(&list);
-    assert_eq!(tiers.iter().filter(|t| **t == Tier::High).count(), 10, "p >= 0.909");
+fn every_tier_rule_resolves_to_a_probability_cut_off_on_the_test_customers() {
+    let cuts = |tiers: &str, probabilities: &[f64]| {
+        let p = parse_at(&format!("{GOOD}[tiers]\n{tiers}")).unwrap();
+        p.tiers.cut_offs(probabilities)
+    };
+    // 100 customers from 1.00 down to 0.01, mean 0.505, in any order.
+    let mut list: Vec<f64> = (0..100).map(|i| 1.0 - f64::from(i) / 100.0).collect();
+    list.reverse();
+    let close = |(high, medium): (f64, f64), want: (f64, f64)| {
+        assert!(
+            (high - want.0).abs() < 1e-12 && (medium - want.1).abs() < 1e-12,
+            "{high} {medium} against {want:?}"
+        )
+    };
+    close(cuts("high = { top = 7 }\nmedium = { top = 20 }\n", &list), (0.94, 0.81));
+    close(
+        cuts("high = { top_percent = 10 }\nmedium = { top_percent = 30 }\n", &list),
+        (0.91, 0.71),
+    );
+    close(
+        cuts("high = { probability = 0.6 }\nmedium = { probability = 0.3 }\n", &list),
+        (0.6, 0.3),
+    );
+    close(
+        cuts("high = { lift = 1.8 }\nmedium = { lift = 1.5 }\n", &list),
+        (0.909, 0.7575),
+    );
+    // The default: the base rate and halfway from it to certainty, whatever the base rate.
+    close(cuts("", &list), (0.7525, 0.505));
+    let rare: Vec<f64> = list.iter().map(|x| x * 0.28).collect();
+    close(cuts("", &rare), (0.5707, 0.1414));
+    // More customers asked for than the test holds: all of them; none: no one.
+    close(cuts("high = { top = 500 }\n", &list), (0.01, 0.01));
+    assert!(cuts("", &[]).0 > 1.0);
     assert!(parse_at(&format!("{GOOD}[tiers]\nhigh = {{ top = 0 }}\n")).is_err());
     assert!(parse_at(&format!("{GOOD}[tiers]\nhigh = {{ top = 5, lift = 2 }}\n")).is_err());
+    assert!(parse_at(&format!("{GOOD}[tiers]\nhigh = {{ above_base_rate = 1.0 }}\n")).is_err());
+    let e = parse_at(&format!(
+        "{GOOD}[tiers]\nhigh = {{ above_base_rate = 0.2 }}\nmedium = {{ above_base_rate = 0.4 }}\n"
+    ));
+    assert!(e.is_err());
 }
 
 #[test]

@@ -184,86 +184,75 @@ impl Default for EvaluationConfig {
     }
 }
 
-/// Where a risk tier starts.
+/// Where a risk level starts. Every rule is resolved once, at training, on the test customers
+/// ranked by calibrated probability, into the probability cut-off the package stores: a
+/// customer's level is then the same alone, in any list and in the service.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TierRule {
-    /// Customers at or above this churn probability (fixed at training).
+    /// Customers at or above this churn probability.
     Probability(f64),
-    /// This percentage of the list being scored, from its top (resolved on each list).
+    /// The probability of the test customers' top percentage.
     TopPercent(f64),
-    /// The first N customers of the list being scored: the customers the team can contact.
+    /// The probability of the test's first N customers.
     Top(u64),
-    /// Customers whose probability is at least k times the population's churn rate (the mean
-    /// calibrated probability of the list being scored).
+    /// k times the base rate (the test customers' mean calibrated probability).
     Lift(f64),
+    /// This share of the way from the base rate to certain churn: 0 is the base rate itself
+    /// (likelier than the average customer to leave), 0.5 halfway to certainty. Adapts to any
+    /// base rate, unlike a lift (2x a 54% rate is no probability) or a share of customers (the
+    /// top 30% of a population with 14% churn reaches down to probabilities far below 14%).
+    AboveBaseRate(f64),
 }
 
-/// Risk tiers: high, medium, and low for everyone else.
+/// Risk levels: high, medium, and low for everyone else.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TiersConfig {
-    /// Where `high` starts (default: top 10%).
+    /// Where `high` starts (default: halfway from the base rate to certain churn).
     pub high: TierRule,
-    /// Where `medium` starts (default: top 30%).
+    /// Where `medium` starts (default: the base rate).
     pub medium: TierRule,
 }
 
-impl TierRule {
-    /// Whether the customer at `rank` (0 first) of a list of `n`, with this probability, is in
-    /// the tier; `mean` is the list's mean probability.
-    fn holds(self, rank: usize, n: usize, probability: f64, mean: f64) -> bool {
-        match self {
-            TierRule::Probability(p) => probability >= p,
-            TierRule::TopPercent(k) => (rank as f64) < (n as f64 * k / 100.0).ceil(),
-            TierRule::Top(count) => (rank as u64) < count,
-            TierRule::Lift(k) => probability >= k * mean,
-        }
-    }
-}
-
 impl TiersConfig {
-    /// The tier of every customer of a ranked list (`probabilities` in rank order): `top` and
-    /// `top_percent` are counted on this list, `lift` against its mean probability, and
-    /// `probability` is a fixed threshold. A customer in the high tier is never medium.
-    pub fn assign(&self, probabilities: &[f64]) -> Vec<crate::Tier> {
-        let n = probabilities.len();
+    /// The probability cut-offs (high, medium) these rules give on the test customers'
+    /// calibrated probabilities (any order): a fixed probability as given, a top share or count
+    /// at the lowest probability it takes in, a lift or a share above the base rate from the
+    /// test's mean. Medium never starts above high; a tier that takes no customer starts
+    /// above every probability (1.0 + a margin: no customer is in it).
+    pub fn cut_offs(&self, probabilities: &[f64]) -> (f64, f64) {
+        let mut ranked = probabilities.to_vec();
+        ranked.sort_by(|a, b| b.total_cmp(a));
+        let n = ranked.len();
         let mean = if n == 0 {
             0.0
         } else {
-            probabilities.iter().sum::<f64>() / n as f64
+            ranked.iter().sum::<f64>() / n as f64
         };
-        probabilities
-            .iter()
-            .enumerate()
-            .map(|(rank, &p)| {
-                if self.high.holds(rank, n, p, mean) {
-                    crate::Tier::High
-                } else if self.medium.holds(rank, n, p, mean) {
-                    crate::Tier::Medium
-                } else {
-                    crate::Tier::Low
-                }
-            })
-            .collect()
-    }
-
-    /// The tier of each row, when `order` lists the rows first to last and `probabilities` are
-    /// by row: [`TiersConfig::assign`] down the list.
-    pub fn of_rows(&self, order: &[usize], probabilities: &[f64]) -> Vec<crate::Tier> {
-        let ranked: Vec<f64> = order.iter().map(|&i| probabilities[i]).collect();
-        let mut tier_of = vec![crate::Tier::Low; probabilities.len()];
-        for (&i, t) in order.iter().zip(self.assign(&ranked)) {
-            tier_of[i] = t;
-        }
-        tier_of
+        let lowest_of_first = |k: usize| match k.min(n) {
+            0 => NONE_ABOVE,
+            k => ranked[k - 1],
+        };
+        let cut = |rule: TierRule| match rule {
+            TierRule::Probability(p) => p,
+            TierRule::TopPercent(k) => lowest_of_first((n as f64 * k / 100.0).ceil() as usize),
+            TierRule::Top(count) => lowest_of_first(usize::try_from(count).unwrap_or(usize::MAX)),
+            TierRule::Lift(k) => k * mean,
+            TierRule::AboveBaseRate(share) => mean + share * (1.0 - mean),
+        };
+        let high = cut(self.high);
+        (high, cut(self.medium).min(high))
     }
 }
+
+/// The cut-off of a tier no customer can reach.
+const NONE_ABOVE: f64 = 2.0;
 
 impl Default for TiersConfig {
     fn default() -> Self {
         TiersConfig {
-            high: TierRule::TopPercent(10.0),
-            medium: TierRule::TopPercent(30.0),
+            high: TierRule::AboveBaseRate(0.5),
+            medium: TierRule::AboveBaseRate(0.0),
         }
     }
 }
@@ -562,25 +551,34 @@ impl Checker<'_> {
     }
 
     fn tier_rule(&self, key: &str, r: RawTierRule) -> Result<TierRule, ConfigError> {
-        match (r.probability, r.top_percent, r.top, r.lift) {
-            (Some(p), None, None, None) => {
+        match (r.probability, r.top_percent, r.top, r.lift, r.above_base_rate) {
+            (None, None, None, None, Some(share)) => {
+                self.ensure((0.0..1.0).contains(&share), key, || {
+                    format!("above_base_rate is a share of the way to certain churn, from 0 to below 1, got {share}")
+                })?;
+                Ok(TierRule::AboveBaseRate(share))
+            }
+            (Some(p), None, None, None, None) => {
                 self.ensure(p > 0.0 && p < 1.0, key, || {
                     format!("probability must be between 0 and 1, got {p}")
                 })?;
                 Ok(TierRule::Probability(p))
             }
-            (None, Some(t), None, None) => Ok(TierRule::TopPercent(self.percent(key, t)?)),
-            (None, None, Some(n), None) => {
+            (None, Some(t), None, None, None) => Ok(TierRule::TopPercent(self.percent(key, t)?)),
+            (None, None, Some(n), None, None) => {
                 self.ensure(n >= 1, key, || format!("top must be 1 or more customers, got {n}"))?;
                 Ok(TierRule::Top(n as u64))
             }
-            (None, None, None, Some(k)) => {
+            (None, None, None, Some(k), None) => {
                 self.ensure(k.is_finite() && k > 0.0, key, || {
                     format!("lift must be above 0, got {k}")
                 })?;
                 Ok(TierRule::Lift(k))
             }
-            _ => Err(self.err(key, "give exactly one of `probability`, `top_percent`, `top` or `lift`")),
+            _ => Err(self.err(
+                key,
+                "give exactly one of `probability`, `top_percent`, `top`, `lift` or `above_base_rate`",
+            )),
         }
     }
 
@@ -601,6 +599,7 @@ impl Checker<'_> {
             (TierRule::TopPercent(h), TierRule::TopPercent(m)) => h < m,
             (TierRule::Top(h), TierRule::Top(m)) => h < m,
             (TierRule::Lift(h), TierRule::Lift(m)) => h > m,
+            (TierRule::AboveBaseRate(h), TierRule::AboveBaseRate(m)) => h > m,
             // Mixed rules are ordered on each list: medium never takes a high customer.
             _ => true,
         };

@@ -65,6 +65,12 @@ pub fn spec_for(p: &Pipeline, h: &History) -> FeatureSpec {
     }
 }
 
+/// The feature of how long someone has been a customer.
+const TENURE: &str = "tenure_days";
+
+/// The background features (see [`crate::Feature::is_background`]).
+pub(crate) const BACKGROUND: &[&str] = &[TENURE];
+
 /// Every feature the data allows, in a fixed order: (name, description, calculation).
 // One long flat list on purpose: the order is part of every FeatureSpec and model, and reading it
 // top to bottom is how a reviewer checks that order; split into pieces it would be harder to see.
@@ -79,7 +85,7 @@ pub(crate) fn plan(cfg: &FeaturesConfig, h: &History) -> Vec<(String, String, Ca
             Calc::Recency,
         );
         add(
-            "tenure_days".into(),
+            TENURE.into(),
             "days from the first event to the cutoff".into(),
             Calc::Tenure,
         );
@@ -249,6 +255,22 @@ impl FeatureSpec {
                     .find(|&k| attribute_feature(column, k) == (f.name.clone(), f.description.clone()))
                     .map(|k| (column.to_string(), k))
             })
+            .collect()
+    }
+
+    /// Whether each feature, in column order, grows with the calendar by construction (days
+    /// since the first event, days since a customer date): its distribution moves a day every
+    /// day for the same customers, so a drift check of it says only that time has passed.
+    pub fn grows_with_calendar(&self) -> Vec<bool> {
+        let dates: Vec<String> = self
+            .attribute_columns()
+            .into_iter()
+            .filter(|(_, k)| *k == AttributeKind::Date)
+            .map(|(column, k)| attribute_feature(&column, k).0)
+            .collect();
+        self.features
+            .iter()
+            .map(|f| f.name == TENURE || dates.contains(&f.name))
             .collect()
     }
 }

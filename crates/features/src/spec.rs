@@ -29,6 +29,13 @@ pub struct Feature {
 }
 
 impl Feature {
+    /// Whether this feature is background: a fact about the customer (how long they have been
+    /// one) rather than something they did, given as a reason only after every behaviour that
+    /// pushes towards churn, because a team cannot act on it.
+    pub fn is_background(&self) -> bool {
+        crate::plan::BACKGROUND.contains(&self.name.as_str())
+    }
+
     /// A value of this feature as a person reads it: a category's name (not its code), a number
     /// as written; `None` when missing.
     pub fn value_text(&self, v: f64) -> Option<String> {
@@ -63,6 +70,11 @@ pub struct FeatureSpec {
 }
 
 impl FeatureSpec {
+    /// [`Feature::is_background`] of every feature, in column order.
+    pub fn background(&self) -> Vec<bool> {
+        self.features.iter().map(Feature::is_background).collect()
+    }
+
     /// The `[features]` settings that made this spec: a package's features can be built again
     /// with them whatever the pipeline file says today.
     pub fn features_config(&self) -> churnguard_config::FeaturesConfig {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, UInt64Type};
 use arrow::record_batch::RecordBatch;
-use churnguard_config::{Date, Tier};
+use churnguard_config::{Date, Pipeline, Tier};
 use churnguard_ingest::ParquetOut;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -23,6 +23,40 @@ pub(crate) const PIPELINE: &str = "churnguard.pipeline";
 pub(crate) const VERSION: &str = "churnguard.version";
 pub(crate) const MODEL_SHA256: &str = "churnguard.model_sha256";
 pub(crate) const AS_OF: &str = "churnguard.as_of";
+/// When the list was scored (UTC, to the millisecond): lists of one date told apart.
+pub(crate) const SCORED_AT: &str = "churnguard.scored_at";
+/// Where ids that are row numbers count rows: the customers table (path and size).
+pub(crate) const ROW_IDS: &str = "churnguard.row_ids";
+
+/// What makes one kept list apart from every other of its date: when it was scored, and, when
+/// its ids are row numbers, the table they number.
+#[derive(Clone, Debug)]
+pub struct KeptStamp {
+    /// UTC scoring time, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    pub scored_at: String,
+    /// The file whose rows the ids number (see [`row_ids_source`]), when they are row numbers.
+    pub row_ids: Option<String>,
+}
+
+impl KeptStamp {
+    /// The stamp of a list scored now for `p`.
+    pub fn now(p: &Pipeline) -> KeptStamp {
+        KeptStamp {
+            scored_at: churnguard_package::now_utc_ms(),
+            row_ids: row_ids_source(p),
+        }
+    }
+}
+
+/// When `p`'s customers are numbered by their row in the customers table (no id column): that
+/// table as `<absolute path>; <bytes> bytes`. Outcomes can be matched to such ids only from the
+/// same file.
+pub fn row_ids_source(p: &Pipeline) -> Option<String> {
+    let t = p.data.customers.as_ref().filter(|t| t.row_number_ids)?;
+    let path = std::fs::canonicalize(&t.source.path).unwrap_or_else(|_| t.source.path.clone());
+    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    Some(format!("{}; {bytes} bytes", path.display()))
+}
 
 /// A list read back: who was scored on `as_of`, with what probability and rank.
 #[derive(Clone, Debug)]
@@ -37,6 +71,8 @@ pub struct KeptList {
     pub model_sha256: String,
     /// The scoring date.
     pub as_of: Date,
+    /// When it was scored and what its ids number.
+    pub stamp: KeptStamp,
     /// Customer ids, by row.
     pub ids: ArrayRef,
     /// Calibrated churn probability, by row.
@@ -68,20 +104,31 @@ pub fn newest_kept_list(package: &ModelPackage) -> Option<KeptList> {
         .find_map(|l| l.read().ok())
 }
 
-/// The file a list of `version` scored on `as_of` is kept in: one per date and version, so a
-/// list scored again replaces its earlier copy.
-pub fn kept_path(dir: &Path, version: &str, as_of: Date) -> PathBuf {
-    dir.join(format!("risk-{as_of}-{version}.parquet"))
+/// The file a list of `version` scored on `as_of` at `stamp` is kept in: its scoring time and
+/// this process in the name, so a list scored again (or by another job at once) never replaces
+/// an earlier copy.
+pub fn kept_path(dir: &Path, version: &str, as_of: Date, stamp: &KeptStamp) -> PathBuf {
+    let digits: String = stamp.scored_at.chars().filter(char::is_ascii_digit).collect();
+    let (day, time) = digits.split_at(digits.len().min(8));
+    dir.join(format!(
+        "risk-{as_of}-{version}-{day}T{time}Z-{}.parquet",
+        std::process::id()
+    ))
 }
 
 /// Keeps `list` in `dir` (created when missing), written under a temporary name and renamed.
-pub fn keep_list(list: &RiskList, package: &ModelPackage, dir: &Path) -> Result<PathBuf, OutputError> {
+pub fn keep_list(
+    list: &RiskList,
+    package: &ModelPackage,
+    dir: &Path,
+    stamp: &KeptStamp,
+) -> Result<PathBuf, OutputError> {
     std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
         path: dir.to_path_buf(),
         source,
     })?;
-    let path = kept_path(dir, package.version(), list.as_of());
-    let schema = kept_schema(list.ids.data_type(), package, list.as_of());
+    let path = kept_path(dir, package.version(), list.as_of(), stamp);
+    let schema = kept_schema(list.ids.data_type(), package, list.as_of(), stamp);
     let encode = |source| OutputError::Encode {
         path: path.clone(),
         source,
@@ -112,14 +159,16 @@ pub(crate) const KEPT_DISTINCT: [&str; 2] = ["customer_id", "churn_probability"]
 pub(crate) const KEPT_COLUMNS: [&str; 5] = ["rank", "customer_id", "churn_probability", "value_at_risk", "tier"];
 
 /// The schema of a kept list scored by `package` on `as_of`, the header in its metadata.
-pub(crate) fn kept_schema(ids: &DataType, package: &ModelPackage, as_of: Date) -> Arc<Schema> {
+pub(crate) fn kept_schema(ids: &DataType, package: &ModelPackage, as_of: Date, stamp: &KeptStamp) -> Arc<Schema> {
     let metadata: HashMap<String, String> = [
         (PIPELINE, package.pipeline()),
         (VERSION, package.version()),
         (MODEL_SHA256, package.hash()),
         (AS_OF, &as_of.to_string()),
+        (SCORED_AT, &stamp.scored_at),
     ]
     .into_iter()
+    .chain(stamp.row_ids.as_deref().map(|r| (ROW_IDS, r)))
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let kind = |name: &str| match name {
@@ -145,6 +194,9 @@ pub struct KeptHeader {
     pub model_sha256: String,
     /// The scoring date.
     pub as_of: Date,
+    /// When it was scored (empty for lists kept before the time was recorded) and what its
+    /// ids number.
+    pub stamp: KeptStamp,
 }
 
 impl KeptHeader {
@@ -193,6 +245,7 @@ impl KeptHeader {
             version: self.version.clone(),
             model_sha256: self.model_sha256.clone(),
             as_of: self.as_of,
+            stamp: self.stamp.clone(),
             ranks: ranks.as_primitive::<UInt64Type>().values().to_vec(),
             probabilities: probabilities.as_primitive::<Float64Type>().values().to_vec(),
             values_at_risk: values_at_risk.as_primitive::<Float64Type>().values().to_vec(),
@@ -202,7 +255,8 @@ impl KeptHeader {
     }
 }
 
-/// The kept lists of `pipeline` in `dir`, oldest scoring date first, from their footers alone
+/// The kept lists of `pipeline` in `dir`, oldest scoring date first (then by version and
+/// scoring time), from their footers alone
 /// (a list's rows are read when asked for: a folder of million-row lists costs no more than
 /// their footers), and a sentence for each file that is not a kept list (it is skipped: one
 /// damaged copy must not stop monitoring).
@@ -226,7 +280,12 @@ pub fn kept_lists(dir: &Path, pipeline: &str) -> (Vec<KeptHeader>, Vec<String>) 
             Err(why) => problems.push(format!("{}: {why}", path.display())),
         }
     }
-    lists.sort_by(|a, b| a.as_of.cmp(&b.as_of).then(a.version.cmp(&b.version)));
+    lists.sort_by(|a, b| {
+        a.as_of
+            .cmp(&b.as_of)
+            .then(a.version.cmp(&b.version))
+            .then(a.stamp.scored_at.cmp(&b.stamp.scored_at))
+    });
     (lists, problems)
 }
 
@@ -246,5 +305,9 @@ fn read_header(path: &Path) -> Result<KeptHeader, String> {
         version: get(VERSION)?,
         model_sha256: get(MODEL_SHA256)?,
         as_of: Date::parse_iso(&as_of).ok_or_else(|| format!("its date \"{as_of}\" is not a date"))?,
+        stamp: KeptStamp {
+            scored_at: meta.get(SCORED_AT).cloned().unwrap_or_default(),
+            row_ids: meta.get(ROW_IDS).cloned(),
+        },
     })
 }

@@ -1,6 +1,6 @@
 //! Partition lists and their merge: each customer partition is scored on its own (on one machine
 //! or several) into a partition list that holds every customer's probability, value and reasons;
-//! the merge ranks all of them as one list, resolves the tiers on it, chooses the actions and
+//! the merge ranks all of them as one list, gives each customer the package's risk level, chooses the actions and
 //! writes the list, the win-back list and the kept copy, streaming: memory holds the ranking keys
 //! (about 40 bytes a customer), not the rows. The result is the list scoring everything at once
 //! would give, row for row.
@@ -19,7 +19,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use rustc_hash::FxHashSet;
 
-use crate::kept::{AS_OF, KEPT_COLUMNS, KEPT_DISTINCT, MODEL_SHA256, PIPELINE, VERSION, kept_path, kept_schema};
+use crate::kept::{
+    AS_OF, KEPT_COLUMNS, KEPT_DISTINCT, KeptStamp, MODEL_SHA256, PIPELINE, VERSION, kept_path, kept_schema,
+};
 use crate::output::{
     COLUMNS_PER_REASON, FIRST_REASON_COLUMN, ListOut, distinct_columns, schema_with, win_back_path, write_list_as,
     write_win_back_rows,
@@ -167,9 +169,8 @@ pub fn merge_lists(req: &MergeRequest<'_>) -> Result<Merged, MergeError> {
     let ranked_by = req.pipeline.scoring.ranking(value_known);
     check_parts(&parts, ranked_by)?;
     let order = merged_order(&parts, ranked_by);
-    let ranked: Vec<f64> = order.iter().map(|&(s, i)| parts[s].probabilities[i]).collect();
-    let tiers = req.pipeline.tiers.assign(&ranked);
-    drop(ranked);
+    let cut = req.package.tiers();
+    let tiers: Vec<Tier> = order.iter().map(|&(s, i)| cut.of(parts[s].probabilities[i])).collect();
     let mut writer = Writer::new(req, &parts, as_of)?;
     write_rows(&parts, &order, &tiers, &mut writer)?;
     let (summary_rows, totals, actions, kept) = writer.finish()?;
@@ -510,8 +511,9 @@ impl<'a> Writer<'a> {
         let (kept, kept_schema) = match req.keep_in {
             None => (None, None),
             Some(dir) => {
-                let path = kept_path(dir, req.package.version(), as_of);
-                let schema = kept_schema(ids, req.package, as_of);
+                let stamp = KeptStamp::now(req.pipeline);
+                let path = kept_path(dir, req.package.version(), as_of, &stamp);
+                let schema = kept_schema(ids, req.package, as_of, &stamp);
                 // The copy for monitoring must never fail the list: its error is kept for a warning.
                 let opened = std::fs::create_dir_all(dir)
                     .map_err(|source| OutputError::Io {

@@ -159,7 +159,7 @@ pub fn score(
     let clock = std::time::Instant::now();
     let ranked_by = p.scoring.ranking(value_known);
     let order = rank(&probabilities, &values, ranked_by);
-    let tier_of = p.tiers.of_rows(&order, &probabilities);
+    let tier_of: Vec<Tier> = probabilities.iter().map(|&x| package.tiers().of(x)).collect();
     times.rank = clock.elapsed().as_secs_f64();
     let clock = std::time::Instant::now();
     let mut reasons_of = explain(package, &columns, &tier_of, p.scoring.explain_all);
@@ -388,6 +388,7 @@ fn explain(package: &ModelPackage, columns: &[&Float64Array], tiers: &[Tier], al
     let trees = package.ensemble.trees.len().max(1);
     let group_rows = (EXPLAIN_BYTES / (4 * trees)).clamp(4096, EXPLAIN_ROWS);
     let mut group_columns: Vec<Vec<f64>> = vec![Vec::new(); f];
+    let background = package.spec().background();
     for group in explained.chunks(group_rows) {
         group_columns.par_iter_mut().zip(columns).for_each(|(values, c)| {
             values.clear();
@@ -401,7 +402,7 @@ fn explain(package: &ModelPackage, columns: &[&Float64Array], tiers: &[Tier], al
             .map_init(Vec::new, |row, (e, c)| {
                 row.clear();
                 row.extend(view.iter().map(|v| v[e]));
-                reasons(package, row, c)
+                reasons(package, &background, row, c)
             })
             .collect();
         for (&i, r) in group.iter().zip(found) {
@@ -443,9 +444,9 @@ fn feature_value(column: &Float64Array, i: usize) -> f64 {
     if column.is_null(i) { f64::NAN } else { column.value(i) }
 }
 
-/// The largest positive TreeSHAP contributions of one row, largest first.
-fn reasons(package: &ModelPackage, row: &[f64], contributions: &[f64]) -> Vec<Reason> {
-    churnguard_model::main_reasons(contributions, row.len())
+/// The main reasons of one row (see [`churnguard_model::main_reasons`]).
+fn reasons(package: &ModelPackage, background: &[bool], row: &[f64], contributions: &[f64]) -> Vec<Reason> {
+    churnguard_model::main_reasons(contributions, background)
         .into_iter()
         .map(|j| Reason {
             feature: j,

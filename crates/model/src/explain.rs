@@ -284,12 +284,19 @@ fn patterns(t: &Tree, columns: &[&[f64]], n: usize) -> Patterns {
 /// Reasons given per customer.
 pub const REASONS: usize = 3;
 
-/// The features of one row's main reasons: up to [`REASONS`] largest positive contributions
-/// (towards churn), largest first, ties by feature order. `contributions` is one row of
-/// [`Ensemble::contributions`] (one per feature, then the bias).
-pub fn main_reasons(contributions: &[f64], features: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..features).filter(|&j| contributions[j] > 0.0).collect();
-    order.sort_by(|&a, &b| contributions[b].total_cmp(&contributions[a]).then(a.cmp(&b)));
+/// The features of one row's main reasons: up to [`REASONS`] positive contributions (towards
+/// churn), largest first, ties by feature order. A background feature (one per `background[j]`,
+/// a fact about the customer rather than something they did) comes after every positive
+/// behaviour, so it is given only when fewer behaviours push towards churn. `contributions` is
+/// one row of [`Ensemble::contributions`] (one per feature, then the bias).
+pub fn main_reasons(contributions: &[f64], background: &[bool]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..background.len()).filter(|&j| contributions[j] > 0.0).collect();
+    order.sort_by(|&a, &b| {
+        background[a]
+            .cmp(&background[b])
+            .then(contributions[b].total_cmp(&contributions[a]))
+            .then(a.cmp(&b))
+    });
     order.truncate(REASONS);
     order
 }
@@ -341,6 +348,21 @@ impl Ensemble {
 #[cfg(test)]
 mod tests {
     use crate::ensemble::{Child, Condition, Ensemble, Missing, Objective, Split, Tree};
+
+    #[test]
+    fn a_background_feature_comes_after_every_positive_behaviour() {
+        use super::main_reasons;
+        // Feature 0 is background and pushes hardest; 1..=3 are behaviours; the bias is last.
+        let background = [true, false, false, false, false];
+        let row = [0.9, 0.1, 0.3, 0.2, -0.4, 1.0];
+        assert_eq!(main_reasons(&row, &background), vec![2, 3, 1]);
+        // With one positive behaviour the background feature fills the next place.
+        let row = [0.9, 0.1, -0.3, 0.0, -0.4, 1.0];
+        assert_eq!(main_reasons(&row, &background), vec![1, 0]);
+        // Without background features it is the plain order, ties by feature order.
+        let row = [0.2, 0.2, 0.5, -0.1, 0.0, 0.0];
+        assert_eq!(main_reasons(&row, &[false; 5]), vec![2, 0, 1]);
+    }
 
     /// A comb: split `k` tests feature `k % features` and sends its left side to leaf `k`, so
     /// the deepest path has `splits` splits over `features` distinct features (repeats when

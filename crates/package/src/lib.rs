@@ -155,16 +155,24 @@ impl PackageError {
 
 /// The current time as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn now_utc() -> String {
+    let precise = now_utc_ms();
+    format!("{}Z", &precise[..19])
+}
+
+/// The current UTC time to the millisecond, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn now_utc_ms() -> String {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let secs = ms.rem_euclid(churnguard_config::MS_PER_DAY) / 1000;
+    let day_ms = ms.rem_euclid(churnguard_config::MS_PER_DAY);
+    let secs = day_ms / 1000;
     format!(
-        "{}T{:02}:{:02}:{:02}Z",
+        "{}T{:02}:{:02}:{:02}.{:03}Z",
         churnguard_config::Date::of_ms(ms),
         secs / 3600,
         secs / 60 % 60,
-        secs % 60
+        secs % 60,
+        day_ms % 1000
     )
 }
 

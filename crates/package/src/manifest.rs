@@ -54,8 +54,13 @@ pub struct Manifest {
     pub tiers: TierThresholds,
     /// Importance by decreasing gain.
     pub importance: Vec<FeatureImportance>,
-    /// Each feature's distribution on the training rows, for drift checks.
+    /// Each feature's distribution, for drift checks: on the test customers when
+    /// `references_of_test` holds, else (older packages) on the training rows.
     pub reference_histograms: Vec<Reference>,
+    /// Whether `reference_histograms` are of the test customers, the score reference's
+    /// population (false in packages made before they were).
+    #[serde(default)]
+    pub references_of_test: bool,
     /// The calibrated probability's distribution on the test customers, for drift checks of
     /// the score (none in packages made before monitoring).
     #[serde(default)]

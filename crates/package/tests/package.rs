@@ -84,6 +84,7 @@ fn manifest(version: &str, files: &BTreeMap<String, String>) -> Manifest {
         },
         importance: vec![],
         reference_histograms: vec![],
+        references_of_test: true,
         score_reference: None,
         tuning: None,
         parity: Parity {

@@ -18,6 +18,8 @@ pub struct Comparison {
     pub pipeline: String,
     /// The snapshot's cutoff.
     pub cutoff: String,
+    /// Who the figures are measured on, in words: customers no package trained on.
+    pub population: String,
     /// Customers scored (the same for every package).
     pub customers: u64,
     /// Churners among them.
@@ -234,6 +236,7 @@ pub fn comparison_report(c: &Comparison) -> String {
     let names = c.names();
     let mut page = Page::new(&format!("{}: comparison of {} packages", c.pipeline, c.models.len()));
     page.heading("Figures on the same customers");
+    page.text(&format!("Measured on {}.", c.population));
     page.table("figures", &figure_table(c, &names));
     page.heading(&format!("Against {} (the baseline)", names[0]));
     page.table("paired", &paired_table(c, &names));

@@ -54,6 +54,8 @@ pub struct Monitoring {
     pub package: String,
     /// The day the inputs were read at.
     pub as_of: String,
+    /// What the inputs are compared with, in words.
+    pub reference: String,
     /// The thresholds applied.
     pub thresholds: MonitoringConfig,
     /// Who is in the population now, against training's test snapshot.
@@ -74,6 +76,7 @@ impl Monitoring {
     pub fn drift(&self) -> Drift {
         self.features
             .iter()
+            .filter(|f| f.judged)
             .map(|f| f.drift)
             .chain(self.score.iter().map(|s| s.drift))
             .chain(std::iter::once(self.population.drift))
@@ -121,8 +124,18 @@ pub struct FeatureDrift {
     pub unseen: f64,
     /// The verdict.
     pub drift: Drift,
+    /// Whether the verdict counts: a feature that grows with the calendar by construction
+    /// (tenure) is shown but left out, since its drift says only that time has passed.
+    pub judged: bool,
     /// What made it so, in words (empty when stable).
     pub why: Vec<String>,
+}
+
+impl FeatureDrift {
+    /// Its verdict as the tables show it.
+    pub fn verdict(&self) -> &'static str {
+        if self.judged { self.drift.name() } else { "not judged" }
+    }
 }
 
 /// The score now against its distribution on the test customers.
@@ -226,7 +239,7 @@ pub fn feature_table(m: &Monitoring) -> Table {
             percent(f.missing),
             percent(f.missing_at_training),
             percent(f.unseen),
-            f.drift.name().into(),
+            f.verdict().into(),
             f.why.join("; "),
         ]);
     }
@@ -273,12 +286,13 @@ pub fn matured_table(m: &Monitoring) -> Table {
 pub fn monitoring_report(m: &Monitoring) -> String {
     let mut page = Page::new(&format!("{} {}: monitoring at {}", m.pipeline, m.version, m.as_of));
     page.heading("Population and score");
+    page.text(&format!("Reference: {}.", m.reference));
     page.table("population", &population_table(m));
     page.heading("Input drift");
     page.figures(&[(
         "psi",
         BarChart {
-            title: "PSI per feature against training".into(),
+            title: "PSI per feature against the reference".into(),
             value_label: "PSI".into(),
             bars: m.features.iter().map(|f| (f.feature.clone(), f.psi)).collect(),
             colour: PALETTE[0],

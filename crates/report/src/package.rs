@@ -183,12 +183,12 @@ fn the_list(page: &mut Page, m: &Manifest, list: &TestList) {
         "scores",
         histogram.draw(),
         format!(
-            "Test customers per probability bin, coloured by the tier the list (ranked by {}) gives them.",
+            "Test customers per probability bin, coloured by their risk level (the package's cut-offs; the list's priority is its rank by {}).",
             list.ranked_by
         ),
     )]);
     let mut tiers = Table::new(&[
-        "tier",
+        "risk level",
         "customers",
         "churners",
         "observed rate",
@@ -211,7 +211,7 @@ fn the_list(page: &mut Page, m: &Manifest, list: &TestList) {
     }
     page.table("tiers", &tiers);
     page.note(&format!(
-        "A customer scored alone is high from probability {} and medium from {}.",
+        "Risk level belongs to the customer: high from probability {} and medium from {}, fixed at training, the same in every list and in the service. Priority belongs to a list: its rank by value at risk (or probability without values).",
         number(m.tiers.high),
         number(m.tiers.medium)
     ));

@@ -129,6 +129,7 @@ pub fn manifest(p: &Pipeline, t: &Training, m: &ManifestInputs<'_>) -> Manifest 
         tiers: t.tiers.clone(),
         importance: t.importance.clone(),
         reference_histograms: t.references.clone(),
+        references_of_test: true,
         score_reference: Some(t.score_reference.clone()),
         tuning: t.trials.clone(),
         parity: m.parity.clone(),

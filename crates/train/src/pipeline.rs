@@ -19,7 +19,7 @@ use crate::TrainError;
 use crate::fit::{Alone, Fit, FitSetup, fit_with, predict};
 use crate::lightgbm::Booster;
 use crate::params::Params;
-use crate::rows::{Draw, Rows, gather, position};
+use crate::rows::{Draw, Rows, gather, held_out_for_test, position};
 use crate::test_list::{data_summary, test_list};
 use crate::tuning::{best, tune};
 
@@ -293,7 +293,7 @@ fn sides(
     let train_batches: Vec<_> = built[..trains].iter().map(|s| &s.batch).collect();
     let (test_share, vf) = (p.split.test_fraction, p.split.validation_fraction);
     let out_of_time = test_cutoff.is_some();
-    let in_test = move |c: u64| !out_of_time && position(c, seed, Draw::Test) < test_share;
+    let in_test = move |c: u64| !out_of_time && held_out_for_test(c, seed, test_share);
     let in_validation = move |c: u64| position(c, seed, Draw::Validation) < vf;
     let (test, test_design) = match test_cutoff {
         Some(cutoff) => (
@@ -485,6 +485,7 @@ pub fn finish(
     let threshold = validation.threshold;
     let mut test = evaluate_at(&test_labels, &test_calibrated, &without_bootstrap, threshold)?;
     let segments = segments(p, &names, &sides.test, &test_calibrated, &options, threshold)?;
+    let tiers = tiers(p, &test_calibrated);
     let (test_list, order) = test_list(
         p,
         &fitted.model_text,
@@ -492,6 +493,7 @@ pub fn finish(
         &sides.test,
         &test_calibrated,
         sides.test_values.as_deref(),
+        &tiers,
     )?;
     // With customers' values, the test list's order is the one whose captured spend counts.
     let value_capture = match (&sides.test_values, &sides.test_spend) {
@@ -508,7 +510,7 @@ pub fn finish(
     test.auc_interval = test_list.curves.auc_interval;
     Ok(Training {
         importance: importance(&names, &fitted),
-        references: references(&spec, &sides.train),
+        references: references(&spec, &sides.test),
         score_reference: Histogram::reference(&test_calibrated, HISTOGRAM_BINS),
         rows: RowCounts {
             train: sides.train_counts.0,
@@ -516,7 +518,7 @@ pub fn finish(
             test: sides.test.rows,
             train_churners: sides.train_counts.1,
         },
-        tiers: tiers(p, &test_calibrated),
+        tiers,
         spec,
         snapshots: sides.snapshots,
         test_design: sides.test_design,
@@ -550,41 +552,29 @@ fn importance(names: &[&str], fitted: &Fit) -> Vec<FeatureImportance> {
     importance
 }
 
-/// Each feature's training distribution, the reference of drift checks.
-fn references(spec: &FeatureSpec, train: &Rows) -> Vec<Reference> {
+/// Each feature's distribution on the test customers, the reference of drift checks: the same
+/// population as the score's reference, so the model's own test data shows no drift.
+fn references(spec: &FeatureSpec, rows: &Rows) -> Vec<Reference> {
     spec.features
         .iter()
         .enumerate()
         .map(|(j, feat)| Reference {
             feature: feat.name.clone(),
             histogram: match &feat.kind {
-                FeatureKind::Categorical { values } => Histogram::categorical(train.column(j), values.len()),
-                FeatureKind::Numeric => Histogram::reference(train.column(j), HISTOGRAM_BINS),
+                FeatureKind::Categorical { values } => Histogram::categorical(rows.column(j), values.len()),
+                FeatureKind::Numeric => Histogram::reference(rows.column(j), HISTOGRAM_BINS),
             },
         })
         .collect()
 }
 
-/// The tier thresholds a customer scored alone gets: the lowest calibrated probability of each
-/// tier on the test list ranked by probability (`top` and `top_percent` are resolved again on
-/// every scored list).
+/// The risk levels' probability cut-offs, fixed here for every list and the service: the
+/// `[tiers]` rules resolved on the test customers' calibrated probabilities.
 fn tiers(p: &Pipeline, probabilities: &[f64]) -> TierThresholds {
-    let mut ranked = probabilities.to_vec();
-    ranked.sort_by(|a, b| b.total_cmp(a));
-    let assigned = p.tiers.assign(&ranked);
-    let lowest = |tier| {
-        ranked
-            .iter()
-            .zip(&assigned)
-            .filter(|(_, t)| **t == tier)
-            .map(|(x, _)| *x)
-            .fold(f64::INFINITY, f64::min)
-    };
-    let high = lowest(churnguard_config::Tier::High);
-    let medium = lowest(churnguard_config::Tier::Medium).min(high);
+    let (high, medium) = p.tiers.cut_offs(probabilities);
     let mut counts = [0u64; 3];
-    for t in &assigned {
-        counts[t.index()] += 1;
+    for &x in probabilities {
+        counts[churnguard_config::Tier::of(x, high, medium).index()] += 1;
     }
     TierThresholds {
         high,

@@ -198,6 +198,12 @@ pub fn position(customer: u64, seed: u64, draw: Draw) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// Whether a customer is among the `fraction` of customers a customer split holds out for the
+/// test: never trained on, at any cutoff. The same draw for training and for `compare`.
+pub fn held_out_for_test(customer: u64, seed: u64, fraction: f64) -> bool {
+    position(customer, seed, Draw::Test) < fraction
+}
+
 /// The customer's fold among `folds`.
 pub fn fold_of(customer: u64, seed: u64, folds: u32) -> usize {
     ((position(customer, seed, Draw::Fold) * f64::from(folds)) as usize).min(folds as usize - 1)

@@ -5,7 +5,9 @@ use churnguard_config::{Pipeline, Tier};
 use churnguard_eval::curves;
 use churnguard_features::{FeatureSpec, History};
 use churnguard_model::{Ensemble, main_reasons};
-use churnguard_package::{DataSummary, ReasonCount, ReasonCounts, ScoreHistogram, TableSummary, TestList, TierRow};
+use churnguard_package::{
+    DataSummary, ReasonCount, ReasonCounts, ScoreHistogram, TableSummary, TestList, TierRow, TierThresholds,
+};
 
 use crate::TrainError;
 use crate::rows::Rows;
@@ -17,7 +19,7 @@ pub const REASON_SAMPLE: usize = 50_000;
 
 /// The test list's figures, and the list's order (row indices, first first). `values` are the
 /// customers' values when known (else the list is ranked by probability and every value at risk
-/// is 0).
+/// is 0); risk levels come from the package's cut-offs `tiers`, whatever the order.
 pub fn test_list(
     p: &Pipeline,
     model_text: &str,
@@ -25,12 +27,13 @@ pub fn test_list(
     rows: &Rows,
     probabilities: &[f64],
     values: Option<&[f64]>,
+    tiers: &TierThresholds,
 ) -> Result<(TestList, Vec<usize>), TrainError> {
     let labels = rows.churned();
     let values_known = values.is_some();
     let ranked_by = p.scoring.ranking(values_known);
     let order = ranked_by.order(probabilities, values);
-    let tier_of = p.tiers.of_rows(&order, probabilities);
+    let tier_of: Vec<Tier> = probabilities.iter().map(|&x| tiers.of(x)).collect();
     let curves = curves(
         &labels,
         probabilities,
@@ -103,6 +106,7 @@ fn reason_counts(
     }
     let explained = rows.select(&keep);
     let f = spec.features.len();
+    let background = spec.background();
     let mut first = vec![0u64; f];
     let mut any = vec![0u64; f];
     if explained.rows > 0 {
@@ -110,7 +114,7 @@ fn reason_counts(
         let columns: Vec<&[f64]> = (0..f).map(|j| explained.column(j)).collect();
         let contributions = ensemble.contributions_batch(&columns);
         for row in contributions.chunks_exact(f + 1) {
-            for (k, j) in main_reasons(row, f).into_iter().enumerate() {
+            for (k, j) in main_reasons(row, &background).into_iter().enumerate() {
                 any[j] += 1;
                 if k == 0 {
                     first[j] += 1;
