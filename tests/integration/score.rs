@@ -218,12 +218,13 @@ fn scores_match_lightgbm(config: &str, as_of: &str) {
     for (k, id) in list.ids.iter().enumerate() {
         let i = by_id[id];
         worst = worst.max((list.probability[k] - want[i]).abs());
-        // The reasons are LightGBM's three largest positive contributions, in order, a
-        // background feature (tenure) after every behaviour.
+        // The reasons are LightGBM's three largest positive contributions, in order, of the
+        // features a team can act on (tenure never is).
         let c = &contrib[i * (f + 1)..i * (f + 1) + f];
-        let mut top: Vec<usize> = (0..f).filter(|&j| c[j] > 0.0).collect();
-        let background = |j: usize| spec.features[j].is_background();
-        top.sort_by(|&a, &b| background(a).cmp(&background(b)).then(c[b].total_cmp(&c[a])));
+        let mut top: Vec<usize> = (0..f)
+            .filter(|&j| c[j] > 0.0 && spec.features[j].name != "tenure_days")
+            .collect();
+        top.sort_by(|&a, &b| c[b].total_cmp(&c[a]));
         for r in 0..3 {
             match (top.get(r), &list.reason_features[k][r], list.reason_contributions[k][r]) {
                 (Some(&j), Some(name), Some(v)) => {
@@ -478,4 +479,32 @@ fn scoring_memory_stays_within_its_budget_and_unseen_categories_are_counted() {
         stdout.contains("values unseen at training, scored as unknown"),
         "{stdout}"
     );
+}
+
+#[test]
+fn a_feature_marked_not_actionable_is_never_a_reason_and_a_name_matching_none_is_refused() {
+    let s = Scratch::new();
+    let config = cdnow_config().replace(
+        "[scoring]\n",
+        "[scoring]\nnot_actionable = [\"gap_*\", \"quantity_total\"]\n",
+    );
+    let (p, latest) = trained(&s, &config);
+    let out = s.0.path().join("risk.parquet");
+    let (code, _, err) = score_with(&latest.display().to_string(), &p, &out.display().to_string(), &[]);
+    assert_eq!(code, 0, "{err}");
+    let list = read_list(&out);
+    let given: Vec<&String> = list.reason_features.iter().flatten().flatten().collect();
+    assert!(given.len() > list.ids.len(), "reasons were given");
+    // Tenure (it grows with the calendar) and the names the config holds back: never reasons.
+    for name in given {
+        assert!(
+            name != "tenure_days" && !name.starts_with("gap_") && name != "quantity_total",
+            "{name} was given as a reason"
+        );
+    }
+    // A name that matches no feature is a typo, refused before any work.
+    let typo = s.pipeline(&cdnow_config().replace("[scoring]\n", "[scoring]\nnot_actionable = [\"gapp_*\"]\n"));
+    let (code, _, err) = score_with(&latest.display().to_string(), &typo, &out.display().to_string(), &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("scoring.not_actionable names `gapp_*`"), "{err}");
 }

@@ -26,7 +26,32 @@ fn telco_report_counts_customers_and_blank_charges() {
             .unwrap_or_default();
         assert!(line.contains("11 (11 blank)"), "{line}");
         assert!(out.contains("values of `Churn`: No 5,174, Yes 1,869"), "{out}");
+        assert!(
+            out.contains("churners    1,869 of 7,043 rows match positive = \"Yes\" (26.5%)"),
+            "{out}"
+        );
     }
+}
+
+#[test]
+fn a_label_stored_as_one_point_zero_counts_its_churners() {
+    let s = Scratch::new();
+    let csv = s.0.path().join("customers.csv");
+    std::fs::write(
+        &csv,
+        "plan,minutes,churned\na,10,1.0\nb,20,0.0\na,30,1.0\nb,40,0.0\nb,50,0.0\n",
+    )
+    .unwrap();
+    let p = s.pipeline(&format!(
+        "[pipeline]\nname = \"t\"\n[data]\nas_of = 2024-01-31\n[data.customers]\npath = \"{}\"\n[label]\nkind = \"column\"\ncolumn = \"churned\"\npositive = 1.0\n",
+        csv.display()
+    ));
+    let (code, out, err) = outcome(&churnguard(&["validate", &p]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("churners    2 of 5 rows match positive = \"1\" (40.0%)"),
+        "{out}"
+    );
 }
 
 #[test]

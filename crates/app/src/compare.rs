@@ -174,7 +174,12 @@ impl Unseen {
 fn unseen_known_rows(snap: &Snapshot, unseen: &[Unseen], cutoff: Date) -> Result<(Vec<usize>, String), AppError> {
     let outcomes = snap.labels();
     let labelled: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].is_some()).collect();
-    let splits: Vec<String> = unseen.iter().filter_map(Unseen::split).collect();
+    let mut splits: Vec<String> = Vec::new();
+    for split in unseen.iter().filter_map(Unseen::split) {
+        if !splits.contains(&split) {
+            splits.push(split);
+        }
+    }
     if splits.is_empty() {
         let described = format!("every customer at {cutoff}, after each package's training cutoffs");
         return Ok((labelled, described));

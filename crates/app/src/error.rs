@@ -157,6 +157,20 @@ pub enum AppError {
         /// Each package's split, in words.
         splits: Vec<String>,
     },
+    /// A `scoring.not_actionable` name matches no feature of the model.
+    #[error(
+        "{}: scoring.not_actionable names `{name}`, which matches no feature of the model (features: {})",
+        file.display(),
+        features.join(", ")
+    )]
+    NotActionable {
+        /// The config file.
+        file: PathBuf,
+        /// The name.
+        name: String,
+        /// The model's features.
+        features: Vec<String>,
+    },
     /// A kept list's ids are row numbers of another table than the one outcomes come from.
     #[error(
         "{}: its customer ids are row numbers of {scored_on}, and the outcomes come from {outcomes_from}; row numbers of two files are not the same customers. Give the customers table an id column (data.customers.customer_id) and score again",
@@ -265,6 +279,7 @@ impl AppError {
             | AppError::TrainedOnEveryone { .. }
             | AppError::NoSharedHeldOut { .. }
             | AppError::RowIdsElsewhere { .. }
+            | AppError::NotActionable { .. }
             | AppError::NoOutOfTimeTest { .. }
             | AppError::PartitionedNoDate { .. }
             | AppError::NotDistributed { .. }

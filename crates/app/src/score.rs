@@ -117,6 +117,13 @@ pub fn write_lists(
 /// silently never choose its action.
 pub fn check_actions(p: &Pipeline, spec: &FeatureSpec) -> Result<(), AppError> {
     let names = spec.names();
+    if let Some(name) = p.scoring.unmatched_not_actionable(&names).first() {
+        return Err(AppError::NotActionable {
+            file: p.file.clone(),
+            name: name.to_string(),
+            features: names.iter().map(|s| s.to_string()).collect(),
+        });
+    }
     let unmatched = p.scoring.unmatched_rules(&names);
     match unmatched.first() {
         None => Ok(()),

@@ -18,7 +18,7 @@ pub fn thousands(n: u64) -> String {
 }
 
 /// The validation report as text.
-pub fn validation(r: &ValidationReport) -> String {
+pub fn validation(r: &ValidationReport, label: Option<&churnguard_config::Label>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Pipeline {} ({})", r.pipeline, r.config);
     if let Some(label) = &r.label {
@@ -30,7 +30,7 @@ pub fn validation(r: &ValidationReport) -> String {
     for t in &r.tables {
         let _ = writeln!(s);
         match (&t.report, &t.error) {
-            (Some(report), _) => table(&mut s, report),
+            (Some(report), _) => table(&mut s, report, label),
             (None, Some(e)) => {
                 let _ = writeln!(s, "{} — {}\n  ERROR: {e}", t.role, t.path);
             }
@@ -58,7 +58,7 @@ pub fn validation(r: &ValidationReport) -> String {
     s
 }
 
-fn table(s: &mut String, t: &TableReport) {
+fn table(s: &mut String, t: &TableReport, label: Option<&churnguard_config::Label>) {
     let _ = writeln!(s, "{} — {} ({})", t.role, t.path, t.format);
     let range = match (&t.first, &t.last) {
         (Some(a), Some(b)) => format!(" from {a} to {b}"),
@@ -137,6 +137,22 @@ fn table(s: &mut String, t: &TableReport) {
             String::new()
         };
         let _ = writeln!(s, "  values of `{}`: {}{more}", v.column, shown.join(", "));
+        if let Some(churnguard_config::Label::Column { column, positive }) = label
+            && *column == v.column
+        {
+            let total: u64 = v.counts.iter().map(|(_, n)| n).sum();
+            let churners: u64 = (v.counts.iter())
+                .filter(|(k, _)| churnguard_config::label_matches(k, positive))
+                .map(|(_, n)| n)
+                .sum();
+            let _ = writeln!(
+                s,
+                "  churners    {} of {} rows match positive = \"{positive}\" ({:.1}%)",
+                thousands(churners),
+                thousands(total),
+                100.0 * churners as f64 / total.max(1) as f64
+            );
+        }
     }
     for r in &t.rejected {
         let _ = writeln!(s, "  rejected    {} rows: {}", thousands(r.count), r.description);

@@ -234,16 +234,20 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &ListSummary, out: &P
             value(total.value_at_risk)
         );
     }
+    let width = (list.choices.iter().zip(&list.actions))
+        .filter(|(_, total)| total.customers > 0)
+        .map(|(choice, _)| choice.0.len() + choice.1.len() + 3)
+        .fold(44, usize::max);
     let _ = writeln!(
         s,
-        "  {:<44} {:>10} {:>20}",
+        "  {:<width$} {:>10} {:>20}",
         "action (rule)", "customers", "value at risk"
     );
     for (choice, total) in list.choices.iter().zip(&list.actions) {
         if total.customers > 0 {
             let _ = writeln!(
                 s,
-                "  {:<44} {:>10} {:>20}",
+                "  {:<width$} {:>10} {:>20}",
                 format!("{} ({})", choice.0, choice.1),
                 thousands(total.customers),
                 value(total.value_at_risk)

@@ -34,7 +34,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render::validation(&report));
+        print!("{}", render::validation(&report, pipeline.label.as_ref()));
     }
     Ok(if report.usable() {
         ExitCode::SUCCESS

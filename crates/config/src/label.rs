@@ -110,10 +110,12 @@ impl Checker<'_> {
                     Some(toml::Value::String(s)) => s,
                     Some(toml::Value::Integer(i)) => i.to_string(),
                     Some(toml::Value::Boolean(b)) => b.to_string(),
+                    // Labels stored as 1.0 / 0.0 (a float column) match `1.0` as they match `1`.
+                    Some(toml::Value::Float(x)) if x.is_finite() => x.to_string(),
                     Some(other) => {
                         return Err(self.err(
                             "label.positive",
-                            format!("must be a string, integer or boolean, got {}", other.type_str()),
+                            format!("must be a string, number or boolean, got {}", other.type_str()),
                         ));
                     }
                 };

@@ -241,15 +241,19 @@ pub(crate) struct RawScoring {
     pub rank_by: Option<String>,
     pub batch_rows: Option<i64>,
     pub explain_all: Option<bool>,
+    pub high_value_percent: Option<f64>,
+    pub not_actionable: Option<Vec<String>>,
     #[serde(default)]
     pub actions: Vec<RawAction>,
     pub default_actions: Option<RawDefaultActions>,
+    pub high_value_actions: Option<RawDefaultActions>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAction {
     pub tier: String,
+    pub value: Option<String>,
     pub reason: Option<String>,
     pub action: String,
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::raw::{RawAction, RawScoring};
+use crate::raw::{RawAction, RawDefaultActions, RawScoring};
 use crate::{Checker, ConfigError, Label};
 
 /// A risk tier.
@@ -64,6 +64,36 @@ impl std::fmt::Display for Tier {
     }
 }
 
+/// Which side of the package's value cut-off a customer is on (fixed at training: the top
+/// `scoring.high_value_percent` of the test customers by value). Customers without a known value
+/// are low value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueSegment {
+    /// Among the most valuable customers.
+    High,
+    /// Everyone else.
+    Low,
+}
+
+impl ValueSegment {
+    /// The segment's name as written in configs and outputs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueSegment::High => "high",
+            ValueSegment::Low => "low",
+        }
+    }
+
+    /// Both segments, most valuable first.
+    pub const ALL: [ValueSegment; 2] = [ValueSegment::High, ValueSegment::Low];
+
+    /// Position in [`ValueSegment::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// How the list is ordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -105,11 +135,14 @@ impl RankBy {
     }
 }
 
-/// One retention rule: customers of `tier` whose top reason matches get `action`.
+/// One retention rule: customers of a risk level (and value segment, when given) whose top
+/// reason matches get `action`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ActionRule {
-    /// The tier it applies to.
+    /// The risk level it applies to.
     pub tier: Tier,
+    /// The value segment it applies to; `None` matches both.
+    pub value: Option<ValueSegment>,
     /// A feature name, or a prefix ending in `*`; `None` matches any reason.
     pub reason: Option<String>,
     /// What the retention team should do.
@@ -117,9 +150,11 @@ pub struct ActionRule {
 }
 
 impl ActionRule {
-    /// Whether the rule applies to a customer of `tier` whose top reason is `feature`.
-    pub fn matches(&self, tier: Tier, feature: Option<&str>) -> bool {
+    /// Whether the rule applies to a customer of `tier` and `value` whose top reason is
+    /// `feature`.
+    pub fn matches(&self, tier: Tier, value: ValueSegment, feature: Option<&str>) -> bool {
         self.tier == tier
+            && self.value.is_none_or(|v| v == value)
             && match (&self.reason, feature) {
                 (None, _) => true,
                 (Some(_), None) => false,
@@ -127,17 +162,21 @@ impl ActionRule {
             }
     }
 
-    /// Whether the rule's `reason` names this feature: the feature's name or its source
-    /// column (`plan` names `attr_plan`), exactly or by a prefix ending in `*`.
+    /// Whether the rule's `reason` names this feature (see [`names_feature`]).
     pub fn names(&self, feature: &str) -> bool {
-        let Some(r) = &self.reason else { return true };
-        let source = feature.strip_prefix("attr_");
-        let hit = |name: &str| match r.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => name == r,
-        };
-        hit(feature) || source.is_some_and(hit)
+        self.reason.as_deref().is_none_or(|r| names_feature(r, feature))
     }
+}
+
+/// Whether a config's feature name `pattern` names this feature: the feature's name or its
+/// source column (`plan` names `attr_plan`), exactly or by a prefix ending in `*`.
+pub fn names_feature(pattern: &str, feature: &str) -> bool {
+    let source = feature.strip_prefix("attr_");
+    let hit = |name: &str| match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == pattern,
+    };
+    hit(feature) || source.is_some_and(hit)
 }
 
 /// Scoring settings.
@@ -156,17 +195,31 @@ pub struct ScoringConfig {
     pub rank_by: Option<RankBy>,
     /// Customers scored per batch (default 65,536): bounds the memory of scoring.
     pub batch_rows: usize,
-    /// Give reasons to low-tier customers too (default false: high and medium only, since
-    /// TreeSHAP costs about twice as much per customer as scoring).
+    /// Give reasons to every customer (default false: those of high or medium risk and the
+    /// high-value ones, whom an action reaches; TreeSHAP costs about twice as much per customer
+    /// as scoring).
     pub explain_all: bool,
+    /// The top share (percent) of the test customers by value that is "high value" (default
+    /// 20), fixed at training into a value cut-off.
+    pub high_value_percent: f64,
+    /// Features a team cannot act on (names, source columns or prefixes ending in `*`), never
+    /// given as a reason, though they still predict; besides these, the features that grow with
+    /// the calendar (tenure, days since a customer date) never are (default: none more).
+    pub not_actionable: Vec<String>,
     /// Rules in order: the first that matches chooses the action.
     pub actions: Vec<ActionRule>,
-    /// The action of each tier when no rule matches (high, medium, low).
+    /// The action of each risk level (high, medium, low) for a low-value customer when no rule
+    /// matches.
     pub default_actions: [String; 3],
+    /// The same for a high-value customer.
+    pub high_value_actions: [String; 3],
 }
 
-/// Default actions per tier.
+/// Default actions per risk level, for low-value customers (or when values are unknown).
 pub const DEFAULT_ACTIONS: [&str; 3] = ["personal retention call", "retention offer by email", "no action"];
+/// Default actions per risk level for high-value customers: the matrix's valuable row, where a
+/// customer of low risk still deserves care.
+pub const HIGH_VALUE_ACTIONS: [&str; 3] = ["personal retention call", "personal retention call", "loyalty care"];
 
 impl ScoringConfig {
     /// The defaults for a pipeline with this label.
@@ -182,8 +235,11 @@ impl ScoringConfig {
             rank_by: None,
             batch_rows: 65_536,
             explain_all: false,
+            high_value_percent: 20.0,
+            not_actionable: Vec::new(),
             actions: Vec::new(),
             default_actions: DEFAULT_ACTIONS.map(String::from),
+            high_value_actions: HIGH_VALUE_ACTIONS.map(String::from),
         }
     }
 
@@ -194,6 +250,16 @@ impl ScoringConfig {
         } else {
             RankBy::Probability
         })
+    }
+
+    /// The `not_actionable` names that match none of these features: a typo there would
+    /// silently give the reason it meant to hold back.
+    pub fn unmatched_not_actionable(&self, features: &[&str]) -> Vec<&str> {
+        self.not_actionable
+            .iter()
+            .filter(|n| !features.iter().any(|f| names_feature(n, f)))
+            .map(String::as_str)
+            .collect()
     }
 
     /// The rules (by index) whose `reason` matches none of these features: they could never
@@ -208,7 +274,8 @@ impl ScoringConfig {
     }
 
     /// Every action a customer can get, with the rule that gives it (`rule 2`, `default for
-    /// high`): the rules in order, then each tier's default.
+    /// high`, `default for high, high value`): the rules in order, then each risk level's
+    /// default for low-value customers, then for high-value ones.
     pub fn choices(&self) -> Vec<(String, String)> {
         let rules = self
             .actions
@@ -218,16 +285,33 @@ impl ScoringConfig {
         let defaults = Tier::ALL
             .into_iter()
             .map(|t| (self.default_actions[t.index()].clone(), format!("default for {t}")));
-        rules.chain(defaults).collect()
+        let valuable = Tier::ALL.into_iter().map(|t| {
+            (
+                self.high_value_actions[t.index()].clone(),
+                format!("default for {t}, high value"),
+            )
+        });
+        rules.chain(defaults).chain(valuable).collect()
     }
 
     /// The index in [`ScoringConfig::choices`] of a customer's action: the first rule that
-    /// matches, else the tier's default.
-    pub fn action_for(&self, tier: Tier, top_reason: Option<&str>) -> usize {
+    /// matches, else the default of the risk level and value segment.
+    pub fn action_for(&self, tier: Tier, value: ValueSegment, top_reason: Option<&str>) -> usize {
+        let default = match value {
+            ValueSegment::Low => self.actions.len() + tier.index(),
+            ValueSegment::High => self.actions.len() + Tier::ALL.len() + tier.index(),
+        };
         self.actions
             .iter()
-            .position(|r| r.matches(tier, top_reason))
-            .unwrap_or(self.actions.len() + tier.index())
+            .position(|r| r.matches(tier, value, top_reason))
+            .unwrap_or(default)
+    }
+
+    /// Whether a customer gets reasons: every customer an action may reach (high or medium
+    /// risk, or high value), or everyone with `explain_all`. The one rule the list, the merge,
+    /// the service and the report follow.
+    pub fn explains(&self, tier: Tier, value: ValueSegment) -> bool {
+        self.explain_all || tier != Tier::Low || value == ValueSegment::High
     }
 }
 
@@ -242,6 +326,15 @@ impl Checker<'_> {
     fn action(&self, i: usize, a: RawAction) -> Result<ActionRule, ConfigError> {
         let key = |k: &str| format!("scoring.actions[{i}].{k}");
         let tier = self.tier(&key("tier"), &a.tier)?;
+        let value = match a.value.as_deref() {
+            None => None,
+            Some(name) => Some(
+                ValueSegment::ALL
+                    .into_iter()
+                    .find(|v| v.name() == name)
+                    .ok_or_else(|| self.err(&key("value"), format!("\"{name}\" is not a value segment (high, low)")))?,
+            ),
+        };
         self.ensure(!a.action.trim().is_empty(), &key("action"), || {
             "must not be empty".into()
         })?;
@@ -252,6 +345,7 @@ impl Checker<'_> {
         }
         Ok(ActionRule {
             tier,
+            value,
             reason: a.reason,
             action: a.action,
         })
@@ -289,21 +383,15 @@ impl Checker<'_> {
         for (i, a) in s.actions.into_iter().enumerate() {
             actions.push(self.action(i, a)?);
         }
-        let mut default_actions = d.default_actions.clone();
-        if let Some(da) = s.default_actions {
-            for (slot, (name, v)) in
-                default_actions
-                    .iter_mut()
-                    .zip([("high", da.high), ("medium", da.medium), ("low", da.low)])
-            {
-                if let Some(v) = v {
-                    self.ensure(!v.trim().is_empty(), &format!("scoring.default_actions.{name}"), || {
-                        "must not be empty".into()
-                    })?;
-                    *slot = v;
-                }
-            }
-        }
+        let default_actions = self.default_actions("default_actions", s.default_actions, &d.default_actions)?;
+        let high_value_actions =
+            self.default_actions("high_value_actions", s.high_value_actions, &d.high_value_actions)?;
+        let high_value_percent = s.high_value_percent.unwrap_or(d.high_value_percent);
+        self.ensure(
+            high_value_percent > 0.0 && high_value_percent <= 100.0,
+            "scoring.high_value_percent",
+            || format!("must be a percentage above 0 and at most 100, got {high_value_percent}"),
+        )?;
         Ok(ScoringConfig {
             lookback_days: days("scoring.lookback_days", s.lookback_days, d.lookback_days)?,
             horizon_days: days("scoring.horizon_days", s.horizon_days, d.horizon_days)?,
@@ -316,8 +404,35 @@ impl Checker<'_> {
             rank_by,
             batch_rows: batch_rows as usize,
             explain_all: s.explain_all.unwrap_or(d.explain_all),
+            high_value_percent,
+            not_actionable: s.not_actionable.unwrap_or_default(),
             actions,
             default_actions,
+            high_value_actions,
         })
+    }
+
+    /// A `[scoring.<table>]` of actions per risk level over `defaults`.
+    fn default_actions(
+        &self,
+        table: &str,
+        given: Option<RawDefaultActions>,
+        defaults: &[String; 3],
+    ) -> Result<[String; 3], ConfigError> {
+        let mut actions = defaults.clone();
+        if let Some(da) = given {
+            for (slot, (name, v)) in actions
+                .iter_mut()
+                .zip([("high", da.high), ("medium", da.medium), ("low", da.low)])
+            {
+                if let Some(v) = v {
+                    self.ensure(!v.trim().is_empty(), &format!("scoring.{table}.{name}"), || {
+                        "must not be empty".into()
+                    })?;
+                    *slot = v;
+                }
+            }
+        }
+        Ok(actions)
     }
 }

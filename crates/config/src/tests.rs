@@ -154,7 +154,14 @@ positive = "Yes"
             positive: "Yes".into()
         })
     );
-    let e = err(&text.replace("positive = \"Yes\"", "positive = 1.5"));
+    // A label stored as 1.0 / 0.0: `positive = 1.0` matches cells 1, 1.0 and true.
+    let p = parse_at(&text.replace("positive = \"Yes\"", "positive = 1.0")).unwrap();
+    let Some(Label::Column { positive, .. }) = &p.label else {
+        panic!("a column label")
+    };
+    assert!(["1", "1.0", "true"].iter().all(|cell| label_matches(cell, positive)));
+    assert!(!label_matches("0.0", positive));
+    let e = err(&text.replace("positive = \"Yes\"", "positive = [1]"));
     assert_eq!(e.key(), Some("label.positive"));
     let e = err(&text.replace("numeric = [\"TotalCharges\"]", "numeric = [\"customerID\"]"));
     assert_eq!(e.key(), Some("data.customers.numeric[0]"));
@@ -357,7 +364,7 @@ fn every_tier_rule_resolves_to_a_probability_cut_off_on_the_test_customers() {
     close(cuts("", &rare), (0.5707, 0.1414));
     // More customers asked for than the test holds: all of them; none: no one.
     close(cuts("high = { top = 500 }\n", &list), (0.01, 0.01));
-    assert!(cuts("", &[]).0 > 1.0);
+    assert!(cuts("high = { top = 5 }\n", &[]).0 > 1.0);
     assert!(parse_at(&format!("{GOOD}[tiers]\nhigh = {{ top = 0 }}\n")).is_err());
     assert!(parse_at(&format!("{GOOD}[tiers]\nhigh = {{ top = 5, lift = 2 }}\n")).is_err());
     assert!(parse_at(&format!("{GOOD}[tiers]\nhigh = {{ above_base_rate = 1.0 }}\n")).is_err());
@@ -374,7 +381,11 @@ fn an_action_rule_may_name_the_source_column_and_one_that_names_nothing_is_found
     ))
     .unwrap();
     let features = ["recency_days", "attr_number_customer_service_calls"];
-    assert!(p.scoring.actions[0].matches(Tier::High, Some("attr_number_customer_service_calls")));
+    assert!(p.scoring.actions[0].matches(
+        Tier::High,
+        ValueSegment::Low,
+        Some("attr_number_customer_service_calls")
+    ));
     assert_eq!(p.scoring.unmatched_rules(&features), vec![1]);
 }
 
@@ -506,4 +517,39 @@ fn distributed_workers_are_checked_once() {
     );
     let e = err(&tuned);
     assert!(e.to_string().contains("tuning does not run distributed"), "{e}");
+}
+
+#[test]
+fn actions_come_from_risk_level_and_value_together() {
+    let p = parse_at(GOOD).unwrap();
+    let s = &p.scoring;
+    let action = |tier, value| s.choices()[s.action_for(tier, value, None)].0.clone();
+    // The default matrix: risk by value.
+    assert_eq!(action(Tier::High, ValueSegment::High), "personal retention call");
+    assert_eq!(action(Tier::High, ValueSegment::Low), "personal retention call");
+    assert_eq!(action(Tier::Medium, ValueSegment::Low), "retention offer by email");
+    assert_eq!(action(Tier::Low, ValueSegment::High), "loyalty care");
+    assert_eq!(action(Tier::Low, ValueSegment::Low), "no action");
+    let rule = |tier, value| s.choices()[s.action_for(tier, value, None)].1.clone();
+    assert_eq!(rule(Tier::Low, ValueSegment::High), "default for low, high value");
+    // Who gets reasons: everyone an action may reach.
+    assert!(s.explains(Tier::Low, ValueSegment::High) && s.explains(Tier::Medium, ValueSegment::Low));
+    assert!(!s.explains(Tier::Low, ValueSegment::Low));
+    // A rule may name the value segment; the first that matches wins.
+    let p = parse_at(&format!(
+        "{GOOD}[[scoring.actions]]\ntier = \"high\"\nvalue = \"low\"\naction = \"automated offer\"\n\
+         [scoring.high_value_actions]\nlow = \"thank-you note\"\n"
+    ))
+    .unwrap();
+    let s = &p.scoring;
+    let action = |tier, value| s.choices()[s.action_for(tier, value, None)].0.clone();
+    assert_eq!(action(Tier::High, ValueSegment::Low), "automated offer");
+    assert_eq!(action(Tier::High, ValueSegment::High), "personal retention call");
+    assert_eq!(action(Tier::Low, ValueSegment::High), "thank-you note");
+    let e = parse_at(&format!(
+        "{GOOD}[[scoring.actions]]\ntier = \"high\"\nvalue = \"rich\"\naction = \"x\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(e.key(), Some("scoring.actions[0].value"), "{e}");
+    assert!(parse_at(&format!("{GOOD}[scoring]\nhigh_value_percent = 0\n")).is_err());
 }

@@ -68,9 +68,6 @@ pub fn spec_for(p: &Pipeline, h: &History) -> FeatureSpec {
 /// The feature of how long someone has been a customer.
 const TENURE: &str = "tenure_days";
 
-/// The background features (see [`crate::Feature::is_background`]).
-pub(crate) const BACKGROUND: &[&str] = &[TENURE];
-
 /// Every feature the data allows, in a fixed order: (name, description, calculation).
 // One long flat list on purpose: the order is part of every FeatureSpec and model, and reading it
 // top to bottom is how a reviewer checks that order; split into pieces it would be harder to see.

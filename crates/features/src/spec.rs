@@ -29,13 +29,6 @@ pub struct Feature {
 }
 
 impl Feature {
-    /// Whether this feature is background: a fact about the customer (how long they have been
-    /// one) rather than something they did, given as a reason only after every behaviour that
-    /// pushes towards churn, because a team cannot act on it.
-    pub fn is_background(&self) -> bool {
-        crate::plan::BACKGROUND.contains(&self.name.as_str())
-    }
-
     /// A value of this feature as a person reads it: a category's name (not its code), a number
     /// as written; `None` when missing.
     pub fn value_text(&self, v: f64) -> Option<String> {
@@ -70,9 +63,19 @@ pub struct FeatureSpec {
 }
 
 impl FeatureSpec {
-    /// [`Feature::is_background`] of every feature, in column order.
-    pub fn background(&self) -> Vec<bool> {
-        self.features.iter().map(Feature::is_background).collect()
+    /// Whether each feature, in column order, is one a team cannot act on, so never a reason:
+    /// those that grow with the calendar, and those `scoring.not_actionable` names.
+    pub fn not_actionable(&self, s: &churnguard_config::ScoringConfig) -> Vec<bool> {
+        self.grows_with_calendar()
+            .into_iter()
+            .zip(&self.features)
+            .map(|(calendar, f)| {
+                calendar
+                    || s.not_actionable
+                        .iter()
+                        .any(|n| churnguard_config::names_feature(n, &f.name))
+            })
+            .collect()
     }
 
     /// The `[features]` settings that made this spec: a package's features can be built again

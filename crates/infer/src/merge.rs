@@ -13,7 +13,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, StringArray, UInt64Array, new_null_array};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use churnguard_config::{Date, Pipeline, RankBy, Tier};
+use churnguard_config::{Date, Pipeline, RankBy, Tier, ValueSegment};
 use churnguard_ingest::ParquetOut;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -594,7 +594,7 @@ type Finished = (
 
 /// Builds the merged list chunk by chunk: each row's columns come from its partition list, the
 /// rank, tier and action are the merged list's, and reasons are kept only where the list shows
-/// them (high and medium, or everyone with `explain_all`).
+/// them ([`churnguard_config::ScoringConfig::explains`]).
 fn write_rows(parts: &[Part], order: &[(usize, usize)], tiers: &[Tier], w: &mut Writer<'_>) -> Result<(), MergeError> {
     let p = w.req.pipeline;
     let chunk = p.scoring.batch_rows.max(1);
@@ -683,12 +683,6 @@ fn merged_batch(
             source,
         })
     };
-    let shown = |t: Tier| p.scoring.explain_all || t != Tier::Low;
-    let reason_picks: Vec<(usize, usize)> = picks
-        .iter()
-        .zip(tiers)
-        .map(|(&pick, &t)| if shown(t) { pick } else { (0, 0) })
-        .collect();
     let gather = |col: usize, picks: &[(usize, usize)]| -> Result<ArrayRef, MergeError> {
         let arrays: Vec<&dyn Array> = sources.iter().map(|b| b.column(col).as_ref()).collect();
         arrow::compute::interleave(&arrays, picks).map_err(encode)
@@ -696,6 +690,19 @@ fn merged_batch(
     let ids = gather(1, picks)?;
     let probability = gather(2, picks)?;
     let value = gather(4, picks)?;
+    let cut = w.req.package.tiers();
+    let values = value.as_primitive::<Float64Type>();
+    let segments: Vec<ValueSegment> = (0..picks.len()).map(|k| cut.segment(Some(values.value(k)))).collect();
+    let shown: Vec<bool> = tiers
+        .iter()
+        .zip(&segments)
+        .map(|(&t, &v)| p.scoring.explains(t, v))
+        .collect();
+    let reason_picks: Vec<(usize, usize)> = picks
+        .iter()
+        .zip(&shown)
+        .map(|(&pick, &shown)| if shown { pick } else { (0, 0) })
+        .collect();
     let value_at_risk = gather(5, picks)?;
     let first_feature = gather(FIRST_REASON_COLUMN + 1, picks)?;
     let (pr, var) = (
@@ -709,8 +716,8 @@ fn merged_batch(
     for (k, &t) in tiers.iter().enumerate() {
         *rank += 1;
         ranks.push(*rank);
-        let top = (shown(t) && top_feature.is_valid(k)).then(|| top_feature.value(k));
-        let a = p.scoring.action_for(t, top);
+        let top = (shown[k] && top_feature.is_valid(k)).then(|| top_feature.value(k));
+        let a = p.scoring.action_for(t, segments[k], top);
         actions.push(a);
         for total in [&mut w.totals[t.index()], &mut w.actions[a]] {
             total.customers += 1;

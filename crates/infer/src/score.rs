@@ -3,7 +3,7 @@
 //! reasons (TreeSHAP), value at risk, a ranked list and one action per customer.
 
 use arrow::array::{Array, ArrayRef, Float64Array};
-use churnguard_config::{Date, MS_PER_DAY, Pipeline, RankBy, Tier};
+use churnguard_config::{Date, MS_PER_DAY, Pipeline, RankBy, Tier, ValueSegment};
 use churnguard_features::{Feature, FeatureError, FeatureKind, History, Snapshot, customer_values, snapshot, spend};
 use rayon::prelude::*;
 
@@ -159,10 +159,16 @@ pub fn score(
     let clock = std::time::Instant::now();
     let ranked_by = p.scoring.ranking(value_known);
     let order = rank(&probabilities, &values, ranked_by);
-    let tier_of: Vec<Tier> = probabilities.iter().map(|&x| package.tiers().of(x)).collect();
+    let cut = package.tiers();
+    let tier_of: Vec<Tier> = probabilities.iter().map(|&x| cut.of(x)).collect();
+    let segment_of: Vec<ValueSegment> = values.iter().map(|&v| cut.segment(Some(v))).collect();
+    let explained: Vec<bool> = (0..probabilities.len())
+        .map(|i| p.scoring.explains(tier_of[i], segment_of[i]))
+        .collect();
     times.rank = clock.elapsed().as_secs_f64();
     let clock = std::time::Instant::now();
-    let mut reasons_of = explain(package, &columns, &tier_of, p.scoring.explain_all);
+    let not_actionable = package.spec().not_actionable(&p.scoring);
+    let mut reasons_of = explain(package, &columns, &explained, &not_actionable);
     times.reasons = clock.elapsed().as_secs_f64();
     let clock = std::time::Instant::now();
     let s = &p.scoring;
@@ -174,7 +180,7 @@ pub fn score(
             let top = reasons
                 .first()
                 .map(|r| package.spec().features[r.feature].name.as_str());
-            let action = s.action_for(tier_of[i], top);
+            let action = s.action_for(tier_of[i], segment_of[i], top);
             Risk {
                 row: i,
                 probability: probabilities[i],
@@ -377,18 +383,22 @@ fn rank(probabilities: &[f64], values: &[f64], by: RankBy) -> Vec<usize> {
     order
 }
 
-/// TreeSHAP reasons of the customers the list is for (high and medium, or everyone), in large
-/// groups: rows that decide alike in a tree share their work, and TreeSHAP costs about twice as
-/// much per customer as scoring.
-fn explain(package: &ModelPackage, columns: &[&Float64Array], tiers: &[Tier], all: bool) -> Vec<Vec<Reason>> {
+/// TreeSHAP reasons of the rows `explained` marks ([`churnguard_config::ScoringConfig::explains`],
+/// or every row), in large groups: rows that decide alike in a tree share their work, and
+/// TreeSHAP costs about twice as much per customer as scoring.
+fn explain(
+    package: &ModelPackage,
+    columns: &[&Float64Array],
+    explained: &[bool],
+    not_actionable: &[bool],
+) -> Vec<Vec<Reason>> {
     let f = columns.len();
-    let n = tiers.len();
-    let explained: Vec<usize> = (0..n).filter(|&i| all || tiers[i] != Tier::Low).collect();
+    let n = explained.len();
+    let explained: Vec<usize> = (0..n).filter(|&i| explained[i]).collect();
     let mut reasons_of: Vec<Vec<Reason>> = vec![Vec::new(); n];
     let trees = package.ensemble.trees.len().max(1);
     let group_rows = (EXPLAIN_BYTES / (4 * trees)).clamp(4096, EXPLAIN_ROWS);
     let mut group_columns: Vec<Vec<f64>> = vec![Vec::new(); f];
-    let background = package.spec().background();
     for group in explained.chunks(group_rows) {
         group_columns.par_iter_mut().zip(columns).for_each(|(values, c)| {
             values.clear();
@@ -402,7 +412,7 @@ fn explain(package: &ModelPackage, columns: &[&Float64Array], tiers: &[Tier], al
             .map_init(Vec::new, |row, (e, c)| {
                 row.clear();
                 row.extend(view.iter().map(|v| v[e]));
-                reasons(package, &background, row, c)
+                reasons(package, not_actionable, row, c)
             })
             .collect();
         for (&i, r) in group.iter().zip(found) {
@@ -445,8 +455,8 @@ fn feature_value(column: &Float64Array, i: usize) -> f64 {
 }
 
 /// The main reasons of one row (see [`churnguard_model::main_reasons`]).
-fn reasons(package: &ModelPackage, background: &[bool], row: &[f64], contributions: &[f64]) -> Vec<Reason> {
-    churnguard_model::main_reasons(contributions, background)
+fn reasons(package: &ModelPackage, not_actionable: &[bool], row: &[f64], contributions: &[f64]) -> Vec<Reason> {
+    churnguard_model::main_reasons(contributions, not_actionable)
         .into_iter()
         .map(|j| Reason {
             feature: j,

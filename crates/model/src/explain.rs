@@ -285,18 +285,14 @@ fn patterns(t: &Tree, columns: &[&[f64]], n: usize) -> Patterns {
 pub const REASONS: usize = 3;
 
 /// The features of one row's main reasons: up to [`REASONS`] positive contributions (towards
-/// churn), largest first, ties by feature order. A background feature (one per `background[j]`,
-/// a fact about the customer rather than something they did) comes after every positive
-/// behaviour, so it is given only when fewer behaviours push towards churn. `contributions` is
-/// one row of [`Ensemble::contributions`] (one per feature, then the bias).
-pub fn main_reasons(contributions: &[f64], background: &[bool]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..background.len()).filter(|&j| contributions[j] > 0.0).collect();
-    order.sort_by(|&a, &b| {
-        background[a]
-            .cmp(&background[b])
-            .then(contributions[b].total_cmp(&contributions[a]))
-            .then(a.cmp(&b))
-    });
+/// churn), largest first, ties by feature order, leaving out the features a team cannot act on
+/// (`not_actionable[j]`: they still count in the probability). `contributions` is one row of
+/// [`Ensemble::contributions`] (one per feature, then the bias).
+pub fn main_reasons(contributions: &[f64], not_actionable: &[bool]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..not_actionable.len())
+        .filter(|&j| contributions[j] > 0.0 && !not_actionable[j])
+        .collect();
+    order.sort_by(|&a, &b| contributions[b].total_cmp(&contributions[a]).then(a.cmp(&b)));
     order.truncate(REASONS);
     order
 }
@@ -350,16 +346,16 @@ mod tests {
     use crate::ensemble::{Child, Condition, Ensemble, Missing, Objective, Split, Tree};
 
     #[test]
-    fn a_background_feature_comes_after_every_positive_behaviour() {
+    fn a_feature_a_team_cannot_act_on_is_never_a_reason() {
         use super::main_reasons;
-        // Feature 0 is background and pushes hardest; 1..=3 are behaviours; the bias is last.
-        let background = [true, false, false, false, false];
+        // Feature 0 cannot be acted on and pushes hardest; 1..=3 can; the bias is last.
+        let not_actionable = [true, false, false, false, false];
         let row = [0.9, 0.1, 0.3, 0.2, -0.4, 1.0];
-        assert_eq!(main_reasons(&row, &background), vec![2, 3, 1]);
-        // With one positive behaviour the background feature fills the next place.
+        assert_eq!(main_reasons(&row, &not_actionable), vec![2, 3, 1]);
+        // With one positive actionable feature, one reason.
         let row = [0.9, 0.1, -0.3, 0.0, -0.4, 1.0];
-        assert_eq!(main_reasons(&row, &background), vec![1, 0]);
-        // Without background features it is the plain order, ties by feature order.
+        assert_eq!(main_reasons(&row, &not_actionable), vec![1]);
+        // Without such features it is the plain order, ties by feature order.
         let row = [0.2, 0.2, 0.5, -0.1, 0.0, 0.0];
         assert_eq!(main_reasons(&row, &[false; 5]), vec![2, 0, 1]);
     }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use churnguard_config::{Date, Tier};
+use churnguard_config::{Date, Tier, ValueSegment};
 use churnguard_eval::{Evaluation, Histogram, Interval};
 use churnguard_features::{FeatureSpec, SnapshotReport};
 use serde::{Deserialize, Serialize};
@@ -287,12 +287,25 @@ pub struct TierThresholds {
     pub rules: serde_json::Value,
     /// Test customers per tier (high, medium, low).
     pub test_counts: [u64; 3],
+    /// The lowest value of a high-value customer: the top `scoring.high_value_percent` of the
+    /// test customers by value (none when values are unknown, or in older packages).
+    #[serde(default)]
+    pub high_value: Option<f64>,
 }
 
 impl TierThresholds {
     /// The tier of a probability.
     pub fn of(&self, probability: f64) -> Tier {
         Tier::of(probability, self.high, self.medium)
+    }
+
+    /// The value segment of a customer's value (low when the package has no value cut-off or
+    /// the customer's value is unknown).
+    pub fn segment(&self, value: Option<f64>) -> ValueSegment {
+        match (self.high_value, value) {
+            (Some(cut), Some(v)) if v > 0.0 && v >= cut => ValueSegment::High,
+            _ => ValueSegment::Low,
+        }
     }
 }
 

@@ -81,6 +81,7 @@ fn manifest(version: &str, files: &BTreeMap<String, String>) -> Manifest {
             medium: 0.6,
             rules: serde_json::Value::Null,
             test_counts: [2, 2, 2],
+            high_value: None,
         },
         importance: vec![],
         reference_histograms: vec![],

@@ -485,7 +485,7 @@ pub fn finish(
     let threshold = validation.threshold;
     let mut test = evaluate_at(&test_labels, &test_calibrated, &without_bootstrap, threshold)?;
     let segments = segments(p, &names, &sides.test, &test_calibrated, &options, threshold)?;
-    let tiers = tiers(p, &test_calibrated);
+    let tiers = tiers(p, &test_calibrated, sides.test_values.as_deref());
     let (test_list, order) = test_list(
         p,
         &fitted.model_text,
@@ -569,9 +569,16 @@ fn references(spec: &FeatureSpec, rows: &Rows) -> Vec<Reference> {
 }
 
 /// The risk levels' probability cut-offs, fixed here for every list and the service: the
-/// `[tiers]` rules resolved on the test customers' calibrated probabilities.
-fn tiers(p: &Pipeline, probabilities: &[f64]) -> TierThresholds {
+/// `[tiers]` rules resolved on the test customers' calibrated probabilities; and the value
+/// cut-off of the high-value segment, from their values when known.
+fn tiers(p: &Pipeline, probabilities: &[f64], values: Option<&[f64]>) -> TierThresholds {
     let (high, medium) = p.tiers.cut_offs(probabilities);
+    let high_value = values.and_then(|v| {
+        let mut ranked: Vec<f64> = v.iter().copied().filter(|x| *x > 0.0).collect();
+        ranked.sort_by(|a, b| b.total_cmp(a));
+        let k = (v.len() as f64 * p.scoring.high_value_percent / 100.0).ceil() as usize;
+        ranked.get(k.min(ranked.len()).checked_sub(1)?).copied()
+    });
     let mut counts = [0u64; 3];
     for &x in probabilities {
         counts[churnguard_config::Tier::of(x, high, medium).index()] += 1;
@@ -582,6 +589,7 @@ fn tiers(p: &Pipeline, probabilities: &[f64]) -> TierThresholds {
         // Serializing a validated config cannot fail: its types are plain data.
         rules: serde_json::to_value(&p.tiers).unwrap_or_default(),
         test_counts: counts,
+        high_value,
     }
 }
 

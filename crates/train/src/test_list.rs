@@ -34,6 +34,9 @@ pub fn test_list(
     let ranked_by = p.scoring.ranking(values_known);
     let order = ranked_by.order(probabilities, values);
     let tier_of: Vec<Tier> = probabilities.iter().map(|&x| tiers.of(x)).collect();
+    let explained: Vec<bool> = (0..probabilities.len())
+        .map(|i| p.scoring.explains(tier_of[i], tiers.segment(values.map(|v| v[i]))))
+        .collect();
     let curves = curves(
         &labels,
         probabilities,
@@ -47,7 +50,7 @@ pub fn test_list(
         curves,
         tiers: tier_rows(&labels, probabilities, values, &tier_of),
         scores: score_histogram(probabilities, &tier_of),
-        reasons: reason_counts(model_text, spec, rows, &tier_of)?,
+        reasons: reason_counts(model_text, spec, rows, &explained, &spec.not_actionable(&p.scoring))?,
     };
     Ok((list, order))
 }
@@ -88,25 +91,26 @@ fn score_histogram(probabilities: &[f64], tier_of: &[Tier]) -> ScoreHistogram {
     }
 }
 
-/// How often each feature is among the reasons of the customers the list gives reasons to (the
-/// high and medium tiers), with TreeSHAP as `score` computes them.
+/// How often each feature is among the reasons of the customers the list gives reasons to
+/// (`explained`, by [`churnguard_config::ScoringConfig::explains`]), with TreeSHAP as `score`
+/// computes them.
 fn reason_counts(
     model_text: &str,
     spec: &FeatureSpec,
     rows: &Rows,
-    tier_of: &[Tier],
+    explained: &[bool],
+    not_actionable: &[bool],
 ) -> Result<ReasonCounts, TrainError> {
-    let given: Vec<usize> = (0..tier_of.len()).filter(|&i| tier_of[i] != Tier::Low).collect();
+    let given: Vec<usize> = (0..explained.len()).filter(|&i| explained[i]).collect();
     // TreeSHAP costs about twice a scoring per customer: a large list is counted on customers
     // spread evenly over it, and the report says on how many.
     let step = given.len().div_ceil(REASON_SAMPLE).max(1);
-    let mut keep = vec![false; tier_of.len()];
+    let mut keep = vec![false; explained.len()];
     for &i in given.iter().step_by(step) {
         keep[i] = true;
     }
     let explained = rows.select(&keep);
     let f = spec.features.len();
-    let background = spec.background();
     let mut first = vec![0u64; f];
     let mut any = vec![0u64; f];
     if explained.rows > 0 {
@@ -114,7 +118,7 @@ fn reason_counts(
         let columns: Vec<&[f64]> = (0..f).map(|j| explained.column(j)).collect();
         let contributions = ensemble.contributions_batch(&columns);
         for row in contributions.chunks_exact(f + 1) {
-            for (k, j) in main_reasons(row, &background).into_iter().enumerate() {
+            for (k, j) in main_reasons(row, not_actionable).into_iter().enumerate() {
                 any[j] += 1;
                 if k == 0 {
                     first[j] += 1;
