@@ -502,6 +502,31 @@ fn a_feature_marked_not_actionable_is_never_a_reason_and_a_name_matching_none_is
             "{name} was given as a reason"
         );
     }
+    // Each numeric reason carries its yardstick: the share of customers below, in the
+    // sentence and as a column.
+    let file = std::fs::File::open(&out).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 1 << 20).unwrap();
+    let mut placed = 0;
+    for batch in reader {
+        let batch = batch.unwrap();
+        let sentences = batch.column_by_name("reason_1").unwrap().as_string::<i32>().clone();
+        let percentiles = batch
+            .column_by_name("reason_1_percentile")
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .clone();
+        for i in (0..batch.num_rows()).filter(|&i| percentiles.is_valid(i)) {
+            let p = percentiles.value(i);
+            assert!((0.0..=100.0).contains(&p), "{p}");
+            assert!(
+                sentences.value(i).ends_with("% of customers)"),
+                "{}",
+                sentences.value(i)
+            );
+            placed += 1;
+        }
+    }
+    assert!(placed > 100, "{placed} reasons placed among customers");
     // A name that matches no feature is a typo, refused before any work.
     let typo = s.pipeline(&cdnow_config().replace("[scoring]\n", "[scoring]\nnot_actionable = [\"gapp_*\"]\n"));
     let (code, _, err) = score_with(&latest.display().to_string(), &typo, &out.display().to_string(), &[]);

@@ -70,6 +70,19 @@ impl Histogram {
         (counts.iter().map(|&c| c as f64 / n).collect(), missing as f64 / n)
     }
 
+    /// The share (0 to 1) of the reference's known values below `v`, counting half of the
+    /// share in `v`'s own bin (a mid-rank percentile, as fine as the bins): where a customer
+    /// stands in the population. `None` when `v` is missing or no reference value was known.
+    pub fn share_below(&self, v: f64) -> Option<f64> {
+        let known = 1.0 - self.missing;
+        if v.is_nan() || known <= 0.0 {
+            return None;
+        }
+        let bin = self.edges.partition_point(|&e| e < v);
+        let below: f64 = self.fractions[..bin].iter().sum();
+        Some(((below + self.fractions.get(bin).copied().unwrap_or(0.0) / 2.0) / known).clamp(0.0, 1.0))
+    }
+
     /// Population stability index of `values` against this reference (missing counted as a bin).
     /// Below 0.1 is usually read as stable, above 0.25 as a shift.
     pub fn psi(&self, values: &[f64]) -> f64 {
@@ -83,5 +96,22 @@ impl Histogram {
                 (a - e) * (a / e).ln()
             })
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn share_below_places_a_value_among_the_reference() {
+        let values: Vec<f64> = (0..100).map(f64::from).chain([f64::NAN; 25]).collect();
+        let h = super::Histogram::reference(&values, 10);
+        // Mid-rank within ten bins of about ten values each (the first holds 0..=10, the last
+        // 91..=99), missing values left out.
+        let near = |v: f64, want: f64| (h.share_below(v).unwrap() - want).abs() < 1e-12;
+        assert!(near(95.0, (91.0 + 4.5) / 100.0));
+        assert!(near(3.0, 5.5 / 100.0));
+        assert!(near(-1.0, 5.5 / 100.0));
+        assert_eq!(h.share_below(f64::NAN), None);
+        assert_eq!(super::Histogram::reference(&[f64::NAN], 10).share_below(1.0), None);
     }
 }

@@ -20,7 +20,7 @@ pub use output::{ListFormat, OutputError, win_back_path, write_list, write_win_b
 pub use package::{ModelPackage, OpenError};
 pub use runtime::{MIN_ORT_VERSION, OnnxRuntime, RuntimeError, find_library};
 pub use score::{
-    ListSummary, REASONS, Reason, Risk, RiskList, ScoreError, StageTimes, TierTotal, TopRow, WinBack, score, sentence,
-    snapshot_probabilities,
+    ListSummary, REASONS, Reason, Risk, RiskList, ScoreError, StageTimes, TierTotal, TopRow, WinBack, reasons, score,
+    sentence, snapshot_probabilities,
 };
 pub use session::{DEFAULT_MAX_SESSIONS, OnnxModel, Scores, SessionError, sessions_for};

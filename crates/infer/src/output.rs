@@ -54,25 +54,28 @@ enum BatchFailure {
     Write(OutputError),
 }
 
-/// Per reason: its sentence, feature, value and contribution columns.
-const REASON_COLUMNS: [[&str; 4]; REASONS] = [
+/// Per reason: its sentence, feature, value, contribution and yardstick columns.
+const REASON_COLUMNS: [[&str; COLUMNS_PER_REASON]; REASONS] = [
     [
         "reason_1",
         "reason_1_feature",
         "reason_1_value",
         "reason_1_contribution",
+        "reason_1_percentile",
     ],
     [
         "reason_2",
         "reason_2_feature",
         "reason_2_value",
         "reason_2_contribution",
+        "reason_2_percentile",
     ],
     [
         "reason_3",
         "reason_3_feature",
         "reason_3_value",
         "reason_3_contribution",
+        "reason_3_percentile",
     ],
 ];
 
@@ -93,12 +96,13 @@ pub(crate) fn schema_with(ids: &DataType, metadata: std::collections::HashMap<St
         Field::new("action", DataType::Utf8, false),
         Field::new("action_rule", DataType::Utf8, false),
     ];
-    for [sentence, feature, value, contribution] in REASON_COLUMNS {
+    for [sentence, feature, value, contribution, percentile] in REASON_COLUMNS {
         fields.push(Field::new(sentence, DataType::Utf8, true));
         fields.push(Field::new(feature, DataType::Utf8, true));
         // Text: a category's name, a number as written.
         fields.push(Field::new(value, DataType::Utf8, true));
         fields.push(Field::new(contribution, DataType::Float64, true));
+        fields.push(Field::new(percentile, DataType::Float64, true));
     }
     Arc::new(Schema::new_with_metadata(fields, metadata))
 }
@@ -106,12 +110,12 @@ pub(crate) fn schema_with(ids: &DataType, metadata: std::collections::HashMap<St
 /// Position of the first reason column in [`schema`]: the reasons follow the eight list columns.
 pub(crate) const FIRST_REASON_COLUMN: usize = 8;
 /// Columns per reason.
-pub(crate) const COLUMNS_PER_REASON: usize = 4;
+pub(crate) const COLUMNS_PER_REASON: usize = 5;
 
 /// The columns whose values rarely repeat: everything but tiers, actions and reason features.
 pub(crate) fn distinct_columns() -> Vec<&'static str> {
     let mut names = vec!["rank", "customer_id", "churn_probability", "value", "value_at_risk"];
-    for [sentence, _, value, contribution] in REASON_COLUMNS {
+    for [sentence, _, value, contribution, _] in REASON_COLUMNS {
         names.extend([sentence, value, contribution]);
     }
     names
@@ -157,6 +161,9 @@ fn batch(
         }))));
         columns.push(Arc::new(Float64Array::from_iter(
             risks.iter().map(|r| r.reasons.get(k).map(|x| x.contribution)),
+        )));
+        columns.push(Arc::new(Float64Array::from_iter(
+            risks.iter().map(|r| r.reasons.get(k).and_then(|x| x.percentile)),
         )));
     }
     RecordBatch::try_new(schema.clone(), columns)

@@ -51,6 +51,24 @@ pub struct ModelPackage {
 }
 
 impl ModelPackage {
+    /// Each feature's yardstick, in spec order: its distribution on the package's test
+    /// customers (training rows in older packages), for numeric features.
+    pub fn yardsticks(&self) -> Vec<Option<&churnguard_eval::Histogram>> {
+        let m = &self.package.manifest;
+        self.spec()
+            .features
+            .iter()
+            .map(|f| match f.kind {
+                churnguard_features::FeatureKind::Numeric => m
+                    .reference_histograms
+                    .iter()
+                    .find(|r| r.feature == f.name)
+                    .map(|r| &r.histogram),
+                churnguard_features::FeatureKind::Categorical { .. } => None,
+            })
+            .collect()
+    }
+
     /// Opens a package folder (or a `latest` link), verifies it and parses its trees.
     pub fn open(path: &Path) -> Result<ModelPackage, OpenError> {
         let package = Package::open(path)?;

@@ -4,6 +4,7 @@
 
 use arrow::array::{Array, ArrayRef, Float64Array};
 use churnguard_config::{Date, MS_PER_DAY, Pipeline, RankBy, Tier, ValueSegment};
+use churnguard_eval::Histogram;
 use churnguard_features::{Feature, FeatureError, FeatureKind, History, Snapshot, customer_values, snapshot, spend};
 use rayon::prelude::*;
 
@@ -44,8 +45,12 @@ pub struct Reason {
     pub value: f64,
     /// Its TreeSHAP contribution to the raw score (log-odds), positive: towards churn.
     pub contribution: f64,
-    /// The reason in words, such as "no purchase for 143 days (typical gap 38 days)".
+    /// The reason in words, such as "no purchase for 143 days (typical gap 38 days)", with its
+    /// yardstick when it has one ("higher than about 90% of customers").
     pub sentence: String,
+    /// The yardstick: the share of customers (percent, 0 to 100) whose value is below the
+    /// customer's, on the package's test customers; none for categories and missing values.
+    pub percentile: Option<f64>,
 }
 
 /// One customer's line of the risk list.
@@ -399,6 +404,7 @@ fn explain(
     let trees = package.ensemble.trees.len().max(1);
     let group_rows = (EXPLAIN_BYTES / (4 * trees)).clamp(4096, EXPLAIN_ROWS);
     let mut group_columns: Vec<Vec<f64>> = vec![Vec::new(); f];
+    let yardsticks = package.yardsticks();
     for group in explained.chunks(group_rows) {
         group_columns.par_iter_mut().zip(columns).for_each(|(values, c)| {
             values.clear();
@@ -412,7 +418,7 @@ fn explain(
             .map_init(Vec::new, |row, (e, c)| {
                 row.clear();
                 row.extend(view.iter().map(|v| v[e]));
-                reasons(package, not_actionable, row, c)
+                reasons(&package.spec().features, &yardsticks, not_actionable, row, c)
             })
             .collect();
         for (&i, r) in group.iter().zip(found) {
@@ -454,17 +460,39 @@ fn feature_value(column: &Float64Array, i: usize) -> f64 {
     if column.is_null(i) { f64::NAN } else { column.value(i) }
 }
 
-/// The main reasons of one row (see [`churnguard_model::main_reasons`]).
-fn reasons(package: &ModelPackage, not_actionable: &[bool], row: &[f64], contributions: &[f64]) -> Vec<Reason> {
+/// The main reasons of one row (see [`churnguard_model::main_reasons`]), each with its
+/// yardstick (see [`ModelPackage::yardsticks`]).
+pub fn reasons(
+    features: &[Feature],
+    yardsticks: &[Option<&Histogram>],
+    not_actionable: &[bool],
+    row: &[f64],
+    contributions: &[f64],
+) -> Vec<Reason> {
     churnguard_model::main_reasons(contributions, not_actionable)
         .into_iter()
-        .map(|j| Reason {
-            feature: j,
-            value: row[j],
-            contribution: contributions[j],
-            sentence: sentence(&package.spec().features, j, row),
+        .map(|j| {
+            let percentile = yardsticks[j].and_then(|h| h.share_below(row[j])).map(|q| q * 100.0);
+            Reason {
+                feature: j,
+                value: row[j],
+                contribution: contributions[j],
+                sentence: with_yardstick(sentence(features, j, row), percentile),
+                percentile,
+            }
         })
         .collect()
+}
+
+/// A reason's sentence with where the customer stands among all customers, to the nearest 5%.
+fn with_yardstick(sentence: String, percentile: Option<f64>) -> String {
+    let Some(p) = percentile else { return sentence };
+    let round = |x: f64| (x / 5.0).round() * 5.0;
+    if p >= 50.0 {
+        format!("{sentence} (higher than about {:.0}% of customers)", round(p))
+    } else {
+        format!("{sentence} (lower than about {:.0}% of customers)", round(100.0 - p))
+    }
 }
 
 fn number(v: f64) -> String {
