@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
 use churnguard_app::{RetrainRequest, retrain};
 use churnguard_infer::OnnxRuntime;
 use churnguard_report::{figure_table, gate_table, p_value};
@@ -33,9 +32,7 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     use std::fmt::Write as _;
     let started = Instant::now();
-    let pipeline = crate::load_pipeline(&args.pipeline)?;
-    let config_text =
-        std::fs::read_to_string(&args.pipeline).with_context(|| format!("cannot read {}", args.pipeline.display()))?;
+    let (pipeline, config_text) = churnguard_config::load_with_text(&args.pipeline)?;
     let models = crate::train::models_dir(args.models.as_ref(), &pipeline);
     let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
     let mut bars = Bars::default();

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use churnguard_app::{AppError, TrainRequest, Trained, list_path, score_list, train_package};
 use churnguard_config::Pipeline;
 use churnguard_eval::{Evaluation, Interval};
@@ -47,9 +46,7 @@ pub struct Args {
 /// snapshot with the new package and writes the risk list beside it.
 pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let pipeline = crate::load_pipeline(&args.pipeline)?;
-    let config_text =
-        std::fs::read_to_string(&args.pipeline).with_context(|| format!("cannot read {}", args.pipeline.display()))?;
+    let (pipeline, config_text) = churnguard_config::load_with_text(&args.pipeline)?;
     let models = models_dir(args.models.as_ref(), &pipeline);
     let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
     let request = TrainRequest {

@@ -117,6 +117,12 @@ impl Pipeline {
 
 /// Reads and validates a pipeline config file.
 pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
+    load_with_text(path).map(|(pipeline, _)| pipeline)
+}
+
+/// [`load`], with the text it parsed: the file is read once, so what a package records (its
+/// SHA-256) is what was validated, even if the file changes meanwhile.
+pub fn load_with_text(path: &Path) -> Result<(Pipeline, String), ConfigError> {
     let read = |source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
@@ -149,7 +155,8 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
             "more than the {MAX_CONFIG_BYTES} bytes any pipeline config needs"
         )));
     }
-    parse(&text, path)
+    let pipeline = parse(&text, path)?;
+    Ok((pipeline, text))
 }
 
 /// The largest pipeline config file read (a config of a few kilobytes is typical).

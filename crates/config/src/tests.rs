@@ -553,3 +553,13 @@ fn actions_come_from_risk_level_and_value_together() {
     assert_eq!(e.key(), Some("scoring.actions[0].value"), "{e}");
     assert!(parse_at(&format!("{GOOD}[scoring]\nhigh_value_percent = 0\n")).is_err());
 }
+
+#[test]
+fn a_config_is_read_once_and_its_text_is_what_was_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, GOOD).unwrap();
+    let (pipeline, text) = load_with_text(&path).unwrap();
+    assert_eq!(text, GOOD);
+    assert_eq!(pipeline.name, parse(GOOD, &path).unwrap().name);
+}
