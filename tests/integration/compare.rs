@@ -171,26 +171,22 @@ fn compare_refuses_bad_input_with_a_clear_error() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown metric `gini`"), "{err}");
+    let at = |cutoff: &str| {
+        run(&[
+            &package,
+            &package,
+            "--pipeline",
+            "pipelines/cdnow.toml",
+            "--cutoff",
+            cutoff,
+        ])
+    };
     // A cutoff whose outcomes are not known yet.
-    let (code, _, err) = run(&[
-        &package,
-        &package,
-        "--pipeline",
-        "pipelines/cdnow.toml",
-        "--cutoff",
-        "1998-06-01",
-    ]);
+    let (code, _, err) = at("1998-06-01");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not known yet"), "{err}");
     // A training cutoff of an out-of-time package: every customer there was trained on.
-    let (code, _, err) = run(&[
-        &package,
-        &package,
-        "--pipeline",
-        "pipelines/cdnow.toml",
-        "--cutoff",
-        "1997-12-01",
-    ]);
+    let (code, _, err) = at("1997-12-01");
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("trained on every customer at 1997-12-01") && err.contains("such as 1998-04-01"),
