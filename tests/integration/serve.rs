@@ -1,6 +1,8 @@
 //! `churnguard serve` over a real socket: the batch list's answers for every CDNOW customer,
 //! every error status, reload (and a tampered package refused while the old one serves),
-//! saturation answered 503, SIGTERM draining the request in flight.
+//! saturation answered 503, SIGTERM draining the request in flight; hostile use in `hostile`.
+
+mod hostile;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -17,6 +19,21 @@ pub struct Server {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+}
+
+impl Server {
+    /// The service's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops the service with SIGTERM and waits for it to exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "{exit:?}");
+    }
 }
 
 impl Drop for Server {
@@ -36,6 +53,22 @@ fn serve_pipeline(model: &Path, pipeline: &str) -> Server {
 }
 
 fn serve_with(model: &Path, pipeline: &str, extra: &[&str], token: Option<&str>) -> Server {
+    serve_command(model, pipeline, extra, token, Stdio::null())
+}
+
+/// A CDNOW service whose stderr is read to its end by a thread (joined once the service exits).
+pub fn serve_logged(model: &Path, extra: &[&str]) -> (Server, std::thread::JoinHandle<String>) {
+    let mut server = serve_command(model, "pipelines/cdnow.toml", extra, None, Stdio::piped());
+    let mut err = server.child.stderr.take().expect("stderr");
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        text
+    });
+    (server, log)
+}
+
+fn serve_command(model: &Path, pipeline: &str, extra: &[&str], token: Option<&str>, stderr: Stdio) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_churnguard"));
     cmd.args(["serve", "--model", &model.display().to_string(), "--pipeline", pipeline])
         .args(["--listen", "127.0.0.1:0", "--watch-seconds", "0"])
@@ -43,7 +76,7 @@ fn serve_with(model: &Path, pipeline: &str, extra: &[&str], token: Option<&str>)
         .current_dir(root())
         .env_clear()
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(stderr);
     for key in crate::KEPT_ENV {
         if let Some(v) = std::env::var_os(key) {
             cmd.env(key, v);
@@ -73,7 +106,7 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
 }
 
 /// One HTTP/1.1 exchange with a body of bytes: (status, head, body).
-fn http_bytes(
+pub fn http_bytes(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -96,7 +129,7 @@ fn http_bytes(
     read_response_bytes(&mut s)
 }
 
-fn read_response(s: &mut TcpStream) -> (u16, String, String) {
+pub fn read_response(s: &mut TcpStream) -> (u16, String, String) {
     let (status, head, body) = read_response_bytes(s);
     (status, head, String::from_utf8_lossy(&body).into_owned())
 }
@@ -232,7 +265,7 @@ fn assert_list_row(id: &str, c: &serde_json::Value, want: &std::collections::Has
         (c["value_at_risk"].as_f64().unwrap() - var).abs() <= 1e-9 * var.max(1.0),
         "{id}"
     );
-    // Tiers by the cuts of the list kept for this package: the list's own tier and action.
+    // The risk level is the customer's own (the package's cut-offs): the list's, and its action.
     assert_eq!(c["tier"].as_str().unwrap(), want["tier"], "{id}");
     assert_eq!(c["action"].as_str().unwrap(), want["action"], "{id}");
     let reasons = c["reasons"].as_array().unwrap();
@@ -532,12 +565,17 @@ fn raw_histories_of_every_cdnow_customer_get_the_batch_lists_row_and_the_already
         .count()
         - 1;
     let server = serve(&package, &[], None);
+    // One customer, one risk level: `/v1/model` gives the cut-offs the list and every answer use.
     let (_, _, body) = http(server.addr, "GET", "/v1/model", &[], "");
+    let info = json(&body);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(std::path::Path::new(&package).join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(info["tiers"]["high"], manifest["tiers"]["high"], "{body}");
     assert!(
-        json(&body)["tiers_from"]
+        info["tiers_from"]
             .as_str()
             .unwrap()
-            .contains("list of 1998-07-01"),
+            .contains(&format!("high from probability {}", manifest["tiers"]["high"])),
         "{body}"
     );
     let histories = cdnow_histories();

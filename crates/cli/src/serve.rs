@@ -40,7 +40,13 @@ pub struct Args {
     /// Requests scored at once; more get 503 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_in_flight)]
     max_in_flight: usize,
-    /// Longest a request may take, in milliseconds, before it is answered 503.
+    /// Bytes of request bodies admitted at once across all requests (default: two of the
+    /// largest batch bodies); a request beyond it gets 503 with Retry-After before its body is
+    /// read, a body larger than it 413. Memory in use is a small multiple of it.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_bytes_in_flight)]
+    max_bytes_in_flight: usize,
+    /// Longest a request may take from its arrival (reading, parsing, scoring), in
+    /// milliseconds, before it is answered 503.
     #[arg(long, value_name = "MS", default_value_t = Limits::default().timeout.as_millis() as u64)]
     timeout_ms: u64,
     /// Seconds between checks of --model for a new target (0: never; SIGHUP and the admin call
@@ -53,6 +59,10 @@ pub struct Args {
     /// ONNX Runtime library (default: ORT_DYLIB_PATH, then .tools/lib).
     #[arg(long, value_name = "FILE")]
     ort_lib: Option<PathBuf>,
+    /// No access log (one JSON line per request on stderr); the start, reload and stop lines
+    /// stay.
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Serves until SIGTERM or SIGINT.
@@ -72,6 +82,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             max_batch_bytes: args.max_batch_bytes,
             max_batch_customers: args.max_batch_customers,
             max_in_flight: args.max_in_flight,
+            max_bytes_in_flight: args.max_bytes_in_flight,
             timeout: Duration::from_millis(args.timeout_ms),
         },
         token,
@@ -80,6 +91,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             n => n,
         },
         watch: (args.watch_seconds > 0).then(|| Duration::from_secs(args.watch_seconds)),
+        access_log: !args.quiet,
     };
     churnguard_serve::run(config, |addr| {
         // The first line of stdout: scripts and tests read the port from it.

@@ -2,39 +2,106 @@
 //! per line in the same order) and Arrow IPC streams (a column per feature, plus `id` and
 //! `value`; answers as columns).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use arrow::record_batch::RecordBatch;
-use serde_json::Value;
 
-use crate::{Answer, CustomerIn, CustomerOut};
+use crate::body::BodyReader;
+use crate::cells::{Cell, Id};
+use crate::model::Features;
+use crate::{Answer, CustomerIn, CustomerOut, ServeError, Served, in_time};
 
 /// The content type of JSON lines.
 pub const JSON_LINES: &str = "application/x-ndjson";
 /// The content type of an Arrow IPC stream.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
 
-/// One customer per non-blank line, each as `POST /v1/score` takes a customer.
-pub fn customers_from_lines(body: &[u8]) -> Result<Vec<CustomerIn>, String> {
-    let text = std::str::from_utf8(body).map_err(|e| format!("the body is not UTF-8 text: {e}"))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(l)).map_err(|e| {
+/// Customers read so far, and how many the body holds (past `most`, lines and rows are only
+/// counted: a body of a million tiny customers costs no memory beyond the limit).
+pub struct Read {
+    /// The customers parsed, at most `most`.
+    pub customers: Vec<CustomerIn>,
+    /// How many the body gave.
+    pub given: usize,
+}
+
+/// Customers from JSON lines as they stream in: one customer per non-blank line, each as
+/// `POST /v1/score` takes a customer, parsed into compact columns line by line.
+pub fn customers_from_lines(body: &mut BodyReader, most: usize, deadline: Option<Instant>) -> Result<Read, ServeError> {
+    let mut lines = Lines {
+        read: Read {
+            customers: Vec::new(),
+            given: 0,
+        },
+        number: 0,
+        most,
+    };
+    // A line split across chunks waits here; a line within one chunk is parsed where it lies.
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(chunk) = body.chunk().map_err(cut_off)? {
+        in_time(deadline)?;
+        let mut rest = &chunk[..];
+        while let Some(n) = rest.iter().position(|&b| b == b'\n') {
+            if pending.is_empty() {
+                lines.one(&rest[..n])?;
+            } else {
+                pending.extend_from_slice(&rest[..n]);
+                lines.one(&pending)?;
+                pending.clear();
+                if pending.capacity() > 1 << 20 {
+                    pending = Vec::new();
+                }
+            }
+            rest = &rest[n + 1..];
+        }
+        pending.extend_from_slice(rest);
+    }
+    if !pending.is_empty() {
+        lines.one(&pending)?;
+    }
+    Ok(lines.read)
+}
+
+fn cut_off(e: std::io::Error) -> ServeError {
+    ServeError::Body(format!("the body could not be read: {e}"))
+}
+
+struct Lines {
+    read: Read,
+    number: usize,
+    most: usize,
+}
+
+impl Lines {
+    fn one(&mut self, line: &[u8]) -> Result<(), ServeError> {
+        self.number += 1;
+        let n = self.number;
+        let text = std::str::from_utf8(line)
+            .map_err(|e| ServeError::Body(format!("line {n}: the body is not UTF-8 text: {e}")))?;
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        self.read.given += 1;
+        if self.read.given > self.most {
+            return Ok(());
+        }
+        let customer =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(|e| {
                 let path = e.path().to_string();
                 let at = if path == "." {
                     String::new()
                 } else {
                     format!("{path}: ")
                 };
-                format!("line {}: {at}{}", i + 1, e.inner())
-            })
-        })
-        .collect()
+                ServeError::Body(format!("line {n}: {at}{}", e.inner()))
+            })?;
+        self.read.customers.push(customer);
+        Ok(())
+    }
 }
 
 /// One answer per line, in the customers' order.
@@ -49,77 +116,95 @@ pub fn answers_lines(answers: &[Answer]) -> Vec<u8> {
     out
 }
 
-/// Customers from an Arrow IPC stream: a column per feature (numbers; categories as text), and
-/// optional `id` and `value` columns.
-pub fn customers_from_arrow(body: &[u8]) -> Result<Vec<CustomerIn>, String> {
-    let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None)
-        .map_err(|e| format!("not an Arrow IPC stream: {e}"))?;
-    let mut customers = Vec::new();
+/// Customers from an Arrow IPC stream as its batches arrive: a column per feature (numbers;
+/// categories as text), and optional `id` and `value` columns. Each row becomes its feature
+/// vector in `served`'s order at once; an error names the row as `customers[i]`.
+pub fn customers_from_arrow(
+    body: &mut BodyReader,
+    served: &Served,
+    most: usize,
+    deadline: Option<Instant>,
+) -> Result<Read, ServeError> {
+    let reader = arrow_ipc::reader::StreamReader::try_new(std::io::BufReader::with_capacity(1 << 16, body), None)
+        .map_err(|e| ServeError::Body(format!("not an Arrow IPC stream: {e}")))?;
+    let mut read = Read {
+        customers: Vec::new(),
+        given: 0,
+    };
     for batch in reader {
-        let batch = batch.map_err(|e| format!("the Arrow IPC stream is damaged: {e}"))?;
+        let batch = batch.map_err(|e| ServeError::Body(format!("the Arrow IPC stream is damaged: {e}")))?;
+        in_time(deadline)?;
         let schema = batch.schema();
-        let mut cells: Vec<(&str, Vec<Value>)> = Vec::with_capacity(batch.num_columns());
+        let mut columns: Vec<(&str, Column)> = Vec::with_capacity(batch.num_columns());
         for (f, col) in schema.fields().iter().zip(batch.columns()) {
-            cells.push((f.name().as_str(), json_cells(f.name(), col)?));
+            columns.push((f.name().as_str(), Column::of(f.name(), col)?));
         }
         for i in 0..batch.num_rows() {
-            let mut c = CustomerIn {
-                id: None,
-                features: Some(BTreeMap::new()),
+            let c = read.given;
+            read.given += 1;
+            if c >= most {
+                continue;
+            }
+            let mut id = None;
+            let mut value = None;
+            for (name, col) in &columns {
+                match (*name, col.cell(i)) {
+                    ("id", Cell::Text(s)) => id = Some(Id::Text(s.into())),
+                    ("id", Cell::Float(v)) => id = Some(Id::Float(v)),
+                    ("value", v) => value = v.as_f64(),
+                    _ => {}
+                }
+            }
+            let features = columns
+                .iter()
+                .filter(|(name, _)| !matches!(*name, "id" | "value"))
+                .map(|(name, col)| (*name, col.cell(i)));
+            let features = served.vector_of(c, features)?;
+            read.customers.push(CustomerIn {
+                id,
+                features: Some(Features::ordered(features)),
                 events: None,
                 interactions: None,
                 attributes: None,
-                value: None,
-            };
-            for (name, values) in &cells {
-                let v = values[i].clone();
-                match *name {
-                    "id" => c.id = (!v.is_null()).then_some(v),
-                    "value" => c.value = v.as_f64(),
-                    feature => {
-                        if let Some(map) = c.features.as_mut() {
-                            map.insert(feature.to_string(), v);
-                        }
-                    }
-                }
-            }
-            customers.push(c);
+                value,
+            });
         }
     }
-    Ok(customers)
+    Ok(read)
 }
 
-/// A column's cells as JSON values: numbers, text, or null.
-fn json_cells(name: &str, col: &ArrayRef) -> Result<Vec<Value>, String> {
-    let number = |v: f64| serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number);
-    let cast = |to: &DataType| {
-        arrow::compute::cast(col, to).map_err(|e| format!("column `{name}` of type {}: {e}", col.data_type()))
-    };
-    match col.data_type() {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            let text = cast(&DataType::Utf8)?;
-            Ok(text
-                .as_string::<i32>()
-                .iter()
-                .map(|v| v.map_or(Value::Null, |s| Value::String(s.to_string())))
-                .collect())
+/// An Arrow column as cells: text, or numbers (NaN and infinities are missing, as JSON has
+/// no word for them).
+enum Column {
+    Text(StringArray),
+    Number(Float64Array),
+}
+
+impl Column {
+    fn of(name: &str, col: &ArrayRef) -> Result<Column, ServeError> {
+        let cast = |to: &DataType| {
+            arrow::compute::cast(col, to)
+                .map_err(|e| ServeError::Body(format!("column `{name}` of type {}: {e}", col.data_type())))
+        };
+        match col.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                Ok(Column::Text(cast(&DataType::Utf8)?.as_string::<i32>().clone()))
+            }
+            dt if dt.is_numeric() => Ok(Column::Number(
+                cast(&DataType::Float64)?.as_primitive::<Float64Type>().clone(),
+            )),
+            dt => Err(ServeError::Body(format!(
+                "column `{name}` has type {dt}: send numbers, or text for categories"
+            ))),
         }
-        dt if dt.is_numeric() => {
-            let floats = cast(&DataType::Float64)?;
-            let floats = floats.as_primitive::<arrow::datatypes::Float64Type>();
-            Ok((0..floats.len())
-                .map(|i| {
-                    if floats.is_valid(i) {
-                        number(floats.value(i))
-                    } else {
-                        Value::Null
-                    }
-                })
-                .collect())
+    }
+
+    fn cell(&self, i: usize) -> Cell<'_> {
+        match self {
+            Column::Text(a) if a.is_valid(i) => Cell::Text(a.value(i)),
+            Column::Number(a) if a.is_valid(i) && a.value(i).is_finite() => Cell::Float(a.value(i)),
+            _ => Cell::Null,
         }
-        dt => Err(format!(
-            "column `{name}` has type {dt}: send numbers, or text for categories"
-        )),
     }
 }
 
@@ -146,10 +231,7 @@ pub fn answers_arrow(answers: &[Answer]) -> Result<Vec<u8>, String> {
         Field::new("action", DataType::Utf8, true),
         Field::new("action_rule", DataType::Utf8, true),
     ];
-    let id_text = |v: &Option<Value>| {
-        v.as_ref()
-            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-    };
+    let id_text = |v: &Option<Id>| v.as_ref().map(Id::text);
     let mut columns = vec![
         text(&|a| match a {
             Answer::Scored(c) => id_text(&c.id),

@@ -5,27 +5,34 @@
 //! they started with.
 
 mod batch;
+mod body;
+mod cells;
 mod history;
 mod metrics;
 mod model;
 mod scoring;
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use churnguard_config::Pipeline;
 use churnguard_infer::OnnxRuntime;
 use tokio::sync::Semaphore;
 
+pub use cells::{Cell, Fields, Id, Rows};
 pub use metrics::Metrics;
-pub use model::{Answer, CustomerIn, CustomerOut, NotScoredOut, ReasonOut, Served};
+pub use model::{Answer, CustomerIn, CustomerOut, Features, NotScoredOut, ReasonOut, Served};
 
 /// The environment variable holding the bearer token (unset: no token is asked for, and admin
 /// calls are refused).
@@ -63,6 +70,12 @@ pub enum ServeError {
     /// A part of a request is larger than its limit (answered 413).
     #[error("{0}")]
     TooLarge(String),
+    /// A body that is not what its content type says (answered 400 with this message).
+    #[error("{0}")]
+    Body(String),
+    /// The request's time ran out (answered 503).
+    #[error("the request ran out of time")]
+    TimedOut,
     /// The async runtime could not start or serving failed.
     #[error("the HTTP server failed")]
     Server(#[source] std::io::Error),
@@ -74,7 +87,9 @@ impl ServeError {
         match self {
             ServeError::Open(e) => e.is_usage(),
             ServeError::Package(e) => e.is_usage(),
-            ServeError::Listen { .. } | ServeError::Field { .. } | ServeError::TooLarge(_) => true,
+            ServeError::Listen { .. } | ServeError::Field { .. } | ServeError::TooLarge(_) | ServeError::Body(_) => {
+                true
+            }
             _ => false,
         }
     }
@@ -95,7 +110,13 @@ pub struct Limits {
     pub max_events: usize,
     /// Requests scored at once; more are answered 503 with `Retry-After` instead of queueing.
     pub max_in_flight: usize,
-    /// Longest a request may take before it is answered 503.
+    /// Bytes of request bodies admitted at once, across all requests in flight: a request's
+    /// `Content-Length` (the route's largest body without one) is reserved before its body is
+    /// read, and held until its work ends. One that does not fit is answered 503 with
+    /// `Retry-After` at once, one that never could 413. Memory in use is a small multiple of it.
+    pub max_bytes_in_flight: usize,
+    /// Longest a request may take, from its arrival (reading, parsing and scoring its body),
+    /// before it is answered 503.
     pub timeout: Duration,
 }
 
@@ -108,6 +129,8 @@ impl Default for Limits {
             max_batch_customers: 1_000_000,
             max_events: 10_000,
             max_in_flight: 64,
+            // Two of the largest batch bodies at once.
+            max_bytes_in_flight: 2 * (256 << 20),
             timeout: Duration::from_secs(10),
         }
     }
@@ -131,6 +154,9 @@ pub struct ServeConfig {
     pub sessions: usize,
     /// How often `model` is checked for a new target (`latest` moved); `None`: never.
     pub watch: Option<Duration>,
+    /// One JSON line per request on stderr (route, status, customers, latency, model version;
+    /// never the customers' data).
+    pub access_log: bool,
 }
 
 /// The state every handler shares.
@@ -139,7 +165,9 @@ pub(crate) struct App {
     config: ServeConfig,
     metrics: Metrics,
     permits: Arc<Semaphore>,
+    budget: Arc<body::Budget>,
     reloading: tokio::sync::Mutex<()>,
+    logger: Logger,
 }
 
 /// Loads the package, binds `listen`, calls `ready` with the bound address, and serves until
@@ -160,23 +188,26 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), Se
         let addr = listener.local_addr().map_err(ServeError::Server)?;
         let app = Arc::new(App {
             permits: Arc::new(Semaphore::new(config.limits.max_in_flight.max(1))),
+            budget: body::Budget::new(config.limits.max_bytes_in_flight),
             model: RwLock::new(Arc::new(served)),
             config,
             metrics: Metrics::default(),
             reloading: tokio::sync::Mutex::new(()),
+            logger: Logger::start(),
         });
-        log(
+        app.log(
             "started",
             serde_json::json!({"listen": addr.to_string(), "version": app.current().version()}),
         );
         spawn_reloaders(&app);
         ready(addr);
-        axum::serve(listener, router(app.clone()))
-            .with_graceful_shutdown(shutdown())
+        let served = axum::serve(listener, router(app.clone()))
+            .with_graceful_shutdown(shutdown(app.clone()))
             .await
-            .map_err(ServeError::Server)?;
-        log("stopped", serde_json::json!({}));
-        Ok(())
+            .map_err(ServeError::Server);
+        app.log("stopped", serde_json::json!({}));
+        app.logger.finish();
+        served
     })
 }
 
@@ -200,6 +231,7 @@ async fn openapi() -> Response {
 }
 
 fn router(app: Arc<App>) -> Router {
+    let accounted = axum::middleware::from_fn_with_state(app.clone(), account);
     Router::new()
         .route("/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
@@ -210,7 +242,59 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/score/batch", post(scoring::score_batch))
         .route("/v1/admin/reload", post(admin_reload))
         .fallback(not_found)
+        .layer(accounted)
         .with_state(app)
+}
+
+/// What a handler tells [`account`] about its answer.
+#[derive(Clone, Debug)]
+pub(crate) struct Tag {
+    route: &'static str,
+    customers: usize,
+    version: Option<String>,
+}
+
+impl Tag {
+    fn of(route: &'static str) -> Tag {
+        Tag {
+            route,
+            customers: 0,
+            version: None,
+        }
+    }
+}
+
+/// Every request, once answered: counted under its route and status, timed from its arrival,
+/// and (unless quiet) one access line on stderr, without any of the customers' data.
+async fn account(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let mut response = next.run(request).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let tag = response.extensions_mut().remove::<Tag>().unwrap_or(Tag::of("other"));
+    let status = response.status().as_u16();
+    app.metrics.request(tag.route, status, seconds);
+    if app.config.access_log {
+        let version = tag.version.unwrap_or_else(|| app.current().version().to_string());
+        app.log(
+            "request",
+            serde_json::json!({
+                "route": tag.route,
+                "status": status,
+                "customers": tag.customers,
+                "latency_ms": (seconds * 1e6).round() / 1e3,
+                "version": version,
+            }),
+        );
+    }
+    response
+}
+
+/// `Err(TimedOut)` once `deadline` has passed.
+pub(crate) fn in_time(deadline: Option<Instant>) -> Result<(), ServeError> {
+    match deadline {
+        Some(d) if Instant::now() >= d => Err(ServeError::TimedOut),
+        _ => Ok(()),
+    }
 }
 
 impl App {
@@ -237,7 +321,7 @@ impl App {
                 let version = served.version().to_string();
                 *self.model.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(served);
                 self.metrics.reloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                log("reloaded", serde_json::json!({"why": why, "from": old, "to": version}));
+                self.log("reloaded", serde_json::json!({"why": why, "from": old, "to": version}));
                 Ok(version)
             }
             Ok(Err(e)) => {
@@ -245,7 +329,7 @@ impl App {
                     .failed_reloads
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let message = churnguard_config::with_causes(&e);
-                log(
+                self.log(
                     "reload refused",
                     serde_json::json!({"why": why, "serving": old, "error": message}),
                 );
@@ -310,7 +394,7 @@ fn spawn_reloaders(app: &Arc<App>) {
     }
 }
 
-async fn shutdown() {
+async fn shutdown(app: Arc<App>) {
     #[cfg(unix)]
     {
         let term = async {
@@ -328,95 +412,147 @@ async fn shutdown() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
-    log("draining", serde_json::json!({}));
+    app.log("draining", serde_json::json!({}));
 }
 
-/// One structured log line on stderr.
-fn log(event: &str, fields: serde_json::Value) {
-    let mut line = serde_json::json!({
-        "ts_ms": std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-        "event": event,
-    });
-    if let (Some(l), serde_json::Value::Object(f)) = (line.as_object_mut(), fields) {
-        l.extend(f);
+/// Log lines for stderr, written by a thread of their own: a stalled stderr (a pipe nobody
+/// reads) never stalls the threads that answer requests; lines past the queue are dropped and
+/// counted.
+struct Logger {
+    lines: Option<SyncSender<Option<String>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    dropped: AtomicU64,
+}
+
+/// Lines waiting for stderr, at most.
+const QUEUED_LINES: usize = 16_384;
+
+impl Logger {
+    fn start() -> Logger {
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUED_LINES);
+        let writer = std::thread::Builder::new()
+            .name("churnguard-log".into())
+            .spawn(move || write_lines(&rx))
+            .ok();
+        Logger {
+            lines: writer.is_some().then_some(tx),
+            writer: Mutex::new(writer),
+            dropped: AtomicU64::new(0),
+        }
     }
-    eprintln!("{line}");
+
+    fn send(&self, line: String) {
+        let Some(tx) = &self.lines else {
+            let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+            return;
+        };
+        if let Err(TrySendError::Full(_)) = tx.try_send(Some(line)) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes what is queued and stops the writer.
+    fn finish(&self) {
+        if let Some(tx) = &self.lines {
+            let _ = tx.send(None);
+        }
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+    }
 }
 
-/// A JSON answer, counted under its route.
-pub(crate) fn answer(
-    app: &App,
-    route: &'static str,
-    started: Instant,
-    status: StatusCode,
-    body: serde_json::Value,
-) -> Response {
-    app.metrics
-        .request(route, status.as_u16(), started.elapsed().as_secs_f64());
+/// The writer thread: lines as they come, gathered into one write when several wait.
+fn write_lines(rx: &Receiver<Option<String>>) {
+    let mut err = std::io::stderr();
+    while let Ok(Some(first)) = rx.recv() {
+        let mut text = first;
+        text.push('\n');
+        let mut stop = false;
+        while let Ok(next) = rx.try_recv() {
+            match next {
+                Some(line) => {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                None => {
+                    stop = true;
+                    break;
+                }
+            }
+        }
+        let _ = err.write_all(text.as_bytes());
+        if stop {
+            break;
+        }
+    }
+}
+
+impl App {
+    /// One structured log line on stderr.
+    fn log(&self, event: &str, fields: serde_json::Value) {
+        let mut line = serde_json::json!({
+            "ts_ms": std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            "event": event,
+        });
+        let dropped = self.logger.dropped.swap(0, Ordering::Relaxed);
+        if let Some(l) = line.as_object_mut() {
+            if let serde_json::Value::Object(f) = fields {
+                l.extend(f);
+            }
+            if dropped > 0 {
+                l.insert("lines_dropped_before".into(), dropped.into());
+            }
+        }
+        self.logger.send(line.to_string());
+    }
+}
+
+/// A JSON answer, tagged with its route for the count and the access log.
+pub(crate) fn answer(route: &'static str, status: StatusCode, body: serde_json::Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
+    r.extensions_mut().insert(Tag::of(route));
     r
 }
 
-pub(crate) fn error(
-    app: &App,
-    route: &'static str,
-    started: Instant,
-    status: StatusCode,
-    message: impl Into<String>,
-) -> Response {
-    answer(
-        app,
-        route,
-        started,
-        status,
-        serde_json::json!({"error": message.into()}),
-    )
+pub(crate) fn error(route: &'static str, status: StatusCode, message: impl Into<String>) -> Response {
+    answer(route, status, serde_json::json!({"error": message.into()}))
 }
 
-pub(crate) fn unauthorized(app: &App, route: &'static str, started: Instant) -> Response {
-    let mut r = error(
-        app,
-        route,
-        started,
-        StatusCode::UNAUTHORIZED,
-        "a bearer token is required",
-    );
+pub(crate) fn unauthorized(route: &'static str) -> Response {
+    let mut r = error(route, StatusCode::UNAUTHORIZED, "a bearer token is required");
     r.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     r
 }
 
-async fn healthz(State(app): State<Arc<App>>) -> Response {
-    answer(
-        &app,
-        "/healthz",
-        Instant::now(),
-        StatusCode::OK,
-        serde_json::json!({"status": "alive"}),
-    )
+async fn healthz() -> Response {
+    answer("/healthz", StatusCode::OK, serde_json::json!({"status": "alive"}))
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     let served = app.current();
     answer(
-        &app,
         "/readyz",
-        Instant::now(),
         StatusCode::OK,
         serde_json::json!({"status": "ready", "version": served.version()}),
     )
 }
 
 async fn model_info(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let started = Instant::now();
     if !app.authorized(&headers) {
-        return unauthorized(&app, "/v1/model", started);
+        return unauthorized("/v1/model");
     }
     let served = app.current();
     let m = &served.package.package.manifest;
@@ -424,57 +560,49 @@ async fn model_info(State(app): State<Arc<App>>, headers: HeaderMap) -> Response
         "pipeline": m.pipeline,
         "version": m.version,
         "package_sha256": served.hash,
-        "tiers_from": served.tiers.describe(),
+        "tiers_from": model::risk_levels(&served.package),
         "created_at": m.created_at,
         "test": {"auc": m.test.auc, "auc_interval": m.test.auc_interval, "pr_auc": m.test.pr_auc,
                  "brier": m.test.brier, "log_loss": m.test.log_loss, "rows": m.test.rows},
-        "tiers": {"high": m.tiers.high, "medium": m.tiers.medium},
+        "tiers": {"high": m.tiers.high, "medium": m.tiers.medium, "high_value": m.tiers.high_value},
+        "priority": "a list's rank by value at risk: it belongs to a list, a customer answered alone has none",
         "feature_spec": m.feature_spec,
     });
-    answer(&app, "/v1/model", started, StatusCode::OK, body)
+    answer("/v1/model", StatusCode::OK, body)
 }
 
 async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let started = Instant::now();
     if !app.authorized(&headers) {
-        return unauthorized(&app, "/metrics", started);
+        return unauthorized("/metrics");
     }
-    app.metrics.request("/metrics", 200, started.elapsed().as_secs_f64());
-    let text = app.metrics.render(app.current().version());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    let text = app
+        .metrics
+        .render(app.current().version(), app.budget.used(), app.budget.total());
+    let mut r = ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response();
+    r.extensions_mut().insert(Tag::of("/metrics"));
+    r
 }
 
-async fn not_found(State(app): State<Arc<App>>) -> Response {
-    error(&app, "other", Instant::now(), StatusCode::NOT_FOUND, "no such route")
+async fn not_found() -> Response {
+    error("other", StatusCode::NOT_FOUND, "no such route")
 }
 
 async fn admin_reload(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let started = Instant::now();
     let route = "/v1/admin/reload";
     if app.config.token.is_none() {
         return error(
-            &app,
             route,
-            started,
             StatusCode::FORBIDDEN,
             format!("admin calls need a token: set {TOKEN_VAR} when starting the service"),
         );
     }
     if !app.authorized(&headers) {
-        return unauthorized(&app, route, started);
+        return unauthorized(route);
     }
     match app.reload("admin call").await {
-        Ok(version) => answer(
-            &app,
-            route,
-            started,
-            StatusCode::OK,
-            serde_json::json!({"version": version}),
-        ),
+        Ok(version) => answer(route, StatusCode::OK, serde_json::json!({"version": version})),
         Err(message) => error(
-            &app,
             route,
-            started,
             StatusCode::UNPROCESSABLE_ENTITY,
             format!(
                 "the package was refused, {} keeps serving: {message}",

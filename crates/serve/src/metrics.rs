@@ -41,8 +41,8 @@ impl Metrics {
         l.2 += seconds;
     }
 
-    /// The text of `/metrics`.
-    pub fn render(&self, version: &str) -> String {
+    /// The text of `/metrics`, with the body bytes admitted now (`in_flight`) out of `budget`.
+    pub fn render(&self, version: &str, in_flight: usize, budget: usize) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "# HELP churnguard_requests_total Requests by route and status.");
         let _ = writeln!(s, "# TYPE churnguard_requests_total counter");
@@ -88,6 +88,22 @@ impl Metrics {
             let _ = writeln!(s, "# HELP {name} {help}");
             let _ = writeln!(s, "# TYPE {name} counter");
             let _ = writeln!(s, "{name} {}", value.load(Ordering::Relaxed));
+        }
+        for (name, help, value) in [
+            (
+                "churnguard_body_bytes_in_flight",
+                "Bytes of request bodies admitted and not yet done with.",
+                in_flight,
+            ),
+            (
+                "churnguard_body_bytes_budget",
+                "Bytes of request bodies admitted at once, at most.",
+                budget,
+            ),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}");
+            let _ = writeln!(s, "# TYPE {name} gauge");
+            let _ = writeln!(s, "{name} {value}");
         }
         let _ = writeln!(s, "# HELP churnguard_model_info The package being served.");
         let _ = writeln!(s, "# TYPE churnguard_model_info gauge");

@@ -1,19 +1,20 @@
 //! The model being served: a verified package with a pool of ONNX Runtime sessions, and the
 //! scoring of customers given as feature vectors or raw histories.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
-use churnguard_config::{Date, Pipeline, RankBy, Tier};
+use churnguard_config::{Date, Pipeline, Tier, ValueSegment};
 use churnguard_features::FeatureKind;
-use churnguard_infer::{ModelPackage, OnnxModel, OnnxRuntime, newest_kept_list, sentence};
-use churnguard_model::main_reasons;
+use churnguard_infer::{ModelPackage, OnnxModel, OnnxRuntime, reasons};
 use serde::{Deserialize, Serialize};
 
-use crate::ServeError;
+use crate::cells::{Cell, Fields, Id, Rows};
 use crate::history::{Found, HistoryIn, features_of};
+use crate::{ServeError, in_time};
 
 /// Up to this many customers in a request are explained one by one.
 const ONE_BY_ONE: usize = 16;
@@ -24,90 +25,43 @@ pub struct Served {
     pub package: ModelPackage,
     /// SHA-256 of `model.onnx`: the package's identity in every answer.
     pub hash: String,
-    /// Where customers' tiers come from.
-    pub tiers: TierCut,
     sessions: Vec<Mutex<OnnxModel>>,
     next: AtomicUsize,
+    /// Each feature's place in the spec, by name.
+    places: HashMap<String, usize>,
 }
 
-/// How a customer scored alone gets the tier the list would give them. A list's tiers are
-/// shares of that list in its order (value at risk, say), which one customer cannot see: the
-/// cuts of the newest list this package scored stand in for them.
-#[derive(Clone, Debug, PartialEq)]
-pub enum TierCut {
-    /// The lowest ranking key (value at risk or probability) of the high and medium tiers in
-    /// the newest list kept for this package.
-    List {
-        /// That list's date.
-        as_of: Date,
-        /// Whether it ranks by value at risk (else by probability).
-        by_value: bool,
-        /// Lowest key of its high tier.
-        high: f64,
-        /// Lowest key of its medium tier.
-        medium: f64,
-    },
-    /// The package's probability thresholds, fixed at training (no list kept yet).
-    Package,
-}
-
-impl TierCut {
-    /// The cuts of the newest list `package` scored, else the package's thresholds.
-    fn of(package: &ModelPackage, p: &Pipeline) -> TierCut {
-        let Some(list) = newest_kept_list(package) else {
-            return TierCut::Package;
-        };
-        let by_value = p.scoring.ranking(list.values_at_risk.iter().any(|v| *v > 0.0)) == RankBy::ValueAtRisk;
-        let lowest = |tier: Tier| {
-            list.tiers
-                .iter()
-                .zip(list.probabilities.iter().zip(&list.values_at_risk))
-                .filter(|(t, _)| **t == tier)
-                .map(|(_, (p, v))| if by_value { *v } else { *p })
-                .fold(f64::INFINITY, f64::min)
-        };
-        let high = lowest(Tier::High);
-        TierCut::List {
-            as_of: list.as_of,
-            by_value,
-            high,
-            medium: lowest(Tier::Medium).min(high),
-        }
-    }
-
-    /// Where the tiers come from, in words.
-    pub fn describe(&self) -> String {
-        match self {
-            TierCut::List { as_of, by_value, .. } => format!(
-                "the cuts of the list of {as_of} (by {})",
-                if *by_value { "value at risk" } else { "probability" }
-            ),
-            TierCut::Package => "the package's probability thresholds (no list kept yet)".into(),
-        }
-    }
+/// Where a customer's risk level comes from, in words: the package's cut-offs, fixed at
+/// training, the same as in every list.
+pub(crate) fn risk_levels(package: &ModelPackage) -> String {
+    let t = package.tiers();
+    format!(
+        "the package's cut-offs, fixed at training: high from probability {}, medium from {}",
+        t.high, t.medium
+    )
 }
 
 /// One customer of a request: a feature vector by name, or a raw history (events, contacts,
 /// attributes under the pipeline's column names) whose features are computed at the request's
-/// `as_of`.
+/// `as_of`. Lists are kept compactly ([`Rows`]): a few bytes more than the JSON that gave them.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerIn {
     /// The caller's id, echoed in the answer.
     #[serde(default)]
-    pub id: Option<serde_json::Value>,
+    pub id: Option<Id>,
     /// Feature values by name: numbers (or null for missing); categories as their text.
     #[serde(default)]
-    pub features: Option<BTreeMap<String, serde_json::Value>>,
+    pub features: Option<Features>,
     /// Events: rows of the events table by column name.
     #[serde(default)]
-    pub events: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
+    pub events: Option<Rows>,
     /// Contacts: rows of the interactions table by column name.
     #[serde(default)]
-    pub interactions: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
+    pub interactions: Option<Rows>,
     /// The customers table's row: attribute columns by name.
     #[serde(default)]
-    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    pub attributes: Option<Fields>,
     /// The customer's value over the horizon, for the value at risk (default: from a history's
     /// spend as the list computes it; 0 for a feature vector).
     #[serde(default)]
@@ -115,12 +69,41 @@ pub struct CustomerIn {
 }
 
 impl CustomerIn {
-    fn history(&self) -> Option<HistoryIn<'_>> {
-        (self.events.is_some() || self.interactions.is_some() || self.attributes.is_some()).then_some(HistoryIn {
-            events: self.events.as_deref(),
-            interactions: self.interactions.as_deref(),
-            attributes: self.attributes.as_ref(),
-        })
+    fn has_history(&self) -> bool {
+        self.events.is_some() || self.interactions.is_some() || self.attributes.is_some()
+    }
+
+    /// The history, moved out: once in the request's tables it is not needed twice.
+    fn take_history(&mut self) -> HistoryIn {
+        HistoryIn {
+            events: self.events.take(),
+            interactions: self.interactions.take(),
+            attributes: self.attributes.take(),
+        }
+    }
+}
+
+/// A customer's feature values: by name as a JSON body gives them, or already in the model's
+/// order (read from an Arrow stream's columns).
+#[derive(Debug)]
+pub struct Features(FeatureValues);
+
+#[derive(Debug)]
+enum FeatureValues {
+    Named(Fields),
+    Ordered(Vec<f64>),
+}
+
+impl Features {
+    /// Values already in the model's feature order (NaN where missing).
+    pub(crate) fn ordered(values: Vec<f64>) -> Features {
+        Features(FeatureValues::Ordered(values))
+    }
+}
+
+impl<'de> Deserialize<'de> for Features {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Fields::deserialize(d).map(|f| Features(FeatureValues::Named(f)))
     }
 }
 
@@ -133,20 +116,24 @@ pub struct ReasonOut {
     pub value: Option<String>,
     /// Its TreeSHAP contribution to the log-odds.
     pub contribution: f64,
-    /// The reason in words.
+    /// The reason in words, with its yardstick.
     pub sentence: String,
+    /// The share of customers (percent) whose value is below this one's, on the package's
+    /// test customers; none for categories and missing values.
+    pub percentile: Option<f64>,
 }
 
 /// One customer's answer.
 #[derive(Debug, Serialize)]
 pub struct CustomerOut {
     /// The caller's id.
-    pub id: Option<serde_json::Value>,
+    pub id: Option<Id>,
     /// `scored`.
     pub status: &'static str,
     /// Calibrated churn probability.
     pub churn_probability: f64,
-    /// Risk tier, as the newest kept list drew its tiers (see [`TierCut`]).
+    /// Risk level: the calibrated probability against the package's cut-offs (see
+    /// [`risk_levels`]), the same as in every list.
     pub tier: String,
     /// The value given, or computed from the history's spend.
     pub value: f64,
@@ -165,7 +152,7 @@ pub struct CustomerOut {
 #[derive(Debug, Serialize)]
 pub struct NotScoredOut {
     /// The caller's id.
-    pub id: Option<serde_json::Value>,
+    pub id: Option<Id>,
     /// `already_churned` (the win-back list's) or `not_known` (no history on or before `as_of`).
     pub status: &'static str,
     /// Why, in words.
@@ -193,16 +180,18 @@ impl Served {
         let package = ModelPackage::open(path)?;
         package.package.check_pipeline(p)?;
         let hash = package.hash().to_string();
-        let tiers = TierCut::of(&package, p);
+        let places = (package.spec().features.iter().enumerate())
+            .map(|(j, f)| (f.name.clone(), j))
+            .collect();
         let sessions = (0..sessions.max(1))
             .map(|_| OnnxModel::load(runtime, package.onnx(), 1).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Served {
             package,
             hash,
-            tiers,
             sessions,
             next: AtomicUsize::new(0),
+            places,
         })
     }
 
@@ -211,11 +200,25 @@ impl Served {
         self.package.version()
     }
 
-    /// Customer `c`'s feature vector in the spec's order, or the first field at fault.
-    fn row(&self, c: usize, given: &BTreeMap<String, serde_json::Value>) -> Result<Vec<f64>, ServeError> {
+    /// Customer `c`'s feature vector in the spec's order from values by name, or the first
+    /// field at fault: a name that is not a feature (the first in alphabetical order, as a JSON
+    /// map lists them), else the first feature in the spec's order with a wrong value.
+    pub(crate) fn vector_of<'a>(
+        &self,
+        c: usize,
+        given: impl Iterator<Item = (&'a str, Cell<'a>)>,
+    ) -> Result<Vec<f64>, ServeError> {
         let features = &self.package.spec().features;
+        let mut cells = vec![Cell::Null; features.len()];
+        let mut unknown: Option<&str> = None;
+        for (name, cell) in given {
+            match self.places.get(name) {
+                Some(&j) => cells[j] = cell,
+                None => unknown = Some(unknown.map_or(name, |u| u.min(name))),
+            }
+        }
         let at = |name: &str| format!("customers[{c}].features.{name}");
-        if let Some(name) = given.keys().find(|k| !features.iter().any(|f| &f.name == *k)) {
+        if let Some(name) = unknown {
             return Err(ServeError::Field {
                 field: at(name),
                 problem: format!(
@@ -227,9 +230,10 @@ impl Served {
         }
         features
             .iter()
-            .map(|f| match given.get(&f.name) {
-                None | Some(serde_json::Value::Null) => Ok(f64::NAN),
-                Some(v) => value_of(&f.kind, v).map_err(|problem| ServeError::Field {
+            .zip(cells)
+            .map(|(f, cell)| match cell {
+                Cell::Null => Ok(f64::NAN),
+                v => value_of(&f.kind, v).map_err(|problem| ServeError::Field {
                     field: at(&f.name),
                     problem,
                 }),
@@ -237,32 +241,35 @@ impl Served {
             .collect()
     }
 
+    fn resolve(&self, c: usize, features: Features) -> Result<Vec<f64>, ServeError> {
+        match features.0 {
+            FeatureValues::Named(given) => self.vector_of(c, given.entries()),
+            FeatureValues::Ordered(values) => Ok(values),
+        }
+    }
+
     /// Each customer's feature vector and value, or the answer for one not scored (`Err`).
     fn inputs(
         &self,
         p: &Pipeline,
-        customers: &[CustomerIn],
+        customers: &mut [CustomerIn],
         as_of: Date,
         max_events: usize,
+        deadline: Option<Instant>,
     ) -> Result<Vec<Input>, ServeError> {
-        let histories: Vec<(usize, HistoryIn<'_>)> = customers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| c.history().map(|h| (i, h)))
-            .collect();
         for (i, c) in customers.iter().enumerate() {
-            let field = format!("customers[{i}]");
-            match (&c.features, c.history().is_some()) {
+            let field = || format!("customers[{i}]");
+            match (&c.features, c.has_history()) {
                 (Some(_), true) => {
                     return Err(ServeError::Field {
-                        field,
+                        field: field(),
                         problem: "give either features or a history (events, interactions, attributes), not both"
                             .into(),
                     });
                 }
                 (None, false) => {
                     return Err(ServeError::Field {
-                        field,
+                        field: field(),
                         problem: "give features, or a history (events, interactions, attributes)".into(),
                     });
                 }
@@ -277,18 +284,26 @@ impl Served {
                 });
             }
         }
+        // Checked above: a customer without features has a history.
+        let histories: Vec<(usize, HistoryIn)> = customers
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, c)| c.features.is_none())
+            .map(|(i, c)| (i, c.take_history()))
+            .collect();
         let mut found = if histories.is_empty() {
             Vec::new()
         } else {
-            features_of(p, self.package.spec(), &histories, as_of, max_events)?
+            features_of(p, self.package.spec(), histories, as_of, max_events, deadline)?
         }
         .into_iter();
+        in_time(deadline)?;
         customers
-            .iter()
+            .iter_mut()
             .enumerate()
             .map(|(i, c)| {
-                if let Some(given) = &c.features {
-                    return Ok(Ok((self.row(i, given)?, c.value.unwrap_or(0.0))));
+                if let Some(given) = c.features.take() {
+                    return Ok(Ok((self.resolve(i, given)?, c.value.unwrap_or(0.0))));
                 }
                 let not_scored = |status, message: String| {
                     Ok(Err(NotScoredOut {
@@ -318,7 +333,20 @@ impl Served {
         as_of: Date,
         max_events: usize,
     ) -> Result<Vec<Answer>, ServeError> {
-        let inputs = self.inputs(p, &customers, as_of, max_events)?;
+        self.score_until(p, customers, as_of, max_events, None)
+    }
+
+    /// [`Served::score`], stopping with [`ServeError::TimedOut`] between its stages once
+    /// `deadline` has passed: a request already answered 503 stops taking memory and time.
+    pub(crate) fn score_until(
+        &self,
+        p: &Pipeline,
+        mut customers: Vec<CustomerIn>,
+        as_of: Date,
+        max_events: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Answer>, ServeError> {
+        let inputs = self.inputs(p, &mut customers, as_of, max_events, deadline)?;
         let f = self.package.spec().features.len();
         let scored: Vec<&(Vec<f64>, f64)> = inputs.iter().filter_map(|i| i.as_ref().ok()).collect();
         let rows: Vec<f64> = scored.iter().flat_map(|(row, _)| row.iter().copied()).collect();
@@ -327,15 +355,15 @@ impl Served {
         } else {
             self.probabilities(&rows, f)?
         };
-        let tiers: Vec<Tier> = scored
-            .iter()
-            .zip(&probabilities)
-            .map(|((_, value), &probability)| self.tier(probability, *value))
-            .collect();
-        // Reasons as the list gives them: for the high and medium tiers, everyone with
-        // `scoring.explain_all`. TreeSHAP is most of a request's work; the low tier skips it.
+        drop(rows);
+        in_time(deadline)?;
+        let cut = self.package.tiers();
+        let tiers: Vec<Tier> = probabilities.iter().map(|&x| cut.of(x)).collect();
+        let segments: Vec<ValueSegment> = scored.iter().map(|(_, value)| cut.segment(Some(*value))).collect();
+        // Reasons as the list gives them (`ScoringConfig::explains`). TreeSHAP is most of a
+        // request's work; a customer no action reaches skips it.
         let explained: Vec<usize> = (0..scored.len())
-            .filter(|&k| p.scoring.explain_all || tiers[k] != Tier::Low)
+            .filter(|&k| p.scoring.explains(tiers[k], segments[k]))
             .collect();
         let explained_rows: Vec<f64> = explained.iter().flat_map(|&k| scored[k].0.iter().copied()).collect();
         let contributions = if explained_rows.is_empty() {
@@ -343,12 +371,16 @@ impl Served {
         } else {
             self.contributions(&explained_rows, f)
         };
+        drop(explained_rows);
+        in_time(deadline)?;
         let mut contributions_of: Vec<Option<&[f64]>> = vec![None; scored.len()];
         for (n, &k) in explained.iter().enumerate() {
             contributions_of[k] = Some(&contributions[n * (f + 1)..(n + 1) * (f + 1)]);
         }
         let choices = p.scoring.choices();
         let features = &self.package.spec().features;
+        let not_actionable = self.package.spec().not_actionable(&p.scoring);
+        let yardsticks = self.package.yardsticks();
         let mut k = 0;
         Ok(customers
             .into_iter()
@@ -364,22 +396,26 @@ impl Served {
                         });
                     }
                 };
-                let (probability, tier, contributions) = (probabilities[k], tiers[k], contributions_of[k]);
+                let (probability, tier, segment, contributions) =
+                    (probabilities[k], tiers[k], segments[k], contributions_of[k]);
                 k += 1;
                 let reasons: Vec<ReasonOut> = contributions
                     .map(|contributions| {
-                        main_reasons(contributions, f)
+                        reasons(features, &yardsticks, &not_actionable, row, contributions)
                             .into_iter()
-                            .map(|j| ReasonOut {
-                                feature: features[j].name.clone(),
-                                value: features[j].value_text(row[j]),
-                                contribution: contributions[j],
-                                sentence: sentence(features, j, row),
+                            .map(|r| ReasonOut {
+                                feature: features[r.feature].name.clone(),
+                                value: features[r.feature].value_text(r.value),
+                                contribution: r.contribution,
+                                sentence: r.sentence,
+                                percentile: r.percentile,
                             })
                             .collect()
                     })
                     .unwrap_or_default();
-                let action = p.scoring.action_for(tier, reasons.first().map(|r| r.feature.as_str()));
+                let action = p
+                    .scoring
+                    .action_for(tier, segment, reasons.first().map(|r| r.feature.as_str()));
                 let (action, action_rule) = choices.get(action).cloned().unwrap_or_default();
                 Answer::Scored(CustomerOut {
                     id: c.id,
@@ -394,20 +430,6 @@ impl Served {
                 })
             })
             .collect())
-    }
-
-    /// The tier a customer of this probability and value gets (see [`TierCut`]).
-    fn tier(&self, probability: f64, value: f64) -> Tier {
-        match &self.tiers {
-            TierCut::List {
-                by_value, high, medium, ..
-            } => Tier::of(
-                if *by_value { value * probability } else { probability },
-                *high,
-                *medium,
-            ),
-            TierCut::Package => self.package.tiers().of(probability),
-        }
     }
 
     /// TreeSHAP contributions of the rows: one by one for a few customers (the batch form's
@@ -437,16 +459,16 @@ impl Served {
     }
 }
 
-/// A JSON value as the model reads a feature: a finite number, or a category's text (its code;
+/// A value as the model reads a feature: a finite number, or a category's text (its code;
 /// unseen text is missing).
-fn value_of(kind: &FeatureKind, v: &serde_json::Value) -> Result<f64, String> {
+fn value_of(kind: &FeatureKind, v: Cell<'_>) -> Result<f64, String> {
     match (kind, v) {
-        (FeatureKind::Numeric, serde_json::Value::Number(n)) => match n.as_f64() {
+        (FeatureKind::Numeric, Cell::Int(_) | Cell::UInt(_) | Cell::Float(_)) => match v.as_f64() {
             Some(x) if x.is_finite() => Ok(x),
             _ => Err("must be a finite number".into()),
         },
         (FeatureKind::Numeric, other) => Err(format!("must be a number or null, got {other}")),
-        (FeatureKind::Categorical { values }, serde_json::Value::String(s)) => {
+        (FeatureKind::Categorical { values }, Cell::Text(s)) => {
             Ok(values.iter().position(|x| x == s).map_or(f64::NAN, |k| k as f64))
         }
         (FeatureKind::Categorical { values }, other) => Err(format!(
