@@ -767,6 +767,63 @@ fn raw_attributes_of_every_telco_customer_get_the_batch_lists_probability() {
             assert_eq!(c["tier"].as_str().unwrap(), batch[id]["tier"], "{id}");
         }
     }
+    // A customer with almost every attribute missing: the probability would be the model's
+    // guess about a blank, so the risk is unknown, with no action and the missing inputs named.
+    let request = serde_json::json!({"as_of": "2024-01-31", "customers": [
+        {"id": "blank", "attributes": {"Contract": "Month-to-month"}}]})
+    .to_string();
+    let (status, _, body) = post(server.addr, &request);
+    assert_eq!(status, 200, "{body}");
+    let c = &json(&body)["customers"][0];
+    assert_eq!(c["tier"], "unknown", "{c}");
+    assert_eq!(c["action"], "no action", "{c}");
+    assert!(c["reasons"].as_array().unwrap().is_empty(), "{c}");
+    let missing = c["missing_inputs"].as_array().unwrap();
+    assert!(
+        missing.len() >= 15 && !missing.contains(&serde_json::json!("attr_Contract")),
+        "{c}"
+    );
+    // The same customer in a list: the same words.
+    let text = std::fs::read_to_string(crate::root().join("data/telco/Customer_Churn.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let blank: Vec<String> = header
+        .iter()
+        .map(|h| match *h {
+            "customerID" => "blank".to_string(),
+            "Contract" => "Month-to-month".to_string(),
+            "Churn" => "No".to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    lines[1] = blank.join(",");
+    let csv = s.0.path().join("blanked.csv");
+    std::fs::write(&csv, lines.join("\n") + "\n").unwrap();
+    let pipeline = std::fs::read_to_string(crate::root().join("pipelines/telco.toml"))
+        .unwrap()
+        .replace("../data/telco/telco_churn.parquet", &csv.display().to_string());
+    let pipeline_path = s.0.path().join("blanked.toml");
+    std::fs::write(&pipeline_path, pipeline).unwrap();
+    let blanked_list = s.0.path().join("blanked-list.csv");
+    let (code, out, err) = score_with(
+        &package.display().to_string(),
+        &pipeline_path.display().to_string(),
+        &blanked_list.display().to_string(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("unknown") && out.contains("1 customers miss more than 50%"),
+        "{out}"
+    );
+    let rows = list_rows(&blanked_list);
+    assert_eq!(rows["blank"]["tier"], "unknown");
+    assert_eq!(rows["blank"]["action_rule"], "risk unknown: too many inputs missing");
+    assert!(
+        rows["blank"]["missing_inputs"].contains("attr_tenure"),
+        "{:?}",
+        rows["blank"]
+    );
     // An attribute the model does not read is named, with the ones it does.
     let (status, _, body) = post(
         server.addr,

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use churnguard_app::{AppError, score_list};
 use churnguard_config::{Date, Pipeline, Tier};
-use churnguard_infer::{ListFormat, ListSummary, ModelPackage, OnnxModel, OnnxRuntime};
+use churnguard_infer::{ListFormat, ListSummary, ModelPackage, OnnxModel, OnnxRuntime, UNKNOWN_RISK};
 
 use crate::progress::Bars;
 use crate::render::thousands;
@@ -223,15 +223,23 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &ListSummary, out: &P
         "  {:<8} {:>10} {:>18} {:>20}",
         "risk", "customers", "expected churners", "expected value lost"
     );
-    for (i, t) in Tier::ALL.iter().enumerate() {
-        let total = &list.tiers[i];
+    let unknown = (list.unknown.customers > 0).then_some((UNKNOWN_RISK, &list.unknown));
+    for (name, total) in Tier::ALL.iter().map(|t| t.name()).zip(&list.tiers).chain(unknown) {
         let _ = writeln!(
             s,
             "  {:<8} {:>10} {:>18} {:>20}",
-            t.name(),
+            name,
             thousands(total.customers),
             thousands(total.expected_churners.round() as u64),
             value(total.value_at_risk)
+        );
+    }
+    if list.unknown.customers > 0 {
+        let _ = writeln!(
+            s,
+            "  ({} customers miss more than {:.0}% of the model's inputs: risk unknown, no action; `missing_inputs` names them)",
+            thousands(list.unknown.customers),
+            p.scoring.max_missing_share * 100.0
         );
     }
     let width = (list.choices.iter().zip(&list.actions))
@@ -286,7 +294,7 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &ListSummary, out: &P
                 r.rank,
                 r.id,
                 r.probability,
-                r.tier.name(),
+                if r.unknown { UNKNOWN_RISK } else { r.tier.name() },
                 if list.value_known {
                     money(r.value_at_risk)
                 } else {

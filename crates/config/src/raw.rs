@@ -243,6 +243,7 @@ pub(crate) struct RawScoring {
     pub explain_all: Option<bool>,
     pub high_value_percent: Option<f64>,
     pub not_actionable: Option<Vec<String>>,
+    pub max_missing_share: Option<f64>,
     #[serde(default)]
     pub actions: Vec<RawAction>,
     pub default_actions: Option<RawDefaultActions>,

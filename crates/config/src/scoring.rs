@@ -206,6 +206,10 @@ pub struct ScoringConfig {
     /// given as a reason, though they still predict; besides these, the features that grow with
     /// the calendar (tenure, days since a customer date) never are (default: none more).
     pub not_actionable: Vec<String>,
+    /// A customer missing more than this share of the model's inputs gets the risk level
+    /// "unknown" and no action (default 0.5): a probability made mostly of missing values is
+    /// the model's guess about a blank, not about the customer.
+    pub max_missing_share: f64,
     /// Rules in order: the first that matches chooses the action.
     pub actions: Vec<ActionRule>,
     /// The action of each risk level (high, medium, low) for a low-value customer when no rule
@@ -214,6 +218,9 @@ pub struct ScoringConfig {
     /// The same for a high-value customer.
     pub high_value_actions: [String; 3],
 }
+
+/// The action, and its rule, of a customer whose risk is unknown.
+pub const UNKNOWN_ACTION: (&str, &str) = ("no action", "risk unknown: too many inputs missing");
 
 /// Default actions per risk level, for low-value customers (or when values are unknown).
 pub const DEFAULT_ACTIONS: [&str; 3] = ["personal retention call", "retention offer by email", "no action"];
@@ -237,6 +244,7 @@ impl ScoringConfig {
             explain_all: false,
             high_value_percent: 20.0,
             not_actionable: Vec::new(),
+            max_missing_share: 0.5,
             actions: Vec::new(),
             default_actions: DEFAULT_ACTIONS.map(String::from),
             high_value_actions: HIGH_VALUE_ACTIONS.map(String::from),
@@ -291,7 +299,19 @@ impl ScoringConfig {
                 format!("default for {t}, high value"),
             )
         });
-        rules.chain(defaults).chain(valuable).collect()
+        let unknown = std::iter::once((UNKNOWN_ACTION.0.to_string(), UNKNOWN_ACTION.1.to_string()));
+        rules.chain(defaults).chain(valuable).chain(unknown).collect()
+    }
+
+    /// The index in [`ScoringConfig::choices`] of the action of a customer whose risk is
+    /// unknown (too many inputs missing): the last choice.
+    pub fn unknown_action(&self) -> usize {
+        self.actions.len() + 2 * Tier::ALL.len()
+    }
+
+    /// Whether a customer missing `missing` of the model's `inputs` has an unknown risk.
+    pub fn risk_unknown(&self, missing: usize, inputs: usize) -> bool {
+        inputs > 0 && missing as f64 > self.max_missing_share * inputs as f64
     }
 
     /// The index in [`ScoringConfig::choices`] of a customer's action: the first rule that
@@ -387,6 +407,12 @@ impl Checker<'_> {
         let high_value_actions =
             self.default_actions("high_value_actions", s.high_value_actions, &d.high_value_actions)?;
         let high_value_percent = s.high_value_percent.unwrap_or(d.high_value_percent);
+        let max_missing_share = s.max_missing_share.unwrap_or(d.max_missing_share);
+        self.ensure(
+            (0.0..=1.0).contains(&max_missing_share),
+            "scoring.max_missing_share",
+            || format!("must be a share from 0 to 1, got {max_missing_share}"),
+        )?;
         self.ensure(
             high_value_percent > 0.0 && high_value_percent <= 100.0,
             "scoring.high_value_percent",
@@ -406,6 +432,7 @@ impl Checker<'_> {
             explain_all: s.explain_all.unwrap_or(d.explain_all),
             high_value_percent,
             not_actionable: s.not_actionable.unwrap_or_default(),
+            max_missing_share,
             actions,
             default_actions,
             high_value_actions,

@@ -563,3 +563,15 @@ fn a_config_is_read_once_and_its_text_is_what_was_parsed() {
     assert_eq!(text, GOOD);
     assert_eq!(pipeline.name, parse(GOOD, &path).unwrap().name);
 }
+
+#[test]
+fn a_customer_missing_most_inputs_has_an_unknown_risk_and_no_action() {
+    let p = parse_at(GOOD).unwrap();
+    let s = &p.scoring;
+    assert!(s.risk_unknown(18, 19) && !s.risk_unknown(9, 19) && !s.risk_unknown(0, 0));
+    assert_eq!(s.choices()[s.unknown_action()].0, "no action");
+    assert_eq!(s.choices().len(), s.unknown_action() + 1);
+    let strict = parse_at(&format!("{GOOD}[scoring]\nmax_missing_share = 0.1\n")).unwrap();
+    assert!(strict.scoring.risk_unknown(2, 19));
+    assert!(parse_at(&format!("{GOOD}[scoring]\nmax_missing_share = 1.5\n")).is_err());
+}

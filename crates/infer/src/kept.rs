@@ -15,7 +15,7 @@ use parquet::basic::Compression;
 
 use churnguard_package::LISTS;
 
-use crate::output::OutputError;
+use crate::output::{OutputError, UNKNOWN_RISK};
 use crate::{ModelPackage, RiskList};
 
 /// Schema metadata keys of a kept list (and of a partition list).
@@ -81,8 +81,8 @@ pub struct KeptList {
     pub ranks: Vec<u64>,
     /// Value at risk, by row.
     pub values_at_risk: Vec<f64>,
-    /// Risk tier, by row.
-    pub tiers: Vec<Tier>,
+    /// Risk level, by row (`None`: unknown, too many inputs missing).
+    pub tiers: Vec<Option<Tier>>,
 }
 
 /// Where a package's kept lists go: `lists/` in its pipeline's folder, beside the versions.
@@ -143,7 +143,11 @@ pub fn keep_list(
             ids,
             Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.probability))),
             Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.value_at_risk))),
-            Arc::new(StringArray::from_iter_values(risks.iter().map(|r| r.tier.name()))),
+            Arc::new(StringArray::from_iter_values(
+                risks
+                    .iter()
+                    .map(|r| if r.unknown { UNKNOWN_RISK } else { r.tier.name() }),
+            )),
         ],
     )
     .map_err(encode)?;
@@ -236,9 +240,13 @@ impl KeptHeader {
         let tiers = tiers
             .as_string::<i32>()
             .iter()
-            .map(|t| t.and_then(|t| t.parse::<Tier>().ok()))
-            .collect::<Option<Vec<Tier>>>()
-            .ok_or_else(|| "a row's tier is not high, medium or low".to_string())?;
+            .map(|t| match t {
+                Some(UNKNOWN_RISK) => Some(None),
+                Some(t) => t.parse::<Tier>().ok().map(Some),
+                None => None,
+            })
+            .collect::<Option<Vec<Option<Tier>>>>()
+            .ok_or_else(|| "a row's risk level is not high, medium, low or unknown".to_string())?;
         Ok(KeptList {
             path: self.path.clone(),
             pipeline: self.pipeline.clone(),

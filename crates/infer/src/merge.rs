@@ -23,8 +23,8 @@ use crate::kept::{
     AS_OF, KEPT_COLUMNS, KEPT_DISTINCT, KeptStamp, MODEL_SHA256, PIPELINE, VERSION, kept_path, kept_schema,
 };
 use crate::output::{
-    COLUMNS_PER_REASON, FIRST_REASON_COLUMN, ListOut, distinct_columns, schema_with, win_back_path, write_list_as,
-    write_win_back_rows,
+    COLUMNS_PER_REASON, FIRST_REASON_COLUMN, ListOut, MISSING_INPUTS_COLUMN, UNKNOWN_RISK, distinct_columns,
+    schema_with, win_back_path, write_list_as, write_win_back_rows,
 };
 use crate::score::{REASONS, TierTotal, WinBack};
 use crate::{ListFormat, ListSummary, ModelPackage, OutputError, RiskList, TopRow};
@@ -173,7 +173,7 @@ pub fn merge_lists(req: &MergeRequest<'_>) -> Result<Merged, MergeError> {
     let tiers: Vec<Tier> = order.iter().map(|&(s, i)| cut.of(parts[s].probabilities[i])).collect();
     let mut writer = Writer::new(req, &parts, as_of)?;
     write_rows(&parts, &order, &tiers, &mut writer)?;
-    let (summary_rows, totals, actions, kept) = writer.finish()?;
+    let (summary_rows, totals, unknown, actions, kept) = writer.finish()?;
     let win_back = merge_win_back(&parts, req.out, req.format)?;
     let mut unseen: Vec<(String, u64)> = Vec::new();
     for p in &parts {
@@ -189,6 +189,7 @@ pub fn merge_lists(req: &MergeRequest<'_>) -> Result<Merged, MergeError> {
             customers: order.len() as u64,
             ranked_by,
             tiers: totals,
+            unknown,
             actions,
             choices: req.pipeline.scoring.choices(),
             cutoff: as_of.next_day(),
@@ -499,6 +500,7 @@ struct Writer<'a> {
     kept_schema: Option<SchemaRef>,
     schema: SchemaRef,
     totals: [TierTotal; 3],
+    unknown: TierTotal,
     actions: Vec<TierTotal>,
     top: Vec<TopRow>,
 }
@@ -542,6 +544,7 @@ impl<'a> Writer<'a> {
             kept_schema,
             schema,
             totals: [TierTotal::default(); 3],
+            unknown: TierTotal::default(),
             actions: vec![TierTotal::default(); choices],
             top: Vec::new(),
         })
@@ -580,14 +583,16 @@ impl<'a> Writer<'a> {
             (Some(o), None) => o.finish().map_err(OutputError::from),
             (None, None) => Ok(path),
         });
-        Ok((self.top, self.totals, self.actions, kept))
+        Ok((self.top, self.totals, self.unknown, self.actions, kept))
     }
 }
 
-/// What the writer hands back: the summary's top rows, tier and action totals, and the kept copy.
+/// What the writer hands back: the summary's top rows, risk level (and unknown risk) and action
+/// totals, and the kept copy.
 type Finished = (
     Vec<TopRow>,
     [TierTotal; 3],
+    TierTotal,
     Vec<TierTotal>,
     Option<Result<PathBuf, OutputError>>,
 );
@@ -693,10 +698,23 @@ fn merged_batch(
     let cut = w.req.package.tiers();
     let values = value.as_primitive::<Float64Type>();
     let segments: Vec<ValueSegment> = (0..picks.len()).map(|k| cut.segment(Some(values.value(k)))).collect();
-    let shown: Vec<bool> = tiers
-        .iter()
-        .zip(&segments)
-        .map(|(&t, &v)| p.scoring.explains(t, v))
+    let missing = gather(MISSING_INPUTS_COLUMN, picks)?;
+    let inputs = w.req.package.spec().features.len();
+    let unknown: Vec<bool> = {
+        let names = missing.as_string::<i32>();
+        (0..picks.len())
+            .map(|k| {
+                let count = if names.is_valid(k) {
+                    names.value(k).split(", ").count()
+                } else {
+                    0
+                };
+                p.scoring.risk_unknown(count, inputs)
+            })
+            .collect()
+    };
+    let shown: Vec<bool> = (0..picks.len())
+        .map(|k| !unknown[k] && p.scoring.explains(tiers[k], segments[k]))
         .collect();
     let reason_picks: Vec<(usize, usize)> = picks
         .iter()
@@ -717,19 +735,30 @@ fn merged_batch(
         *rank += 1;
         ranks.push(*rank);
         let top = (shown[k] && top_feature.is_valid(k)).then(|| top_feature.value(k));
-        let a = p.scoring.action_for(t, segments[k], top);
+        let a = if unknown[k] {
+            p.scoring.unknown_action()
+        } else {
+            p.scoring.action_for(t, segments[k], top)
+        };
         actions.push(a);
-        for total in [&mut w.totals[t.index()], &mut w.actions[a]] {
-            total.customers += 1;
-            total.value_at_risk += var.value(k);
-            total.expected_churners += pr.value(k);
-        }
+        let level = if unknown[k] {
+            &mut w.unknown
+        } else {
+            &mut w.totals[t.index()]
+        };
+        level.add(pr.value(k), var.value(k));
+        w.actions[a].add(pr.value(k), var.value(k));
     }
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from(ranks)),
         ids,
         probability.clone(),
-        Arc::new(StringArray::from_iter_values(tiers.iter().map(|t| t.name()))),
+        Arc::new(StringArray::from_iter_values(
+            tiers
+                .iter()
+                .zip(&unknown)
+                .map(|(t, &u)| if u { UNKNOWN_RISK } else { t.name() }),
+        )),
         value,
         value_at_risk.clone(),
         Arc::new(StringArray::from_iter_values(
@@ -742,6 +771,7 @@ fn merged_batch(
     for c in FIRST_REASON_COLUMN..FIRST_REASON_COLUMN + REASONS * COLUMNS_PER_REASON {
         columns.push(gather(c, &reason_picks)?);
     }
+    columns.push(missing);
     let batch = RecordBatch::try_new(w.schema.clone(), columns).map_err(encode)?;
     top_rows(w, &batch, &actions);
     Ok(batch)
@@ -760,6 +790,7 @@ fn top_rows(w: &mut Writer<'_>, batch: &RecordBatch, actions: &[usize]) {
             id: id_text(batch.column(1), k),
             probability: batch.column(2).as_primitive::<Float64Type>().value(k),
             tier: text(3).and_then(|t| t.parse().ok()).unwrap_or(Tier::Low),
+            unknown: text(3).as_deref() == Some(UNKNOWN_RISK),
             value_at_risk: batch.column(5).as_primitive::<Float64Type>().value(k),
             action,
             reasons: (0..REASONS)

@@ -104,6 +104,7 @@ pub(crate) fn schema_with(ids: &DataType, metadata: std::collections::HashMap<St
         fields.push(Field::new(contribution, DataType::Float64, true));
         fields.push(Field::new(percentile, DataType::Float64, true));
     }
+    fields.push(Field::new(MISSING_INPUTS, DataType::Utf8, true));
     Arc::new(Schema::new_with_metadata(fields, metadata))
 }
 
@@ -111,6 +112,24 @@ pub(crate) fn schema_with(ids: &DataType, metadata: std::collections::HashMap<St
 pub(crate) const FIRST_REASON_COLUMN: usize = 8;
 /// Columns per reason.
 pub(crate) const COLUMNS_PER_REASON: usize = 5;
+/// The column naming a customer's missing inputs, after the reasons.
+pub(crate) const MISSING_INPUTS: &str = "missing_inputs";
+/// Its position in [`schema`].
+pub(crate) const MISSING_INPUTS_COLUMN: usize = FIRST_REASON_COLUMN + REASONS * COLUMNS_PER_REASON;
+/// What the list's risk level column says of a customer whose risk is unknown.
+pub const UNKNOWN_RISK: &str = "unknown";
+
+/// A customer's missing inputs as the list writes them: feature names joined by ", " (none:
+/// null), so the merge and a reader can count them.
+pub(crate) fn missing_text(spec: &FeatureSpec, missing: &[u32]) -> Option<String> {
+    (!missing.is_empty()).then(|| {
+        missing
+            .iter()
+            .map(|&j| spec.features[j as usize].name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
 
 /// The columns whose values rarely repeat: everything but tiers, actions and reason features.
 pub(crate) fn distinct_columns() -> Vec<&'static str> {
@@ -135,7 +154,11 @@ fn batch(
         Arc::new(UInt64Array::from_iter_values(risks.iter().map(|r| r.rank))),
         ids,
         Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.probability))),
-        Arc::new(StringArray::from_iter_values(risks.iter().map(|r| r.tier.name()))),
+        Arc::new(StringArray::from_iter_values(
+            risks
+                .iter()
+                .map(|r| if r.unknown { UNKNOWN_RISK } else { r.tier.name() }),
+        )),
         Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.value))),
         Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.value_at_risk))),
         Arc::new(StringArray::from_iter_values(
@@ -166,6 +189,9 @@ fn batch(
             risks.iter().map(|r| r.reasons.get(k).and_then(|x| x.percentile)),
         )));
     }
+    columns.push(Arc::new(StringArray::from_iter(
+        risks.iter().map(|r| missing_text(spec, &r.missing)),
+    )));
     RecordBatch::try_new(schema.clone(), columns)
 }
 

@@ -60,8 +60,13 @@ pub struct Risk {
     pub row: usize,
     /// Churn probability (ONNX Runtime).
     pub probability: f64,
-    /// Risk tier.
+    /// Risk level from the probability (see `unknown`).
     pub tier: Tier,
+    /// Whether too many of the model's inputs are missing for the risk level to mean anything
+    /// ([`churnguard_config::ScoringConfig::risk_unknown`]): the list says "unknown".
+    pub unknown: bool,
+    /// The model's inputs missing for this customer (feature indices, in spec order).
+    pub missing: Vec<u32>,
     /// 1 for the first customer of the list.
     pub rank: u64,
     /// Up to three largest positive contributions, largest first.
@@ -85,6 +90,15 @@ pub struct TierTotal {
     pub expected_churners: f64,
 }
 
+impl TierTotal {
+    /// Counts one customer of this probability and value at risk.
+    pub fn add(&mut self, probability: f64, value_at_risk: f64) {
+        self.customers += 1;
+        self.value_at_risk += value_at_risk;
+        self.expected_churners += probability;
+    }
+}
+
 /// A customer the label's own definition already counts as gone at the scoring date: not an
 /// early warning, but a win-back prospect, ranked by the value they used to bring.
 #[derive(Clone, Debug, PartialEq)]
@@ -106,8 +120,10 @@ pub struct RiskList {
     pub ids: ArrayRef,
     /// One line per customer still with us, in rank order.
     pub risks: Vec<Risk>,
-    /// Totals per tier (high, medium, low).
+    /// Totals per risk level (high, medium, low), customers of unknown risk apart.
     pub tiers: [TierTotal; 3],
+    /// Totals of the customers whose risk is unknown (too many inputs missing).
+    pub unknown: TierTotal,
     /// Customers and value at risk per action, in the order of [`RiskList::choices`].
     pub actions: Vec<TierTotal>,
     /// How the list is ordered.
@@ -167,8 +183,13 @@ pub fn score(
     let cut = package.tiers();
     let tier_of: Vec<Tier> = probabilities.iter().map(|&x| cut.of(x)).collect();
     let segment_of: Vec<ValueSegment> = values.iter().map(|&v| cut.segment(Some(v))).collect();
+    let mut missing_of = missing_inputs(&columns, probabilities.len());
+    let unknown: Vec<bool> = missing_of
+        .iter()
+        .map(|m| p.scoring.risk_unknown(m.len(), columns.len()))
+        .collect();
     let explained: Vec<bool> = (0..probabilities.len())
-        .map(|i| p.scoring.explains(tier_of[i], segment_of[i]))
+        .map(|i| !unknown[i] && p.scoring.explains(tier_of[i], segment_of[i]))
         .collect();
     times.rank = clock.elapsed().as_secs_f64();
     let clock = std::time::Instant::now();
@@ -185,11 +206,17 @@ pub fn score(
             let top = reasons
                 .first()
                 .map(|r| package.spec().features[r.feature].name.as_str());
-            let action = s.action_for(tier_of[i], segment_of[i], top);
+            let action = if unknown[i] {
+                s.unknown_action()
+            } else {
+                s.action_for(tier_of[i], segment_of[i], top)
+            };
             Risk {
                 row: i,
                 probability: probabilities[i],
                 tier: tier_of[i],
+                unknown: unknown[i],
+                missing: std::mem::take(&mut missing_of[i]),
                 rank: k as u64 + 1,
                 reasons,
                 value: values[i],
@@ -200,12 +227,16 @@ pub fn score(
         .collect();
     let choices = s.choices();
     let mut tiers = [TierTotal::default(); 3];
+    let mut unknown_total = TierTotal::default();
     let mut actions = vec![TierTotal::default(); choices.len()];
     for r in &risks {
-        for t in [&mut tiers[r.tier.index()], &mut actions[r.action]] {
-            t.customers += 1;
-            t.value_at_risk += r.value_at_risk;
-            t.expected_churners += r.probability;
+        let level = if r.unknown {
+            &mut unknown_total
+        } else {
+            &mut tiers[r.tier.index()]
+        };
+        for t in [level, &mut actions[r.action]] {
+            t.add(r.probability, r.value_at_risk);
         }
     }
     let win_back = win_back(p, h, &snap.already_churned, cutoff);
@@ -214,6 +245,7 @@ pub fn score(
         ids: snap.batch.column(0).clone(),
         risks,
         tiers,
+        unknown: unknown_total,
         actions,
         ranked_by,
         unseen_categories: snap.report.unseen_categories,
@@ -249,8 +281,10 @@ pub struct ListSummary {
     pub customers: u64,
     /// How the list is ordered.
     pub ranked_by: RankBy,
-    /// Totals per tier (high, medium, low).
+    /// Totals per risk level (high, medium, low), customers of unknown risk apart.
     pub tiers: [TierTotal; 3],
+    /// Totals of the customers whose risk is unknown (too many inputs missing).
+    pub unknown: TierTotal,
     /// Totals per action, in the order of `choices`.
     pub actions: Vec<TierTotal>,
     /// The actions and their rules.
@@ -278,8 +312,10 @@ pub struct TopRow {
     pub id: String,
     /// Calibrated churn probability.
     pub probability: f64,
-    /// Risk tier.
+    /// Risk level from the probability.
     pub tier: Tier,
+    /// Whether the risk is unknown (too many inputs missing).
+    pub unknown: bool,
     /// Value at risk.
     pub value_at_risk: f64,
     /// Index of the action in `choices`.
@@ -302,6 +338,7 @@ impl RiskList {
             customers: self.risks.len() as u64,
             ranked_by: self.ranked_by,
             tiers: self.tiers,
+            unknown: self.unknown,
             actions: self.actions.clone(),
             choices: self.choices.clone(),
             cutoff: self.cutoff,
@@ -318,6 +355,7 @@ impl RiskList {
                     id: arrow::util::display::array_value_to_string(self.ids.as_ref(), r.row).unwrap_or_default(),
                     probability: r.probability,
                     tier: r.tier,
+                    unknown: r.unknown,
                     value_at_risk: r.value_at_risk,
                     action: r.action,
                     reasons: r.reasons.iter().map(|x| x.sentence.clone()).collect(),
@@ -453,6 +491,19 @@ fn win_back(p: &Pipeline, h: &History, churned: &[u32], cutoff: Date) -> Vec<Win
         w.rank = k as u64 + 1;
     }
     out
+}
+
+/// Each row's missing inputs (feature indices): a null or NaN value.
+fn missing_inputs(columns: &[&Float64Array], rows: usize) -> Vec<Vec<u32>> {
+    let mut missing = vec![Vec::new(); rows];
+    for (j, c) in columns.iter().enumerate() {
+        for (i, m) in missing.iter_mut().enumerate() {
+            if feature_value(c, i).is_nan() {
+                m.push(j as u32);
+            }
+        }
+    }
+    missing
 }
 
 /// A feature of one customer as the model reads it: a missing value is NaN.

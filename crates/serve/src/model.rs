@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use churnguard_config::{Date, Pipeline, Tier, ValueSegment};
 use churnguard_features::FeatureKind;
-use churnguard_infer::{ModelPackage, OnnxModel, OnnxRuntime, reasons};
+use churnguard_infer::{ModelPackage, OnnxModel, OnnxRuntime, UNKNOWN_RISK, reasons};
 use serde::{Deserialize, Serialize};
 
 use crate::cells::{Cell, Fields, Id, Rows};
@@ -146,6 +146,9 @@ pub struct CustomerOut {
     pub action: String,
     /// The rule that chose it.
     pub action_rule: String,
+    /// The model's inputs this customer is missing (risk "unknown" beyond
+    /// `scoring.max_missing_share` of them).
+    pub missing_inputs: Vec<String>,
 }
 
 /// The answer for a customer the early warning does not score.
@@ -362,8 +365,13 @@ impl Served {
         let segments: Vec<ValueSegment> = scored.iter().map(|(_, value)| cut.segment(Some(*value))).collect();
         // Reasons as the list gives them (`ScoringConfig::explains`). TreeSHAP is most of a
         // request's work; a customer no action reaches skips it.
+        let missing: Vec<Vec<usize>> = scored
+            .iter()
+            .map(|(row, _)| (0..row.len()).filter(|&j| row[j].is_nan()).collect())
+            .collect();
+        let unknown: Vec<bool> = missing.iter().map(|m| p.scoring.risk_unknown(m.len(), f)).collect();
         let explained: Vec<usize> = (0..scored.len())
-            .filter(|&k| p.scoring.explains(tiers[k], segments[k]))
+            .filter(|&k| !unknown[k] && p.scoring.explains(tiers[k], segments[k]))
             .collect();
         let explained_rows: Vec<f64> = explained.iter().flat_map(|&k| scored[k].0.iter().copied()).collect();
         let contributions = if explained_rows.is_empty() {
@@ -413,15 +421,23 @@ impl Served {
                             .collect()
                     })
                     .unwrap_or_default();
-                let action = p
-                    .scoring
-                    .action_for(tier, segment, reasons.first().map(|r| r.feature.as_str()));
+                let action = if unknown[k - 1] {
+                    p.scoring.unknown_action()
+                } else {
+                    p.scoring
+                        .action_for(tier, segment, reasons.first().map(|r| r.feature.as_str()))
+                };
                 let (action, action_rule) = choices.get(action).cloned().unwrap_or_default();
                 Answer::Scored(CustomerOut {
                     id: c.id,
                     status: "scored",
                     churn_probability: probability,
-                    tier: tier.to_string(),
+                    tier: if unknown[k - 1] {
+                        UNKNOWN_RISK.to_string()
+                    } else {
+                        tier.to_string()
+                    },
+                    missing_inputs: missing[k - 1].iter().map(|&j| features[j].name.clone()).collect(),
                     value,
                     value_at_risk: value * probability,
                     reasons,
