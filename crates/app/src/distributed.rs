@@ -19,8 +19,8 @@ use churnguard_features::{FeatureSpec, load_with_progress, spec_for};
 use churnguard_package::DataSummary;
 use churnguard_train::lightgbm::Network;
 use churnguard_train::{
-    Agreement, Fit, FitSetup, Fitter, Prepared, RoundObserver, Rows, TrainError, final_params, finish, fit_with,
-    prepare,
+    Agreement, ByteReader, Fit, FitSetup, Fitter, Prepared, RoundObserver, Rows, TrainError, final_params, finish,
+    fit_with, prepare,
 };
 use serde::{Deserialize, Serialize};
 
@@ -360,76 +360,9 @@ fn encode_held_out(p: &Prepared) -> Result<Vec<u8>, AppError> {
     let mut out = Vec::new();
     out.extend((header.len() as u64).to_le_bytes());
     out.extend(header);
-    encode_rows(&p.validation, &mut out);
-    encode_rows(&p.test, &mut out);
+    p.validation.encode_into(&mut out);
+    p.test.encode_into(&mut out);
     Ok(out)
-}
-
-fn encode_rows(r: &Rows, out: &mut Vec<u8>) {
-    out.extend((r.rows as u64).to_le_bytes());
-    out.extend((r.cols as u64).to_le_bytes());
-    out.extend(r.values.iter().flat_map(|v| v.to_le_bytes()));
-    out.extend(r.labels.iter().flat_map(|v| v.to_le_bytes()));
-    out.extend(r.customers.iter().flat_map(|v| v.to_le_bytes()));
-}
-
-/// Reads what [`encode_held_out`] wrote.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-    rank: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], AppError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or(AppError::WorkersDisagree {
-                rank: self.rank,
-                what: "its held-out customers arrived cut short".into(),
-            })?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
-    }
-
-    fn u64(&mut self) -> Result<u64, AppError> {
-        let b = self.take(8)?;
-        Ok(u64::from_le_bytes(b.try_into().unwrap_or_default()))
-    }
-
-    fn rows(&mut self) -> Result<Rows, AppError> {
-        let rows = self.u64()? as usize;
-        let cols = self.u64()? as usize;
-        let n = rows.checked_mul(cols).ok_or(AppError::WorkersDisagree {
-            rank: self.rank,
-            what: "its held-out rows have an impossible shape".into(),
-        })?;
-        let values = self
-            .take(n * 8)?
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()))
-            .collect();
-        let labels = self
-            .take(rows * 4)?
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap_or_default()))
-            .collect();
-        let customers = self
-            .take(rows * 8)?
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
-            .collect();
-        Ok(Rows {
-            values,
-            rows,
-            cols,
-            labels,
-            customers,
-        })
-    }
 }
 
 /// Rank 0's prepared run with every worker's held-out sides joined to its own (its training
@@ -439,13 +372,18 @@ fn join_held_out(mine: Prepared, others: &[Vec<u8>]) -> Result<Prepared, AppErro
     let mut parts = vec![mine];
     for (k, bytes) in others.iter().enumerate() {
         let rank = k + 1;
-        let mut r = Reader { bytes, at: 0, rank };
-        let len = r.u64()? as usize;
-        let header: HeldOutHeader = serde_json::from_slice(r.take(len)?).map_err(|e| AppError::WorkersDisagree {
+        let damaged = |e: churnguard_train::RowsDecodeError| AppError::WorkersDisagree {
             rank,
             what: format!("its held-out customers cannot be read: {e}"),
-        })?;
-        let (validation, test) = (r.rows()?, r.rows()?);
+        };
+        let mut r = ByteReader::new(bytes);
+        let len = usize::try_from(r.u64().map_err(damaged)?).unwrap_or(usize::MAX);
+        let header: HeldOutHeader =
+            serde_json::from_slice(r.take(len).map_err(damaged)?).map_err(|e| AppError::WorkersDisagree {
+                rank,
+                what: format!("its held-out customers cannot be read: {e}"),
+            })?;
+        let (validation, test) = (r.rows().map_err(damaged)?, r.rows().map_err(damaged)?);
         parts.push(Prepared {
             spec: parts[0].spec.clone(),
             train: Rows {

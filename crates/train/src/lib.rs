@@ -23,7 +23,7 @@ pub use pipeline::{
     CAPTURE_PERCENTS, CAPTURE_SPEND_DAYS, Event, Fitter, LocalFit, MIN_HELD_OUT_ROWS, MIN_TRAINING_ROWS, Phase,
     Prepared, Training, final_params, finish, prepare, train,
 };
-pub use rows::{Draw, Rows, customer_keys, fold_of, gather, held_out_for_test, position};
+pub use rows::{ByteReader, Draw, Rows, RowsDecodeError, customer_keys, fold_of, gather, held_out_for_test, position};
 pub use test_list::{REASON_SAMPLE, SCORE_BINS};
 pub use threads::{Threads, settle as settle_threads};
 pub use tuning::{best, combinations, tune};

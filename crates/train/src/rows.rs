@@ -208,3 +208,165 @@ pub fn held_out_for_test(customer: u64, seed: u64, fraction: f64) -> bool {
 pub fn fold_of(customer: u64, seed: u64, folds: u32) -> usize {
     ((position(customer, seed, Draw::Fold) * f64::from(folds)) as usize).min(folds as usize - 1)
 }
+
+/// Why rows sent as bytes ([`Rows::encode_into`]) could not be read back.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RowsDecodeError {
+    /// Fewer bytes than the rows announce.
+    #[error("they arrived cut short")]
+    Short,
+    /// A shape whose size does not fit in memory's address space: a damaged or hostile length.
+    #[error("they announce an impossible shape, {rows} rows of {cols} columns")]
+    Shape {
+        /// Rows announced.
+        rows: u64,
+        /// Columns announced.
+        cols: u64,
+    },
+}
+
+impl Rows {
+    /// Appends the rows as bytes (shape, values, labels, customers; little-endian), as
+    /// distributed training sends held-out rows to rank 0.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend((self.rows as u64).to_le_bytes());
+        out.extend((self.cols as u64).to_le_bytes());
+        out.extend(self.values.iter().flat_map(|v| v.to_le_bytes()));
+        out.extend(self.labels.iter().flat_map(|v| v.to_le_bytes()));
+        out.extend(self.customers.iter().flat_map(|v| v.to_le_bytes()));
+    }
+}
+
+/// Reads bytes in order: what [`Rows::encode_into`] and a length-prefixed header wrote.
+pub struct ByteReader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> ByteReader<'a> {
+    /// A reader at the start of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        ByteReader { bytes, at: 0 }
+    }
+
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], RowsDecodeError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(RowsDecodeError::Short)?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    /// The next little-endian u64.
+    pub fn u64(&mut self) -> Result<u64, RowsDecodeError> {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// The next rows, every size checked before anything is allocated or read.
+    pub fn rows(&mut self) -> Result<Rows, RowsDecodeError> {
+        let (rows64, cols64) = (self.u64()?, self.u64()?);
+        let shape = RowsDecodeError::Shape {
+            rows: rows64,
+            cols: cols64,
+        };
+        let size = |count: u64, width: u64| {
+            count
+                .checked_mul(width)
+                .and_then(|b| usize::try_from(b).ok())
+                .ok_or_else(|| shape.clone())
+        };
+        let values_bytes = size(rows64.checked_mul(cols64).ok_or_else(|| shape.clone())?, 8)?;
+        let (labels_bytes, customers_bytes) = (size(rows64, 4)?, size(rows64, 8)?);
+        let rows = usize::try_from(rows64).map_err(|_| shape.clone())?;
+        let cols = usize::try_from(cols64).map_err(|_| shape.clone())?;
+        let values = self
+            .take(values_bytes)?
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        let labels = self
+            .take(labels_bytes)?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        let customers = self
+            .take(customers_bytes)?
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        Ok(Rows {
+            values,
+            rows,
+            cols,
+            labels,
+            customers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn two_rows() -> Rows {
+        Rows {
+            values: vec![1.0, f64::NAN, -3.5, 4.0],
+            rows: 2,
+            cols: 2,
+            labels: vec![1.0, 0.0],
+            customers: vec![7, u64::MAX],
+        }
+    }
+
+    #[test]
+    fn rows_come_back_as_they_were_sent() {
+        let mut bytes = Vec::new();
+        two_rows().encode_into(&mut bytes);
+        two_rows().encode_into(&mut bytes);
+        let mut r = ByteReader::new(&bytes);
+        for _ in 0..2 {
+            let back = r.rows().unwrap();
+            let sent = two_rows();
+            assert_eq!(
+                (back.rows, back.cols, &back.labels, &back.customers),
+                (2, 2, &sent.labels, &sent.customers)
+            );
+            assert_eq!(back.values[0], 1.0);
+            assert!(back.values[1].is_nan());
+        }
+        assert_eq!(r.take(1), Err(RowsDecodeError::Short));
+    }
+
+    #[test]
+    fn a_hostile_or_cut_length_is_an_error_before_anything_is_allocated() {
+        let shape = |rows: u64, cols: u64| {
+            let mut b = rows.to_le_bytes().to_vec();
+            b.extend(cols.to_le_bytes());
+            b
+        };
+        // rows x cols x 8 overflows: refused, never wrapped to a small size.
+        let hostile = shape(1 << 62, 4);
+        assert_eq!(
+            ByteReader::new(&hostile).rows().err(),
+            Some(RowsDecodeError::Shape { rows: 1 << 62, cols: 4 })
+        );
+        let hostile = shape(u64::MAX, u64::MAX);
+        assert!(matches!(
+            ByteReader::new(&hostile).rows(),
+            Err(RowsDecodeError::Shape { .. })
+        ));
+        // A plausible shape with too few bytes behind it.
+        let mut short = shape(1000, 3);
+        short.extend([0u8; 100]);
+        assert_eq!(ByteReader::new(&short).rows().err(), Some(RowsDecodeError::Short));
+        // Cut inside the shape itself.
+        assert_eq!(ByteReader::new(&[1, 2, 3]).rows().err(), Some(RowsDecodeError::Short));
+    }
+}
