@@ -113,7 +113,7 @@ pub fn monitor(
     })
 }
 
-/// Each feature against its training histogram, most drifted first.
+/// Each feature against its reference histogram (the test customers), most drifted first.
 fn feature_drift(m: &Manifest, snap: &Snapshot, t: &MonitoringConfig) -> Vec<FeatureDrift> {
     let rows = snap.report.customers.max(1) as f64;
     let calendar = m.feature_spec.grows_with_calendar();

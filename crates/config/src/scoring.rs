@@ -314,9 +314,13 @@ impl ScoringConfig {
         inputs > 0 && missing as f64 > self.max_missing_share * inputs as f64
     }
 
-    /// The index in [`ScoringConfig::choices`] of a customer's action: the first rule that
-    /// matches, else the default of the risk level and value segment.
-    pub fn action_for(&self, tier: Tier, value: ValueSegment, top_reason: Option<&str>) -> usize {
+    /// The index in [`ScoringConfig::choices`] of a customer's action: for a risk `level`
+    /// (`None`: unknown, too many inputs missing: [`ScoringConfig::unknown_action`]) the first
+    /// rule that matches, else the default of the risk level and value segment.
+    pub fn action_for(&self, level: Option<Tier>, value: ValueSegment, top_reason: Option<&str>) -> usize {
+        let Some(tier) = level else {
+            return self.unknown_action();
+        };
         let default = match value {
             ValueSegment::Low => self.actions.len() + tier.index(),
             ValueSegment::High => self.actions.len() + Tier::ALL.len() + tier.index(),
@@ -327,11 +331,12 @@ impl ScoringConfig {
             .unwrap_or(default)
     }
 
-    /// Whether a customer gets reasons: every customer an action may reach (high or medium
-    /// risk, or high value), or everyone with `explain_all`. The one rule the list, the merge,
-    /// the service and the report follow.
-    pub fn explains(&self, tier: Tier, value: ValueSegment) -> bool {
-        self.explain_all || tier != Tier::Low || value == ValueSegment::High
+    /// Whether a customer of risk `level` (`None`: unknown) gets reasons: every customer an
+    /// action may reach (high or medium risk, or high value), or everyone with `explain_all`;
+    /// never one whose risk is unknown. The one rule the list, the merge, the service and the
+    /// report follow.
+    pub fn explains(&self, level: Option<Tier>, value: ValueSegment) -> bool {
+        level.is_some_and(|tier| self.explain_all || tier != Tier::Low || value == ValueSegment::High)
     }
 }
 

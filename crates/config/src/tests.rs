@@ -523,18 +523,21 @@ fn distributed_workers_are_checked_once() {
 fn actions_come_from_risk_level_and_value_together() {
     let p = parse_at(GOOD).unwrap();
     let s = &p.scoring;
-    let action = |tier, value| s.choices()[s.action_for(tier, value, None)].0.clone();
+    let action = |tier, value| s.choices()[s.action_for(Some(tier), value, None)].0.clone();
     // The default matrix: risk by value.
     assert_eq!(action(Tier::High, ValueSegment::High), "personal retention call");
     assert_eq!(action(Tier::High, ValueSegment::Low), "personal retention call");
     assert_eq!(action(Tier::Medium, ValueSegment::Low), "retention offer by email");
     assert_eq!(action(Tier::Low, ValueSegment::High), "loyalty care");
     assert_eq!(action(Tier::Low, ValueSegment::Low), "no action");
-    let rule = |tier, value| s.choices()[s.action_for(tier, value, None)].1.clone();
+    let rule = |tier, value| s.choices()[s.action_for(Some(tier), value, None)].1.clone();
     assert_eq!(rule(Tier::Low, ValueSegment::High), "default for low, high value");
     // Who gets reasons: everyone an action may reach.
-    assert!(s.explains(Tier::Low, ValueSegment::High) && s.explains(Tier::Medium, ValueSegment::Low));
-    assert!(!s.explains(Tier::Low, ValueSegment::Low));
+    assert!(s.explains(Some(Tier::Low), ValueSegment::High) && s.explains(Some(Tier::Medium), ValueSegment::Low));
+    assert!(!s.explains(Some(Tier::Low), ValueSegment::Low));
+    // A customer of unknown risk gets no reasons and the unknown action, whatever else holds.
+    assert!(!s.explains(None, ValueSegment::High));
+    assert_eq!(s.action_for(None, ValueSegment::High, Some("x")), s.unknown_action());
     // A rule may name the value segment; the first that matches wins.
     let p = parse_at(&format!(
         "{GOOD}[[scoring.actions]]\ntier = \"high\"\nvalue = \"low\"\naction = \"automated offer\"\n\
@@ -542,7 +545,7 @@ fn actions_come_from_risk_level_and_value_together() {
     ))
     .unwrap();
     let s = &p.scoring;
-    let action = |tier, value| s.choices()[s.action_for(tier, value, None)].0.clone();
+    let action = |tier, value| s.choices()[s.action_for(Some(tier), value, None)].0.clone();
     assert_eq!(action(Tier::High, ValueSegment::Low), "automated offer");
     assert_eq!(action(Tier::High, ValueSegment::High), "personal retention call");
     assert_eq!(action(Tier::Low, ValueSegment::High), "thank-you note");

@@ -714,7 +714,7 @@ fn merged_batch(
             .collect()
     };
     let shown: Vec<bool> = (0..picks.len())
-        .map(|k| !unknown[k] && p.scoring.explains(tiers[k], segments[k]))
+        .map(|k| p.scoring.explains((!unknown[k]).then_some(tiers[k]), segments[k]))
         .collect();
     let reason_picks: Vec<(usize, usize)> = picks
         .iter()
@@ -735,11 +735,7 @@ fn merged_batch(
         *rank += 1;
         ranks.push(*rank);
         let top = (shown[k] && top_feature.is_valid(k)).then(|| top_feature.value(k));
-        let a = if unknown[k] {
-            p.scoring.unknown_action()
-        } else {
-            p.scoring.action_for(t, segments[k], top)
-        };
+        let a = p.scoring.action_for((!unknown[k]).then_some(t), segments[k], top);
         actions.push(a);
         let level = if unknown[k] {
             &mut w.unknown

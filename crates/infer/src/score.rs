@@ -189,7 +189,7 @@ pub fn score(
         .map(|m| p.scoring.risk_unknown(m.len(), columns.len()))
         .collect();
     let explained: Vec<bool> = (0..probabilities.len())
-        .map(|i| !unknown[i] && p.scoring.explains(tier_of[i], segment_of[i]))
+        .map(|i| p.scoring.explains((!unknown[i]).then_some(tier_of[i]), segment_of[i]))
         .collect();
     times.rank = clock.elapsed().as_secs_f64();
     let clock = std::time::Instant::now();
@@ -206,11 +206,7 @@ pub fn score(
             let top = reasons
                 .first()
                 .map(|r| package.spec().features[r.feature].name.as_str());
-            let action = if unknown[i] {
-                s.unknown_action()
-            } else {
-                s.action_for(tier_of[i], segment_of[i], top)
-            };
+            let action = s.action_for((!unknown[i]).then_some(tier_of[i]), segment_of[i], top);
             Risk {
                 row: i,
                 probability: probabilities[i],

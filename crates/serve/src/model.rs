@@ -371,7 +371,7 @@ impl Served {
             .collect();
         let unknown: Vec<bool> = missing.iter().map(|m| p.scoring.risk_unknown(m.len(), f)).collect();
         let explained: Vec<usize> = (0..scored.len())
-            .filter(|&k| !unknown[k] && p.scoring.explains(tiers[k], segments[k]))
+            .filter(|&k| p.scoring.explains((!unknown[k]).then_some(tiers[k]), segments[k]))
             .collect();
         let explained_rows: Vec<f64> = explained.iter().flat_map(|&k| scored[k].0.iter().copied()).collect();
         let contributions = if explained_rows.is_empty() {
@@ -421,12 +421,11 @@ impl Served {
                             .collect()
                     })
                     .unwrap_or_default();
-                let action = if unknown[k - 1] {
-                    p.scoring.unknown_action()
-                } else {
-                    p.scoring
-                        .action_for(tier, segment, reasons.first().map(|r| r.feature.as_str()))
-                };
+                let action = p.scoring.action_for(
+                    (!unknown[k - 1]).then_some(tier),
+                    segment,
+                    reasons.first().map(|r| r.feature.as_str()),
+                );
                 let (action, action_rule) = choices.get(action).cloned().unwrap_or_default();
                 Answer::Scored(CustomerOut {
                     id: c.id,

@@ -35,7 +35,10 @@ pub fn test_list(
     let order = ranked_by.order(probabilities, values);
     let tier_of: Vec<Tier> = probabilities.iter().map(|&x| tiers.of(x)).collect();
     let explained: Vec<bool> = (0..probabilities.len())
-        .map(|i| p.scoring.explains(tier_of[i], tiers.segment(values.map(|v| v[i]))))
+        .map(|i| {
+            p.scoring
+                .explains(Some(tier_of[i]), tiers.segment(values.map(|v| v[i])))
+        })
         .collect();
     let curves = curves(
         &labels,
