@@ -117,10 +117,11 @@ fn scoring_partitions_gives_the_list_of_scoring_everyone_at_once() {
         }
     }
 
-    // Every partition scored in turn and merged: the same files, byte for byte.
-    let (code, _, err) = score(&package, &whole, &d.join("whole.csv"), &[]);
+    // Every partition scored in turn and merged: the same files, byte for byte, capacity
+    // resolved on the whole list.
+    let (code, _, err) = score(&package, &whole, &d.join("whole.csv"), &["--capacity", "7%"]);
     assert_eq!(code, 0, "{err}");
-    let (code, out, err) = score(&package, &parts, &d.join("merged.csv"), &[]);
+    let (code, out, err) = score(&package, &parts, &d.join("merged.csv"), &["--capacity", "7%"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("Top 10 of the list") && out.contains("already churned"),
@@ -128,6 +129,16 @@ fn scoring_partitions_gives_the_list_of_scoring_everyone_at_once() {
     );
     same_bytes(&d.join("whole.csv"), &d.join("merged.csv"));
     same_bytes(&d.join("whole.win-back.csv"), &d.join("merged.win-back.csv"));
+    // The capacity marks the first 7% of the list (every risk known here), and no one after.
+    let text = std::fs::read_to_string(d.join("whole.csv")).unwrap();
+    let marks: Vec<&str> = text.lines().skip(1).map(|l| l.rsplit(',').next().unwrap()).collect();
+    let reach = (marks.len() as f64 * 0.07).ceil() as usize;
+    assert!(marks[..reach].iter().all(|m| *m == "true"), "{:?}", &marks[..reach]);
+    assert!(marks[reach..].iter().all(|m| *m == "false"));
+    assert!(
+        out.contains(&format!("capacity: 7% of the list: the first {reach} customers")),
+        "{out}"
+    );
     // No partition list is left behind.
     let leftovers: Vec<_> = std::fs::read_dir(d)
         .unwrap()
@@ -146,7 +157,17 @@ fn scoring_partitions_gives_the_list_of_scoring_everyone_at_once() {
         lists.push(list.display().to_string());
     }
     let merged = d.join("merge.csv").display().to_string();
-    let mut args = vec!["merge", "--model", &package, "--pipeline", &parts, "--out", &merged];
+    let mut args = vec![
+        "merge",
+        "--model",
+        &package,
+        "--pipeline",
+        &parts,
+        "--out",
+        &merged,
+        "--capacity",
+        "7%",
+    ];
     args.extend(lists.iter().map(String::as_str));
     let (code, _, err) = outcome(&churnguard(&args));
     assert_eq!(code, 0, "{err}");

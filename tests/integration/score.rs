@@ -359,6 +359,13 @@ fn bad_scoring_inputs_are_clear_errors() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("--threads 100000 is more than this machine's"), "{err}");
 
+    // A capacity that reaches no one, or is no number.
+    for bad in ["0", "150%", "ten"] {
+        let (code, _, err) = score_with(&model, &p, &out, &["--capacity", bad]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(&format!("\"{bad}\" is not a capacity")), "{err}");
+    }
+
     // A date before the data starts.
     let (code, _, err) = score_with(&model, &p, &out, &["--as-of", "1996-01-01"]);
     assert_eq!(code, 2, "{err}");

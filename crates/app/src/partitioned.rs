@@ -62,6 +62,8 @@ fn score_one(
     let mut part = partition_pipeline(p, &[key.to_string()]);
     // Who gets reasons is decided on the merged list: the partition explains everyone.
     part.scoring.explain_all = true;
+    // Capacity runs down the merged list, not a partition's.
+    part.scoring.capacity = None;
     let history = load_with_progress(&part, None, &mut |r| observe(Progress::Read(r)))?;
     observe(Progress::Stage(Stage::Scoring));
     let list = score(&part, &history, package, model, as_of, &mut |done, total| {

@@ -25,6 +25,10 @@ pub struct Args {
     /// Lines of the list printed at the end.
     #[arg(long, default_value_t = 10)]
     top: usize,
+    /// How many customers the team can reach: N customers or N% of the merged list (default:
+    /// `scoring.capacity`).
+    #[arg(long, value_name = "N|N%", value_parser = churnguard_config::Capacity::parse)]
+    capacity: Option<churnguard_config::Capacity>,
     /// The partition lists written by `churnguard score --part`.
     #[arg(required = true, value_name = "LIST")]
     lists: Vec<PathBuf>,
@@ -33,7 +37,10 @@ pub struct Args {
 /// Merges the lists and prints the summary.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let format = crate::score::format_of(args.format.as_deref(), &args.out)?;
-    let pipeline = crate::load_pipeline(&args.pipeline)?;
+    let mut pipeline = crate::load_pipeline(&args.pipeline)?;
+    if args.capacity.is_some() {
+        pipeline.scoring.capacity = args.capacity;
+    }
     let package = ModelPackage::open(&args.model).map_err(AppError::from)?;
     churnguard_app::prepare_output(&args.out, &package.package.dir)?;
     let started = Instant::now();

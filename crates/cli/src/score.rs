@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use churnguard_app::{AppError, score_list};
-use churnguard_config::{Date, Pipeline, Tier};
+use churnguard_config::{Capacity, Date, Pipeline, Tier, ValueSegment};
 use churnguard_infer::{ListFormat, ListSummary, ModelPackage, OnnxModel, OnnxRuntime, UNKNOWN_RISK};
 
 use crate::progress::Bars;
@@ -37,6 +37,10 @@ pub struct Args {
     /// Lines of the list printed at the end.
     #[arg(long, default_value_t = 10)]
     top: usize,
+    /// How many customers the team can reach: N customers or N% of the list (default:
+    /// `scoring.capacity`); the first of known risk by priority are marked `within_capacity`.
+    #[arg(long, value_name = "N|N%", value_parser = Capacity::parse)]
+    capacity: Option<Capacity>,
     /// ONNX Runtime library (default: ORT_DYLIB_PATH, then .tools/lib).
     #[arg(long, value_name = "FILE")]
     ort_lib: Option<PathBuf>,
@@ -64,7 +68,10 @@ pub fn format_of(format: Option<&str>, out: &Path) -> anyhow::Result<ListFormat>
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let format = format_of(args.format.as_deref(), &args.out)?;
     let opened = Instant::now();
-    let pipeline = crate::load_pipeline(&args.pipeline)?;
+    let mut pipeline = crate::load_pipeline(&args.pipeline)?;
+    if args.capacity.is_some() {
+        pipeline.scoring.capacity = args.capacity;
+    }
     let package = ModelPackage::open(&args.model).map_err(AppError::from)?;
     // Refused before the tables are read.
     package.package.check_pipeline(&pipeline).map_err(AppError::from)?;
@@ -194,7 +201,8 @@ fn tier_rules(package: &ModelPackage) -> String {
     )
 }
 
-/// The terminal summary: customers and value at risk per risk level, then the top of the list.
+/// The terminal summary: customers and value at risk per risk level, per cell of the action
+/// matrix, per action and within capacity, then the top of the list.
 pub fn summary(p: &Pipeline, package: &ModelPackage, list: &ListSummary, out: &Path, seconds: f64) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -217,32 +225,95 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &ListSummary, out: &P
         },
         tier_rules(package)
     );
-    let value = |v: f64| if list.value_known { money(v) } else { "-".into() };
+    risk_levels(&mut s, p, list);
+    if list.value_known {
+        action_matrix(&mut s, p, list);
+    }
+    actions(&mut s, list);
+    capacity(&mut s, list);
+    notes(&mut s, p, list, out);
+    top_rows(&mut s, list);
+    s
+}
+
+/// A sum of money, or "-" when the list has no values.
+fn value_of(list: &ListSummary, v: f64) -> String {
+    if list.value_known { money(v) } else { "-".into() }
+}
+
+/// Customers, expected churners and value at risk per risk level.
+fn risk_levels(s: &mut String, p: &Pipeline, list: &ListSummary) {
+    let totals = &list.totals;
     let _ = writeln!(
         s,
         "  {:<8} {:>10} {:>18} {:>20}",
         "risk", "customers", "expected churners", "expected value lost"
     );
-    let unknown = (list.unknown.customers > 0).then_some((UNKNOWN_RISK, &list.unknown));
-    for (name, total) in Tier::ALL.iter().map(|t| t.name()).zip(&list.tiers).chain(unknown) {
+    let unknown = (totals.unknown.customers > 0).then_some((UNKNOWN_RISK, &totals.unknown));
+    for (name, total) in Tier::ALL.iter().map(|t| t.name()).zip(&totals.tiers).chain(unknown) {
         let _ = writeln!(
             s,
             "  {:<8} {:>10} {:>18} {:>20}",
             name,
             thousands(total.customers),
             thousands(total.expected_churners.round() as u64),
-            value(total.value_at_risk)
+            value_of(list, total.value_at_risk)
         );
     }
-    if list.unknown.customers > 0 {
+    if totals.unknown.customers > 0 {
         let _ = writeln!(
             s,
             "  ({} customers miss more than {:.0}% of the model's inputs: risk unknown, no action; `missing_inputs` names them)",
-            thousands(list.unknown.customers),
+            thousands(totals.unknown.customers),
             p.scoring.max_missing_share * 100.0
         );
     }
-    let width = (list.choices.iter().zip(&list.actions))
+}
+
+/// The action matrix: each risk level by value segment, its default action, customers and
+/// value at risk (rules may give some of them another action: see the actions' table).
+fn action_matrix(s: &mut String, p: &Pipeline, list: &ListSummary) {
+    let sc = &p.scoring;
+    let width = (sc.default_actions.iter().chain(&sc.high_value_actions))
+        .map(String::len)
+        .fold(14, usize::max);
+    let _ = writeln!(
+        s,
+        "  {:<24} {:<width$} {:>10} {:>20}",
+        format!("risk x value (top {}%)", sc.high_value_percent),
+        "default action",
+        "customers",
+        "value at risk"
+    );
+    for t in Tier::ALL {
+        for v in ValueSegment::ALL {
+            let cell = &list.totals.matrix[t.index()][v.index()];
+            let action = sc.action_for(Some(t), v, None);
+            let default = match v {
+                ValueSegment::High => &sc.high_value_actions[t.index()],
+                ValueSegment::Low => &sc.default_actions[t.index()],
+            };
+            let name = if action < sc.actions.len() {
+                &sc.actions[action].action
+            } else {
+                default
+            };
+            let _ = writeln!(
+                s,
+                "  {:<24} {:<width$} {:>10} {:>20}",
+                format!("{:<6} x {} value", t.name(), v.name()),
+                name,
+                thousands(cell.customers),
+                money(cell.value_at_risk)
+            );
+        }
+    }
+}
+
+/// Customers and value at risk per action, with the rule that gives it.
+fn actions(s: &mut String, list: &ListSummary) {
+    let totals = &list.totals;
+    let width = (list.choices.iter().zip(&totals.actions))
         .filter(|(_, total)| total.customers > 0)
         .map(|(choice, _)| choice.0.len() + choice.1.len() + 3)
         .fold(44, usize::max);
@@ -251,23 +322,47 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &ListSummary, out: &P
         "  {:<width$} {:>10} {:>20}",
         "action (rule)", "customers", "value at risk"
     );
-    for (choice, total) in list.choices.iter().zip(&list.actions) {
+    for (choice, total) in list.choices.iter().zip(&totals.actions) {
         if total.customers > 0 {
             let _ = writeln!(
                 s,
                 "  {:<width$} {:>10} {:>20}",
                 format!("{} ({})", choice.0, choice.1),
                 thousands(total.customers),
-                value(total.value_at_risk)
+                value_of(list, total.value_at_risk)
             );
         }
     }
+}
+
+/// What the team's capacity reaches: the first customers of known risk by priority.
+fn capacity(s: &mut String, list: &ListSummary) {
+    let Some((capacity, within)) = &list.totals.capacity else {
+        return;
+    };
+    let all = list.totals.value_at_risk();
+    let share = if all > 0.0 {
+        format!(" ({:.1}% of the list's)", 100.0 * within.value_at_risk / all)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        s,
+        "  capacity: {capacity}: the first {} customers of known risk by priority (`within_capacity`) hold {} of value at risk{share} and {} expected churners",
+        thousands(within.customers),
+        value_of(list, within.value_at_risk),
+        thousands(within.expected_churners.round() as u64),
+    );
+}
+
+/// The win-back list, missing values and unseen categories.
+fn notes(s: &mut String, p: &Pipeline, list: &ListSummary, out: &Path) {
     if list.win_back > 0 {
         let _ = writeln!(
             s,
             "  already churned: {} customers with no purchase in the label's window, who brought {} in the last {} days -> win-back list {}",
             thousands(list.win_back),
-            value(list.win_back_value),
+            value_of(list, list.win_back_value),
             p.scoring.lookback_days,
             churnguard_app::win_back_path(out).display()
         );
@@ -285,30 +380,30 @@ pub fn summary(p: &Pipeline, package: &ModelPackage, list: &ListSummary, out: &P
             thousands(*n)
         );
     }
-    if !list.top.is_empty() {
-        let _ = writeln!(s, "Top {} of the list", list.top.len());
-        for r in &list.top {
-            let _ = writeln!(
-                s,
-                "  {:>4}. {:<12} {:.3} {:<6} value at risk {:>10}  {} ({})  because {}",
-                r.rank,
-                r.id,
-                r.probability,
-                if r.unknown { UNKNOWN_RISK } else { r.tier.name() },
-                if list.value_known {
-                    money(r.value_at_risk)
-                } else {
-                    "-".into()
-                },
-                list.choices[r.action].0,
-                list.choices[r.action].1,
-                if r.reasons.is_empty() {
-                    "-".to_string()
-                } else {
-                    r.reasons.join("; ")
-                }
-            );
-        }
+}
+
+/// The first rows of the list.
+fn top_rows(s: &mut String, list: &ListSummary) {
+    if list.top.is_empty() {
+        return;
     }
-    s
+    let _ = writeln!(s, "Top {} of the list", list.top.len());
+    for r in &list.top {
+        let _ = writeln!(
+            s,
+            "  {:>4}. {:<12} {:.3} {:<6} value at risk {:>10}  {} ({})  because {}",
+            r.rank,
+            r.id,
+            r.probability,
+            Tier::name_of(r.level),
+            value_of(list, r.value_at_risk),
+            list.choices[r.action].0,
+            list.choices[r.action].1,
+            if r.reasons.is_empty() {
+                "-".to_string()
+            } else {
+                r.reasons.join("; ")
+            }
+        );
+    }
 }

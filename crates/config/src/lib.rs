@@ -37,7 +37,8 @@ pub use snapshots::{AliveRule, Population, Snapshots};
 pub use date::{DATE_YEARS, Date, MS_PER_DAY, digits};
 pub use error::{ConfigError, with_causes};
 pub use scoring::{
-    ActionRule, DEFAULT_ACTIONS, HIGH_VALUE_ACTIONS, RankBy, ScoringConfig, Tier, ValueSegment, names_feature,
+    ActionRule, Capacity, DEFAULT_ACTIONS, HIGH_VALUE_ACTIONS, RankBy, ScoringConfig, Tier, UNKNOWN_RISK, ValueSegment,
+    names_feature,
 };
 pub use training::{
     CalibrationMethod, ClassWeight, EvaluationConfig, ModelConfig, OutputConfig, SplitConfig, StoppingMetric,

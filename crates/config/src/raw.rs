@@ -244,10 +244,18 @@ pub(crate) struct RawScoring {
     pub high_value_percent: Option<f64>,
     pub not_actionable: Option<Vec<String>>,
     pub max_missing_share: Option<f64>,
+    pub capacity: Option<RawCapacity>,
     #[serde(default)]
     pub actions: Vec<RawAction>,
     pub default_actions: Option<RawDefaultActions>,
     pub high_value_actions: Option<RawDefaultActions>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCapacity {
+    pub top: Option<i64>,
+    pub top_percent: Option<f64>,
 }
 
 #[derive(Deserialize)]

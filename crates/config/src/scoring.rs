@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::raw::{RawAction, RawDefaultActions, RawScoring};
+use crate::raw::{RawAction, RawCapacity, RawDefaultActions, RawScoring};
 use crate::{Checker, ConfigError, Label};
 
 /// A risk tier.
@@ -45,7 +45,15 @@ impl Tier {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// The name of a customer's risk level, [`UNKNOWN_RISK`] when it is unknown (`None`).
+    pub fn name_of(level: Option<Tier>) -> &'static str {
+        level.map_or(UNKNOWN_RISK, Tier::name)
+    }
 }
+
+/// What every face calls the risk level of a customer missing too many inputs.
+pub const UNKNOWN_RISK: &str = "unknown";
 
 impl std::str::FromStr for Tier {
     type Err = String;
@@ -135,6 +143,66 @@ impl RankBy {
     }
 }
 
+/// How many customers the retention team can reach in one list: resolved on the list being
+/// scored, down its priority order.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capacity {
+    /// This many customers.
+    Top(u64),
+    /// This share (percent) of the list's customers, rounded up.
+    TopPercent(f64),
+}
+
+impl Capacity {
+    /// The customers it reaches in a list of `customers`.
+    pub fn customers(self, customers: u64) -> u64 {
+        match self {
+            Capacity::Top(n) => n.min(customers),
+            Capacity::TopPercent(k) => ((customers as f64 * k / 100.0).ceil() as u64).min(customers),
+        }
+    }
+
+    /// Reads `N` (customers) or `N%` (a share of the list), as the CLI's `--capacity` takes it.
+    pub fn parse(text: &str) -> Result<Capacity, String> {
+        let bad =
+            || format!("\"{text}\" is not a capacity: give a number of customers (500) or a share of the list (10%)");
+        match text.trim().strip_suffix('%') {
+            Some(share) => {
+                let k: f64 = share.trim().parse().map_err(|_| bad())?;
+                Capacity::top_percent(k).map_err(|why| format!("{}: {why}", bad()))
+            }
+            None => {
+                let n: u64 = text.trim().parse().map_err(|_| bad())?;
+                Capacity::top(n).map_err(|why| format!("{}: {why}", bad()))
+            }
+        }
+    }
+
+    fn top(n: u64) -> Result<Capacity, String> {
+        if n == 0 {
+            return Err("a capacity of 0 customers reaches no one".into());
+        }
+        Ok(Capacity::Top(n))
+    }
+
+    fn top_percent(k: f64) -> Result<Capacity, String> {
+        if !(k > 0.0 && k <= 100.0) {
+            return Err(format!("the share must be above 0 and at most 100, got {k}"));
+        }
+        Ok(Capacity::TopPercent(k))
+    }
+}
+
+impl std::fmt::Display for Capacity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Capacity::Top(n) => write!(f, "{n} customers"),
+            Capacity::TopPercent(k) => write!(f, "{k}% of the list"),
+        }
+    }
+}
+
 /// One retention rule: customers of a risk level (and value segment, when given) whose top
 /// reason matches get `action`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -210,6 +278,10 @@ pub struct ScoringConfig {
     /// "unknown" and no action (default 0.5): a probability made mostly of missing values is
     /// the model's guess about a blank, not about the customer.
     pub max_missing_share: f64,
+    /// How many customers the team can reach per list (`{ top = N }` or `{ top_percent = k }`):
+    /// the first of the list by priority, of known risk, are marked `within_capacity` (default:
+    /// none set, no mark).
+    pub capacity: Option<Capacity>,
     /// Rules in order: the first that matches chooses the action.
     pub actions: Vec<ActionRule>,
     /// The action of each risk level (high, medium, low) for a low-value customer when no rule
@@ -245,6 +317,7 @@ impl ScoringConfig {
             high_value_percent: 20.0,
             not_actionable: Vec::new(),
             max_missing_share: 0.5,
+            capacity: None,
             actions: Vec::new(),
             default_actions: DEFAULT_ACTIONS.map(String::from),
             high_value_actions: HIGH_VALUE_ACTIONS.map(String::from),
@@ -438,10 +511,25 @@ impl Checker<'_> {
             high_value_percent,
             not_actionable: s.not_actionable.unwrap_or_default(),
             max_missing_share,
+            capacity: self.capacity(s.capacity)?,
             actions,
             default_actions,
             high_value_actions,
         })
+    }
+
+    /// `scoring.capacity`: exactly one of `top` and `top_percent`.
+    fn capacity(&self, raw: Option<RawCapacity>) -> Result<Option<Capacity>, ConfigError> {
+        let Some(raw) = raw else { return Ok(None) };
+        let key = "scoring.capacity";
+        let checked = match (raw.top, raw.top_percent) {
+            (Some(n), None) => u64::try_from(n)
+                .map_err(|_| format!("top must not be negative, got {n}"))
+                .and_then(Capacity::top),
+            (None, Some(k)) => Capacity::top_percent(k),
+            _ => Err("give either `top = N` (customers) or `top_percent = k` (a share of the list)".into()),
+        };
+        checked.map(Some).map_err(|why| self.err(key, why))
     }
 
     /// A `[scoring.<table>]` of actions per risk level over `defaults`.

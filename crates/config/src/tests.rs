@@ -578,3 +578,37 @@ fn a_customer_missing_most_inputs_has_an_unknown_risk_and_no_action() {
     assert!(strict.scoring.risk_unknown(2, 19));
     assert!(parse_at(&format!("{GOOD}[scoring]\nmax_missing_share = 1.5\n")).is_err());
 }
+
+#[test]
+fn capacity_is_a_count_or_a_share_of_the_list() {
+    let p = parse_at(&format!("{GOOD}[scoring]\ncapacity = {{ top_percent = 10 }}\n")).unwrap();
+    let c = p.scoring.capacity.unwrap();
+    assert_eq!(c, Capacity::TopPercent(10.0));
+    assert_eq!((c.customers(3282), c.customers(0), c.customers(5)), (329, 0, 1));
+    let p = parse_at(&format!("{GOOD}[scoring]\ncapacity = {{ top = 500 }}\n")).unwrap();
+    let c = p.scoring.capacity.unwrap();
+    assert_eq!((c.customers(3282), c.customers(200)), (500, 200));
+    assert_eq!(parse_at(GOOD).unwrap().scoring.capacity, None);
+    for bad in [
+        "capacity = { top = 0 }",
+        "capacity = { top = -3 }",
+        "capacity = { top_percent = 0 }",
+        "capacity = { top_percent = 120 }",
+        "capacity = { top = 5, top_percent = 10 }",
+        "capacity = {}",
+    ] {
+        let e = err(&format!("{GOOD}[scoring]\n{bad}\n")).to_string();
+        assert!(e.contains("scoring.capacity"), "{bad}: {e}");
+    }
+    assert!(
+        err(&format!("{GOOD}[scoring]\ncapacity = {{ people = 5 }}\n"))
+            .to_string()
+            .contains("people")
+    );
+    assert_eq!(Capacity::parse("500"), Ok(Capacity::Top(500)));
+    assert_eq!(Capacity::parse("12.5%"), Ok(Capacity::TopPercent(12.5)));
+    for bad in ["0", "0%", "101%", "-5", "ten", "%", ""] {
+        let e = Capacity::parse(bad).unwrap_err();
+        assert!(e.contains("is not a capacity"), "{bad}: {e}");
+    }
+}

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, UInt64Type};
 use arrow::record_batch::RecordBatch;
-use churnguard_config::{Date, Pipeline, Tier};
+use churnguard_config::{Date, Pipeline, Tier, UNKNOWN_RISK};
 use churnguard_ingest::ParquetOut;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 
 use churnguard_package::LISTS;
 
-use crate::output::{OutputError, UNKNOWN_RISK};
+use crate::output::OutputError;
 use crate::{ModelPackage, RiskList};
 
 /// Schema metadata keys of a kept list (and of a partition list).
@@ -144,9 +144,7 @@ pub fn keep_list(
             Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.probability))),
             Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.value_at_risk))),
             Arc::new(StringArray::from_iter_values(
-                risks
-                    .iter()
-                    .map(|r| if r.unknown { UNKNOWN_RISK } else { r.tier.name() }),
+                risks.iter().map(|r| Tier::name_of(r.level)),
             )),
         ],
     )

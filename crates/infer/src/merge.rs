@@ -10,7 +10,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, StringArray, UInt64Array, new_null_array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray, UInt64Array, new_null_array};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use churnguard_config::{Date, Pipeline, RankBy, Tier, ValueSegment};
@@ -23,10 +23,10 @@ use crate::kept::{
     AS_OF, KEPT_COLUMNS, KEPT_DISTINCT, KeptStamp, MODEL_SHA256, PIPELINE, VERSION, kept_path, kept_schema,
 };
 use crate::output::{
-    COLUMNS_PER_REASON, FIRST_REASON_COLUMN, ListOut, MISSING_INPUTS_COLUMN, UNKNOWN_RISK, distinct_columns,
-    schema_with, win_back_path, write_list_as, write_win_back_rows,
+    COLUMNS_PER_REASON, FIRST_REASON_COLUMN, ListOut, MISSING_INPUTS_COLUMN, distinct_columns, schema_with,
+    win_back_path, write_list_as, write_win_back_rows,
 };
-use crate::score::{REASONS, TierTotal, WinBack};
+use crate::score::{CapacityMarker, Counted, ListTotals, REASONS, WinBack};
 use crate::{ListFormat, ListSummary, ModelPackage, OutputError, RiskList, TopRow};
 
 /// Metadata keys a partition list adds to a kept list's.
@@ -171,9 +171,9 @@ pub fn merge_lists(req: &MergeRequest<'_>) -> Result<Merged, MergeError> {
     let order = merged_order(&parts, ranked_by);
     let cut = req.package.tiers();
     let tiers: Vec<Tier> = order.iter().map(|&(s, i)| cut.of(parts[s].probabilities[i])).collect();
-    let mut writer = Writer::new(req, &parts, as_of)?;
+    let mut writer = Writer::new(req, &parts, as_of, order.len() as u64)?;
     write_rows(&parts, &order, &tiers, &mut writer)?;
-    let (summary_rows, totals, unknown, actions, kept) = writer.finish()?;
+    let (summary_rows, totals, kept) = writer.finish()?;
     let win_back = merge_win_back(&parts, req.out, req.format)?;
     let mut unseen: Vec<(String, u64)> = Vec::new();
     for p in &parts {
@@ -188,9 +188,7 @@ pub fn merge_lists(req: &MergeRequest<'_>) -> Result<Merged, MergeError> {
         summary: ListSummary {
             customers: order.len() as u64,
             ranked_by,
-            tiers: totals,
-            unknown,
-            actions,
+            totals,
             choices: req.pipeline.scoring.choices(),
             cutoff: as_of.next_day(),
             value_known,
@@ -499,14 +497,13 @@ struct Writer<'a> {
     kept: Option<(PathBuf, Option<ParquetOut>, Option<OutputError>)>,
     kept_schema: Option<SchemaRef>,
     schema: SchemaRef,
-    totals: [TierTotal; 3],
-    unknown: TierTotal,
-    actions: Vec<TierTotal>,
+    totals: ListTotals,
+    capacity: CapacityMarker,
     top: Vec<TopRow>,
 }
 
 impl<'a> Writer<'a> {
-    fn new(req: &'a MergeRequest<'a>, parts: &[Part], as_of: Date) -> Result<Self, MergeError> {
+    fn new(req: &'a MergeRequest<'a>, parts: &[Part], as_of: Date, customers: u64) -> Result<Self, MergeError> {
         let ids = parts[0].ids.data_type();
         let schema = crate::output::schema(ids);
         let out = ListOut::create(req.out, schema.clone(), req.format, &distinct_columns())?;
@@ -536,16 +533,15 @@ impl<'a> Writer<'a> {
                 }
             }
         };
-        let choices = req.pipeline.scoring.choices().len();
+        let s = &req.pipeline.scoring;
         Ok(Writer {
             req,
             out,
             kept,
             kept_schema,
             schema,
-            totals: [TierTotal::default(); 3],
-            unknown: TierTotal::default(),
-            actions: vec![TierTotal::default(); choices],
+            totals: ListTotals::new(s.choices().len(), s.capacity),
+            capacity: CapacityMarker::new(s.capacity, customers),
             top: Vec::new(),
         })
     }
@@ -583,19 +579,12 @@ impl<'a> Writer<'a> {
             (Some(o), None) => o.finish().map_err(OutputError::from),
             (None, None) => Ok(path),
         });
-        Ok((self.top, self.totals, self.unknown, self.actions, kept))
+        Ok((self.top, self.totals, kept))
     }
 }
 
-/// What the writer hands back: the summary's top rows, risk level (and unknown risk) and action
-/// totals, and the kept copy.
-type Finished = (
-    Vec<TopRow>,
-    [TierTotal; 3],
-    TierTotal,
-    Vec<TierTotal>,
-    Option<Result<PathBuf, OutputError>>,
-);
+/// What the writer hands back: the summary's top rows, the list's totals, and the kept copy.
+type Finished = (Vec<TopRow>, ListTotals, Option<Result<PathBuf, OutputError>>);
 
 /// Builds the merged list chunk by chunk: each row's columns come from its partition list, the
 /// rank, tier and action are the merged list's, and reasons are kept only where the list shows
@@ -731,30 +720,31 @@ fn merged_batch(
     let choices = p.scoring.choices();
     let mut ranks = Vec::with_capacity(picks.len());
     let mut actions = Vec::with_capacity(picks.len());
+    let mut levels = Vec::with_capacity(picks.len());
+    let mut within = Vec::with_capacity(picks.len());
     for (k, &t) in tiers.iter().enumerate() {
         *rank += 1;
         ranks.push(*rank);
         let top = (shown[k] && top_feature.is_valid(k)).then(|| top_feature.value(k));
-        let a = p.scoring.action_for((!unknown[k]).then_some(t), segments[k], top);
-        actions.push(a);
-        let level = if unknown[k] {
-            &mut w.unknown
-        } else {
-            &mut w.totals[t.index()]
+        let level = (!unknown[k]).then_some(t);
+        let counted = Counted {
+            level,
+            segment: segments[k],
+            action: p.scoring.action_for(level, segments[k], top),
+            probability: pr.value(k),
+            value_at_risk: var.value(k),
+            within_capacity: w.capacity.next(level),
         };
-        level.add(pr.value(k), var.value(k));
-        w.actions[a].add(pr.value(k), var.value(k));
+        w.totals.add(&counted);
+        actions.push(counted.action);
+        levels.push(level);
+        within.push(counted.within_capacity);
     }
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from(ranks)),
         ids,
         probability.clone(),
-        Arc::new(StringArray::from_iter_values(
-            tiers
-                .iter()
-                .zip(&unknown)
-                .map(|(t, &u)| if u { UNKNOWN_RISK } else { t.name() }),
-        )),
+        Arc::new(StringArray::from_iter_values(levels.iter().map(|&l| Tier::name_of(l)))),
         value,
         value_at_risk.clone(),
         Arc::new(StringArray::from_iter_values(
@@ -768,6 +758,7 @@ fn merged_batch(
         columns.push(gather(c, &reason_picks)?);
     }
     columns.push(missing);
+    columns.push(Arc::new(BooleanArray::from(within)));
     let batch = RecordBatch::try_new(w.schema.clone(), columns).map_err(encode)?;
     top_rows(w, &batch, &actions);
     Ok(batch)
@@ -785,8 +776,7 @@ fn top_rows(w: &mut Writer<'_>, batch: &RecordBatch, actions: &[usize]) {
             rank: batch.column(0).as_primitive::<arrow::datatypes::UInt64Type>().value(k),
             id: id_text(batch.column(1), k),
             probability: batch.column(2).as_primitive::<Float64Type>().value(k),
-            tier: text(3).and_then(|t| t.parse().ok()).unwrap_or(Tier::Low),
-            unknown: text(3).as_deref() == Some(UNKNOWN_RISK),
+            level: text(3).and_then(|t| t.parse().ok()),
             value_at_risk: batch.column(5).as_primitive::<Float64Type>().value(k),
             action,
             reasons: (0..REASONS)

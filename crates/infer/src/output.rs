@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, StringArray, UInt32Array, UInt64Array};
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use churnguard_config::Tier;
 use churnguard_features::FeatureSpec;
 use churnguard_ingest::{ParquetOut, StagedFile};
 use parquet::basic::Compression;
@@ -105,6 +106,7 @@ pub(crate) fn schema_with(ids: &DataType, metadata: std::collections::HashMap<St
         fields.push(Field::new(percentile, DataType::Float64, true));
     }
     fields.push(Field::new(MISSING_INPUTS, DataType::Utf8, true));
+    fields.push(Field::new(WITHIN_CAPACITY, DataType::Boolean, true));
     Arc::new(Schema::new_with_metadata(fields, metadata))
 }
 
@@ -116,8 +118,8 @@ pub(crate) const COLUMNS_PER_REASON: usize = 5;
 pub(crate) const MISSING_INPUTS: &str = "missing_inputs";
 /// Its position in [`schema`].
 pub(crate) const MISSING_INPUTS_COLUMN: usize = FIRST_REASON_COLUMN + REASONS * COLUMNS_PER_REASON;
-/// What the list's risk level column says of a customer whose risk is unknown.
-pub const UNKNOWN_RISK: &str = "unknown";
+/// The column marking the customers within the team's capacity (`scoring.capacity`), last.
+pub const WITHIN_CAPACITY: &str = "within_capacity";
 
 /// A customer's missing inputs as the list writes them: feature names joined by ", " (none:
 /// null), so the merge and a reader can count them.
@@ -155,9 +157,7 @@ fn batch(
         ids,
         Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.probability))),
         Arc::new(StringArray::from_iter_values(
-            risks
-                .iter()
-                .map(|r| if r.unknown { UNKNOWN_RISK } else { r.tier.name() }),
+            risks.iter().map(|r| Tier::name_of(r.level)),
         )),
         Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.value))),
         Arc::new(Float64Array::from_iter_values(risks.iter().map(|r| r.value_at_risk))),
@@ -191,6 +191,9 @@ fn batch(
     }
     columns.push(Arc::new(StringArray::from_iter(
         risks.iter().map(|r| missing_text(spec, &r.missing)),
+    )));
+    columns.push(Arc::new(BooleanArray::from_iter(
+        risks.iter().map(|r| r.within_capacity),
     )));
     RecordBatch::try_new(schema.clone(), columns)
 }

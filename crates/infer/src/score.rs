@@ -3,7 +3,7 @@
 //! reasons (TreeSHAP), value at risk, a ranked list and one action per customer.
 
 use arrow::array::{Array, ArrayRef, Float64Array};
-use churnguard_config::{Date, MS_PER_DAY, Pipeline, RankBy, Tier, ValueSegment};
+use churnguard_config::{Capacity, Date, MS_PER_DAY, Pipeline, RankBy, Tier, ValueSegment};
 use churnguard_eval::Histogram;
 use churnguard_features::{Feature, FeatureError, FeatureKind, History, Snapshot, customer_values, snapshot, spend};
 use rayon::prelude::*;
@@ -60,15 +60,19 @@ pub struct Risk {
     pub row: usize,
     /// Churn probability (ONNX Runtime).
     pub probability: f64,
-    /// Risk level from the probability (see `unknown`).
-    pub tier: Tier,
-    /// Whether too many of the model's inputs are missing for the risk level to mean anything
-    /// ([`churnguard_config::ScoringConfig::risk_unknown`]): the list says "unknown".
-    pub unknown: bool,
+    /// Risk level from the probability and the package's cut-offs; `None` (unknown) when too
+    /// many of the model's inputs are missing for it to mean anything
+    /// ([`churnguard_config::ScoringConfig::risk_unknown`]).
+    pub level: Option<Tier>,
+    /// Value segment from the value and the package's value cut-off.
+    pub segment: ValueSegment,
     /// The model's inputs missing for this customer (feature indices, in spec order).
     pub missing: Vec<u32>,
-    /// 1 for the first customer of the list.
+    /// 1 for the first customer of the list: the priority.
     pub rank: u64,
+    /// Whether the customer is among the first the team can reach (`scoring.capacity`); `None`
+    /// when no capacity is set.
+    pub within_capacity: Option<bool>,
     /// Up to three largest positive contributions, largest first.
     pub reasons: Vec<Reason>,
     /// Estimated value over the horizon.
@@ -99,6 +103,104 @@ impl TierTotal {
     }
 }
 
+/// A list's totals: per risk level, unknown risk, per action, per cell of the action matrix
+/// (risk level by value segment) and within capacity; the one count a list and a merge of
+/// partition lists both keep.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListTotals {
+    /// Per risk level (high, medium, low), customers of unknown risk apart.
+    pub tiers: [TierTotal; 3],
+    /// The customers whose risk is unknown (too many inputs missing).
+    pub unknown: TierTotal,
+    /// Per action, in the order of the list's choices.
+    pub actions: Vec<TierTotal>,
+    /// Per risk level (rows) and value segment (columns: high, low): the action matrix's cells.
+    pub matrix: [[TierTotal; 2]; 3],
+    /// The capacity, when set, and the customers within it.
+    pub capacity: Option<(Capacity, TierTotal)>,
+}
+
+impl ListTotals {
+    /// Empty totals for a list with `choices` actions and this capacity.
+    pub fn new(choices: usize, capacity: Option<Capacity>) -> ListTotals {
+        ListTotals {
+            actions: vec![TierTotal::default(); choices],
+            capacity: capacity.map(|c| (c, TierTotal::default())),
+            ..ListTotals::default()
+        }
+    }
+
+    /// Counts one customer of the list.
+    pub fn add(&mut self, r: &Counted) {
+        let level = match r.level {
+            None => &mut self.unknown,
+            Some(t) => &mut self.tiers[t.index()],
+        };
+        level.add(r.probability, r.value_at_risk);
+        if let Some(t) = r.level {
+            self.matrix[t.index()][r.segment.index()].add(r.probability, r.value_at_risk);
+        }
+        self.actions[r.action].add(r.probability, r.value_at_risk);
+        if let (Some((_, total)), Some(true)) = (&mut self.capacity, r.within_capacity) {
+            total.add(r.probability, r.value_at_risk);
+        }
+    }
+
+    /// Customers counted.
+    pub fn customers(&self) -> u64 {
+        self.tiers.iter().map(|t| t.customers).sum::<u64>() + self.unknown.customers
+    }
+
+    /// Their value at risk.
+    pub fn value_at_risk(&self) -> f64 {
+        self.tiers.iter().map(|t| t.value_at_risk).sum::<f64>() + self.unknown.value_at_risk
+    }
+}
+
+/// What [`ListTotals`] counts of one customer.
+#[derive(Clone, Copy, Debug)]
+pub struct Counted {
+    /// Risk level (`None`: unknown).
+    pub level: Option<Tier>,
+    /// Value segment.
+    pub segment: ValueSegment,
+    /// Index of the action in the list's choices.
+    pub action: usize,
+    /// Calibrated probability.
+    pub probability: f64,
+    /// Value at risk.
+    pub value_at_risk: f64,
+    /// Within capacity (`None`: no capacity set).
+    pub within_capacity: Option<bool>,
+}
+
+/// Marks, down the list, who is within capacity: the first `reach` customers of known risk
+/// (a customer of unknown risk has no action to spend the team's time on). `None` for every
+/// customer without a capacity.
+#[derive(Clone, Copy, Debug)]
+pub struct CapacityMarker {
+    left: Option<u64>,
+}
+
+impl CapacityMarker {
+    /// A marker for a list of `customers` under `capacity`.
+    pub fn new(capacity: Option<Capacity>, customers: u64) -> CapacityMarker {
+        CapacityMarker {
+            left: capacity.map(|c| c.customers(customers)),
+        }
+    }
+
+    /// The mark of the next customer of the list, of this risk level.
+    pub fn next(&mut self, level: Option<Tier>) -> Option<bool> {
+        let left = self.left.as_mut()?;
+        let within = level.is_some() && *left > 0;
+        if within {
+            *left -= 1;
+        }
+        Some(within)
+    }
+}
+
 /// A customer the label's own definition already counts as gone at the scoring date: not an
 /// early warning, but a win-back prospect, ranked by the value they used to bring.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,12 +222,8 @@ pub struct RiskList {
     pub ids: ArrayRef,
     /// One line per customer still with us, in rank order.
     pub risks: Vec<Risk>,
-    /// Totals per risk level (high, medium, low), customers of unknown risk apart.
-    pub tiers: [TierTotal; 3],
-    /// Totals of the customers whose risk is unknown (too many inputs missing).
-    pub unknown: TierTotal,
-    /// Customers and value at risk per action, in the order of [`RiskList::choices`].
-    pub actions: Vec<TierTotal>,
+    /// Customers and value at risk per risk level, action, cell and within capacity.
+    pub totals: ListTotals,
     /// How the list is ordered.
     pub ranked_by: RankBy,
     /// Categorical values unseen at training (scored as unknown), by feature.
@@ -198,6 +296,7 @@ pub fn score(
     times.reasons = clock.elapsed().as_secs_f64();
     let clock = std::time::Instant::now();
     let s = &p.scoring;
+    let mut capacity = CapacityMarker::new(s.capacity, order.len() as u64);
     let risks: Vec<Risk> = order
         .iter()
         .enumerate()
@@ -206,43 +305,33 @@ pub fn score(
             let top = reasons
                 .first()
                 .map(|r| package.spec().features[r.feature].name.as_str());
-            let action = s.action_for((!unknown[i]).then_some(tier_of[i]), segment_of[i], top);
+            let level = (!unknown[i]).then_some(tier_of[i]);
             Risk {
                 row: i,
                 probability: probabilities[i],
-                tier: tier_of[i],
-                unknown: unknown[i],
+                level,
+                segment: segment_of[i],
                 missing: std::mem::take(&mut missing_of[i]),
                 rank: k as u64 + 1,
+                within_capacity: capacity.next(level),
                 reasons,
                 value: values[i],
                 value_at_risk: values[i] * probabilities[i],
-                action,
+                action: s.action_for(level, segment_of[i], top),
             }
         })
         .collect();
     let choices = s.choices();
-    let mut tiers = [TierTotal::default(); 3];
-    let mut unknown_total = TierTotal::default();
-    let mut actions = vec![TierTotal::default(); choices.len()];
+    let mut totals = ListTotals::new(choices.len(), s.capacity);
     for r in &risks {
-        let level = if r.unknown {
-            &mut unknown_total
-        } else {
-            &mut tiers[r.tier.index()]
-        };
-        for t in [level, &mut actions[r.action]] {
-            t.add(r.probability, r.value_at_risk);
-        }
+        totals.add(&r.counted());
     }
     let win_back = win_back(p, h, &snap.already_churned, cutoff);
     times.rank += clock.elapsed().as_secs_f64();
     Ok(RiskList {
         ids: snap.batch.column(0).clone(),
         risks,
-        tiers,
-        unknown: unknown_total,
-        actions,
+        totals,
         ranked_by,
         unseen_categories: snap.report.unseen_categories,
         choices,
@@ -277,12 +366,8 @@ pub struct ListSummary {
     pub customers: u64,
     /// How the list is ordered.
     pub ranked_by: RankBy,
-    /// Totals per risk level (high, medium, low), customers of unknown risk apart.
-    pub tiers: [TierTotal; 3],
-    /// Totals of the customers whose risk is unknown (too many inputs missing).
-    pub unknown: TierTotal,
-    /// Totals per action, in the order of `choices`.
-    pub actions: Vec<TierTotal>,
+    /// Customers and value at risk per risk level, action, cell and within capacity.
+    pub totals: ListTotals,
     /// The actions and their rules.
     pub choices: Vec<(String, String)>,
     /// The snapshot's cutoff (the day after the scoring date).
@@ -308,10 +393,8 @@ pub struct TopRow {
     pub id: String,
     /// Calibrated churn probability.
     pub probability: f64,
-    /// Risk level from the probability.
-    pub tier: Tier,
-    /// Whether the risk is unknown (too many inputs missing).
-    pub unknown: bool,
+    /// Risk level from the probability (`None`: unknown, too many inputs missing).
+    pub level: Option<Tier>,
     /// Value at risk.
     pub value_at_risk: f64,
     /// Index of the action in `choices`.
@@ -327,15 +410,27 @@ impl ListSummary {
     }
 }
 
+impl Risk {
+    /// What the list's totals count of this customer.
+    pub fn counted(&self) -> Counted {
+        Counted {
+            level: self.level,
+            segment: self.segment,
+            action: self.action,
+            probability: self.probability,
+            value_at_risk: self.value_at_risk,
+            within_capacity: self.within_capacity,
+        }
+    }
+}
+
 impl RiskList {
     /// The list's summary with its first `top` rows.
     pub fn summary(&self, top: usize) -> ListSummary {
         ListSummary {
             customers: self.risks.len() as u64,
             ranked_by: self.ranked_by,
-            tiers: self.tiers,
-            unknown: self.unknown,
-            actions: self.actions.clone(),
+            totals: self.totals.clone(),
             choices: self.choices.clone(),
             cutoff: self.cutoff,
             value_known: self.value_known,
@@ -350,8 +445,7 @@ impl RiskList {
                     rank: r.rank,
                     id: arrow::util::display::array_value_to_string(self.ids.as_ref(), r.row).unwrap_or_default(),
                     probability: r.probability,
-                    tier: r.tier,
-                    unknown: r.unknown,
+                    level: r.level,
                     value_at_risk: r.value_at_risk,
                     action: r.action,
                     reasons: r.reasons.iter().map(|x| x.sentence.clone()).collect(),
