@@ -65,7 +65,7 @@ num_threads = $threads
 bootstrap_samples = 200
 TOML
 # BENCH_SECTIONS picks sections (default all); the later ones reuse files the earlier ones wrote.
-wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare monitor report serve serve_raw serve_batch busy cdnow scale distributed} " == *" $1 "* ]]; }
+wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare monitor report serve serve_raw serve_batch busy cdnow value scale distributed} " == *" $1 "* ]]; }
 
 if wanted ingest; then
 echo "== ingest: validate an events table ($customers customers, CDNOW patterns) =="
@@ -358,6 +358,15 @@ read -r cg10 cg30 <<< "$cg_cap"
 printf '  spend of the churners held by the top of the list (value at risk): churnguard top 10%% %s%%, top 30%% %s%%; pandas + LightGBM %.1f%%, %.1f%% (by probability %.1f%%, by value alone %.1f%%)\n' \
   "$cg10" "$cg30" "$(awk -v x="$py_cap10" 'BEGIN {print 100 * x}')" "$(awk -v x="$py_cap30" 'BEGIN {print 100 * x}')" \
   "$(awk -v x="$py_byp" 'BEGIN {print 100 * x}')" "$(awk -v x="$py_byv" 'BEGIN {print 100 * x}')"
+fi
+
+echo
+if wanted value; then
+echo "== value: other value estimates and value-weighted training against p x past spend, CDNOW out of time (bench/value_models.py) =="
+# The list's value captured counts the churners' past spend; this measures whether a forward
+# value (LightGBM regression, BG/NBD + Gamma-Gamma) or spend-weighted training would raise it.
+"$bin" features pipelines/cdnow.toml --out "$out/value_features.parquet" > /dev/null
+"$py" bench/value_models.py --features "$out/value_features.parquet" --events data/cdnow/cdnow_master.parquet | sed 's/^/  /'
 fi
 
 echo

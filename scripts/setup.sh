@@ -18,7 +18,7 @@ venv="$tools/venv"
 CMAKE_VERSION="3.31.10"
 ORT_VERSION="1.32.0"
 # The Python reference stack that `make bench` compares against.
-BENCH_PACKAGES=(pandas==3.1.1 polars==2.1.0 pyarrow==26.0.1 lightgbm==4.7.0 scikit-learn==1.9.1 onnxmltools==1.16.0 onnx==1.23.2 fastapi==0.165.0 uvicorn==0.54.0)
+BENCH_PACKAGES=(pandas==3.1.1 polars==2.1.0 pyarrow==26.0.1 lightgbm==4.7.0 scikit-learn==1.9.1 scipy==1.17.1 onnxmltools==1.16.0 onnx==1.23.2 fastapi==0.165.0 uvicorn==0.54.0)
 
 stamp="$tools/stamp-cmake-$CMAKE_VERSION-ort-$ORT_VERSION"
 bench=0
