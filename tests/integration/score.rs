@@ -73,7 +73,7 @@ fn telco_config() -> String {
     let data = root().join("data/telco/telco_churn.parquet");
     text.replace("../data/telco/telco_churn.parquet", &data.display().to_string())
         .replace("[model]\n", "[model]\nnum_threads = 1\n")
-        + "\n[scoring]\nvalue_attribute = \"MonthlyCharges\"\nexplain_all = true\n"
+        .replace("[scoring]\n", "[scoring]\nexplain_all = true\n")
 }
 
 struct List {
@@ -219,10 +219,14 @@ fn scores_match_lightgbm(config: &str, as_of: &str) {
         let i = by_id[id];
         worst = worst.max((list.probability[k] - want[i]).abs());
         // The reasons are LightGBM's three largest positive contributions, in order, of the
-        // features a team can act on (tenure never is).
+        // features a team can act on (tenure never is, nor what the pipeline holds back).
         let c = &contrib[i * (f + 1)..i * (f + 1) + f];
+        let held_back = |name: &str| {
+            name == "tenure_days"
+                || (pipeline.scoring.not_actionable.iter()).any(|n| churnguard_config::names_feature(n, name))
+        };
         let mut top: Vec<usize> = (0..f)
-            .filter(|&j| c[j] > 0.0 && spec.features[j].name != "tenure_days")
+            .filter(|&j| c[j] > 0.0 && !held_back(&spec.features[j].name))
             .collect();
         top.sort_by(|&a, &b| c[b].total_cmp(&c[a]));
         for r in 0..3 {

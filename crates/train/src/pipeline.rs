@@ -194,8 +194,9 @@ struct Sides {
     /// Every training customer (validation included) when tuning needs folds.
     pool: Option<Rows>,
     test_design: TestDesign,
-    /// The test cutoff and its customers (history indices, in row order) when out of time.
-    test_population: Option<(Date, Vec<u32>)>,
+    /// The test cutoff (for held-out customers, the last training cutoff) and its customers
+    /// (history indices, in row order).
+    test_population: (Date, Vec<u32>),
     snapshots: Vec<SnapshotReport>,
 }
 
@@ -315,7 +316,14 @@ fn sides(
         None => None,
     };
     drop(train_batches);
-    let test_population = test_cutoff.map(|c| (c, built[trains].population.clone()));
+    // The test customers' history indices, row for row, so that their values can be looked up.
+    let (test_snapshot, cutoff) = match test_cutoff {
+        Some(cutoff) => (&built[trains], cutoff),
+        None => (&built[trains - 1], train_cutoffs[trains - 1]),
+    };
+    let population = &test_snapshot.population;
+    let rows = crate::rows::kept_rows(&test_snapshot.batch, &|c| out_of_time || in_test(c))?;
+    let test_population = (cutoff, rows.into_iter().map(|i| population[i]).collect());
     Ok(Sides {
         train,
         validation,
@@ -400,15 +408,13 @@ pub fn prepare(
     let built = build_snapshots(p, h, &spec, &all, observe)?;
     let f = spec.features.len();
     let sides = sides(p, built, &train_cutoffs, test_cutoff, f)?;
-    // Customers have a value when the test is a later snapshot of everyone and spend is known.
-    let (test_values, test_spend) = match &sides.test_population {
-        Some((cutoff, population)) => match customer_values(p, h, population, *cutoff)? {
-            (values, true) if values.len() == sides.test.rows => {
-                (Some(values), Some(spend(h, population, *cutoff, CAPTURE_SPEND_DAYS)))
-            }
-            _ => (None, None),
-        },
-        None => (None, None),
+    // Test customers have a value when spend is known (events with amounts, or a spend attribute).
+    let (cutoff, population) = &sides.test_population;
+    let (test_values, test_spend) = match customer_values(p, h, population, *cutoff)? {
+        (values, true) if values.len() == sides.test.rows => {
+            (Some(values), Some(spend(h, population, *cutoff, CAPTURE_SPEND_DAYS)))
+        }
+        _ => (None, None),
     };
     Ok(Prepared {
         spec,

@@ -66,6 +66,18 @@ impl Rows {
     }
 }
 
+/// The rows of a snapshot batch that [`gather`] keeps: labelled, and `keep(customer key)`.
+pub fn kept_rows(batch: &RecordBatch, keep: &dyn Fn(u64) -> bool) -> Result<Vec<usize>, TrainError> {
+    let keys = customer_keys(batch.column(0))?;
+    let label = label_column(batch)?;
+    Ok(keys
+        .into_iter()
+        .enumerate()
+        .filter(|&(i, key)| label.is_valid(i) && keep(key))
+        .map(|(i, _)| i)
+        .collect())
+}
+
 /// Gathers the labelled rows of snapshot batches (customer id, cutoff, `features` columns, label)
 /// for which `keep(customer key)` holds. Unlabelled rows are left out.
 pub fn gather(batches: &[&RecordBatch], features: usize, keep: &dyn Fn(u64) -> bool) -> Result<Rows, TrainError> {
@@ -82,13 +94,10 @@ pub fn gather(batches: &[&RecordBatch], features: usize, keep: &dyn Fn(u64) -> b
         }
         let keys = customer_keys(batch.column(0))?;
         let label = label_column(batch)?;
-        let mut rows = Vec::new();
-        for (i, key) in keys.into_iter().enumerate() {
-            if label.is_valid(i) && keep(key) {
-                rows.push(i);
-                labels.push(f32::from(label.value(i)));
-                customers.push(key);
-            }
+        let rows = kept_rows(batch, keep)?;
+        for &i in &rows {
+            labels.push(f32::from(label.value(i)));
+            customers.push(keys[i]);
         }
         picked.push((b, rows));
     }
