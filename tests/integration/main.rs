@@ -11,6 +11,7 @@ mod export;
 mod monitor;
 mod openapi;
 mod partition;
+mod readme;
 mod report;
 mod score;
 mod serve;

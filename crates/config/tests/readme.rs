@@ -22,8 +22,8 @@ horizon_days = 90
 
 /// Rows of the README's config table: (keys, default as written).
 fn readme_rows() -> Vec<(Vec<String>, String)> {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
-        .expect("README.md is readable");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/config.md"))
+        .expect("docs/config.md is readable");
     readme
         .lines()
         .filter_map(|line| {
