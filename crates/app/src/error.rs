@@ -41,6 +41,18 @@ pub enum AppError {
         #[source]
         source: Box<churnguard_train::TrainError>,
     },
+    /// A feature table was asked without a cutoff.
+    #[error(
+        "no cutoff: give --cutoff YYYY-MM-DD, or set [snapshots] train_cutoffs or test_cutoff in {}",
+        file.display()
+    )]
+    NoCutoff {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// A feature cutoff is before the data.
+    #[error(transparent)]
+    CutoffBeforeData(churnguard_features::FeatureError),
     /// The scoring date is before the data.
     #[error("--as-of {as_of}")]
     AsOf {
@@ -272,6 +284,8 @@ impl AppError {
             AppError::NoLabel { .. }
             | AppError::Setting { .. }
             | AppError::AsOf { .. }
+            | AppError::NoCutoff { .. }
+            | AppError::CutoffBeforeData(_)
             | AppError::NoDate { .. }
             | AppError::ActionRule { .. }
             | AppError::OutputInPackage { .. }

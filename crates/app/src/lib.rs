@@ -2,8 +2,10 @@
 //! pipeline and report progress through [`Progress`]. The CLI adds arguments, progress bars and
 //! printing; a service or a scheduler calls the same functions.
 //!
+//! - [`feature_table`]: a pipeline's point-in-time features at cutoffs, as Parquet;
 //! - [`train_package`]: load, train, evaluate, export with the parity check, write the package;
-//! - [`score_list`] with [`default_as_of`]: the early-warning list from a verified package;
+//! - [`risk_list`] (with [`open_scorer`]): the early-warning list from a verified package, whole
+//!   or partitioned tables, written with its win-back list and kept copy;
 //! - [`export_checked`]: any LightGBM model text to exact ONNX, checked through ONNX Runtime;
 //! - [`compare`]: packages scored on the same labelled customers, with DeLong's test;
 //! - [`redraw_report`]: a package's `report.html` drawn again from its manifest;
@@ -15,6 +17,7 @@ mod compare;
 mod distributed;
 mod error;
 mod export;
+mod features;
 mod monitor;
 mod partitioned;
 mod report;
@@ -27,6 +30,7 @@ pub use compare::{CompareRequest, compare};
 pub use distributed::{DistributedOutcome, DistributedRequest, share_of, train_distributed};
 pub use error::AppError;
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
+pub use features::{FeatureTable, FeaturesRequest, feature_table};
 pub use monitor::{MonitorRequest, monitor};
 pub use partitioned::{
     MergedList, PartitionedRequest, each_partition, merge_partition_lists, partition_keys, partitioned_spec,
@@ -34,7 +38,10 @@ pub use partitioned::{
 };
 pub use report::redraw_report;
 pub use retrain::{RetrainRequest, Retrained, retrain};
-pub use score::{Kept, check_actions, default_as_of, list_path, prepare_output, score_list, write_lists};
+pub use score::{
+    Kept, ListRequest, ListTimes, Scorer, WrittenList, check_actions, default_as_of, list_path, open_scorer,
+    prepare_output, risk_list, score_list, write_lists,
+};
 pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, parity, train_package};
 
 /// A stage of a job, in the order a run passes them.

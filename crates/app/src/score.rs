@@ -1,12 +1,13 @@
-//! `score_list`: the early-warning list of a verified package at a scoring date.
+//! The early-warning list of a verified package at a scoring date: [`risk_list`] routes whole
+//! or partitioned tables, [`score_list`] scores one history.
 
 use std::path::{Path, PathBuf};
 
 use churnguard_config::{Date, Pipeline};
 use churnguard_features::{FeatureError, FeatureSpec, History};
 use churnguard_infer::{
-    KeptStamp, ListFormat, ModelPackage, OnnxModel, RiskList, ScoreError, keep_list, score, win_back_path, write_list,
-    write_win_back,
+    KeptStamp, ListFormat, ListSummary, ModelPackage, OnnxModel, OnnxRuntime, RiskList, ScoreError, keep_list, score,
+    win_back_path, write_list, write_win_back,
 };
 
 use crate::{AppError, Progress, Stage};
@@ -134,4 +135,122 @@ pub fn check_actions(p: &Pipeline, spec: &FeatureSpec) -> Result<(), AppError> {
             features: names.iter().map(|s| s.to_string()).collect(),
         }),
     }
+}
+
+/// A verified package with its ONNX Runtime sessions, ready to score.
+pub struct Scorer {
+    /// The package, its files checked against their hashes.
+    pub package: ModelPackage,
+    /// Its `model.onnx` in ONNX Runtime.
+    pub model: OnnxModel,
+    /// The sessions scoring runs on (one per thread).
+    pub sessions: usize,
+}
+
+/// Opens the package at `dir` for scoring with `threads` ONNX Runtime sessions (0: one per core,
+/// at most [`churnguard_infer::DEFAULT_MAX_SESSIONS`]), from the library at `ort_lib` (default:
+/// `ORT_DYLIB_PATH`, then `.tools/lib`).
+pub fn open_scorer(dir: &Path, ort_lib: Option<&Path>, threads: usize) -> Result<Scorer, AppError> {
+    let package = ModelPackage::open(dir)?;
+    let runtime = OnnxRuntime::load(ort_lib)?;
+    let model = OnnxModel::load(runtime, package.onnx(), threads)?;
+    Ok(Scorer {
+        package,
+        model,
+        sessions: churnguard_infer::sessions_for(threads),
+    })
+}
+
+/// What a list job is asked: whose list, with which package, at which date, written where.
+pub struct ListRequest<'a> {
+    /// The pipeline whose customers are listed.
+    pub pipeline: &'a Pipeline,
+    /// The package that scores them.
+    pub package: &'a ModelPackage,
+    /// The scoring date (default: [`default_as_of`]; partitioned tables need `data.as_of`).
+    pub as_of: Option<Date>,
+    /// The list (the win-back list goes beside it).
+    pub out: &'a Path,
+    /// Its format.
+    pub format: ListFormat,
+    /// Rows of the list in the summary.
+    pub top: usize,
+}
+
+/// A list written: its summary, its copy kept for monitoring, and where the time went (when
+/// the list was scored in one piece).
+pub struct WrittenList {
+    /// The summary the CLI prints.
+    pub summary: ListSummary,
+    /// The copy kept for monitoring.
+    pub kept: Kept,
+    /// Seconds per stage, for a list scored in one piece.
+    pub times: Option<ListTimes>,
+}
+
+/// Where a list scored in one piece spent its time, in seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct ListTimes {
+    /// Reading the tables (0 when the history was given).
+    pub load: f64,
+    /// Features, ONNX Runtime, reasons and ranking.
+    pub stages: churnguard_infer::StageTimes,
+    /// Writing the list, the win-back list and the kept copy.
+    pub write: f64,
+}
+
+/// The risk list of a pipeline's customers, written with its win-back list and kept copy:
+/// whole tables scored at once (from `history` when the caller already holds it, else read),
+/// partitioned tables one partition at a time and merged. The one job `score` and `run` share.
+pub fn risk_list(
+    req: &ListRequest<'_>,
+    history: Option<&History>,
+    model: &mut OnnxModel,
+    observe: &mut dyn FnMut(Progress),
+) -> Result<WrittenList, AppError> {
+    let p = req.pipeline;
+    req.package.package.check_pipeline(p)?;
+    if history.is_none() && crate::partition_keys(p)?.is_some() {
+        let partitioned = crate::PartitionedRequest {
+            pipeline: p,
+            package: req.package,
+            as_of: req.as_of,
+            out: req.out,
+            format: req.format,
+            top: req.top,
+        };
+        let merged = crate::score_partitioned(&partitioned, model, observe)?;
+        return Ok(WrittenList {
+            summary: merged.summary,
+            kept: merged.kept,
+            times: None,
+        });
+    }
+    let clock = std::time::Instant::now();
+    let loaded;
+    let history = match history {
+        Some(h) => h,
+        None => {
+            observe(Progress::Stage(Stage::Load));
+            loaded = churnguard_features::load_with_progress(p, None, &mut |r| observe(Progress::Read(r)))?;
+            &loaded
+        }
+    };
+    let load = clock.elapsed().as_secs_f64();
+    let list = score_list(p, history, req.package, model, req.as_of, observe)?;
+    let clock = std::time::Instant::now();
+    let kept = write_lists(p, &list, req.package, req.out, req.format)?;
+    let written = WrittenList {
+        summary: list.summary(req.top),
+        kept,
+        times: Some(ListTimes {
+            load,
+            stages: list.times,
+            write: clock.elapsed().as_secs_f64(),
+        }),
+    };
+    // The process usually ends next: handing a million rows back one allocation at a time
+    // would only delay it.
+    std::mem::forget(list);
+    Ok(written)
 }

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use churnguard_app::{AppError, score_list};
+use churnguard_app::{AppError, ListRequest, ListTimes, Scorer};
 use churnguard_config::{Capacity, Date, Pipeline, Tier, ValueSegment};
-use churnguard_infer::{ListFormat, ListSummary, ModelPackage, OnnxModel, OnnxRuntime, UNKNOWN_RISK};
+use churnguard_infer::{ListFormat, ListSummary, ModelPackage, UNKNOWN_RISK};
 
 use crate::progress::Bars;
 use crate::render::thousands;
@@ -72,70 +72,26 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.capacity.is_some() {
         pipeline.scoring.capacity = args.capacity;
     }
-    let package = ModelPackage::open(&args.model).map_err(AppError::from)?;
+    let Scorer {
+        package,
+        mut model,
+        sessions,
+    } = churnguard_app::open_scorer(&args.model, args.ort_lib.as_deref(), args.threads)?;
     // Refused before the tables are read.
     package.package.check_pipeline(&pipeline).map_err(AppError::from)?;
     churnguard_app::prepare_output(&args.out, &package.package.dir)?;
-    let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
-    let sessions = churnguard_infer::sessions_for(args.threads);
     if args.threads > sessions {
         eprintln!(
             "note: --threads {} is more than this machine's {sessions} cores: scoring with {sessions}",
             args.threads
         );
     }
-    let mut model = OnnxModel::load(runtime, package.onnx(), args.threads)?;
     let open = opened.elapsed().as_secs_f64();
-    if args.part.is_some() || churnguard_app::partition_keys(&pipeline)?.is_some() {
-        return run_partitioned(args, &pipeline, &package, &mut model, format);
-    }
-    let started = Instant::now();
-    let mut bars = Bars::default();
-    let history = bars.load(&pipeline)?;
-    let load = started.elapsed().as_secs_f64();
-    let list = score_list(&pipeline, &history, &package, &mut model, args.as_of, &mut |p| {
-        bars.update(p)
-    });
-    bars.finish();
-    let list = list?;
-    let t = Instant::now();
-    let kept = churnguard_app::write_lists(&pipeline, &list, &package, &args.out, format)?;
-    let write = t.elapsed().as_secs_f64();
-    let seconds = started.elapsed().as_secs_f64();
-    print!(
-        "{}",
-        summary(&pipeline, &package, &list.summary(args.top), &args.out, seconds)
-    );
-    print_kept(&kept);
-    let st = list.times;
-    let peak = peak_memory_mb()
-        .map(|mb| format!(", peak memory {mb} MB"))
-        .unwrap_or_default();
-    println!(
-        "  time: package {open:.2}, load {load:.2}, features {:.2}, onnx {:.2}, reasons {:.2}, rank {:.2}, write {write:.2} s{peak}",
-        st.features, st.onnx, st.reasons, st.rank
-    );
-    // The process ends next: handing gigabytes of history back one allocation at a time would
-    // only delay the exit.
-    std::mem::forget(history);
-    std::mem::forget(list);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Scores partitioned tables: one partition into its partition list (`--part`), or every
-/// partition merged into the list.
-fn run_partitioned(
-    args: &Args,
-    pipeline: &Pipeline,
-    package: &ModelPackage,
-    model: &mut OnnxModel,
-    format: ListFormat,
-) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut bars = Bars::default();
     if let Some(key) = &args.part {
         let customers =
-            churnguard_app::score_partition(pipeline, key, package, model, args.as_of, &args.out, &mut |p| {
+            churnguard_app::score_partition(&pipeline, key, &package, &mut model, args.as_of, &args.out, &mut |p| {
                 bars.update(p)
             });
         bars.finish();
@@ -147,24 +103,34 @@ fn run_partitioned(
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let req = churnguard_app::PartitionedRequest {
-        pipeline,
-        package,
+    let req = ListRequest {
+        pipeline: &pipeline,
+        package: &package,
         as_of: args.as_of,
         out: &args.out,
         format,
         top: args.top,
     };
-    let merged = churnguard_app::score_partitioned(&req, model, &mut |p| bars.update(p));
+    let written = churnguard_app::risk_list(&req, None, &mut model, &mut |p| bars.update(p));
     bars.finish();
-    let merged = merged?;
+    let written = written?;
     let seconds = started.elapsed().as_secs_f64();
-    print!("{}", summary(pipeline, package, &merged.summary, &args.out, seconds));
-    print_kept(&merged.kept);
+    print!("{}", summary(&pipeline, &package, &written.summary, &args.out, seconds));
+    print_kept(&written.kept);
     let peak = peak_memory_mb()
-        .map(|mb| format!("  peak memory {mb} MB\n"))
+        .map(|mb| format!(", peak memory {mb} MB"))
         .unwrap_or_default();
-    print!("{peak}");
+    match written.times {
+        Some(ListTimes {
+            load,
+            stages: st,
+            write,
+        }) => println!(
+            "  time: package {open:.2}, load {load:.2}, features {:.2}, onnx {:.2}, reasons {:.2}, rank {:.2}, write {write:.2} s{peak}",
+            st.features, st.onnx, st.reasons, st.rank
+        ),
+        None => println!("  time: package {open:.2} s{peak}"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

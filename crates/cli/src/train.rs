@@ -2,11 +2,11 @@
 //! the versioned model package, with a progress bar per stage and a summary at the end.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use churnguard_app::{AppError, TrainRequest, Trained, list_path, score_list, train_package};
+use churnguard_app::{AppError, ListRequest, TrainRequest, Trained, list_path, train_package};
 use churnguard_config::Pipeline;
 use churnguard_eval::{Evaluation, Interval};
 use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime};
@@ -71,46 +71,52 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
     let trained = trained?;
     print!("{}", summary(&pipeline, &trained, started.elapsed()));
     if score {
-        let t = Instant::now();
-        let package = ModelPackage::open(&trained.written.dir)?;
-        let mut model = OnnxModel::load(runtime, package.onnx(), 0)?;
-        let Some(history) = &trained.history else {
-            // Trained one partition at a time: scored the same way.
-            let as_of = pipeline.data.as_of.ok_or_else(|| AppError::PartitionedNoDate {
-                file: pipeline.file.clone(),
-            })?;
-            let out = list_path(&models, &pipeline.name, &trained.written.version, as_of);
-            let req = churnguard_app::PartitionedRequest {
-                pipeline: &pipeline,
-                package: &package,
-                as_of: Some(as_of),
-                out: &out,
-                format: ListFormat::Csv,
-                top: 10,
-            };
-            let merged = churnguard_app::score_partitioned(&req, &mut model, &mut |p| bars.update(p));
-            bars.finish();
-            let merged = merged?;
-            print!(
-                "{}",
-                crate::score::summary(&pipeline, &package, &merged.summary, &out, t.elapsed().as_secs_f64())
-            );
-            crate::score::print_kept(&merged.kept);
-            return Ok(ExitCode::SUCCESS);
-        };
-        let list = score_list(&pipeline, history, &package, &mut model, None, &mut |p| bars.update(p));
-        bars.finish();
-        let list = list?;
-        let out = list_path(&models, &pipeline.name, &trained.written.version, list.as_of());
-        let kept = churnguard_app::write_lists(&pipeline, &list, &package, &out, ListFormat::Csv)?;
-        print!(
-            "{}",
-            crate::score::summary(&pipeline, &package, &list.summary(10), &out, t.elapsed().as_secs_f64())
-        );
-        crate::score::print_kept(&kept);
+        score_new_package(&pipeline, &models, &trained, runtime, &mut bars)?;
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `run`'s list: the latest snapshot scored with the new package, written beside it as CSV, the
+/// top of the list printed.
+fn score_new_package(
+    pipeline: &Pipeline,
+    models: &Path,
+    trained: &Trained,
+    runtime: &OnnxRuntime,
+    bars: &mut Bars,
+) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let package = ModelPackage::open(&trained.written.dir)?;
+    let mut model = OnnxModel::load(runtime, package.onnx(), 0)?;
+    // Without a history (trained one partition at a time) the date is the pipeline's.
+    let as_of = match &trained.history {
+        Some(h) => churnguard_app::default_as_of(pipeline, h)?,
+        None => pipeline.data.as_of.ok_or_else(|| AppError::PartitionedNoDate {
+            file: pipeline.file.clone(),
+        })?,
+    };
+    let out = list_path(models, &pipeline.name, &trained.written.version, as_of);
+    let req = ListRequest {
+        pipeline,
+        package: &package,
+        as_of: Some(as_of),
+        out: &out,
+        format: ListFormat::Csv,
+        top: RUN_TOP,
+    };
+    let written = churnguard_app::risk_list(&req, trained.history.as_ref(), &mut model, &mut |p| bars.update(p));
+    bars.finish();
+    let written = written?;
+    print!(
+        "{}",
+        crate::score::summary(pipeline, &package, &written.summary, &out, t.elapsed().as_secs_f64())
+    );
+    crate::score::print_kept(&written.kept);
+    Ok(())
+}
+
+/// Rows of `run`'s list printed at the end.
+const RUN_TOP: usize = 10;
 
 /// One worker's part of a distributed training run.
 fn run_distributed(args: &Args, request: &TrainRequest<'_>, started: Instant) -> anyhow::Result<ExitCode> {
