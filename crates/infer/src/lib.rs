@@ -18,7 +18,7 @@ pub use kept::{
 };
 pub use merge::{MergeError, MergeRequest, Merged, merge_lists, write_partition_list};
 pub use output::{ListFormat, OutputError, WITHIN_CAPACITY, win_back_path, write_list, write_win_back};
-pub use package::{ModelPackage, OpenError};
+pub use package::{Judgement, ModelPackage, OpenError};
 pub use runtime::{MIN_ORT_VERSION, OnnxRuntime, RuntimeError, find_library};
 pub use score::{
     CapacityMarker, Counted, ListSummary, ListTotals, REASONS, Reason, Risk, RiskList, ScoreError, StageTimes,

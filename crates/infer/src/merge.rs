@@ -13,7 +13,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray, UInt64Array, new_null_array};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use churnguard_config::{Date, Pipeline, RankBy, Tier, ValueSegment};
+use churnguard_config::{Date, Pipeline, RankBy, Tier};
 use churnguard_ingest::ParquetOut;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -27,7 +27,7 @@ use crate::output::{
     win_back_path, write_list_as, write_win_back_rows,
 };
 use crate::score::{CapacityMarker, Counted, ListTotals, REASONS, WinBack};
-use crate::{ListFormat, ListSummary, ModelPackage, OutputError, RiskList, TopRow};
+use crate::{Judgement, ListFormat, ListSummary, ModelPackage, OutputError, RiskList, TopRow};
 
 /// Metadata keys a partition list adds to a kept list's.
 const PART: &str = "churnguard.partition";
@@ -169,10 +169,8 @@ pub fn merge_lists(req: &MergeRequest<'_>) -> Result<Merged, MergeError> {
     let ranked_by = req.pipeline.scoring.ranking(value_known);
     check_parts(&parts, ranked_by)?;
     let order = merged_order(&parts, ranked_by);
-    let cut = req.package.tiers();
-    let tiers: Vec<Tier> = order.iter().map(|&(s, i)| cut.of(parts[s].probabilities[i])).collect();
     let mut writer = Writer::new(req, &parts, as_of, order.len() as u64)?;
-    write_rows(&parts, &order, &tiers, &mut writer)?;
+    write_rows(&parts, &order, &mut writer)?;
     let (summary_rows, totals, kept) = writer.finish()?;
     let win_back = merge_win_back(&parts, req.out, req.format)?;
     let mut unseen: Vec<(String, u64)> = Vec::new();
@@ -589,7 +587,7 @@ type Finished = (Vec<TopRow>, ListTotals, Option<Result<PathBuf, OutputError>>);
 /// Builds the merged list chunk by chunk: each row's columns come from its partition list, the
 /// rank, tier and action are the merged list's, and reasons are kept only where the list shows
 /// them ([`churnguard_config::ScoringConfig::explains`]).
-fn write_rows(parts: &[Part], order: &[(usize, usize)], tiers: &[Tier], w: &mut Writer<'_>) -> Result<(), MergeError> {
+fn write_rows(parts: &[Part], order: &[(usize, usize)], w: &mut Writer<'_>) -> Result<(), MergeError> {
     let p = w.req.pipeline;
     let chunk = p.scoring.batch_rows.max(1);
     let mut cursors: Vec<Cursor> = Vec::with_capacity(parts.len());
@@ -627,7 +625,7 @@ fn write_rows(parts: &[Part], order: &[(usize, usize)], tiers: &[Tier], w: &mut 
     let mut source_of: Vec<Option<usize>> = vec![None; parts.len()];
     let mut picks: Vec<(usize, usize)> = Vec::with_capacity(chunk);
     let mut rank = 0u64;
-    for (block, tiers) in order.chunks(chunk).zip(tiers.chunks(chunk)) {
+    for block in order.chunks(chunk) {
         sources.truncate(1);
         source_of.iter_mut().for_each(|s| *s = None);
         picks.clear();
@@ -653,7 +651,7 @@ fn write_rows(parts: &[Part], order: &[(usize, usize)], tiers: &[Tier], w: &mut 
             picks.push((source_of[s].expect("a source"), c.row));
             c.row += 1;
         }
-        let batch = merged_batch(w, &sources, &picks, tiers, &mut rank)?;
+        let batch = merged_batch(w, &sources, &picks, &mut rank)?;
         w.write(&batch)?;
     }
     if order.is_empty() {
@@ -662,12 +660,11 @@ fn write_rows(parts: &[Part], order: &[(usize, usize)], tiers: &[Tier], w: &mut 
     Ok(())
 }
 
-/// One chunk of the merged list from the rows `picks` (source batch, row) with their tiers.
+/// One chunk of the merged list from the rows `picks` (source batch, row).
 fn merged_batch(
     w: &mut Writer<'_>,
     sources: &[RecordBatch],
     picks: &[(usize, usize)],
-    tiers: &[Tier],
     rank: &mut u64,
 ) -> Result<RecordBatch, MergeError> {
     let p = w.req.pipeline;
@@ -684,12 +681,14 @@ fn merged_batch(
     let ids = gather(1, picks)?;
     let probability = gather(2, picks)?;
     let value = gather(4, picks)?;
-    let cut = w.req.package.tiers();
     let values = value.as_primitive::<Float64Type>();
-    let segments: Vec<ValueSegment> = (0..picks.len()).map(|k| cut.segment(Some(values.value(k)))).collect();
     let missing = gather(MISSING_INPUTS_COLUMN, picks)?;
-    let inputs = w.req.package.spec().features.len();
-    let unknown: Vec<bool> = {
+    let value_at_risk = gather(5, picks)?;
+    let (pr, var) = (
+        probability.as_primitive::<Float64Type>(),
+        value_at_risk.as_primitive::<Float64Type>(),
+    );
+    let judged: Vec<Judgement> = {
         let names = missing.as_string::<i32>();
         (0..picks.len())
             .map(|k| {
@@ -698,39 +697,32 @@ fn merged_batch(
                 } else {
                     0
                 };
-                p.scoring.risk_unknown(count, inputs)
+                w.req.package.judge(&p.scoring, pr.value(k), values.value(k), count)
             })
             .collect()
     };
-    let shown: Vec<bool> = (0..picks.len())
-        .map(|k| p.scoring.explains((!unknown[k]).then_some(tiers[k]), segments[k]))
-        .collect();
+    let shown: Vec<bool> = judged.iter().map(|j| j.explained).collect();
     let reason_picks: Vec<(usize, usize)> = picks
         .iter()
         .zip(&shown)
         .map(|(&pick, &shown)| if shown { pick } else { (0, 0) })
         .collect();
-    let value_at_risk = gather(5, picks)?;
     let first_feature = gather(FIRST_REASON_COLUMN + 1, picks)?;
-    let (pr, var) = (
-        probability.as_primitive::<Float64Type>(),
-        value_at_risk.as_primitive::<Float64Type>(),
-    );
     let top_feature = first_feature.as_string::<i32>();
     let choices = p.scoring.choices();
     let mut ranks = Vec::with_capacity(picks.len());
     let mut actions = Vec::with_capacity(picks.len());
     let mut levels = Vec::with_capacity(picks.len());
     let mut within = Vec::with_capacity(picks.len());
-    for (k, &t) in tiers.iter().enumerate() {
+    for (k, j) in judged.iter().enumerate() {
         *rank += 1;
         ranks.push(*rank);
         let top = (shown[k] && top_feature.is_valid(k)).then(|| top_feature.value(k));
-        let level = (!unknown[k]).then_some(t);
+        let level = j.level;
         let counted = Counted {
             level,
-            segment: segments[k],
-            action: p.scoring.action_for(level, segments[k], top),
+            segment: j.segment,
+            action: j.action(&p.scoring, top),
             probability: pr.value(k),
             value_at_risk: var.value(k),
             within_capacity: w.capacity.next(level),

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use churnguard_config::{ScoringConfig, Tier, ValueSegment};
 use churnguard_features::FeatureSpec;
 use churnguard_model::Ensemble;
 use churnguard_package::{MODEL_ONNX, MODEL_TEXT, Package, PackageError, TierThresholds};
@@ -124,6 +125,22 @@ impl ModelPackage {
         self.package.file(MODEL_ONNX)
     }
 
+    /// What the package's rules make of one scored customer of this calibrated `probability`,
+    /// `value` and count of `missing` inputs: the one place the list, the merge and the service
+    /// get a risk level (unknown when too many inputs are missing), a value segment, and whether
+    /// the customer is given reasons.
+    pub fn judge(&self, s: &ScoringConfig, probability: f64, value: f64, missing: usize) -> Judgement {
+        let cut = self.tiers();
+        let inputs = self.spec().features.len();
+        let level = (!s.risk_unknown(missing, inputs)).then(|| cut.of(probability));
+        let segment = cut.segment(Some(value));
+        Judgement {
+            level,
+            segment,
+            explained: s.explains(level, segment),
+        }
+    }
+
     /// ONNX Runtime's outputs as calibrated probabilities: the map scoring applies after the
     /// graph (isotonic; Platt is inside `model.onnx`, and older packages have none).
     pub fn calibrated(&self, scores: Vec<f64>) -> Vec<f64> {
@@ -131,5 +148,24 @@ impl ModelPackage {
             Some(c) => scores.into_iter().map(|x| c.after_onnx(x)).collect(),
             None => scores,
         }
+    }
+}
+
+/// A scored customer as the package's rules see it ([`ModelPackage::judge`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Judgement {
+    /// Risk level; `None` when it is unknown (too many inputs missing).
+    pub level: Option<Tier>,
+    /// Value segment.
+    pub segment: ValueSegment,
+    /// Whether the customer is given reasons ([`ScoringConfig::explains`]).
+    pub explained: bool,
+}
+
+impl Judgement {
+    /// The action (an index in [`ScoringConfig::choices`]) of a customer so judged whose first
+    /// reason is the feature `top_reason`.
+    pub fn action(&self, s: &ScoringConfig, top_reason: Option<&str>) -> usize {
+        s.action_for(self.level, self.segment, top_reason)
     }
 }

@@ -8,7 +8,7 @@ use churnguard_eval::Histogram;
 use churnguard_features::{Feature, FeatureError, FeatureKind, History, Snapshot, customer_values, snapshot, spend};
 use rayon::prelude::*;
 
-use crate::package::ModelPackage;
+use crate::package::{Judgement, ModelPackage};
 use crate::session::{OnnxModel, SessionError};
 
 pub use churnguard_model::REASONS;
@@ -278,17 +278,11 @@ pub fn score(
     let clock = std::time::Instant::now();
     let ranked_by = p.scoring.ranking(value_known);
     let order = rank(&probabilities, &values, ranked_by);
-    let cut = package.tiers();
-    let tier_of: Vec<Tier> = probabilities.iter().map(|&x| cut.of(x)).collect();
-    let segment_of: Vec<ValueSegment> = values.iter().map(|&v| cut.segment(Some(v))).collect();
     let mut missing_of = missing_inputs(&columns, probabilities.len());
-    let unknown: Vec<bool> = missing_of
-        .iter()
-        .map(|m| p.scoring.risk_unknown(m.len(), columns.len()))
+    let judged: Vec<Judgement> = (0..probabilities.len())
+        .map(|i| package.judge(&p.scoring, probabilities[i], values[i], missing_of[i].len()))
         .collect();
-    let explained: Vec<bool> = (0..probabilities.len())
-        .map(|i| p.scoring.explains((!unknown[i]).then_some(tier_of[i]), segment_of[i]))
-        .collect();
+    let explained: Vec<bool> = judged.iter().map(|j| j.explained).collect();
     times.rank = clock.elapsed().as_secs_f64();
     let clock = std::time::Instant::now();
     let not_actionable = package.spec().not_actionable(&p.scoring);
@@ -305,19 +299,19 @@ pub fn score(
             let top = reasons
                 .first()
                 .map(|r| package.spec().features[r.feature].name.as_str());
-            let level = (!unknown[i]).then_some(tier_of[i]);
+            let j = judged[i];
             Risk {
                 row: i,
                 probability: probabilities[i],
-                level,
-                segment: segment_of[i],
+                level: j.level,
+                segment: j.segment,
                 missing: std::mem::take(&mut missing_of[i]),
                 rank: k as u64 + 1,
-                within_capacity: capacity.next(level),
+                within_capacity: capacity.next(j.level),
                 reasons,
                 value: values[i],
                 value_at_risk: values[i] * probabilities[i],
-                action: s.action_for(level, segment_of[i], top),
+                action: j.action(s, top),
             }
         })
         .collect();

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use churnguard_config::{Date, Pipeline, Tier, ValueSegment};
+use churnguard_config::{Date, Pipeline, Tier};
 use churnguard_features::FeatureKind;
-use churnguard_infer::{ModelPackage, OnnxModel, OnnxRuntime, UNKNOWN_RISK, reasons};
+use churnguard_infer::{Judgement, ModelPackage, OnnxModel, OnnxRuntime, reasons};
 use serde::{Deserialize, Serialize};
 
 use crate::cells::{Cell, Fields, Id, Rows};
@@ -360,19 +360,19 @@ impl Served {
         };
         drop(rows);
         in_time(deadline)?;
-        let cut = self.package.tiers();
-        let tiers: Vec<Tier> = probabilities.iter().map(|&x| cut.of(x)).collect();
-        let segments: Vec<ValueSegment> = scored.iter().map(|(_, value)| cut.segment(Some(*value))).collect();
-        // Reasons as the list gives them (`ScoringConfig::explains`). TreeSHAP is most of a
+        // Reasons as the list gives them (`ModelPackage::judge`). TreeSHAP is most of a
         // request's work; a customer no action reaches skips it.
         let missing: Vec<Vec<usize>> = scored
             .iter()
             .map(|(row, _)| (0..row.len()).filter(|&j| row[j].is_nan()).collect())
             .collect();
-        let unknown: Vec<bool> = missing.iter().map(|m| p.scoring.risk_unknown(m.len(), f)).collect();
-        let explained: Vec<usize> = (0..scored.len())
-            .filter(|&k| p.scoring.explains((!unknown[k]).then_some(tiers[k]), segments[k]))
+        let judged: Vec<Judgement> = (0..scored.len())
+            .map(|k| {
+                self.package
+                    .judge(&p.scoring, probabilities[k], scored[k].1, missing[k].len())
+            })
             .collect();
+        let explained: Vec<usize> = (0..scored.len()).filter(|&k| judged[k].explained).collect();
         let explained_rows: Vec<f64> = explained.iter().flat_map(|&k| scored[k].0.iter().copied()).collect();
         let contributions = if explained_rows.is_empty() {
             Vec::new()
@@ -404,8 +404,7 @@ impl Served {
                         });
                     }
                 };
-                let (probability, tier, segment, contributions) =
-                    (probabilities[k], tiers[k], segments[k], contributions_of[k]);
+                let (probability, judged, contributions) = (probabilities[k], judged[k], contributions_of[k]);
                 k += 1;
                 let reasons: Vec<ReasonOut> = contributions
                     .map(|contributions| {
@@ -421,21 +420,13 @@ impl Served {
                             .collect()
                     })
                     .unwrap_or_default();
-                let action = p.scoring.action_for(
-                    (!unknown[k - 1]).then_some(tier),
-                    segment,
-                    reasons.first().map(|r| r.feature.as_str()),
-                );
+                let action = judged.action(&p.scoring, reasons.first().map(|r| r.feature.as_str()));
                 let (action, action_rule) = choices.get(action).cloned().unwrap_or_default();
                 Answer::Scored(CustomerOut {
                     id: c.id,
                     status: "scored",
                     churn_probability: probability,
-                    tier: if unknown[k - 1] {
-                        UNKNOWN_RISK.to_string()
-                    } else {
-                        tier.to_string()
-                    },
+                    tier: Tier::name_of(judged.level).to_string(),
                     missing_inputs: missing[k - 1].iter().map(|&j| features[j].name.clone()).collect(),
                     value,
                     value_at_risk: value * probability,
