@@ -4,11 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use churnguard_config::{Date, Pipeline, Tier};
-use churnguard_eval::{EvalOptions, agreement, calibration_figures, curves, delong, evaluate_at, value_captured};
+use churnguard_eval::{
+    COMPARE_PERCENTS, Compared, Comparison, EvalOptions, FailIfWorse, Paired, agreement, calibration_figures, curves,
+    delong, evaluate_at, value_captured,
+};
 use churnguard_features::{History, Snapshot, customer_values, snapshot, spend};
 use churnguard_infer::{ModelPackage, OnnxModel, OnnxRuntime, snapshot_probabilities};
 use churnguard_package::TestDesign;
-use churnguard_report::{COMPARE_PERCENTS, Compared, Comparison, FailIfWorse, Paired};
 
 use crate::{AppError, Progress, Stage};
 

@@ -4,14 +4,15 @@
 use std::path::Path;
 
 use churnguard_config::{Date, MonitoringConfig, Pipeline};
-use churnguard_eval::{calibration_figures, curves, value_captured};
+use churnguard_eval::{
+    Drift, FeatureDrift, Matured, Monitoring, PopulationShape, ScoreDrift, calibration_figures, curves, value_captured,
+};
 use churnguard_features::{FeatureError, History, Snapshot, SnapshotReport, outcomes, snapshot, spend};
 use churnguard_infer::{
     KeptList, ModelPackage, OnnxModel, OnnxRuntime, ScoreError, kept_lists, lists_dir, row_ids_source,
     snapshot_probabilities,
 };
 use churnguard_package::Manifest;
-use churnguard_report::{Drift, FeatureDrift, Matured, Monitoring, PopulationShape, ScoreDrift};
 
 use crate::{AppError, Progress, Stage};
 

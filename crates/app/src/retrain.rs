@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use churnguard_config::{Date, Label, MS_PER_DAY, Pipeline};
+use churnguard_eval::{Comparison, FailIfWorse, Metric};
 use churnguard_features::{History, load_with_progress};
 use churnguard_infer::OnnxRuntime;
 use churnguard_package::{Decision, DecisionGate, LATEST, Latest, append_decision, latest_version, now_utc, promote};
-use churnguard_report::{Comparison, FailIfWorse, Metric};
 
 use crate::{AppError, CompareRequest, Progress, Stage, TrainRequest, Trained, compare};
 

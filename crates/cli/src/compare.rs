@@ -6,10 +6,9 @@ use std::time::Instant;
 
 use churnguard_app::{CompareRequest, compare};
 use churnguard_config::Date;
+use churnguard_eval::{Comparison, FailIfWorse};
 use churnguard_infer::OnnxRuntime;
-use churnguard_report::{
-    Comparison, FailIfWorse, comparison_report, figure_table, gate_table, migration_table, p_value, paired_table,
-};
+use churnguard_report::{comparison_report, figure_table, gate_table, migration_table, p_value, paired_table};
 
 use crate::progress::Bars;
 

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use churnguard_app::{MonitorRequest, monitor};
 use churnguard_config::Date;
+use churnguard_eval::{Drift, Monitoring};
 use churnguard_infer::OnnxRuntime;
-use churnguard_report::{Drift, Monitoring, feature_table, matured_table, monitoring_report, population_table};
+use churnguard_report::{feature_table, matured_table, monitoring_report, population_table};
 
 use crate::progress::Bars;
 

@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub use churnguard_eval::{CalibrationMethod, ThresholdStrategy};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::raw::{RawEvaluation, RawModel, RawOutput, RawSplit, RawTierRule, RawTiers, RawTuning};
 use crate::{Checker, ConfigError, normalize};
@@ -675,5 +674,45 @@ impl Checker<'_> {
             }
         };
         Ok(OutputConfig { models_dir })
+    }
+}
+
+/// How the decision threshold is chosen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdStrategy {
+    /// The threshold with the highest F1.
+    MaxF1,
+    /// Flag about this percentage of customers, those with the highest probability.
+    TopPercent(f64),
+    /// The threshold of least expected cost.
+    MinCost {
+        /// Cost of a churner not flagged.
+        missed_churner: f64,
+        /// Cost of an offer to a customer who would have stayed.
+        needless_offer: f64,
+    },
+}
+
+/// How a model's probabilities are calibrated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalibrationMethod {
+    /// Platt's logistic map on the log-odds: two parameters, exact inside the ONNX graph.
+    #[default]
+    Platt,
+    /// Isotonic regression: a monotone step map, applied after ONNX Runtime.
+    Isotonic,
+    /// LightGBM's own probabilities.
+    None,
+}
+
+impl std::fmt::Display for CalibrationMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CalibrationMethod::Platt => "platt",
+            CalibrationMethod::Isotonic => "isotonic",
+            CalibrationMethod::None => "none",
+        })
     }
 }

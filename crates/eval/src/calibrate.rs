@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use churnguard_config::CalibrationMethod;
+
 use crate::EvalError;
 use crate::metrics::{brier, check_probabilities};
 
@@ -12,29 +14,6 @@ const PLATT_STEPS: usize = 100;
 /// Log-odds kept finite for probabilities of exactly 0 or 1 (a double probability below 1
 /// holds at most about 36.7).
 pub const MAX_LOG_ODDS: f64 = 36.0;
-
-/// How a model's probabilities are calibrated.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CalibrationMethod {
-    /// Platt's logistic map on the log-odds: two parameters, exact inside the ONNX graph.
-    #[default]
-    Platt,
-    /// Isotonic regression: a monotone step map, applied after ONNX Runtime.
-    Isotonic,
-    /// LightGBM's own probabilities.
-    None,
-}
-
-impl std::fmt::Display for CalibrationMethod {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            CalibrationMethod::Platt => "platt",
-            CalibrationMethod::Isotonic => "isotonic",
-            CalibrationMethod::None => "none",
-        })
-    }
-}
 
 /// Platt scaling: `p' = sigmoid(a * logit(p) + b)`; exact as two ONNX nodes before the sigmoid.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,9 +6,11 @@
 //! Definitions follow scikit-learn's, and the tests check them against its figures.
 
 mod calibrate;
+mod comparison;
 mod curves;
 mod histogram;
 mod metrics;
+mod monitoring;
 mod paired;
 mod rng;
 mod threshold;
@@ -18,12 +20,14 @@ use serde::{Deserialize, Serialize};
 pub use calibrate::{
     CalibrationFigures, CalibrationMethod, Decile, Isotonic, MAX_LOG_ODDS, Platt, calibration_figures, logit,
 };
+pub use comparison::{COMPARE_PERCENTS, Compared, Comparison, FailIfWorse, Gate, Metric, Paired};
 pub use curves::{BAND_POINTS, Band, CURVE_POINTS, Curves, Points, curves};
 pub use histogram::Histogram;
 pub use metrics::{
     CalibrationBin, Confusion, Interval, Lift, average_precision, bootstrap_auc, bootstrap_value_captured, brier,
     calibration, confusion, lift_at, log_loss, roc_auc, value_captured,
 };
+pub use monitoring::{Drift, FeatureDrift, Matured, Monitoring, PopulationShape, ScoreDrift};
 pub use paired::{Agreement, PairedAuc, agreement, delong, two_sided_p};
 pub use rng::{SplitMix64, mix};
 pub use threshold::{ThresholdStrategy, choose_threshold};

@@ -1,26 +1,9 @@
 //! Choosing the probability at which customers are flagged.
 
-use serde::{Deserialize, Serialize};
+pub use churnguard_config::ThresholdStrategy;
 
 use crate::EvalError;
 use crate::metrics::{Ranking, check_probabilities, top_count};
-
-/// How the decision threshold is chosen.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ThresholdStrategy {
-    /// The threshold with the highest F1.
-    MaxF1,
-    /// Flag about this percentage of customers, those with the highest probability.
-    TopPercent(f64),
-    /// The threshold of least expected cost.
-    MinCost {
-        /// Cost of a churner not flagged.
-        missed_churner: f64,
-        /// Cost of an offer to a customer who would have stayed.
-        needless_offer: f64,
-    },
-}
 
 /// The threshold (customers at or above it are flagged) chosen by `strategy` on these customers.
 /// Candidates are the distinct probabilities; on a tie the higher threshold wins. `MinCost` may

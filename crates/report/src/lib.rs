@@ -9,13 +9,7 @@ mod html;
 mod monitor;
 mod package;
 
-pub use compare::{
-    COMPARE_PERCENTS, Compared, Comparison, FailIfWorse, Gate, Metric, Paired, comparison_report, figure_table,
-    gate_table, migration_table, paired_table,
-};
+pub use compare::{comparison_report, figure_table, gate_table, migration_table, paired_table};
 pub use html::{Table, p_value};
-pub use monitor::{
-    Drift, FeatureDrift, Matured, Monitoring, PopulationShape, ScoreDrift, feature_table, matured_table,
-    monitoring_report, population_table,
-};
+pub use monitor::{feature_table, matured_table, monitoring_report, population_table};
 pub use package::package_report;
