@@ -8,6 +8,7 @@ mod cli;
 mod compare;
 mod distributed;
 mod export;
+mod fixtures;
 mod monitor;
 mod openapi;
 mod partition;

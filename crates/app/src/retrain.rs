@@ -47,7 +47,7 @@ pub fn retrain(req: &RetrainRequest<'_>, observe: &mut dyn FnMut(Progress)) -> R
         return Err(AppError::NoOutOfTimeTest { file: p.file.clone() });
     };
     let dir = req.models_dir.join(&p.name);
-    let champion = latest_version(&dir).map(|n| dir.join(format!("v{n}")));
+    let champion = latest_version(&dir).map(|n| dir.join(churnguard_package::version_name(n)));
     // Refuse a champion that does not open (tampered, another pipeline) before the long work.
     if champion.is_some() {
         crate::compare::open(p, &dir.join(LATEST))?;
@@ -145,7 +145,7 @@ fn gates(p: &Pipeline) -> FailIfWorse {
 }
 
 fn version_number(version: &str) -> u32 {
-    version.trim_start_matches('v').parse().unwrap_or(0)
+    churnguard_package::version_number(version).unwrap_or(0)
 }
 
 fn first_model(challenger: &str) -> Decision {

@@ -83,8 +83,8 @@ mod tests {
     fn decision(n: u32) -> Decision {
         Decision {
             decided_at: "2026-12-02T00:00:00Z".into(),
-            champion: Some(format!("v{n}")),
-            challenger: format!("v{}", n + 1),
+            champion: Some(crate::version_name(n)),
+            challenger: crate::version_name(n + 1),
             promoted: n.is_multiple_of(2),
             reason: "a \"quoted\"\nreason".into(),
             cutoff: Some("1998-04-01".into()),

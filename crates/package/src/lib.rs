@@ -43,6 +43,20 @@ pub const LISTS: &str = "lists";
 pub const MODEL_FILES: [&str; 2] = [MODEL_ONNX, MODEL_TEXT];
 /// Layout version of the manifest this churnguard writes and the newest it reads.
 pub const FORMAT: u32 = 2;
+
+/// The name of a pipeline's package version `n`: `v<n>`, its folder's name.
+pub fn version_name(n: u32) -> String {
+    format!("v{n}")
+}
+
+/// The number of a version name (`v3`: 3); `None` for any other name.
+pub fn version_number(name: &str) -> Option<u32> {
+    let digits = name.strip_prefix('v')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
 /// Largest |ONNX Runtime - LightGBM| probability an exported model may have.
 pub const PARITY_LIMIT: f64 = 1e-6;
 
@@ -181,5 +195,20 @@ fn io_error<'a>(action: &'static str, path: &'a std::path::Path) -> impl FnOnce(
         action,
         path: path.to_path_buf(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    #[test]
+    fn version_names_and_numbers_are_one_rule() {
+        assert_eq!(version_name(3), "v3");
+        assert_eq!(version_number("v3"), Some(3));
+        assert_eq!(version_number(&version_name(u32::MAX)), Some(u32::MAX));
+        for bad in ["3", "v", "vv3", "v-1", "v+1", "v3a", "latest", "V3", "v99999999999"] {
+            assert_eq!(version_number(bad), None, "{bad}");
+        }
     }
 }

@@ -29,7 +29,7 @@ pub fn versions(pipeline_dir: &Path) -> Vec<u32> {
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_prefix('v')?.parse().ok())
+        .filter_map(|e| crate::version_number(e.file_name().to_str()?))
         .collect();
     out.sort_unstable();
     out
@@ -71,7 +71,7 @@ pub fn write(
         let Some(n) = versions(&dir).last().copied().unwrap_or(0).checked_add(1) else {
             return Err(PackageError::VersionsExhausted { dir });
         };
-        let version = format!("v{n}");
+        let version = crate::version_name(n);
         let manifest = manifest(&version, &hashes);
         let json = serde_json::to_vec_pretty(&manifest).map_err(PackageError::Serialize)?;
         write_synced(&staging.0.join(MANIFEST), &json)?;
@@ -120,7 +120,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), PackageError> {
 /// The version number `latest` in a pipeline's folder points at, when it points at one.
 pub fn latest_version(pipeline_dir: &Path) -> Option<u32> {
     let target = std::fs::read_link(pipeline_dir.join(LATEST)).ok()?;
-    target.to_str()?.strip_prefix('v')?.parse().ok()
+    crate::version_number(target.to_str()?)
 }
 
 /// Points `latest` at version `n` of the pipeline folder `dir` (a challenger that won), unless
@@ -151,9 +151,9 @@ fn link_latest(dir: &Path, n: u32) -> Result<(), PackageError> {
     let tmp = dir.join(format!(".latest-{}-{}", std::process::id(), unique()));
     let _ = std::fs::remove_file(&tmp);
     #[cfg(unix)]
-    std::os::unix::fs::symlink(format!("v{n}"), &tmp).map_err(io_error("cannot write", &tmp))?;
+    std::os::unix::fs::symlink(crate::version_name(n), &tmp).map_err(io_error("cannot write", &tmp))?;
     #[cfg(not(unix))]
-    std::fs::write(&tmp, format!("v{n}")).map_err(io_error("cannot write", &tmp))?;
+    std::fs::write(&tmp, crate::version_name(n)).map_err(io_error("cannot write", &tmp))?;
     std::fs::rename(&tmp, &link).map_err(io_error("cannot write", &link))
 }
 
