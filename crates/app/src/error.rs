@@ -86,6 +86,18 @@ pub enum AppError {
         /// The model's features.
         features: Vec<String>,
     },
+    /// A file could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The synthetic data set was refused or could not be written.
+    #[error(transparent)]
+    Synth(#[from] churnguard_synth::SynthError),
     /// The list's folder cannot be created.
     #[error("cannot create the output folder {}", path.display())]
     OutputFolder {
@@ -301,6 +313,7 @@ impl AppError {
             | AppError::NoSuchPartition { .. }
             | AppError::Merge(churnguard_infer::MergeError::Mismatch { .. })
             | AppError::Unlabelled { .. } => true,
+            AppError::Synth(churnguard_synth::SynthError::Invalid(_)) => true,
             AppError::Package(e) => e.is_usage(),
             AppError::Open(e) => e.is_usage(),
             AppError::Score(churnguard_infer::ScoreError::Package(e)) => e.is_usage(),

@@ -2,6 +2,8 @@
 //! pipeline and report progress through [`Progress`]. The CLI adds arguments, progress bars and
 //! printing; a service or a scheduler calls the same functions.
 //!
+//! - [`validate`], [`load`], [`partition`], [`synth`]: a pipeline's tables checked, read or
+//!   split by customer; a synthetic data set;
 //! - [`feature_table`]: a pipeline's point-in-time features at cutoffs, as Parquet;
 //! - [`train_package`]: load, train, evaluate, export with the parity check, write the package;
 //! - [`risk_list`] (with [`open_scorer`]): the early-warning list from a verified package, whole
@@ -14,6 +16,7 @@
 
 mod clock;
 mod compare;
+mod data;
 mod distributed;
 mod error;
 mod export;
@@ -27,6 +30,7 @@ mod train;
 
 pub use churnguard_infer::{lists_dir, win_back_path};
 pub use compare::{CompareRequest, compare};
+pub use data::{load, onnx_runtime, open_package, partition, synth, validate, write_whole};
 pub use distributed::{DistributedOutcome, DistributedRequest, share_of, train_distributed};
 pub use error::AppError;
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};

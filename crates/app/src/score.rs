@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use churnguard_config::{Date, Pipeline};
 use churnguard_features::{FeatureError, FeatureSpec, History};
 use churnguard_infer::{
-    KeptStamp, ListFormat, ListSummary, ModelPackage, OnnxModel, OnnxRuntime, RiskList, ScoreError, keep_list, score,
-    win_back_path, write_list, write_win_back,
+    KeptStamp, ListFormat, ListSummary, ModelPackage, OnnxModel, RiskList, ScoreError, keep_list, score, win_back_path,
+    write_list, write_win_back,
 };
 
 use crate::{AppError, Progress, Stage};
@@ -151,8 +151,8 @@ pub struct Scorer {
 /// at most [`churnguard_infer::DEFAULT_MAX_SESSIONS`]), from the library at `ort_lib` (default:
 /// `ORT_DYLIB_PATH`, then `.tools/lib`).
 pub fn open_scorer(dir: &Path, ort_lib: Option<&Path>, threads: usize) -> Result<Scorer, AppError> {
-    let package = ModelPackage::open(dir)?;
-    let runtime = OnnxRuntime::load(ort_lib)?;
+    let package = crate::open_package(dir)?;
+    let runtime = crate::onnx_runtime(ort_lib)?;
     let model = OnnxModel::load(runtime, package.onnx(), threads)?;
     Ok(Scorer {
         package,

@@ -7,7 +7,6 @@ use std::time::Instant;
 use churnguard_app::{CompareRequest, compare};
 use churnguard_config::Date;
 use churnguard_eval::{Comparison, FailIfWorse};
-use churnguard_infer::OnnxRuntime;
 use churnguard_report::{comparison_report, figure_table, gate_table, migration_table, p_value, paired_table};
 
 use crate::progress::Bars;
@@ -50,7 +49,7 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let pipeline = crate::load_pipeline(&args.pipeline)?;
-    let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
+    let runtime = churnguard_app::onnx_runtime(args.ort_lib.as_deref())?;
     let mut bars = Bars::default();
     let history = bars.load(&pipeline)?;
     let request = CompareRequest {

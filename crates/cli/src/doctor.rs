@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use churnguard_infer::OnnxRuntime;
-
 /// Arguments of `churnguard doctor`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,7 +13,7 @@ pub struct Args {
 
 /// Loads ONNX Runtime and prints what was found.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let rt = OnnxRuntime::load(args.ort_lib.as_deref())?;
+    let rt = churnguard_app::onnx_runtime(args.ort_lib.as_deref())?;
     println!("ONNX Runtime {} loaded from {}", rt.version, rt.path.display());
     println!("  {}", rt.build_info);
     // The binary restarts itself with the passive policy unless the user chose one.

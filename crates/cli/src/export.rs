@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use churnguard_app::export_checked;
-use churnguard_infer::OnnxRuntime;
 use churnguard_model::{ExportOptions, InputType, Objective};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,7 +55,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let runtime = match args.no_check {
         true => None,
-        false => Some(OnnxRuntime::load(args.ort_lib.as_deref())?),
+        false => Some(churnguard_app::onnx_runtime(args.ort_lib.as_deref())?),
     };
     let exported = export_checked(&text, &options, runtime).map_err(|e| match e {
         e @ churnguard_app::AppError::Model(_) => {
@@ -85,7 +84,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             c.load_time.as_secs_f64()
         );
     }
-    write_atomically(&args.out, &exported.bytes)?;
+    churnguard_app::write_whole(&args.out, &exported.bytes)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -98,13 +97,4 @@ fn describe(o: &Objective) -> String {
         Objective::CrossEntropy => "cross-entropy".into(),
         Objective::Identity { name } | Objective::Exponential { name } => name.clone(),
     }
-}
-
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let context = || format!("cannot write {}", path.display());
-    let (staged, mut file) = churnguard_ingest::StagedFile::create(path).with_context(context)?;
-    file.write_all(bytes).with_context(context)?;
-    staged.commit().with_context(context)?;
-    Ok(())
 }

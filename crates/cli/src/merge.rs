@@ -4,9 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use churnguard_app::AppError;
-use churnguard_infer::ModelPackage;
-
 /// Arguments of `churnguard merge`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,7 +38,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.capacity.is_some() {
         pipeline.scoring.capacity = args.capacity;
     }
-    let package = ModelPackage::open(&args.model).map_err(AppError::from)?;
+    let package = churnguard_app::open_package(&args.model)?;
     churnguard_app::prepare_output(&args.out, &package.package.dir)?;
     let started = Instant::now();
     let merged = churnguard_app::merge_partition_lists(&pipeline, &package, &args.lists, &args.out, format, args.top)?;

@@ -8,7 +8,6 @@ use std::time::Instant;
 use churnguard_app::{MonitorRequest, monitor};
 use churnguard_config::Date;
 use churnguard_eval::{Drift, Monitoring};
-use churnguard_infer::OnnxRuntime;
 use churnguard_report::{feature_table, matured_table, monitoring_report, population_table};
 
 use crate::progress::Bars;
@@ -51,7 +50,7 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let pipeline = crate::load_pipeline(&args.pipeline)?;
-    let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
+    let runtime = churnguard_app::onnx_runtime(args.ort_lib.as_deref())?;
     let mut bars = Bars::default();
     let history = bars.load(&pipeline)?;
     let request = MonitorRequest {

@@ -4,9 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use churnguard_ingest::{MAX_PARTS, write_partitions};
+use churnguard_ingest::MAX_PARTS;
 
-use crate::progress::TableBars;
 use crate::render::thousands;
 
 /// Arguments of `churnguard partition`.
@@ -27,8 +26,8 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let pipeline = crate::load_pipeline(&args.pipeline)?;
     let started = Instant::now();
-    let mut bars = TableBars::default();
-    let report = write_partitions(&pipeline, args.parts, &args.out, &mut |p| bars.update(p));
+    let mut bars = crate::progress::Bars::default();
+    let report = churnguard_app::partition(&pipeline, args.parts, &args.out, &mut |p| bars.update(p));
     bars.finish();
     let report = report?;
     println!(

@@ -1,5 +1,6 @@
 //! Progress bars for long work, drawn on stderr only when it is a terminal.
 
+use churnguard_app::AppError;
 use churnguard_config::Role;
 use churnguard_ingest::Progress;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -89,12 +90,8 @@ impl Bars {
     }
 
     /// Loads a pipeline's tables with a bar per table.
-    pub fn load(
-        &mut self,
-        p: &churnguard_config::Pipeline,
-    ) -> Result<churnguard_features::History, churnguard_features::FeatureError> {
-        let history =
-            churnguard_features::load_with_progress(p, None, &mut |r| self.update(churnguard_app::Progress::Read(r)));
+    pub fn load(&mut self, p: &churnguard_config::Pipeline) -> Result<churnguard_features::History, AppError> {
+        let history = churnguard_app::load(p, &mut |r| self.update(r));
         self.finish();
         history
     }

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use churnguard_app::{RetrainRequest, retrain};
-use churnguard_infer::OnnxRuntime;
 use churnguard_report::{figure_table, gate_table, p_value};
 
 use crate::progress::Bars;
@@ -34,7 +33,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let (pipeline, config_text) = churnguard_config::load_with_text(&args.pipeline)?;
     let models = crate::train::models_dir(args.models.as_ref(), &pipeline);
-    let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
+    let runtime = churnguard_app::onnx_runtime(args.ort_lib.as_deref())?;
     let mut bars = Bars::default();
     let done = retrain(
         &RetrainRequest {

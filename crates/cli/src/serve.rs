@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use churnguard_infer::OnnxRuntime;
 use churnguard_serve::{Limits, ServeConfig, TOKEN_VAR};
 
 /// Arguments of `churnguard serve`.
@@ -68,7 +67,7 @@ pub struct Args {
 /// Serves until SIGTERM or SIGINT.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let pipeline = crate::load_pipeline(&args.pipeline)?;
-    let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
+    let runtime = churnguard_app::onnx_runtime(args.ort_lib.as_deref())?;
     let token = std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty());
     let config = ServeConfig {
         listen: args.listen,

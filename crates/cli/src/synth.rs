@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use churnguard_config::Date;
-use churnguard_synth::{SynthConfig, SynthError, generate};
+use churnguard_synth::SynthConfig;
 
 use crate::render::thousands;
 
@@ -40,12 +40,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     cfg.purchase_rate_scale = args.purchase_rate_scale;
     let started = Instant::now();
     let bar = crate::progress::bar("synth", Some(args.customers), "customers");
-    let result = generate(&cfg, &args.out, &mut |done| bar.set_position(done));
+    let summary = churnguard_app::synth(&cfg, &args.out, &mut |done| bar.set_position(done));
     bar.finish_and_clear();
-    let summary = match result {
-        Err(SynthError::Invalid(m)) => return Err(crate::UsageError(m).into()),
-        other => other?,
-    };
+    let summary = summary?;
     println!(
         "{} customers, {} events ({} purchases, {:.1} per customer), {} interactions; {} churn inside {} to {} ({:.1} s)",
         thousands(summary.customers),

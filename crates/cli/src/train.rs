@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use churnguard_app::{AppError, ListRequest, TrainRequest, Trained, list_path, train_package};
+use churnguard_app::{AppError, ListRequest, Scorer, TrainRequest, Trained, list_path, train_package};
 use churnguard_config::Pipeline;
 use churnguard_eval::{Evaluation, Interval};
-use churnguard_infer::{ListFormat, ModelPackage, OnnxModel, OnnxRuntime};
+use churnguard_infer::ListFormat;
 use churnguard_train::Training;
 
 use crate::progress::Bars;
@@ -48,7 +48,7 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let (pipeline, config_text) = churnguard_config::load_with_text(&args.pipeline)?;
     let models = models_dir(args.models.as_ref(), &pipeline);
-    let runtime = OnnxRuntime::load(args.ort_lib.as_deref())?;
+    let runtime = churnguard_app::onnx_runtime(args.ort_lib.as_deref())?;
     let request = TrainRequest {
         pipeline: &pipeline,
         config_text: &config_text,
@@ -71,7 +71,7 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
     let trained = trained?;
     print!("{}", summary(&pipeline, &trained, started.elapsed()));
     if score {
-        score_new_package(&pipeline, &models, &trained, runtime, &mut bars)?;
+        score_new_package(&pipeline, &models, &trained, args.ort_lib.as_deref(), &mut bars)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -82,12 +82,11 @@ fn score_new_package(
     pipeline: &Pipeline,
     models: &Path,
     trained: &Trained,
-    runtime: &OnnxRuntime,
+    ort_lib: Option<&Path>,
     bars: &mut Bars,
 ) -> anyhow::Result<()> {
     let t = Instant::now();
-    let package = ModelPackage::open(&trained.written.dir)?;
-    let mut model = OnnxModel::load(runtime, package.onnx(), 0)?;
+    let Scorer { package, mut model, .. } = churnguard_app::open_scorer(&trained.written.dir, ort_lib, 0)?;
     // Without a history (trained one partition at a time) the date is the pipeline's.
     let as_of = match &trained.history {
         Some(h) => churnguard_app::default_as_of(pipeline, h)?,

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use churnguard_config::Date;
-use churnguard_ingest::validate;
 
 use crate::render;
 
@@ -28,8 +27,8 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let mut pipeline = crate::load_pipeline(&args.pipeline)?;
     pipeline.data.strict |= args.strict;
-    let mut bars = crate::progress::TableBars::default();
-    let report = validate(&pipeline, args.as_of, &mut |p| bars.update(p));
+    let mut bars = crate::progress::Bars::default();
+    let report = churnguard_app::validate(&pipeline, args.as_of, &mut |p| bars.update(p));
     bars.finish();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

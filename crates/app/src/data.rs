@@ -1,0 +1,66 @@
+//! The data jobs: a pipeline's tables validated, loaded, or split into customer partitions; a
+//! synthetic data set written; ONNX Runtime found; a file written whole or not at all.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use churnguard_config::{Date, Pipeline};
+use churnguard_features::History;
+use churnguard_infer::{ModelPackage, OnnxRuntime};
+use churnguard_ingest::{PartitionReport, StagedFile, ValidationReport};
+use churnguard_synth::{Summary, SynthConfig};
+
+use crate::{AppError, Progress, Stage};
+
+/// Validates every table of a pipeline (with `as_of` instead of `data.as_of` when given).
+pub fn validate(p: &Pipeline, as_of: Option<Date>, observe: &mut dyn FnMut(Progress)) -> ValidationReport {
+    churnguard_ingest::validate(p, as_of, &mut |r| observe(Progress::Read(r)))
+}
+
+/// Reads a pipeline's tables into customer histories.
+pub fn load(p: &Pipeline, observe: &mut dyn FnMut(Progress)) -> Result<History, AppError> {
+    observe(Progress::Stage(Stage::Load));
+    Ok(churnguard_features::load_with_progress(p, None, &mut |r| {
+        observe(Progress::Read(r))
+    })?)
+}
+
+/// Splits every table of a pipeline into `parts` customer partitions under `out`.
+pub fn partition(
+    p: &Pipeline,
+    parts: u32,
+    out: &Path,
+    observe: &mut dyn FnMut(Progress),
+) -> Result<PartitionReport, AppError> {
+    Ok(churnguard_ingest::write_partitions(p, parts, out, &mut |r| {
+        observe(Progress::Read(r))
+    })?)
+}
+
+/// Writes a synthetic data set (and its `pipeline.toml`) into `out`, reporting customers done.
+pub fn synth(cfg: &SynthConfig, out: &Path, progress: &mut dyn FnMut(u64)) -> Result<Summary, AppError> {
+    Ok(churnguard_synth::generate(cfg, out, progress)?)
+}
+
+/// The ONNX Runtime library: `lib`, else `ORT_DYLIB_PATH`, else `.tools/lib`; loaded once per
+/// process.
+pub fn onnx_runtime(lib: Option<&Path>) -> Result<&'static OnnxRuntime, AppError> {
+    Ok(OnnxRuntime::load(lib)?)
+}
+
+/// Writes `bytes` to `path` under a temporary name, renamed when complete: a failure never
+/// leaves a partial file under the final name.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<PathBuf, AppError> {
+    let failed = |source| AppError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (staged, mut file) = StagedFile::create(path).map_err(failed)?;
+    file.write_all(bytes).map_err(failed)?;
+    staged.commit().map_err(failed)
+}
+
+/// Opens a model package, its files checked against their hashes.
+pub fn open_package(dir: &Path) -> Result<ModelPackage, AppError> {
+    Ok(ModelPackage::open(dir)?)
+}
