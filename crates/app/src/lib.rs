@@ -37,8 +37,8 @@ pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
 pub use features::{FeatureTable, FeaturesRequest, feature_table};
 pub use monitor::{MonitorRequest, monitor};
 pub use partitioned::{
-    MergedList, PartitionedRequest, each_partition, merge_partition_lists, partition_keys, partitioned_spec,
-    score_partition, score_partitioned,
+    MergedList, each_partition, merge_partition_lists, partition_keys, partitioned_spec, score_partition,
+    score_partitioned,
 };
 pub use report::redraw_report;
 pub use retrain::{RetrainRequest, Retrained, retrain};

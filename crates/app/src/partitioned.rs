@@ -129,26 +129,10 @@ impl Drop for WorkDir {
     }
 }
 
-/// What scoring every partition needs.
-pub struct PartitionedRequest<'a> {
-    /// The partitioned pipeline.
-    pub pipeline: &'a Pipeline,
-    /// The package.
-    pub package: &'a ModelPackage,
-    /// The scoring date (default `data.as_of`; one is required).
-    pub as_of: Option<Date>,
-    /// The merged list.
-    pub out: &'a Path,
-    /// Its format.
-    pub format: ListFormat,
-    /// Rows of the list in the summary.
-    pub top: usize,
-}
-
 /// Scores every partition of a partitioned pipeline, one after another, and merges their lists
 /// into the list at `out`: the list scoring all customers at once would give.
 pub fn score_partitioned(
-    req: &PartitionedRequest<'_>,
+    req: &crate::ListRequest<'_>,
     model: &mut OnnxModel,
     observe: &mut dyn FnMut(Progress),
 ) -> Result<MergedList, AppError> {

@@ -211,15 +211,7 @@ pub fn risk_list(
     let p = req.pipeline;
     req.package.package.check_pipeline(p)?;
     if history.is_none() && crate::partition_keys(p)?.is_some() {
-        let partitioned = crate::PartitionedRequest {
-            pipeline: p,
-            package: req.package,
-            as_of: req.as_of,
-            out: req.out,
-            format: req.format,
-            top: req.top,
-        };
-        let merged = crate::score_partitioned(&partitioned, model, observe)?;
+        let merged = crate::score_partitioned(req, model, observe)?;
         return Ok(WrittenList {
             summary: merged.summary,
             kept: merged.kept,
