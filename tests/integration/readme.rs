@@ -43,9 +43,7 @@ fn first_difference(example: &[String], output: &[&str]) -> Option<String> {
         let pattern = &example[e];
         if pattern.trim() == "…" {
             // Any lines, up to the one that shows the next pattern (or the end).
-            let Some(next) = example.get(e + 1) else {
-                return None;
-            };
+            let next = example.get(e + 1)?;
             match (o..output.len()).find(|&k| line_matches(next, output[k])) {
                 Some(k) => o = k,
                 None => return Some(format!("README line {next:?} is not in the output")),
