@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use churnguard_config::{Date, Pipeline};
-use churnguard_features::{FeatureError, History, Snapshot, SnapshotReport, load_with_progress, snapshot, spec_for};
+use churnguard_features::{FeatureError, History, Snapshot, SnapshotReport, snapshot, spec_for};
 use churnguard_infer::OutputError;
 use churnguard_ingest::ParquetOut;
 use parquet::basic::Compression;
@@ -86,8 +86,7 @@ pub fn feature_table(req: &FeaturesRequest<'_>, observe: &mut dyn FnMut(Progress
         });
     }
     let clock = Instant::now();
-    observe(Progress::Stage(Stage::Load));
-    let history = load_with_progress(p, None, &mut |r| observe(Progress::Read(r)))?;
+    let history = crate::load(p, observe)?;
     let load = clock.elapsed().as_secs_f64();
     observe(Progress::Stage(Stage::Features));
     let spec = spec_for(p, &history);

@@ -186,6 +186,18 @@ pub struct WrittenList {
     pub kept: Kept,
     /// Seconds per stage, for a list scored in one piece.
     pub times: Option<ListTimes>,
+    /// The scored list and the history read for it, held so that a process about to end can
+    /// [`WrittenList::forget`] them instead of freeing them.
+    held: Option<(RiskList, Option<History>)>,
+}
+
+impl WrittenList {
+    /// Lets go of the list and its history without freeing them: for a process that ends next,
+    /// handing a million customers' rows back one allocation at a time would only delay the exit.
+    /// A caller that goes on working drops the `WrittenList` instead.
+    pub fn forget(self) {
+        std::mem::forget(self.held);
+    }
 }
 
 /// Where a list scored in one piece spent its time, in seconds.
@@ -216,23 +228,20 @@ pub fn risk_list(
             summary: merged.summary,
             kept: merged.kept,
             times: None,
+            held: None,
         });
     }
     let clock = std::time::Instant::now();
-    let loaded;
-    let history = match history {
+    let mut loaded = None;
+    let history: &History = match history {
         Some(h) => h,
-        None => {
-            observe(Progress::Stage(Stage::Load));
-            loaded = churnguard_features::load_with_progress(p, None, &mut |r| observe(Progress::Read(r)))?;
-            &loaded
-        }
+        None => loaded.insert(crate::load(p, observe)?),
     };
     let load = clock.elapsed().as_secs_f64();
     let list = score_list(p, history, req.package, model, req.as_of, observe)?;
     let clock = std::time::Instant::now();
     let kept = write_lists(p, &list, req.package, req.out, req.format)?;
-    let written = WrittenList {
+    Ok(WrittenList {
         summary: list.summary(req.top),
         kept,
         times: Some(ListTimes {
@@ -240,9 +249,6 @@ pub fn risk_list(
             stages: list.times,
             write: clock.elapsed().as_secs_f64(),
         }),
-    };
-    // The process usually ends next: handing a million rows back one allocation at a time
-    // would only delay it.
-    std::mem::forget(list);
-    Ok(written)
+        held: Some((list, loaded)),
+    })
 }

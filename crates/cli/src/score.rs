@@ -131,6 +131,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         ),
         None => println!("  time: package {open:.2} s{peak}"),
     }
+    // The process ends next.
+    written.forget();
     Ok(ExitCode::SUCCESS)
 }
 
