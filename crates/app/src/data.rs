@@ -64,3 +64,9 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<PathBuf, AppError> {
 pub fn open_package(dir: &Path) -> Result<ModelPackage, AppError> {
     Ok(ModelPackage::open(dir)?)
 }
+
+/// What the Parquet reader said when it panicked inside a guarded read of damaged data (`None`
+/// for any other panic), so a face can print one line instead of a backtrace.
+pub fn reader_panic(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    churnguard_ingest::in_guarded_parquet_call().then(|| churnguard_ingest::panic_message(payload))
+}

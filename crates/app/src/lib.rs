@@ -30,7 +30,7 @@ mod train;
 
 pub use churnguard_infer::{lists_dir, win_back_path};
 pub use compare::{CompareRequest, compare};
-pub use data::{load, onnx_runtime, open_package, partition, synth, validate, write_whole};
+pub use data::{load, onnx_runtime, open_package, partition, reader_panic, synth, validate, write_whole};
 pub use distributed::{DistributedOutcome, DistributedRequest, share_of, train_distributed};
 pub use error::AppError;
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
@@ -47,6 +47,20 @@ pub use score::{
     prepare_output, risk_list, score_list, write_lists,
 };
 pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, parity, train_package};
+
+// The types the jobs take and return, named here from the crates that compute them, so a face
+// (the CLI, the Python package) depends on the application layer and the config alone.
+pub use churnguard_cluster::OnLost;
+pub use churnguard_eval::{
+    CalibrationFigures, CalibrationMethod, Comparison, Drift, Evaluation, FailIfWorse, Interval, Monitoring,
+};
+pub use churnguard_features::{History, SnapshotReport};
+pub use churnguard_infer::{ListFormat, ListSummary, ModelPackage, UNKNOWN_RISK};
+pub use churnguard_ingest::{MAX_PARTS, Progress as ReadProgress, TableReport, ValidationReport};
+pub use churnguard_model::{ExportOptions, InputType, Objective};
+pub use churnguard_package::{Latest, REPORT};
+pub use churnguard_synth::SynthConfig;
+pub use churnguard_train::Training;
 
 /// A stage of a job, in the order a run passes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

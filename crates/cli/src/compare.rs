@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use churnguard_app::{CompareRequest, compare};
+use churnguard_app::{Comparison, FailIfWorse};
 use churnguard_config::Date;
-use churnguard_eval::{Comparison, FailIfWorse};
 use churnguard_report::{comparison_report, figure_table, gate_table, migration_table, p_value, paired_table};
 
 use crate::progress::Bars;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use churnguard_app::export_checked;
-use churnguard_model::{ExportOptions, InputType, Objective};
+use churnguard_app::{ExportOptions, InputType, Objective};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use churnguard_app::FeaturesRequest;
+use churnguard_app::SnapshotReport;
 use churnguard_config::Date;
-use churnguard_features::SnapshotReport;
 
 use crate::render::thousands;
 

@@ -144,8 +144,7 @@ fn quiet_on_closed_pipe(command: &Command) {
 fn brief_parquet_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if churnguard_ingest::in_guarded_parquet_call() {
-            let why = churnguard_ingest::panic_message(info.payload());
+        if let Some(why) = churnguard_app::reader_panic(info.payload()) {
             eprintln!("note: the Parquet reader stopped on damaged data ({why})");
         } else {
             default(info);

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use churnguard_app::{Drift, Monitoring};
 use churnguard_app::{MonitorRequest, monitor};
 use churnguard_config::Date;
-use churnguard_eval::{Drift, Monitoring};
 use churnguard_report::{feature_table, matured_table, monitoring_report, population_table};
 
 use crate::progress::Bars;

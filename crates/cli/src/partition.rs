@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use churnguard_ingest::MAX_PARTS;
+use churnguard_app::MAX_PARTS;
 
 use crate::render::thousands;
 

@@ -1,8 +1,8 @@
 //! Progress bars for long work, drawn on stderr only when it is a terminal.
 
 use churnguard_app::AppError;
+use churnguard_app::ReadProgress as Progress;
 use churnguard_config::Role;
-use churnguard_ingest::Progress;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// A bar counting `unit` up to `total` (a spinner when the total is unknown).
@@ -90,7 +90,7 @@ impl Bars {
     }
 
     /// Loads a pipeline's tables with a bar per table.
-    pub fn load(&mut self, p: &churnguard_config::Pipeline) -> Result<churnguard_features::History, AppError> {
+    pub fn load(&mut self, p: &churnguard_config::Pipeline) -> Result<churnguard_app::History, AppError> {
         let history = churnguard_app::load(p, &mut |r| self.update(r));
         self.finish();
         history

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use churnguard_ingest::{TableReport, ValidationReport};
+use churnguard_app::{TableReport, ValidationReport};
 
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: u64) -> String {

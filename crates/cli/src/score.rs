@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use churnguard_app::{AppError, ListRequest, ListTimes, Scorer};
+use churnguard_app::{ListFormat, ListSummary, ModelPackage, UNKNOWN_RISK};
 use churnguard_config::{Capacity, Date, Pipeline, Tier, ValueSegment};
-use churnguard_infer::{ListFormat, ListSummary, ModelPackage, UNKNOWN_RISK};
 
 use crate::progress::Bars;
 use crate::render::thousands;

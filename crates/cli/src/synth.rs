@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use churnguard_app::SynthConfig;
 use churnguard_config::Date;
-use churnguard_synth::SynthConfig;
 
 use crate::render::thousands;
 

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use churnguard_app::ListFormat;
+use churnguard_app::Training;
 use churnguard_app::{AppError, ListRequest, Scorer, TrainRequest, Trained, list_path, train_package};
+use churnguard_app::{Evaluation, Interval};
 use churnguard_config::Pipeline;
-use churnguard_eval::{Evaluation, Interval};
-use churnguard_infer::ListFormat;
-use churnguard_train::Training;
 
 use crate::progress::Bars;
 use crate::render::thousands;
@@ -54,7 +54,7 @@ pub fn run(args: &Args, score: bool) -> anyhow::Result<ExitCode> {
         config_text: &config_text,
         models_dir: &models,
         runtime,
-        latest: churnguard_package::Latest::Move,
+        latest: churnguard_app::Latest::Move,
     };
     if pipeline.distributed.is_some() || args.rank.is_some() {
         if score {
@@ -131,7 +131,7 @@ fn run_distributed(args: &Args, request: &TrainRequest<'_>, started: Instant) ->
         })?;
     let size = p.distributed.as_ref().map_or(0, |d| d.machines.len());
     // A peer lost while LightGBM's network waits would block this process: end it here.
-    let on_lost: churnguard_cluster::OnLost = std::sync::Arc::new(move |e| {
+    let on_lost: churnguard_app::OnLost = std::sync::Arc::new(move |e| {
         eprintln!("error: distributed training stopped: {e}; no package is written");
         std::process::exit(1);
     });
@@ -240,7 +240,7 @@ fn data_lines(s: &mut String, p: &Pipeline, t: &Training) {
 /// Tuning and the fitted model.
 fn model_lines(s: &mut String, p: &Pipeline, t: &Training) {
     if let Some(trials) = &t.trials
-        && let Some(best) = churnguard_train::best(trials)
+        && let Some(best) = t.best_trial()
     {
         let params: Vec<String> = best.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         row(
@@ -364,16 +364,16 @@ fn figure_lines(s: &mut String, p: &Pipeline, t: &Training) {
 /// Calibration before and after, on the test.
 fn calibration_lines(s: &mut String, t: &Training) {
     let c = &t.calibration;
-    let figures = |f: &churnguard_eval::CalibrationFigures| {
+    let figures = |f: &churnguard_app::CalibrationFigures| {
         format!(
             "ECE {:.4}, Brier {:.4}, mean {:.3} (observed {:.3})",
             f.ece, f.brier, f.mean_predicted, f.observed_rate
         )
     };
     let method = match c.method {
-        churnguard_eval::CalibrationMethod::Platt => "Platt (inside model.onnx)",
-        churnguard_eval::CalibrationMethod::Isotonic => "isotonic (applied after ONNX Runtime)",
-        churnguard_eval::CalibrationMethod::None => "none",
+        churnguard_app::CalibrationMethod::Platt => "Platt (inside model.onnx)",
+        churnguard_app::CalibrationMethod::Isotonic => "isotonic (applied after ONNX Runtime)",
+        churnguard_app::CalibrationMethod::None => "none",
     };
     row(
         s,
@@ -420,7 +420,7 @@ fn package_lines(s: &mut String, trained: &Trained, total: Duration) {
         "report",
         format!(
             "{} (open it in a browser)",
-            trained.written.dir.join(churnguard_package::REPORT).display()
+            trained.written.dir.join(churnguard_app::REPORT).display()
         ),
     );
     let times = &trained.times;

@@ -120,6 +120,13 @@ pub struct Training {
     pub data: DataSummary,
 }
 
+impl Training {
+    /// The tuning trial the model was fitted with, when the config asked for tuning.
+    pub fn best_trial(&self) -> Option<&Trial> {
+        self.trials.as_deref().and_then(best)
+    }
+}
+
 /// Top shares of the list (percent) whose captured spend the summary reports.
 pub const CAPTURE_PERCENTS: [f64; 3] = [10.0, 20.0, 30.0];
 /// Days of spend counted in the value captured (the year before the test cutoff).
