@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/debug/churnguard
 
-.PHONY: setup build demo test bench fuzz fuzz-stable lint fmt clean-models
+.PHONY: setup build demo test wheel bench fuzz fuzz-stable lint fmt clean-models
 
 setup:
 	@./scripts/setup.sh
@@ -16,9 +16,14 @@ demo: build
 	$(BIN) validate pipelines/cdnow.toml
 	$(BIN) run pipelines/cdnow.toml
 
-## Every test of the workspace.
+## Every test of the workspace, then the Python package's (its wheel in a fresh environment).
 test: setup
 	$(CARGO) test --workspace --all-targets
+	./scripts/python-tests.sh
+
+## The Python wheel (optimised, abi3: one wheel for CPython 3.11 and later) in target/wheels.
+wheel: setup
+	.tools/venv/bin/maturin build --profile wheel --manifest-path crates/python/Cargo.toml --out target/wheels
 
 ## Speed figures against the Python reference, measured side by side.
 bench: setup

@@ -6,6 +6,8 @@
 #   - chromium (Debian package; the tests open every report.html in it, headless),
 #   - CMake >= 3.28 (LightGBM 4.7 needs it; Debian 12 ships 3.25) from PyPI,
 #   - the ONNX Runtime shared library, taken from the PyPI `onnxruntime` wheel,
+#   - maturin (PyPI), which builds the Python wheel, and a wheelhouse (.tools/wheels) of what
+#     the Python tests install into a fresh virtual environment beside the wheel,
 # into .tools/ (git-ignored). .cargo/config.toml points cargo at them, so plain
 # `cargo build` / `cargo test` work afterwards. `--bench` also installs the Python
 # reference stack used by `make bench`.
@@ -19,6 +21,11 @@ CMAKE_VERSION="3.31.10"
 ORT_VERSION="1.32.0"
 # The Python reference stack that `make bench` compares against.
 BENCH_PACKAGES=(pandas==3.1.1 polars==2.1.0 pyarrow==26.0.1 lightgbm==4.7.0 scikit-learn==1.9.1 scipy==1.17.1 onnxmltools==1.16.0 onnx==1.23.2 fastapi==0.165.0 uvicorn==0.54.0)
+
+# The Python package: maturin builds its wheel; the tests install it with these, offline, from
+# .tools/wheels into a fresh virtual environment.
+MATURIN_VERSION="1.16.0"
+PYTEST_PACKAGES=(pytest==9.2.0 pyarrow==26.0.1 pandas==3.1.1 polars==2.1.0 lightgbm==4.7.0 "onnxruntime==$ORT_VERSION")
 
 stamp="$tools/stamp-cmake-$CMAKE_VERSION-ort-$ORT_VERSION"
 bench=0
@@ -68,6 +75,15 @@ PY
   ln -sf "$lib" "$tools/lib/libonnxruntime.so"
   rm -f "$tools"/stamp-*
   touch "$stamp"
+fi
+
+pstamp="$tools/stamp-python-$(printf '%s' "$MATURIN_VERSION ${PYTEST_PACKAGES[*]}" | sha256sum | cut -c1-12)"
+if [ ! -f "$pstamp" ] || [ ! -x "$venv/bin/maturin" ]; then
+  say "installing maturin $MATURIN_VERSION and the Python tests' wheelhouse"
+  "$venv/bin/pip" install -q --disable-pip-version-check "maturin==$MATURIN_VERSION"
+  "$venv/bin/pip" download -q --disable-pip-version-check -d "$tools/wheels" "${PYTEST_PACKAGES[@]}"
+  rm -f "$tools"/stamp-python-*
+  touch "$pstamp"
 fi
 
 if [ "$bench" -eq 1 ]; then

@@ -320,4 +320,36 @@ impl AppError {
             _ => false,
         }
     }
+
+    /// What the error is about, for a face that raises one kind of exception per kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AppError::Package(_)
+            | AppError::Open(_)
+            | AppError::Parity { .. }
+            | AppError::Score(churnguard_infer::ScoreError::Package(_)) => ErrorKind::Package,
+            AppError::Read { .. }
+            | AppError::Ingest(_)
+            | AppError::Features(_)
+            | AppError::CutoffBeforeData(_)
+            | AppError::AsOf { .. }
+            | AppError::NoDate { .. }
+            | AppError::Unlabelled { .. } => ErrorKind::Data,
+            e if e.is_usage() => ErrorKind::Config,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// The kinds of [`AppError`] a face tells apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The pipeline or the request is wrong.
+    Config,
+    /// The tables are missing, damaged or do not fit the pipeline.
+    Data,
+    /// The package is missing, damaged, or of another pipeline.
+    Package,
+    /// Anything else: a failure while doing the job (a disk, ONNX Runtime, LightGBM).
+    Other,
 }

@@ -7,7 +7,8 @@
 //! - [`feature_table`]: a pipeline's point-in-time features at cutoffs, as Parquet;
 //! - [`train_package`]: load, train, evaluate, export with the parity check, write the package;
 //! - [`risk_list`] (with [`open_scorer`]): the early-warning list from a verified package, whole
-//!   or partitioned tables, written with its win-back list and kept copy;
+//!   or partitioned tables, written with its win-back list and kept copy; [`list_table`]: the
+//!   same list in memory, as Arrow batches;
 //! - [`export_checked`]: any LightGBM model text to exact ONNX, checked through ONNX Runtime;
 //! - [`compare`]: packages scored on the same labelled customers, with DeLong's test;
 //! - [`redraw_report`]: a package's `report.html` drawn again from its manifest;
@@ -32,7 +33,7 @@ pub use churnguard_infer::{lists_dir, win_back_path};
 pub use compare::{CompareRequest, compare};
 pub use data::{load, onnx_runtime, open_package, partition, reader_panic, synth, validate, write_whole};
 pub use distributed::{DistributedOutcome, DistributedRequest, share_of, train_distributed};
-pub use error::AppError;
+pub use error::{AppError, ErrorKind};
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
 pub use features::{FeatureTable, FeaturesRequest, feature_table};
 pub use monitor::{MonitorRequest, monitor};
@@ -43,10 +44,10 @@ pub use partitioned::{
 pub use report::redraw_report;
 pub use retrain::{RetrainRequest, Retrained, retrain};
 pub use score::{
-    Kept, ListRequest, ListTimes, Scorer, WrittenList, check_actions, default_as_of, list_path, open_scorer,
-    prepare_output, risk_list, score_list, write_lists,
+    Kept, ListRequest, ListTable, ListTimes, Scorer, WrittenList, check_actions, default_as_of, list_path, list_table,
+    open_scorer, prepare_output, risk_list, score_list, write_lists,
 };
-pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, parity, train_package};
+pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, models_dir, parity, train_package};
 
 // The types the jobs take and return, named here from the crates that compute them, so a face
 // (the CLI, the Python package) depends on the application layer and the config alone.
@@ -55,10 +56,10 @@ pub use churnguard_eval::{
     CalibrationFigures, CalibrationMethod, Comparison, Drift, Evaluation, FailIfWorse, Interval, Monitoring,
 };
 pub use churnguard_features::{History, SnapshotReport};
-pub use churnguard_infer::{ListFormat, ListSummary, ModelPackage, UNKNOWN_RISK};
+pub use churnguard_infer::{ListFormat, ListSummary, ModelPackage, TierTotal, UNKNOWN_RISK};
 pub use churnguard_ingest::{MAX_PARTS, Progress as ReadProgress, TableReport, ValidationReport};
 pub use churnguard_model::{ExportOptions, InputType, Objective};
-pub use churnguard_package::{Latest, REPORT};
+pub use churnguard_package::{Latest, Manifest, REPORT};
 pub use churnguard_synth::SynthConfig;
 pub use churnguard_train::Training;
 

@@ -200,6 +200,38 @@ impl WrittenList {
     }
 }
 
+/// A list scored into memory: its rows as Arrow batches with the columns of the list's files,
+/// and its summary, for a face that hands tables on (the Python package) rather than files.
+pub struct ListTable {
+    /// The summary, with its first `top` rows.
+    pub summary: ListSummary,
+    /// The list's columns.
+    pub schema: arrow::datatypes::SchemaRef,
+    /// Its rows in rank order.
+    pub batches: Vec<arrow::record_batch::RecordBatch>,
+}
+
+/// Scores a pipeline's customers with a package into memory: the list [`risk_list`] writes,
+/// without its files or kept copy (a caller that keeps lists for monitoring writes them).
+pub fn list_table(
+    p: &Pipeline,
+    package: &ModelPackage,
+    model: &mut OnnxModel,
+    as_of: Option<Date>,
+    top: usize,
+    observe: &mut dyn FnMut(Progress),
+) -> Result<ListTable, AppError> {
+    package.package.check_pipeline(p)?;
+    let history = crate::load(p, observe)?;
+    let list = score_list(p, &history, package, model, as_of, observe)?;
+    let (schema, batches) = churnguard_infer::list_batches(&list, package.spec(), p.scoring.batch_rows)?;
+    Ok(ListTable {
+        summary: list.summary(top),
+        schema,
+        batches,
+    })
+}
+
 /// Where a list scored in one piece spent its time, in seconds.
 #[derive(Clone, Copy, Debug)]
 pub struct ListTimes {

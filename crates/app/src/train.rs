@@ -29,6 +29,17 @@ pub struct TrainRequest<'a> {
     pub latest: Latest,
 }
 
+/// Where packages go when neither the caller nor `output.models_dir` says.
+const DEFAULT_MODELS_DIR: &str = "models";
+
+/// The models folder: `asked`, else the pipeline's `output.models_dir`, else `models`.
+pub fn models_dir(asked: Option<&Path>, p: &Pipeline) -> PathBuf {
+    asked
+        .map(Path::to_path_buf)
+        .or_else(|| p.output.models_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODELS_DIR))
+}
+
 /// A trained and packaged model.
 pub struct Trained {
     /// The loaded tables (for scoring the latest snapshot next); `None` when partitioned

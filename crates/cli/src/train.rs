@@ -15,14 +15,9 @@ use churnguard_config::Pipeline;
 use crate::progress::Bars;
 use crate::render::thousands;
 
-/// Where packages go when neither `--models` nor `output.models_dir` says.
-const DEFAULT_MODELS_DIR: &str = "models";
-
 /// The models folder: `--models`, else the pipeline's `output.models_dir`, else `models`.
 pub fn models_dir(flag: Option<&PathBuf>, p: &Pipeline) -> PathBuf {
-    flag.cloned()
-        .or_else(|| p.output.models_dir.clone())
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODELS_DIR))
+    churnguard_app::models_dir(flag.map(PathBuf::as_path), p)
 }
 
 /// Arguments of `churnguard train` and `churnguard run`.

@@ -17,7 +17,7 @@ pub use kept::{
     KeptHeader, KeptList, KeptStamp, keep_list, kept_lists, kept_path, lists_dir, newest_kept_list, row_ids_source,
 };
 pub use merge::{MergeError, MergeRequest, Merged, merge_lists, write_partition_list};
-pub use output::{ListFormat, OutputError, WITHIN_CAPACITY, win_back_path, write_list, write_win_back};
+pub use output::{ListFormat, OutputError, WITHIN_CAPACITY, list_batches, win_back_path, write_list, write_win_back};
 pub use package::{Judgement, ModelPackage, OpenError};
 pub use runtime::{MIN_ORT_VERSION, OnnxRuntime, RuntimeError, find_library};
 pub use score::{

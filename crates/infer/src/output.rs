@@ -38,6 +38,9 @@ pub enum OutputError {
         #[source]
         source: std::io::Error,
     },
+    /// The list's columns could not be built in memory.
+    #[error("cannot build the list's columns")]
+    Build(#[source] arrow::error::ArrowError),
     /// A batch of the list could not be built or encoded.
     #[error("cannot write {}", path.display())]
     Encode {
@@ -47,6 +50,23 @@ pub enum OutputError {
         #[source]
         source: arrow::error::ArrowError,
     },
+}
+
+/// The list as Arrow batches of `chunk` rows in rank order, with the columns its files have:
+/// for a caller that hands the table on rather than writing it.
+pub fn list_batches(
+    list: &RiskList,
+    spec: &FeatureSpec,
+    chunk: usize,
+) -> Result<(SchemaRef, Vec<RecordBatch>), OutputError> {
+    let schema = schema(list.ids.data_type());
+    let (n, chunk) = (list.risks.len(), chunk.max(1));
+    let batches = (0..n)
+        .step_by(chunk)
+        .map(|start| batch(list, spec, start..(start + chunk).min(n), &schema))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(OutputError::Build)?;
+    Ok((schema, batches))
 }
 
 /// Why a batch could not be handed on: building it, or the writer.

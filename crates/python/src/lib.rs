@@ -1,0 +1,23 @@
+//! `churnguard._core`: the application layer's jobs for Python. Each function takes its
+//! arguments, releases the GIL, calls one `churnguard_app` job and hands back objects whose
+//! figures are attributes and whose tables cross to Python through the Arrow C stream interface.
+//! The Python package (`python/churnguard`) adds the helpers and the ONNX Runtime library.
+
+mod errors;
+mod jobs;
+mod table;
+
+use pyo3::prelude::*;
+
+/// The extension module, named `churnguard._core` by the wheel.
+#[pymodule(name = "_core")]
+fn core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    m.add_class::<jobs::Pipeline>()?;
+    m.add_class::<jobs::Package>()?;
+    m.add_class::<table::RiskList>()?;
+    m.add_function(wrap_pyfunction!(jobs::validate, m)?)?;
+    m.add_function(wrap_pyfunction!(jobs::train, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

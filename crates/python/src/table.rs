@@ -1,0 +1,143 @@
+//! The risk list as a Python object: its summary figures as attributes, its rows through the
+//! Arrow PyCapsule interface (`__arrow_c_stream__`), so pyarrow, polars and pandas read the
+//! batches the list was built in without a copy and without pyarrow being required.
+
+use arrow::datatypes::SchemaRef;
+use arrow::ffi::FFI_ArrowSchema;
+use arrow::ffi_stream::FFI_ArrowArrayStream;
+use arrow::record_batch::{RecordBatch, RecordBatchIterator};
+use churnguard_app::{ListSummary, ListTable, TierTotal};
+use churnguard_config::Tier;
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyDict};
+
+/// A scored list: the customers still with us in priority order, with each one's probability,
+/// risk level, value at risk, action and reasons.
+#[pyclass(frozen, module = "churnguard")]
+pub struct RiskList {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    summary: ListSummary,
+}
+
+impl RiskList {
+    /// The list a job scored.
+    pub fn new(t: ListTable) -> RiskList {
+        RiskList {
+            schema: t.schema,
+            batches: t.batches,
+            summary: t.summary,
+        }
+    }
+}
+
+#[pymethods]
+impl RiskList {
+    /// Customers in the list.
+    fn __len__(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// The list's column names, in order.
+    #[getter]
+    fn columns(&self) -> Vec<String> {
+        self.schema.fields().iter().map(|f| f.name().clone()).collect()
+    }
+
+    /// The scoring date (the day before the snapshot's cutoff), `YYYY-MM-DD`.
+    #[getter]
+    fn as_of(&self) -> String {
+        self.summary.cutoff.previous_day().to_string()
+    }
+
+    /// Customers already churned at the scoring date (the win-back list, not in this list).
+    #[getter]
+    fn win_back(&self) -> u64 {
+        self.summary.win_back
+    }
+
+    /// Expected churners in the list: the sum of the calibrated probabilities.
+    #[getter]
+    fn expected_churners(&self) -> f64 {
+        self.each_level().map(|(_, t)| t.expected_churners).sum()
+    }
+
+    /// Value at risk of the whole list.
+    #[getter]
+    fn value_at_risk(&self) -> f64 {
+        self.each_level().map(|(_, t)| t.value_at_risk).sum()
+    }
+
+    /// Per risk level (`high`, `medium`, `low`, `unknown`): customers, expected churners and
+    /// value at risk.
+    #[getter]
+    fn levels<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        for (name, t) in self.each_level() {
+            let d = PyDict::new(py);
+            d.set_item("customers", t.customers)?;
+            d.set_item("expected_churners", t.expected_churners)?;
+            d.set_item("value_at_risk", t.value_at_risk)?;
+            out.set_item(name, d)?;
+        }
+        Ok(out)
+    }
+
+    /// The list's rows as an Arrow C stream (the PyCapsule interface); `requested_schema` is
+    /// accepted and the list's own schema kept, as the interface allows.
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema;
+        let batches = RecordBatchIterator::new(self.batches.clone().into_iter().map(Ok), self.schema.clone());
+        let stream = FFI_ArrowArrayStream::new(Box::new(batches));
+        PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
+    }
+
+    /// The list's schema as an Arrow C schema (the PyCapsule interface).
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        let schema = FFI_ArrowSchema::try_from(self.schema.as_ref())
+            .map_err(|e| crate::errors::ChurnguardError::new_err(e.to_string()))?;
+        PyCapsule::new_with_value(py, schema, c"arrow_schema")
+    }
+
+    /// The list as a `pyarrow.Table` (needs pyarrow).
+    fn to_pyarrow<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.py().import("pyarrow")?.call_method1("table", (slf,))
+    }
+
+    /// The list as a `pandas.DataFrame` (needs pandas and pyarrow).
+    fn to_pandas<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        RiskList::to_pyarrow(slf)?.call_method0("to_pandas")
+    }
+
+    /// The list as a `polars.DataFrame` (needs polars).
+    fn to_polars<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.py().import("polars")?.call_method1("DataFrame", (slf,))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<RiskList as of {}: {} customers, {:.1} expected churners, {:.0} value at risk>",
+            self.as_of(),
+            self.__len__(),
+            self.expected_churners(),
+            self.value_at_risk()
+        )
+    }
+}
+
+impl RiskList {
+    /// Every risk level's totals, by its name in the list, unknown last.
+    fn each_level(&self) -> impl Iterator<Item = (&'static str, &TierTotal)> {
+        let t = &self.summary.totals;
+        Tier::ALL
+            .into_iter()
+            .map(|level| Tier::name_of(Some(level)))
+            .zip(t.tiers.iter())
+            .chain(std::iter::once((Tier::name_of(None), &t.unknown)))
+    }
+}
