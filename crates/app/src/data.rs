@@ -4,6 +4,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use arrow::record_batch::RecordBatch;
 use churnguard_config::{Date, Pipeline};
 use churnguard_features::History;
 use churnguard_infer::{ModelPackage, OnnxRuntime};
@@ -21,6 +22,24 @@ pub fn validate(p: &Pipeline, as_of: Option<Date>, observe: &mut dyn FnMut(Progr
 pub fn load(p: &Pipeline, observe: &mut dyn FnMut(Progress)) -> Result<History, AppError> {
     observe(Progress::Stage(Stage::Load));
     Ok(churnguard_features::load_with_progress(p, None, &mut |r| {
+        observe(Progress::Read(r))
+    })?)
+}
+
+/// What messages call tables given as rows in memory rather than files.
+const IN_MEMORY: &str = "(rows given in memory)";
+
+/// Reads a pipeline's tables from rows already in memory (events, customers, interactions, each
+/// one batch under the configured column names) into customer histories, exactly as files are
+/// read: the same mapping, coercion, checks and pseudonymization.
+pub fn load_rows(
+    p: &Pipeline,
+    rows: [Option<RecordBatch>; 3],
+    observe: &mut dyn FnMut(Progress),
+) -> Result<History, AppError> {
+    observe(Progress::Stage(Stage::Load));
+    let tables = churnguard_ingest::open_rows(p, None, rows, Path::new(IN_MEMORY))?;
+    Ok(churnguard_features::load_tables(p, tables, &mut |r| {
         observe(Progress::Read(r))
     })?)
 }

@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+use arrow::record_batch::RecordBatch;
+
 use churnguard_config::{Date, Pipeline};
 use churnguard_features::{FeatureError, History, Snapshot, SnapshotReport, snapshot, spec_for};
 use churnguard_infer::OutputError;
@@ -18,8 +20,19 @@ pub struct FeaturesRequest<'a> {
     /// The cutoffs (features use rows dated before each); empty: the pipeline's `[snapshots]`
     /// (training cutoffs, then the test cutoff).
     pub cutoffs: &'a [Date],
-    /// The Parquet file (one row group per snapshot, per partition for partitioned tables).
-    pub out: &'a Path,
+    /// Where the rows go.
+    pub out: FeaturesOut<'a>,
+    /// The customers' histories when already loaded (`None`: read the pipeline's tables).
+    pub history: Option<&'a History>,
+}
+
+/// Where a feature table's rows go.
+#[derive(Clone, Copy, Debug)]
+pub enum FeaturesOut<'a> {
+    /// A Parquet file (one row group per snapshot, per partition for partitioned tables).
+    File(&'a Path),
+    /// Memory: the batches come back in [`FeatureTable::batches`].
+    Memory,
 }
 
 /// A feature table written.
@@ -32,6 +45,8 @@ pub struct FeatureTable {
     pub partitions: Option<usize>,
     /// Seconds reading the tables, building features and writing (whole tables only).
     pub times: Option<[f64; 3]>,
+    /// The rows, one batch per snapshot and partition, when asked for in memory.
+    pub batches: Vec<RecordBatch>,
 }
 
 impl FeatureTable {
@@ -64,7 +79,7 @@ pub fn feature_table(req: &FeaturesRequest<'_>, observe: &mut dyn FnMut(Progress
     let p = req.pipeline;
     let mut out = Table::new(req.out);
     let mut reports: Vec<SnapshotReport> = Vec::new();
-    if let Some(keys) = crate::partition_keys(p)? {
+    if let (None, Some(keys)) = (req.history, crate::partition_keys(p)?) {
         let (spec, first) = crate::partitioned_spec(p, &keys, observe)?;
         crate::each_partition(p, &keys, first, observe, &mut |_, h, _| {
             for (i, &cutoff) in cutoffs.iter().enumerate() {
@@ -77,23 +92,27 @@ pub fn feature_table(req: &FeaturesRequest<'_>, observe: &mut dyn FnMut(Progress
             }
             Ok(())
         })?;
-        out.finish()?;
         return Ok(FeatureTable {
             reports,
             features: spec.features.len(),
             partitions: Some(keys.len()),
             times: None,
+            batches: out.finish()?,
         });
     }
     let clock = Instant::now();
-    let history = crate::load(p, observe)?;
+    let mut loaded = None;
+    let history: &History = match req.history {
+        Some(h) => h,
+        None => loaded.insert(crate::load(p, observe)?),
+    };
     let load = clock.elapsed().as_secs_f64();
     observe(Progress::Stage(Stage::Features));
-    let spec = spec_for(p, &history);
+    let spec = spec_for(p, history);
     let (mut compute, mut write) = (0.0, 0.0);
     for &cutoff in &cutoffs {
         let clock = Instant::now();
-        let snap = snapshot_at(p, &history, &spec, cutoff)?;
+        let snap = snapshot_at(p, history, &spec, cutoff)?;
         compute += clock.elapsed().as_secs_f64();
         let clock = Instant::now();
         out.write(&snap)?;
@@ -101,13 +120,14 @@ pub fn feature_table(req: &FeaturesRequest<'_>, observe: &mut dyn FnMut(Progress
         reports.push(snap.report);
     }
     let clock = Instant::now();
-    out.finish()?;
+    let batches = out.finish()?;
     write += clock.elapsed().as_secs_f64();
     Ok(FeatureTable {
         reports,
         features: spec.features.len(),
         partitions: None,
         times: Some([load, compute, write]),
+        batches,
     })
 }
 
@@ -124,33 +144,49 @@ fn snapshot_at(
     })
 }
 
-/// The Parquet file, started with the first snapshot's schema.
-struct Table<'a> {
-    path: &'a Path,
-    file: Option<ParquetOut>,
+/// Where the snapshots' rows go: a Parquet file started with the first snapshot's schema, or
+/// memory.
+enum Table<'a> {
+    File { path: &'a Path, file: Option<ParquetOut> },
+    Memory(Vec<RecordBatch>),
 }
 
 impl<'a> Table<'a> {
-    fn new(path: &'a Path) -> Self {
-        Table { path, file: None }
+    fn new(out: FeaturesOut<'a>) -> Self {
+        match out {
+            FeaturesOut::File(path) => Table::File { path, file: None },
+            FeaturesOut::Memory => Table::Memory(Vec::new()),
+        }
     }
 
     fn write(&mut self, snap: &Snapshot) -> Result<(), AppError> {
-        let file = match &mut self.file {
+        let (path, file) = match self {
+            Table::File { path, file } => (*path, file),
+            Table::Memory(batches) => {
+                batches.push(snap.batch.clone());
+                return Ok(());
+            }
+        };
+        let file = match file {
             Some(file) => file,
-            None => self.file.insert(
-                ParquetOut::create(self.path, snap.batch.schema(), Compression::UNCOMPRESSED)
-                    .map_err(OutputError::from)?,
+            None => file.insert(
+                ParquetOut::create(path, snap.batch.schema(), Compression::UNCOMPRESSED).map_err(OutputError::from)?,
             ),
         };
         file.write(&snap.batch).map_err(OutputError::from)?;
         Ok(())
     }
 
-    fn finish(self) -> Result<(), AppError> {
-        if let Some(file) = self.file {
-            file.finish().map_err(OutputError::from)?;
+    /// Ends the file; the batches kept in memory.
+    fn finish(self) -> Result<Vec<RecordBatch>, AppError> {
+        match self {
+            Table::File { file, .. } => {
+                if let Some(file) = file {
+                    file.finish().map_err(OutputError::from)?;
+                }
+                Ok(Vec::new())
+            }
+            Table::Memory(batches) => Ok(batches),
         }
-        Ok(())
     }
 }

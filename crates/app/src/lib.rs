@@ -31,11 +31,11 @@ mod train;
 
 pub use churnguard_infer::{lists_dir, win_back_path};
 pub use compare::{CompareRequest, compare};
-pub use data::{load, onnx_runtime, open_package, partition, reader_panic, synth, validate, write_whole};
+pub use data::{load, load_rows, onnx_runtime, open_package, partition, reader_panic, synth, validate, write_whole};
 pub use distributed::{DistributedOutcome, DistributedRequest, share_of, train_distributed};
 pub use error::{AppError, ErrorKind};
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
-pub use features::{FeatureTable, FeaturesRequest, feature_table};
+pub use features::{FeatureTable, FeaturesOut, FeaturesRequest, feature_table};
 pub use monitor::{MonitorRequest, monitor};
 pub use partitioned::{
     MergedList, each_partition, merge_partition_lists, partition_keys, partitioned_spec, score_partition,
@@ -47,7 +47,7 @@ pub use score::{
     Kept, ListRequest, ListTable, ListTimes, Scorer, WrittenList, check_actions, default_as_of, list_path, list_table,
     open_scorer, prepare_output, risk_list, score_list, write_lists,
 };
-pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, models_dir, parity, train_package};
+pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, models_dir, parity, train_package, train_with};
 
 // The types the jobs take and return, named here from the crates that compute them, so a face
 // (the CLI, the Python package) depends on the application layer and the config alone.

@@ -211,10 +211,11 @@ pub struct ListTable {
     pub batches: Vec<arrow::record_batch::RecordBatch>,
 }
 
-/// Scores a pipeline's customers with a package into memory: the list [`risk_list`] writes,
-/// without its files or kept copy (a caller that keeps lists for monitoring writes them).
+/// Scores a pipeline's customers (from `history`, else read from its tables) with a package into
+/// memory: the list [`risk_list`] writes, without its files or kept copy.
 pub fn list_table(
     p: &Pipeline,
+    history: Option<&History>,
     package: &ModelPackage,
     model: &mut OnnxModel,
     as_of: Option<Date>,
@@ -222,8 +223,12 @@ pub fn list_table(
     observe: &mut dyn FnMut(Progress),
 ) -> Result<ListTable, AppError> {
     package.package.check_pipeline(p)?;
-    let history = crate::load(p, observe)?;
-    let list = score_list(p, &history, package, model, as_of, observe)?;
+    let mut loaded = None;
+    let history: &History = match history {
+        Some(h) => h,
+        None => loaded.insert(crate::load(p, observe)?),
+    };
+    let list = score_list(p, history, package, model, as_of, observe)?;
     let (schema, batches) = churnguard_infer::list_batches(&list, package.spec(), p.scoring.batch_rows)?;
     Ok(ListTable {
         summary: list.summary(top),

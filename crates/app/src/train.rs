@@ -61,8 +61,9 @@ pub fn train_package(req: &TrainRequest<'_>, observe: &mut dyn FnMut(Progress)) 
     train_with(req, None, observe)
 }
 
-/// [`train_package`] on tables already loaded (`None`: load them).
-pub(crate) fn train_with(
+/// [`train_package`] on tables already loaded (`None`: load them), such as rows given in memory
+/// ([`crate::load_rows`]).
+pub fn train_with(
     req: &TrainRequest<'_>,
     loaded: Option<History>,
     observe: &mut dyn FnMut(Progress),

@@ -32,7 +32,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let req = FeaturesRequest {
         pipeline: &pipeline,
         cutoffs: &args.cutoff,
-        out: &args.out,
+        out: churnguard_app::FeaturesOut::File(&args.out),
+        history: None,
     };
     let mut bars = crate::progress::Bars::default();
     let table = churnguard_app::feature_table(&req, &mut |p| bars.update(p));

@@ -4,32 +4,95 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use churnguard_app::{Latest, Progress, Scorer, TrainRequest};
+use arrow::record_batch::RecordBatch;
+use churnguard_app::{AppError, FeaturesOut, FeaturesRequest, History, Latest, Progress, Scorer, TrainRequest};
 use churnguard_config::Date;
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
 
-use crate::errors::{config, raised};
-use crate::table::RiskList;
+use crate::errors::{ConfigError, config, raised};
+use crate::table::{Batches, FeatureTable, RiskList};
 
 /// Rows of the list's summary a Python caller gets (it has the whole list as a table).
 const SUMMARY_TOP: usize = 10;
 
-/// A pipeline config, read and validated once (unknown keys and bad values are errors).
+/// A pipeline config, read and validated once (unknown keys and bad values are errors), with
+/// its tables read from their files or given in memory.
 #[pyclass(frozen, module = "churnguard")]
 pub struct Pipeline {
     pub(crate) inner: churnguard_config::Pipeline,
     /// The file's text as parsed: a package records its SHA-256.
     text: String,
+    /// The events, customers and interactions given in memory, in place of the files.
+    rows: Option<[Option<RecordBatch>; 3]>,
+}
+
+impl Pipeline {
+    /// The customers' histories from the tables given in memory (`None`: the jobs read the files).
+    fn history(&self, observe: &mut dyn FnMut(Progress)) -> Result<Option<History>, AppError> {
+        self.rows
+            .clone()
+            .map(|rows| churnguard_app::load_rows(&self.inner, rows, observe))
+            .transpose()
+    }
+}
+
+/// The table roles in the order the jobs take them, with the config's entry of each.
+fn configured(p: &churnguard_config::Pipeline) -> [(&'static str, bool); 3] {
+    [
+        ("events", p.data.events.is_some()),
+        ("customers", p.data.customers.is_some()),
+        ("interactions", p.data.interactions.is_some()),
+    ]
 }
 
 #[pymethods]
 impl Pipeline {
-    /// Reads and validates the pipeline config file at `path`.
+    /// Reads and validates the pipeline config file at `path`. Tables given as `events`,
+    /// `customers` or `interactions` (a pyarrow Table, a polars or pandas DataFrame, anything
+    /// with `__arrow_c_stream__`) take the place of the files the config names, with the same
+    /// columns; when one is given, every table the config has must be.
     #[staticmethod]
-    fn load(path: PathBuf) -> PyResult<Pipeline> {
+    #[pyo3(signature = (path, events = None, customers = None, interactions = None))]
+    fn load(
+        path: PathBuf,
+        events: Option<Bound<'_, PyAny>>,
+        customers: Option<Bound<'_, PyAny>>,
+        interactions: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Pipeline> {
         let (inner, text) = churnguard_config::load_with_text(&path).map_err(|e| config(&e))?;
-        Ok(Pipeline { inner, text })
+        let given = [events, customers, interactions];
+        if given.iter().all(Option::is_none) {
+            return Ok(Pipeline {
+                inner,
+                text,
+                rows: None,
+            });
+        }
+        let mut rows = [None, None, None];
+        for ((slot, obj), (role, has)) in rows.iter_mut().zip(&given).zip(configured(&inner)) {
+            match (obj, has) {
+                (Some(obj), true) => *slot = Some(crate::rows::rows_of(role, obj)?),
+                (Some(_), false) => {
+                    return Err(ConfigError::new_err(format!(
+                        "{}: a {role} table was given, but the pipeline has no [data.{role}]",
+                        inner.file.display()
+                    )));
+                }
+                (None, true) => {
+                    return Err(ConfigError::new_err(format!(
+                        "{}: the pipeline reads a {role} table: give it too ({role}=...), or give none and the files are read",
+                        inner.file.display()
+                    )));
+                }
+                (None, false) => {}
+            }
+        }
+        Ok(Pipeline {
+            inner,
+            text,
+            rows: Some(rows),
+        })
     }
 
     /// The pipeline's name (its models folder).
@@ -127,15 +190,18 @@ impl Package {
     fn score(&self, py: Python<'_>, pipeline: &Pipeline, as_of: Option<&str>, progress: bool) -> PyResult<RiskList> {
         let as_of = as_of.map(as_of_date).transpose()?;
         let table = py.detach(|| {
+            let observe = &mut reporter(progress);
+            let history = pipeline.history(observe)?;
             let mut guard = self.scorer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let scorer = &mut *guard;
             churnguard_app::list_table(
                 &pipeline.inner,
+                history.as_ref(),
                 &scorer.package,
                 &mut scorer.model,
                 as_of,
                 SUMMARY_TOP,
-                &mut reporter(progress),
+                observe,
             )
         });
         Ok(RiskList::new(table.map_err(raised)?))
@@ -199,8 +265,49 @@ pub fn train(py: Python<'_>, pipeline: &Pipeline, models: Option<PathBuf>, progr
                 runtime: churnguard_app::onnx_runtime(None)?,
                 latest: Latest::Move,
             };
-            churnguard_app::train_package(&request, &mut reporter(progress)).map(|t| t.written.dir)
+            let observe = &mut reporter(progress);
+            let history = pipeline.history(observe)?;
+            churnguard_app::train_with(&request, history, observe).map(|t| t.written.dir)
         })
         .map_err(raised)?;
     Package::open(py, written, 0)
+}
+
+/// The pipeline's point-in-time features at each of `cutoffs` (`YYYY-MM-DD`; default: the
+/// pipeline's training cutoffs, then its test cutoff): one row per customer still with us and
+/// cutoff, with the label where it is known.
+#[pyfunction]
+#[pyo3(signature = (pipeline, cutoffs = None, progress = false))]
+pub fn features(
+    py: Python<'_>,
+    pipeline: &Pipeline,
+    cutoffs: Option<Vec<String>>,
+    progress: bool,
+) -> PyResult<FeatureTable> {
+    let cutoffs = cutoffs
+        .unwrap_or_default()
+        .iter()
+        .map(|c| as_of_date(c))
+        .collect::<PyResult<Vec<Date>>>()?;
+    let built = py
+        .detach(|| {
+            let observe = &mut reporter(progress);
+            let history = pipeline.history(observe)?;
+            let request = FeaturesRequest {
+                pipeline: &pipeline.inner,
+                cutoffs: &cutoffs,
+                out: FeaturesOut::Memory,
+                history: history.as_ref(),
+            };
+            churnguard_app::feature_table(&request, observe)
+        })
+        .map_err(raised)?;
+    let schema = match built.batches.first() {
+        Some(b) => b.schema(),
+        None => std::sync::Arc::new(arrow::datatypes::Schema::empty()),
+    };
+    let reports =
+        serde_json::to_string(&built.reports).map_err(|e| crate::errors::ChurnguardError::new_err(e.to_string()))?;
+    let reports = py.import("json")?.call_method1("loads", (reports,))?.unbind();
+    Ok(FeatureTable::new(Batches::new(schema, built.batches), reports))
 }

@@ -5,6 +5,7 @@
 
 mod errors;
 mod jobs;
+mod rows;
 mod table;
 
 use pyo3::prelude::*;
@@ -16,8 +17,10 @@ fn core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<jobs::Pipeline>()?;
     m.add_class::<jobs::Package>()?;
     m.add_class::<table::RiskList>()?;
+    m.add_class::<table::FeatureTable>()?;
     m.add_function(wrap_pyfunction!(jobs::validate, m)?)?;
     m.add_function(wrap_pyfunction!(jobs::train, m)?)?;
+    m.add_function(wrap_pyfunction!(jobs::features, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,63 @@
+"""Tables in and out: features as Arrow, and a pipeline's tables given as pyarrow, polars or
+pandas frames in place of its files, giving the same features and the same list."""
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import polars as pl
+import pytest
+
+import churnguard
+from conftest import AS_OF, ROOT, cli
+
+EVENTS = ROOT / "data" / "cdnow" / "cdnow_sample.parquet"
+
+
+def test_features_in_python_are_the_clis(pipeline_path, tmp_path):
+    table = churnguard.features(churnguard.Pipeline.load(str(pipeline_path)), cutoffs=["1998-01-01", "1998-03-01"])
+    out = tmp_path / "features.parquet"
+    run = cli("features", str(pipeline_path), "--cutoff", "1998-01-01", "--cutoff", "1998-03-01", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    theirs = pq.read_table(out)
+    ours = pa.table(table)
+    assert ours.column_names == theirs.column_names == table.columns
+    assert ours.equals(theirs.cast(ours.schema))
+    assert [s["cutoff"] for s in table.snapshots] == ["1998-01-01", "1998-03-01"]
+    assert sum(s["customers"] for s in table.snapshots) == len(table) == theirs.num_rows
+
+
+@pytest.mark.parametrize("kind", ["pyarrow", "polars", "pandas"])
+def test_frames_in_place_of_files_give_the_same_list(trained, pipeline_path, kind):
+    package, _ = trained
+    events = pq.read_table(EVENTS)
+    frame = {"pyarrow": events, "polars": pl.from_arrow(events), "pandas": events.to_pandas()}[kind]
+    from_files = package.score(churnguard.Pipeline.load(str(pipeline_path)), as_of=AS_OF)
+    from_frame = package.score(churnguard.Pipeline.load(str(pipeline_path), events=frame), as_of=AS_OF)
+    assert pa.table(from_frame).equals(pa.table(from_files))
+    features = churnguard.features(churnguard.Pipeline.load(str(pipeline_path), events=frame), cutoffs=["1998-01-01"])
+    expected = churnguard.features(churnguard.Pipeline.load(str(pipeline_path)), cutoffs=["1998-01-01"])
+    assert pa.table(features).equals(pa.table(expected))
+
+
+def test_a_package_trains_from_a_frame_to_the_same_model(trained, pipeline_path, tmp_path):
+    package, _ = trained
+    frame = pl.read_parquet(EVENTS)
+    again = churnguard.train(churnguard.Pipeline.load(str(pipeline_path), events=frame), models=str(tmp_path))
+    for name in ("model.txt", "model.onnx"):
+        assert (again.path / name).read_bytes() == (package.path / name).read_bytes(), name
+
+
+def test_bad_tables_are_clear_errors(pipeline_path):
+    with pytest.raises(churnguard.DataError, match="list is not a table"):
+        churnguard.Pipeline.load(str(pipeline_path), events=[1, 2, 3])
+    with pytest.raises(churnguard.ConfigError, match="no \\[data.customers\\]"):
+        churnguard.Pipeline.load(str(pipeline_path), events=pq.read_table(EVENTS), customers=pq.read_table(EVENTS))
+    renamed = pq.read_table(EVENTS).rename_columns(["who" if c == "customer_id" else c for c in pq.read_table(EVENTS).column_names])
+    p = churnguard.Pipeline.load(str(pipeline_path), events=renamed)
+    with pytest.raises(churnguard.DataError, match="customer_id"):
+        churnguard.features(p, cutoffs=["1998-01-01"])
+    reader = pa.RecordBatchReader.from_batches(pq.read_table(EVENTS).schema, pq.read_table(EVENTS).to_batches())
+    reader.read_all()
+    with pytest.raises(churnguard.DataError, match="the events table given in memory: it has no rows"):
+        churnguard.Pipeline.load(str(pipeline_path), events=reader)
+    with pytest.raises(churnguard.ConfigError, match="not a date"):
+        churnguard.features(churnguard.Pipeline.load(str(pipeline_path)), cutoffs=["01/01/1998"])
