@@ -36,9 +36,36 @@ def same_rows(table: pa.Table, rows: list[dict]):
 
 def test_validate_reports_the_tables(pipeline_path):
     report = churnguard.validate(churnguard.Pipeline.load(str(pipeline_path)))
-    assert report["usable"] is True
-    events = report["tables"][0]
-    assert events["role"] == "events" and events["report"]["rows_kept"] > 0
+    assert report.usable is True
+    events = report.tables[0]
+    assert events.role == "events" and events.report.rows_kept > 0
+    assert report.to_dict()["tables"][0]["report"]["rows_kept"] == events.report.rows_kept
+    with pytest.raises(AttributeError, match="no figure 'usabel'"):
+        report.usabel
+
+
+def test_compare_and_monitor_give_the_clis_figures(trained, stored_package, pipeline_path, tmp_path):
+    import json
+
+    package, _ = trained
+    pipeline = churnguard.Pipeline.load(str(pipeline_path))
+    comparison = churnguard.compare(pipeline, [stored_package, package.path])
+    out = tmp_path / "compare.json"
+    run = cli("compare", "--pipeline", str(pipeline_path), str(stored_package), str(package.path), "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    theirs = json.loads(out.read_text())
+    ours = comparison.to_dict()
+    assert [m["evaluation"]["auc"] for m in ours["models"]] == [m["evaluation"]["auc"] for m in theirs["models"]]
+    assert comparison.models[1].evaluation.auc == theirs["models"][1]["evaluation"]["auc"]
+    assert ours["paired"][0]["delong"] == theirs["paired"][0]["delong"]
+    assert comparison.customers == theirs["customers"] > 0
+    monitoring = churnguard.monitor(pipeline, package.path, as_of=AS_OF)
+    out = tmp_path / "monitor.json"
+    run = cli("monitor", "--pipeline", str(pipeline_path), "--model", str(package.path), "--as-of", AS_OF, "--json", str(out))
+    assert run.returncode in (0, 4, 5), run.stderr
+    theirs = json.loads(out.read_text())
+    assert monitoring.to_dict().keys() == theirs.keys()
+    assert monitoring.to_dict()["features"] == theirs["features"]
 
 
 def test_a_package_trained_in_python_is_the_clis(trained, pipeline_path, tmp_path):

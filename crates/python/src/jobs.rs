@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use arrow::record_batch::RecordBatch;
-use churnguard_app::{AppError, FeaturesOut, FeaturesRequest, History, Latest, Progress, Scorer, TrainRequest};
+use churnguard_app::{
+    AppError, CompareRequest, FeaturesOut, FeaturesRequest, History, Latest, MonitorRequest, Progress, Scorer,
+    TrainRequest,
+};
 use churnguard_config::Date;
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
@@ -28,6 +31,14 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// The customers' histories: from the tables given in memory, else read from the files.
+    fn loaded(&self, observe: &mut dyn FnMut(Progress)) -> Result<History, AppError> {
+        match self.history(observe)? {
+            Some(h) => Ok(h),
+            None => churnguard_app::load(&self.inner, observe),
+        }
+    }
+
     /// The customers' histories from the tables given in memory (`None`: the jobs read the files).
     fn history(&self, observe: &mut dyn FnMut(Progress)) -> Result<Option<History>, AppError> {
         self.rows
@@ -242,8 +253,7 @@ pub fn validate<'py>(py: Python<'py>, pipeline: &Pipeline) -> PyResult<Bound<'py
         let report = churnguard_app::validate(&pipeline.inner, None, &mut |_| {});
         (serde_json::to_string(&report), report.usable())
     });
-    let json = json.map_err(|e| crate::errors::ChurnguardError::new_err(e.to_string()))?;
-    let report = py.import("json")?.call_method1("loads", (json,))?;
+    let report = python_value(py, json)?;
     report.set_item("usable", usable)?;
     Ok(report)
 }
@@ -310,4 +320,70 @@ pub fn features(
         serde_json::to_string(&built.reports).map_err(|e| crate::errors::ChurnguardError::new_err(e.to_string()))?;
     let reports = py.import("json")?.call_method1("loads", (reports,))?.unbind();
     Ok(FeatureTable::new(Batches::new(schema, built.batches), reports))
+}
+
+/// Figures made by a job (their serde form) as Python dicts, lists and numbers.
+fn python_value(py: Python<'_>, json: serde_json::Result<String>) -> PyResult<Bound<'_, PyAny>> {
+    let json = json.map_err(|e| crate::errors::ChurnguardError::new_err(e.to_string()))?;
+    py.import("json")?.call_method1("loads", (json,))
+}
+
+/// Scores the same labelled customers at `cutoff` (default: the baseline's test cutoff) with
+/// each package, the first being the baseline, and compares them: the CLI's `compare --json`
+/// figures, with DeLong's test of each AUC difference.
+#[pyfunction]
+#[pyo3(signature = (pipeline, packages, cutoff = None, progress = false))]
+pub fn compare<'py>(
+    py: Python<'py>,
+    pipeline: &Pipeline,
+    packages: Vec<PathBuf>,
+    cutoff: Option<&str>,
+    progress: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let cutoff = cutoff.map(as_of_date).transpose()?;
+    let comparison = py
+        .detach(|| {
+            let observe = &mut reporter(progress);
+            let history = pipeline.loaded(observe)?;
+            let request = CompareRequest {
+                pipeline: &pipeline.inner,
+                packages: &packages,
+                cutoff,
+                runtime: churnguard_app::onnx_runtime(None)?,
+                threads: 0,
+                gates: None,
+            };
+            churnguard_app::compare(&request, &history, observe)
+        })
+        .map_err(raised)?;
+    python_value(py, serde_json::to_string(&comparison))
+}
+
+/// Checks a package's inputs at `as_of` against its references and judges its matured kept
+/// lists: the CLI's `monitor --json` figures and verdicts.
+#[pyfunction]
+#[pyo3(signature = (pipeline, package, as_of = None, progress = false))]
+pub fn monitor<'py>(
+    py: Python<'py>,
+    pipeline: &Pipeline,
+    package: PathBuf,
+    as_of: Option<&str>,
+    progress: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let as_of = as_of.map(as_of_date).transpose()?;
+    let monitoring = py
+        .detach(|| {
+            let observe = &mut reporter(progress);
+            let history = pipeline.loaded(observe)?;
+            let request = MonitorRequest {
+                pipeline: &pipeline.inner,
+                package: &package,
+                as_of,
+                runtime: churnguard_app::onnx_runtime(None)?,
+                threads: 0,
+            };
+            churnguard_app::monitor(&request, &history, observe)
+        })
+        .map_err(raised)?;
+    python_value(py, serde_json::to_string(&monitoring))
 }

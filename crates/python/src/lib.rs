@@ -21,6 +21,8 @@ fn core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jobs::validate, m)?)?;
     m.add_function(wrap_pyfunction!(jobs::train, m)?)?;
     m.add_function(wrap_pyfunction!(jobs::features, m)?)?;
+    m.add_function(wrap_pyfunction!(jobs::compare, m)?)?;
+    m.add_function(wrap_pyfunction!(jobs::monitor, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -33,7 +33,8 @@ if "ORT_DYLIB_PATH" not in os.environ:
     if _library is not None:
         os.environ["ORT_DYLIB_PATH"] = _library
 
-from ._core import (  # noqa: E402  (the library path must be set first)
+from . import _core  # noqa: E402  (the library path must be set first)
+from ._core import (  # noqa: E402
     ChurnguardError,
     ConfigError,
     DataError,
@@ -45,8 +46,27 @@ from ._core import (  # noqa: E402  (the library path must be set first)
     __version__,
     features,
     train,
-    validate,
 )
+from ._figures import Figures  # noqa: E402
+
+
+def validate(pipeline: Pipeline) -> Figures:
+    """Reads every table of a pipeline and reports what it found (the command line's
+    ``validate --json``); ``usable`` says whether training and scoring can read them."""
+    return Figures(_core.validate(pipeline))
+
+
+def compare(pipeline: Pipeline, packages, cutoff: str | None = None, progress: bool = False) -> Figures:
+    """Scores the same labelled customers at ``cutoff`` (default: the baseline's test cutoff)
+    with each package, the first being the baseline: the command line's ``compare --json``."""
+    return Figures(_core.compare(pipeline, [str(p) for p in packages], cutoff, progress))
+
+
+def monitor(pipeline: Pipeline, package, as_of: str | None = None, progress: bool = False) -> Figures:
+    """Input drift of ``package`` at ``as_of`` against its references, and its matured kept
+    lists judged: the command line's ``monitor --json``."""
+    return Figures(_core.monitor(pipeline, str(package), as_of, progress))
+
 
 
 __all__ = [
@@ -54,12 +74,15 @@ __all__ = [
     "ConfigError",
     "DataError",
     "FeatureTable",
+    "Figures",
     "Package",
     "PackageError",
     "Pipeline",
     "RiskList",
     "__version__",
+    "compare",
     "features",
+    "monitor",
     "train",
     "validate",
 ]
