@@ -19,7 +19,7 @@ wheel="$(ls "$out"/churnguard-*.whl)"
 rm -rf "$env_dir"
 "$tools/venv/bin/python" -m venv "$env_dir"
 "$env_dir/bin/pip" install -q --disable-pip-version-check --no-index --find-links "$tools/wheels" \
-  "$wheel" pytest pyarrow pandas polars lightgbm
+  "$wheel" pytest pyarrow pandas polars lightgbm scikit-learn
 # The tests train with LightGBM beside the interpreter: keep OpenMP from spinning on a shared machine.
 cd "$root"
 OMP_WAIT_POLICY=passive CHURNGUARD_ROOT="$root" CHURNGUARD_BIN="$root/target/debug/churnguard" \

@@ -25,7 +25,7 @@ BENCH_PACKAGES=(pandas==3.1.1 polars==2.1.0 pyarrow==26.0.1 lightgbm==4.7.0 scik
 # The Python package: maturin builds its wheel; the tests install it with these, offline, from
 # .tools/wheels into a fresh virtual environment.
 MATURIN_VERSION="1.16.0"
-PYTEST_PACKAGES=(pytest==9.2.0 pyarrow==26.0.1 pandas==3.1.1 polars==2.1.0 lightgbm==4.7.0 "onnxruntime==$ORT_VERSION")
+PYTEST_PACKAGES=(pytest==9.2.0 pyarrow==26.0.1 pandas==3.1.1 polars==2.1.0 lightgbm==4.7.0 scikit-learn==1.9.1 "onnxruntime==$ORT_VERSION")
 
 stamp="$tools/stamp-cmake-$CMAKE_VERSION-ort-$ORT_VERSION"
 bench=0

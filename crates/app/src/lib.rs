@@ -10,11 +10,13 @@
 //!   or partitioned tables, written with its win-back list and kept copy; [`list_table`]: the
 //!   same list in memory, as Arrow batches;
 //! - [`export_checked`]: any LightGBM model text to exact ONNX, checked through ONNX Runtime;
+//! - [`fit_classifier`], [`classifier_probabilities`]: a classifier on a caller's own features;
 //! - [`compare`]: packages scored on the same labelled customers, with DeLong's test;
 //! - [`redraw_report`]: a package's `report.html` drawn again from its manifest;
 //! - [`monitor`]: input drift against a package's references, figures on matured kept lists;
 //! - [`retrain`]: a challenger trained, compared with `latest`, promoted only when not worse.
 
+mod classifier;
 mod clock;
 mod compare;
 mod data;
@@ -30,6 +32,7 @@ mod score;
 mod train;
 
 pub use churnguard_infer::{lists_dir, win_back_path};
+pub use classifier::{ClassifierParams, classifier_probabilities, fit_classifier};
 pub use compare::{CompareRequest, compare};
 pub use data::{load, load_rows, onnx_runtime, open_package, partition, reader_panic, synth, validate, write_whole};
 pub use distributed::{DistributedOutcome, DistributedRequest, share_of, train_distributed};

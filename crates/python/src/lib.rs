@@ -3,6 +3,7 @@
 //! figures are attributes and whose tables cross to Python through the Arrow C stream interface.
 //! The Python package (`python/churnguard`) adds the helpers and the ONNX Runtime library.
 
+mod classifier;
 mod errors;
 mod jobs;
 mod rows;
@@ -23,6 +24,9 @@ fn core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jobs::features, m)?)?;
     m.add_function(wrap_pyfunction!(jobs::compare, m)?)?;
     m.add_function(wrap_pyfunction!(jobs::monitor, m)?)?;
+    m.add_function(wrap_pyfunction!(classifier::fit_classifier, m)?)?;
+    m.add_function(wrap_pyfunction!(classifier::classifier_probabilities, m)?)?;
+    m.add_function(wrap_pyfunction!(classifier::export_onnx, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -69,7 +69,17 @@ def monitor(pipeline: Pipeline, package, as_of: str | None = None, progress: boo
 
 
 
+def __getattr__(name: str):
+    # scikit-learn is optional: the estimator loads it only when asked for.
+    if name == "ChurnClassifier":
+        from .sklearn import ChurnClassifier
+
+        return ChurnClassifier
+    raise AttributeError(f"module 'churnguard' has no attribute {name!r}")
+
+
 __all__ = [
+    "ChurnClassifier",
     "ChurnguardError",
     "ConfigError",
     "DataError",

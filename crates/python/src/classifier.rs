@@ -1,0 +1,93 @@
+//! The scikit-learn estimator's Rust half: LightGBM fitted on a matrix, its probabilities, and
+//! its exact ONNX export. The estimator (`churnguard.ChurnClassifier`) checks the inputs and
+//! keeps the model text as its whole fitted state.
+
+use std::path::PathBuf;
+
+use churnguard_app::{ClassifierParams, ExportOptions, InputType};
+use pyo3::buffer::PyBuffer;
+use pyo3::prelude::*;
+
+use crate::errors::{ConfigError, raised};
+
+/// A C-ordered buffer of `rows` x `cols` values as a vector (the buffer is the caller's array).
+fn matrix(py: Python<'_>, x: &PyBuffer<f64>, cols: usize) -> PyResult<Vec<f64>> {
+    if cols == 0 || x.item_count() % cols != 0 {
+        return Err(ConfigError::new_err(format!(
+            "a matrix of {} values cannot have {cols} columns",
+            x.item_count()
+        )));
+    }
+    x.to_vec(py)
+}
+
+/// Fits LightGBM's binary classifier on `x` (row-major float64, `cols` columns, NaN missing)
+/// and `y` (float32 0/1); returns the model text.
+#[pyfunction]
+#[pyo3(signature = (x, cols, y, rounds, learning_rate, num_leaves, min_child_samples, seed, threads))]
+#[allow(clippy::too_many_arguments)]
+pub fn fit_classifier(
+    py: Python<'_>,
+    x: PyBuffer<f64>,
+    cols: usize,
+    y: PyBuffer<f32>,
+    rounds: usize,
+    learning_rate: f64,
+    num_leaves: usize,
+    min_child_samples: usize,
+    seed: u64,
+    threads: usize,
+) -> PyResult<String> {
+    let (x, y) = (matrix(py, &x, cols)?, y.to_vec(py)?);
+    if x.len() / cols != y.len() {
+        return Err(ConfigError::new_err(format!(
+            "{} rows of features but {} labels",
+            x.len() / cols,
+            y.len()
+        )));
+    }
+    let params = ClassifierParams {
+        rounds,
+        learning_rate,
+        num_leaves,
+        min_child_samples,
+        seed,
+        threads,
+    };
+    py.detach(|| churnguard_app::fit_classifier(&x, cols, &y, &params))
+        .map_err(raised)
+}
+
+/// The churn probability of each row of `x` under `model_text`.
+#[pyfunction]
+pub fn classifier_probabilities(py: Python<'_>, model_text: &str, x: PyBuffer<f64>, cols: usize) -> PyResult<Vec<f64>> {
+    let x = matrix(py, &x, cols)?;
+    py.detach(|| churnguard_app::classifier_probabilities(model_text, &x, cols))
+        .map_err(raised)
+}
+
+/// Exports `model_text` to exact ONNX at `path` (input `f32` or `f64`), checked through ONNX
+/// Runtime before the file is written whole; returns the largest difference the check found.
+#[pyfunction]
+#[pyo3(signature = (model_text, path, input_type = "f32"))]
+pub fn export_onnx(py: Python<'_>, model_text: &str, path: PathBuf, input_type: &str) -> PyResult<f64> {
+    let input = match input_type {
+        "f32" => InputType::F32,
+        "f64" => InputType::F64,
+        other => {
+            return Err(ConfigError::new_err(format!("input_type {other:?}: f32 or f64")));
+        }
+    };
+    let options = ExportOptions {
+        input,
+        metadata: vec![("source".into(), "churnguard.ChurnClassifier".into())],
+        calibration: None,
+    };
+    py.detach(|| {
+        let runtime = churnguard_app::onnx_runtime(None)?;
+        let exported = churnguard_app::export_checked(model_text, &options, Some(runtime))?;
+        churnguard_app::write_whole(&path, &exported.bytes)?;
+        Ok(exported.check.map_or(0.0, |c| c.max_abs_difference))
+    })
+    .map_err(raised)
+}
