@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyAny;
 
 use crate::errors::{ConfigError, config, raised};
+use crate::run::run_job;
 use crate::table::{Batches, FeatureTable, RiskList};
 
 /// Rows of the list's summary a Python caller gets (it has the whole list as a table).
@@ -200,8 +201,7 @@ impl Package {
     #[pyo3(signature = (pipeline, as_of = None, progress = false))]
     fn score(&self, py: Python<'_>, pipeline: &Pipeline, as_of: Option<&str>, progress: bool) -> PyResult<RiskList> {
         let as_of = as_of.map(as_of_date).transpose()?;
-        let table = py.detach(|| {
-            let observe = &mut reporter(progress);
+        let table = run_job(py, progress, |observe| {
             let history = pipeline.history(observe)?;
             let mut guard = self.scorer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let scorer = &mut *guard;
@@ -214,8 +214,8 @@ impl Package {
                 SUMMARY_TOP,
                 observe,
             )
-        });
-        Ok(RiskList::new(table.map_err(raised)?))
+        })?;
+        Ok(RiskList::new(table))
     }
 
     fn __repr__(&self) -> String {
@@ -232,17 +232,6 @@ impl Package {
 fn as_of_date(text: &str) -> PyResult<Date> {
     Date::parse_iso(text)
         .ok_or_else(|| crate::errors::ConfigError::new_err(format!("as_of {text:?} is not a date (YYYY-MM-DD)")))
-}
-
-/// What a job reports as it goes: nothing, or one line per stage on stderr.
-fn reporter(progress: bool) -> impl FnMut(Progress) {
-    move |p| {
-        if let (true, Progress::Stage(stage)) = (progress, &p) {
-            eprintln!("churnguard: {}", format!("{stage:?}").to_lowercase());
-        } else if let (true, Progress::Note(note)) = (progress, &p) {
-            eprintln!("churnguard: note: {note}");
-        }
-    }
 }
 
 /// Reads every table of a pipeline and reports what it found (the CLI's `validate --json`), as
@@ -266,20 +255,17 @@ pub fn validate<'py>(py: Python<'py>, pipeline: &Pipeline) -> PyResult<Bound<'py
 pub fn train(py: Python<'_>, pipeline: &Pipeline, models: Option<PathBuf>, progress: bool) -> PyResult<Package> {
     let p = &pipeline.inner;
     let models = churnguard_app::models_dir(models.as_deref(), p);
-    let written = py
-        .detach(|| {
-            let request = TrainRequest {
-                pipeline: p,
-                config_text: &pipeline.text,
-                models_dir: &models,
-                runtime: churnguard_app::onnx_runtime(None)?,
-                latest: Latest::Move,
-            };
-            let observe = &mut reporter(progress);
-            let history = pipeline.history(observe)?;
-            churnguard_app::train_with(&request, history, observe).map(|t| t.written.dir)
-        })
-        .map_err(raised)?;
+    let written = run_job(py, progress, |observe| {
+        let request = TrainRequest {
+            pipeline: p,
+            config_text: &pipeline.text,
+            models_dir: &models,
+            runtime: churnguard_app::onnx_runtime(None)?,
+            latest: Latest::Move,
+        };
+        let history = pipeline.history(observe)?;
+        churnguard_app::train_with(&request, history, observe).map(|t| t.written.dir)
+    })?;
     Package::open(py, written, 0)
 }
 
@@ -299,19 +285,16 @@ pub fn features(
         .iter()
         .map(|c| as_of_date(c))
         .collect::<PyResult<Vec<Date>>>()?;
-    let built = py
-        .detach(|| {
-            let observe = &mut reporter(progress);
-            let history = pipeline.history(observe)?;
-            let request = FeaturesRequest {
-                pipeline: &pipeline.inner,
-                cutoffs: &cutoffs,
-                out: FeaturesOut::Memory,
-                history: history.as_ref(),
-            };
-            churnguard_app::feature_table(&request, observe)
-        })
-        .map_err(raised)?;
+    let built = run_job(py, progress, |observe| {
+        let history = pipeline.history(observe)?;
+        let request = FeaturesRequest {
+            pipeline: &pipeline.inner,
+            cutoffs: &cutoffs,
+            out: FeaturesOut::Memory,
+            history: history.as_ref(),
+        };
+        churnguard_app::feature_table(&request, observe)
+    })?;
     let schema = match built.batches.first() {
         Some(b) => b.schema(),
         None => std::sync::Arc::new(arrow::datatypes::Schema::empty()),
@@ -341,21 +324,18 @@ pub fn compare<'py>(
     progress: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let cutoff = cutoff.map(as_of_date).transpose()?;
-    let comparison = py
-        .detach(|| {
-            let observe = &mut reporter(progress);
-            let history = pipeline.loaded(observe)?;
-            let request = CompareRequest {
-                pipeline: &pipeline.inner,
-                packages: &packages,
-                cutoff,
-                runtime: churnguard_app::onnx_runtime(None)?,
-                threads: 0,
-                gates: None,
-            };
-            churnguard_app::compare(&request, &history, observe)
-        })
-        .map_err(raised)?;
+    let comparison = run_job(py, progress, |observe| {
+        let history = pipeline.loaded(observe)?;
+        let request = CompareRequest {
+            pipeline: &pipeline.inner,
+            packages: &packages,
+            cutoff,
+            runtime: churnguard_app::onnx_runtime(None)?,
+            threads: 0,
+            gates: None,
+        };
+        churnguard_app::compare(&request, &history, observe)
+    })?;
     python_value(py, serde_json::to_string(&comparison))
 }
 
@@ -371,19 +351,16 @@ pub fn monitor<'py>(
     progress: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let as_of = as_of.map(as_of_date).transpose()?;
-    let monitoring = py
-        .detach(|| {
-            let observe = &mut reporter(progress);
-            let history = pipeline.loaded(observe)?;
-            let request = MonitorRequest {
-                pipeline: &pipeline.inner,
-                package: &package,
-                as_of,
-                runtime: churnguard_app::onnx_runtime(None)?,
-                threads: 0,
-            };
-            churnguard_app::monitor(&request, &history, observe)
-        })
-        .map_err(raised)?;
+    let monitoring = run_job(py, progress, |observe| {
+        let history = pipeline.loaded(observe)?;
+        let request = MonitorRequest {
+            pipeline: &pipeline.inner,
+            package: &package,
+            as_of,
+            runtime: churnguard_app::onnx_runtime(None)?,
+            threads: 0,
+        };
+        churnguard_app::monitor(&request, &history, observe)
+    })?;
     python_value(py, serde_json::to_string(&monitoring))
 }

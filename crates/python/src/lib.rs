@@ -7,6 +7,7 @@ mod classifier;
 mod errors;
 mod jobs;
 mod rows;
+mod run;
 mod table;
 
 use pyo3::prelude::*;
