@@ -65,7 +65,7 @@ num_threads = $threads
 bootstrap_samples = 200
 TOML
 # BENCH_SECTIONS picks sections (default all); the later ones reuse files the earlier ones wrote.
-wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare monitor report serve serve_raw serve_batch busy cdnow value scale distributed} " == *" $1 "* ]]; }
+wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare monitor report serve serve_raw serve_batch busy cdnow value scale distributed python} " == *" $1 "* ]]; }
 
 if wanted ingest; then
 echo "== ingest: validate an events table ($customers customers, CDNOW patterns) =="
@@ -455,4 +455,32 @@ t2=$(printf '%s\n' "${two[@]}" | median)
 printf '  1 worker  (%s threads)        %7.2f s, test AUC %s\n' "$threads" "$t1" "$(auc_of "$out/dist_one")"
 printf '  2 workers (1 thread each)      %7.2f s, test AUC %s  time 2 workers / 1 worker = %.2f\n' "$t2" "$(auc_of "$out/dist_two")" \
   "$(awk -v a="$t2" -v b="$t1" 'BEGIN {print a / b}')"
+fi
+
+echo
+if wanted python; then
+echo "== python: the Python package (wheel profile) against the CLI on the same work =="
+"$root/.tools/venv/bin/maturin" build --quiet --profile wheel --manifest-path crates/python/Cargo.toml \
+  --out "$out/wheels" --interpreter "$py" >/dev/null
+wheel=$(ls -t "$out"/wheels/churnguard-*.whl | head -1)
+pyenv="$out/python-env"
+[ -x "$pyenv/bin/python" ] || "$py" -m venv "$pyenv"
+"$pyenv/bin/pip" install -q --disable-pip-version-check --no-index --find-links .tools/wheels --force-reinstall --no-deps "$wheel"
+"$pyenv/bin/pip" install -q --disable-pip-version-check --no-index --find-links .tools/wheels polars onnxruntime
+printf '  wheel %s: %.1f MB\n' "$(basename "$wheel")" "$(awk -v b="$(stat -c %s "$wheel")" 'BEGIN {print b / 1048576}')"
+printf '  import churnguard: %.3f s (median of 5, fresh interpreters; target 0.3 s)\n' "$("$pyenv/bin/python" bench/python_api.py import 5)"
+pkg="$out/models/synth/latest"
+cli_train=$(for _ in $(seq "$runs"); do measure "$bin" train "$synth/train.toml" --models "$out/models_py_cli"; done | awk '{print $1}' | median)
+py_train=$(for _ in $(seq "$runs"); do measure "$pyenv/bin/python" bench/python_api.py train "$synth/train.toml" "$out/models_py"; done | awk '{print $1}' | median)
+printf '  train %s customers (whole process): CLI %6.2f s, Python %6.2f s  Python/CLI = %.3f (target <= 1.05)\n' \
+  "$customers" "$cli_train" "$py_train" "$(awk -v a="$py_train" -v b="$cli_train" 'BEGIN {print a / b}')"
+cli_score=$(for _ in $(seq "$runs"); do measure "$bin" score --model "$pkg" --pipeline "$synth/train.toml" --as-of 2024-12-31 --out "$out/risk.parquet" --threads "$threads" --top 0; done | awk '{print $1}' | median)
+py_score=$(for _ in $(seq "$runs"); do measure "$pyenv/bin/python" bench/python_api.py score "$pkg" "$synth/train.toml" 2024-12-31 "$threads"; done | awk '{print $1}' | median)
+printf '  score %s customers (whole process; the CLI also writes Parquet): CLI %6.2f s, Python (list in memory) %6.2f s  Python/CLI = %.3f (target <= 1.05)\n' \
+  "$customers" "$cli_score" "$py_score" "$(awk -v a="$py_score" -v b="$cli_score" 'BEGIN {print a / b}')"
+read -r t peak < <(measure "$pyenv/bin/python" bench/python_api.py frame "$pkg" "$synth/train.toml" "$synth" 2024-12-31 "$threads")
+read -r frame_b model_b rows < <("$pyenv/bin/python" bench/python_api.py frame "$pkg" "$synth/train.toml" "$synth" 2024-12-31 "$threads")
+printf '  score from polars frames of the tables (%.0f MB) with the package (%.1f MB): peak %.0f MB = %.2fx frame + package (target 1.3x), %.2f s\n' \
+  "$(awk -v b="$frame_b" 'BEGIN {print b / 1048576}')" "$(awk -v b="$model_b" 'BEGIN {print b / 1048576}')" \
+  "$(awk -v k="$peak" 'BEGIN {print k / 1024}')" "$(awk -v k="$peak" -v f="$frame_b" -v m="$model_b" 'BEGIN {print k * 1024 / (f + m)}')" "$t"
 fi
