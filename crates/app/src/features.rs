@@ -147,7 +147,10 @@ fn snapshot_at(
 /// Where the snapshots' rows go: a Parquet file started with the first snapshot's schema, or
 /// memory.
 enum Table<'a> {
-    File { path: &'a Path, file: Option<ParquetOut> },
+    File {
+        path: &'a Path,
+        file: Option<Box<ParquetOut>>,
+    },
     Memory(Vec<RecordBatch>),
 }
 
@@ -169,9 +172,9 @@ impl<'a> Table<'a> {
         };
         let file = match file {
             Some(file) => file,
-            None => file.insert(
+            None => file.insert(Box::new(
                 ParquetOut::create(path, snap.batch.schema(), Compression::UNCOMPRESSED).map_err(OutputError::from)?,
-            ),
+            )),
         };
         file.write(&snap.batch).map_err(OutputError::from)?;
         Ok(())
@@ -182,7 +185,7 @@ impl<'a> Table<'a> {
         match self {
             Table::File { file, .. } => {
                 if let Some(file) = file {
-                    file.finish().map_err(OutputError::from)?;
+                    (*file).finish().map_err(OutputError::from)?;
                 }
                 Ok(Vec::new())
             }

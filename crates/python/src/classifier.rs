@@ -12,7 +12,7 @@ use crate::errors::{ConfigError, raised};
 
 /// A C-ordered buffer of `rows` x `cols` values as a vector (the buffer is the caller's array).
 fn matrix(py: Python<'_>, x: &PyBuffer<f64>, cols: usize) -> PyResult<Vec<f64>> {
-    if cols == 0 || x.item_count() % cols != 0 {
+    if cols == 0 || !x.item_count().is_multiple_of(cols) {
         return Err(ConfigError::new_err(format!(
             "a matrix of {} values cannot have {cols} columns",
             x.item_count()
