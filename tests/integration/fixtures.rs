@@ -30,7 +30,11 @@ fn every_stored_package_format_opens_verifies_and_scores_its_stored_list() {
     for entry in std::fs::read_dir(&fixtures).unwrap() {
         let fixture = entry.unwrap().path();
         let name = fixture.file_name().unwrap().to_string_lossy().into_owned();
-        seen.push(name.trim_start_matches("format").parse::<u32>().expect("fixtures are named format<N>"));
+        seen.push(
+            name.trim_start_matches("format")
+                .parse::<u32>()
+                .expect("fixtures are named format<N>"),
+        );
         let s = crate::Scratch::new();
         let (package, pipeline) = staged(&fixture, s.0.path());
         let out = s.0.path().join("list.csv");
@@ -64,7 +68,12 @@ fn every_stored_package_format_opens_verifies_and_scores_its_stored_list() {
     }
     seen.sort();
     let every: Vec<u32> = (1..=seen.last().copied().unwrap_or(0)).collect();
-    assert_eq!(seen, every, "a fixture of every format ever written, from 1, in {}", fixtures.display());
+    assert_eq!(
+        seen,
+        every,
+        "a fixture of every format ever written, from 1, in {}",
+        fixtures.display()
+    );
 }
 
 /// Every key path of a JSON value with the kind of value found there (arrays merged over their

@@ -15,7 +15,7 @@ use pyo3::types::PyAny;
 
 use crate::errors::{ConfigError, config, raised};
 use crate::run::run_job;
-use crate::table::{Batches, FeatureTable, RiskList};
+use crate::table::{FeatureTable, RiskList};
 
 /// Rows of the list's summary a Python caller gets (it has the whole list as a table).
 const SUMMARY_TOP: usize = 10;
@@ -199,7 +199,13 @@ impl Package {
     /// Scores the pipeline's customers still with us at `as_of` (`YYYY-MM-DD`; default: the
     /// day the data ends, or `data.as_of`) into a [`RiskList`].
     #[pyo3(signature = (pipeline, as_of = None, progress = false))]
-    fn score(&self, py: Python<'_>, pipeline: &Pipeline, as_of: Option<&str>, progress: bool) -> PyResult<RiskList> {
+    fn score(
+        &self,
+        py: Python<'_>,
+        pipeline: &Pipeline,
+        as_of: Option<&str>,
+        progress: bool,
+    ) -> PyResult<Py<RiskList>> {
         let as_of = as_of.map(as_of_date).transpose()?;
         let table = run_job(py, progress, |observe| {
             let history = pipeline.history(observe)?;
@@ -215,7 +221,7 @@ impl Package {
                 observe,
             )
         })?;
-        Ok(RiskList::new(table))
+        RiskList::create(py, table)
     }
 
     fn __repr__(&self) -> String {
@@ -279,7 +285,7 @@ pub fn features(
     pipeline: &Pipeline,
     cutoffs: Option<Vec<String>>,
     progress: bool,
-) -> PyResult<FeatureTable> {
+) -> PyResult<Py<FeatureTable>> {
     let cutoffs = cutoffs
         .unwrap_or_default()
         .iter()
@@ -302,7 +308,7 @@ pub fn features(
     let reports =
         serde_json::to_string(&built.reports).map_err(|e| crate::errors::ChurnguardError::new_err(e.to_string()))?;
     let reports = py.import("json")?.call_method1("loads", (reports,))?.unbind();
-    Ok(FeatureTable::new(Batches::new(schema, built.batches), reports))
+    FeatureTable::create(py, schema, built.batches, reports)
 }
 
 /// Figures made by a job (their serde form) as Python dicts, lists and numbers.

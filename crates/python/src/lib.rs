@@ -18,6 +18,7 @@ fn core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<jobs::Pipeline>()?;
     m.add_class::<jobs::Package>()?;
+    m.add_class::<table::Table>()?;
     m.add_class::<table::RiskList>()?;
     m.add_class::<table::FeatureTable>()?;
     m.add_function(wrap_pyfunction!(jobs::validate, m)?)?;

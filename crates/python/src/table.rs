@@ -1,6 +1,7 @@
-//! The risk list as a Python object: its summary figures as attributes, its rows through the
-//! Arrow PyCapsule interface (`__arrow_c_stream__`), so pyarrow, polars and pandas read the
-//! batches the list was built in without a copy and without pyarrow being required.
+//! Tables a job made, as Python objects: the rows through the Arrow PyCapsule interface
+//! (`__arrow_c_stream__`), so pyarrow, polars and pandas read the batches the job built without a
+//! copy and without pyarrow being required; the risk list and the feature table add their own
+//! figures as attributes.
 
 use arrow::datatypes::SchemaRef;
 use arrow::ffi::FFI_ArrowSchema;
@@ -11,85 +12,106 @@ use churnguard_config::Tier;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 
-/// A table a job made, handed to Python as an Arrow C stream: a new stream over the same
-/// batches at every read.
-pub struct Batches {
+/// Rows a job made, read as an Arrow C stream: a new stream over the same batches at every read.
+#[pyclass(frozen, subclass, module = "churnguard")]
+pub struct Table {
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 }
 
-impl Batches {
+impl Table {
     /// The batches under their schema.
-    pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Batches {
-        Batches { schema, batches }
+    fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Table {
+        Table { schema, batches }
     }
+}
 
+#[pymethods]
+impl Table {
     /// Rows in all.
-    fn rows(&self) -> usize {
+    fn __len__(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
 
-    /// Column names, in order.
+    /// The column names, in order.
+    #[getter]
     fn columns(&self) -> Vec<String> {
         self.schema.fields().iter().map(|f| f.name().clone()).collect()
     }
 
-    /// The rows as an `arrow_array_stream` capsule.
-    fn stream<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+    /// The rows as an Arrow C stream (the PyCapsule interface); `requested_schema` is accepted
+    /// and the table's own schema kept, as the interface allows.
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema;
         let batches = RecordBatchIterator::new(self.batches.clone().into_iter().map(Ok), self.schema.clone());
         let stream = FFI_ArrowArrayStream::new(Box::new(batches));
         PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
     }
 
-    /// The schema as an `arrow_schema` capsule.
-    fn schema_capsule<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+    /// The schema as an Arrow C schema (the PyCapsule interface).
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
         let schema = FFI_ArrowSchema::try_from(self.schema.as_ref())
             .map_err(|e| crate::errors::ChurnguardError::new_err(e.to_string()))?;
         PyCapsule::new_with_value(py, schema, c"arrow_schema")
     }
-}
 
-/// `pyarrow.table(obj)`, needing pyarrow.
-fn to_pyarrow<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    obj.py().import("pyarrow")?.call_method1("table", (obj,))
-}
+    /// The rows as a `pyarrow.Table` (needs pyarrow).
+    fn to_pyarrow<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.py().import("pyarrow")?.call_method1("table", (slf,))
+    }
 
-/// `polars.DataFrame(obj)`, needing polars.
-fn to_polars<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    obj.py().import("polars")?.call_method1("DataFrame", (obj,))
+    /// The rows as a `pandas.DataFrame` (needs pandas and pyarrow).
+    fn to_pandas<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Table::to_pyarrow(slf)?.call_method0("to_pandas")
+    }
+
+    /// The rows as a `polars.DataFrame` (needs polars).
+    fn to_polars<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.py().import("polars")?.call_method1("DataFrame", (slf,))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<Table: {} rows, {} columns>",
+            self.__len__(),
+            self.schema.fields().len()
+        )
+    }
 }
 
 /// A scored list: the customers still with us in priority order, with each one's probability,
 /// risk level, value at risk, action and reasons.
-#[pyclass(frozen, module = "churnguard")]
+#[pyclass(frozen, extends = Table, module = "churnguard")]
 pub struct RiskList {
-    table: Batches,
     summary: ListSummary,
 }
 
 impl RiskList {
-    /// The list a job scored.
-    pub fn new(t: ListTable) -> RiskList {
-        RiskList {
-            table: Batches::new(t.schema, t.batches),
-            summary: t.summary,
-        }
+    /// The list a job scored, as a new Python object.
+    pub fn create(py: Python<'_>, t: ListTable) -> PyResult<Py<RiskList>> {
+        let init =
+            PyClassInitializer::from(Table::new(t.schema, t.batches)).add_subclass(RiskList { summary: t.summary });
+        Py::new(py, init)
+    }
+
+    /// Every risk level's totals, by its name in the list, unknown last.
+    fn each_level(&self) -> impl Iterator<Item = (&'static str, &TierTotal)> {
+        let t = &self.summary.totals;
+        Tier::ALL
+            .into_iter()
+            .map(|level| Tier::name_of(Some(level)))
+            .zip(t.tiers.iter())
+            .chain(std::iter::once((Tier::name_of(None), &t.unknown)))
     }
 }
 
 #[pymethods]
 impl RiskList {
-    /// Customers in the list.
-    fn __len__(&self) -> usize {
-        self.table.rows()
-    }
-
-    /// The list's column names, in order.
-    #[getter]
-    fn columns(&self) -> Vec<String> {
-        self.table.columns()
-    }
-
     /// The scoring date (the day before the snapshot's cutoff), `YYYY-MM-DD`.
     #[getter]
     fn as_of(&self) -> String {
@@ -129,132 +151,55 @@ impl RiskList {
         Ok(out)
     }
 
-    /// The list's rows as an Arrow C stream (the PyCapsule interface); `requested_schema` is
-    /// accepted and the list's own schema kept, as the interface allows.
-    #[pyo3(signature = (requested_schema = None))]
-    fn __arrow_c_stream__<'py>(
-        &self,
-        py: Python<'py>,
-        requested_schema: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyCapsule>> {
-        let _ = requested_schema;
-        self.table.stream(py)
-    }
-
-    /// The list's schema as an Arrow C schema (the PyCapsule interface).
-    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
-        self.table.schema_capsule(py)
-    }
-
-    /// The list as a `pyarrow.Table` (needs pyarrow).
-    fn to_pyarrow<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        to_pyarrow(slf)
-    }
-
-    /// The list as a `pandas.DataFrame` (needs pandas and pyarrow).
-    fn to_pandas<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        to_pyarrow(slf)?.call_method0("to_pandas")
-    }
-
-    /// The list as a `polars.DataFrame` (needs polars).
-    fn to_polars<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        to_polars(slf)
-    }
-
-    fn __repr__(&self) -> String {
+    fn __repr__(slf: &Bound<'_, Self>) -> String {
+        let list = slf.get();
         format!(
             "<RiskList as of {}: {} customers, {:.1} expected churners, {:.0} value at risk>",
-            self.as_of(),
-            self.__len__(),
-            self.expected_churners(),
-            self.value_at_risk()
+            list.as_of(),
+            slf.as_super().get().__len__(),
+            list.expected_churners(),
+            list.value_at_risk()
         )
-    }
-}
-
-impl RiskList {
-    /// Every risk level's totals, by its name in the list, unknown last.
-    fn each_level(&self) -> impl Iterator<Item = (&'static str, &TierTotal)> {
-        let t = &self.summary.totals;
-        Tier::ALL
-            .into_iter()
-            .map(|level| Tier::name_of(Some(level)))
-            .zip(t.tiers.iter())
-            .chain(std::iter::once((Tier::name_of(None), &t.unknown)))
     }
 }
 
 /// A feature table: one row per customer and cutoff, the features a model reads at each
 /// cutoff, with the label where it is known.
-#[pyclass(frozen, module = "churnguard")]
+#[pyclass(frozen, extends = Table, module = "churnguard")]
 pub struct FeatureTable {
-    table: Batches,
     /// Each cutoff's snapshot report, as dicts.
     snapshots: Py<PyAny>,
 }
 
 impl FeatureTable {
     /// The table a job built, with its snapshot reports (already Python objects).
-    pub fn new(table: Batches, snapshots: Py<PyAny>) -> FeatureTable {
-        FeatureTable { table, snapshots }
+    pub fn create(
+        py: Python<'_>,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        snapshots: Py<PyAny>,
+    ) -> PyResult<Py<FeatureTable>> {
+        Py::new(
+            py,
+            PyClassInitializer::from(Table::new(schema, batches)).add_subclass(FeatureTable { snapshots }),
+        )
     }
 }
 
 #[pymethods]
 impl FeatureTable {
-    /// Rows (customers times cutoffs).
-    fn __len__(&self) -> usize {
-        self.table.rows()
-    }
-
-    /// The column names, in order.
-    #[getter]
-    fn columns(&self) -> Vec<String> {
-        self.table.columns()
-    }
-
     /// Per cutoff: customers, labelled, churned and what building the snapshot found.
     #[getter]
     fn snapshots(&self, py: Python<'_>) -> Py<PyAny> {
         self.snapshots.clone_ref(py)
     }
 
-    /// The rows as an Arrow C stream (the PyCapsule interface).
-    #[pyo3(signature = (requested_schema = None))]
-    fn __arrow_c_stream__<'py>(
-        &self,
-        py: Python<'py>,
-        requested_schema: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyCapsule>> {
-        let _ = requested_schema;
-        self.table.stream(py)
-    }
-
-    /// The schema as an Arrow C schema (the PyCapsule interface).
-    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
-        self.table.schema_capsule(py)
-    }
-
-    /// The table as a `pyarrow.Table` (needs pyarrow).
-    fn to_pyarrow<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        to_pyarrow(slf)
-    }
-
-    /// The table as a `pandas.DataFrame` (needs pandas and pyarrow).
-    fn to_pandas<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        to_pyarrow(slf)?.call_method0("to_pandas")
-    }
-
-    /// The table as a `polars.DataFrame` (needs polars).
-    fn to_polars<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        to_polars(slf)
-    }
-
-    fn __repr__(&self) -> String {
+    fn __repr__(slf: &Bound<'_, Self>) -> String {
+        let table = slf.as_super().get();
         format!(
             "<FeatureTable: {} rows, {} columns>",
-            self.table.rows(),
-            self.table.schema.fields().len()
+            table.__len__(),
+            table.schema.fields().len()
         )
     }
 }
