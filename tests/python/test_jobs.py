@@ -165,3 +165,20 @@ def test_errors_are_exceptions_of_their_kind_with_the_clis_message(trained, tmp_
     with pytest.raises(churnguard.PackageError):
         churnguard.Package.open(str(tmp_path / "no-package"))
     assert issubclass(churnguard.DataError, churnguard.ChurnguardError)
+
+
+def test_a_pipeline_from_a_dict_is_the_files(trained, pipeline_path):
+    import tomllib
+
+    package, _ = trained
+    config = tomllib.loads(pipeline_path.read_text())
+    from_dict = churnguard.Pipeline.from_dict(config, path=str(pipeline_path))
+    assert from_dict.name == "fixture_format2"
+    ours = package.score(from_dict, as_of=AS_OF)
+    theirs = package.score(churnguard.Pipeline.load(str(pipeline_path)), as_of=AS_OF)
+    assert pa.table(ours).equals(pa.table(theirs))
+    config["model"]["num_leafs"] = 7
+    with pytest.raises(churnguard.ConfigError, match="num_leafs"):
+        churnguard.Pipeline.from_dict(config, path=str(pipeline_path))
+    with pytest.raises(churnguard.ConfigError, match="pipeline keys are strings"):
+        churnguard.Pipeline.from_dict({"pipeline": {1: "x"}})

@@ -13,7 +13,7 @@ use churnguard_config::Date;
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
 
-use crate::errors::{ConfigError, config, raised};
+use crate::errors::{ConfigError, config as config_error, raised};
 use crate::run::run_job;
 use crate::table::{FeatureTable, RiskList};
 
@@ -32,6 +32,45 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// The validated config with the tables given in memory (none: the jobs read the files).
+    fn with_tables(
+        inner: churnguard_config::Pipeline,
+        text: String,
+        given: [Option<Bound<'_, PyAny>>; 3],
+    ) -> PyResult<Pipeline> {
+        if given.iter().all(Option::is_none) {
+            return Ok(Pipeline {
+                inner,
+                text,
+                rows: None,
+            });
+        }
+        let mut rows = [None, None, None];
+        for ((slot, obj), (role, has)) in rows.iter_mut().zip(&given).zip(configured(&inner)) {
+            match (obj, has) {
+                (Some(obj), true) => *slot = Some(crate::rows::rows_of(role, obj)?),
+                (Some(_), false) => {
+                    return Err(ConfigError::new_err(format!(
+                        "{}: a {role} table was given, but the pipeline has no [data.{role}]",
+                        inner.file.display()
+                    )));
+                }
+                (None, true) => {
+                    return Err(ConfigError::new_err(format!(
+                        "{}: the pipeline reads a {role} table: give it too ({role}=...), or give none and the files are read",
+                        inner.file.display()
+                    )));
+                }
+                (None, false) => {}
+            }
+        }
+        Ok(Pipeline {
+            inner,
+            text,
+            rows: Some(rows),
+        })
+    }
+
     /// The customers' histories: from the tables given in memory, else read from the files.
     fn loaded(&self, observe: &mut dyn FnMut(Progress)) -> Result<History, AppError> {
         match self.history(observe)? {
@@ -72,39 +111,30 @@ impl Pipeline {
         customers: Option<Bound<'_, PyAny>>,
         interactions: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Pipeline> {
-        let (inner, text) = churnguard_config::load_with_text(&path).map_err(|e| config(&e))?;
-        let given = [events, customers, interactions];
-        if given.iter().all(Option::is_none) {
-            return Ok(Pipeline {
-                inner,
-                text,
-                rows: None,
-            });
-        }
-        let mut rows = [None, None, None];
-        for ((slot, obj), (role, has)) in rows.iter_mut().zip(&given).zip(configured(&inner)) {
-            match (obj, has) {
-                (Some(obj), true) => *slot = Some(crate::rows::rows_of(role, obj)?),
-                (Some(_), false) => {
-                    return Err(ConfigError::new_err(format!(
-                        "{}: a {role} table was given, but the pipeline has no [data.{role}]",
-                        inner.file.display()
-                    )));
-                }
-                (None, true) => {
-                    return Err(ConfigError::new_err(format!(
-                        "{}: the pipeline reads a {role} table: give it too ({role}=...), or give none and the files are read",
-                        inner.file.display()
-                    )));
-                }
-                (None, false) => {}
-            }
-        }
-        Ok(Pipeline {
-            inner,
-            text,
-            rows: Some(rows),
-        })
+        let (inner, text) = churnguard_config::load_with_text(&path).map_err(|e| config_error(&e))?;
+        Pipeline::with_tables(inner, text, [events, customers, interactions])
+    }
+
+    /// A pipeline from a dict shaped as a pipeline file (`{"pipeline": {"name": ...}, "data":
+    /// {...}}`), validated as if read from `path` (which anchors relative table paths; default:
+    /// `pipeline.toml` in the working folder). Tables may be given as in [`Pipeline::load`].
+    #[staticmethod]
+    #[pyo3(signature = (config, path = PathBuf::from("pipeline.toml"), events = None, customers = None, interactions = None))]
+    fn from_dict(
+        py: Python<'_>,
+        config: Bound<'_, PyAny>,
+        path: PathBuf,
+        events: Option<Bound<'_, PyAny>>,
+        customers: Option<Bound<'_, PyAny>>,
+        interactions: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Pipeline> {
+        let text: String = py
+            .import("churnguard._toml")?
+            .call_method1("dumps", (config,))
+            .map_err(|e| ConfigError::new_err(format!("{}: {e}", path.display())))?
+            .extract()?;
+        let inner = churnguard_config::parse(&text, &path).map_err(|e| config_error(&e))?;
+        Pipeline::with_tables(inner, text, [events, customers, interactions])
     }
 
     /// The pipeline's name (its models folder).

@@ -19,6 +19,14 @@ class Pipeline:
         customers: Any | None = None,
         interactions: Any | None = None,
     ) -> Pipeline: ...
+    @staticmethod
+    def from_dict(
+        config: dict[str, Any],
+        path: str | PathLike[str] = "pipeline.toml",
+        events: Any | None = None,
+        customers: Any | None = None,
+        interactions: Any | None = None,
+    ) -> Pipeline: ...
     @property
     def name(self) -> str: ...
     @property
