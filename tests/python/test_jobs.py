@@ -42,6 +42,14 @@ def test_validate_reports_the_tables(pipeline_path):
     assert report.to_dict()["tables"][0]["report"]["rows_kept"] == events.report.rows_kept
     with pytest.raises(AttributeError, match="no figure 'usabel'"):
         report.usabel
+    import copy
+    import pickle
+
+    assert pickle.loads(pickle.dumps(report)) == report == copy.deepcopy(report)
+    report.to_dict()["usable"] = False
+    assert report.usable is True
+    with pytest.raises(churnguard.ConfigError, match="validate reads the pipeline's files"):
+        churnguard.validate(churnguard.Pipeline.load(str(pipeline_path), events=pa.table({"customer_id": [1]})))
 
 
 def test_compare_and_monitor_give_the_clis_figures(trained, stored_package, pipeline_path, tmp_path):
@@ -182,3 +190,10 @@ def test_a_pipeline_from_a_dict_is_the_files(trained, pipeline_path):
         churnguard.Pipeline.from_dict(config, path=str(pipeline_path))
     with pytest.raises(churnguard.ConfigError, match="pipeline keys are strings"):
         churnguard.Pipeline.from_dict({"pipeline": {1: "x"}})
+    import numpy as np
+
+    config["model"].pop("num_leafs")
+    config["model"]["num_leaves"] = np.int64(7)
+    config["model"]["learning_rate"] = np.float64(0.1)
+    config["pipeline"]["description"] = "churn 😀 \"quoted\"\n"
+    assert churnguard.Pipeline.from_dict(config, path=str(pipeline_path)).name == "fixture_format2"

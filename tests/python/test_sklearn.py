@@ -40,6 +40,7 @@ def test_fit_predict_clone_grid_search_and_pickle():
     assert np.array_equal(clone(model).fit(x, y).predict_proba(x), p)
     search = GridSearchCV(ChurnClassifier(n_estimators=20), {"num_leaves": [3, 7]}, cv=3, scoring="roc_auc").fit(x, y)
     assert search.best_params_["num_leaves"] in (3, 7)
+    assert np.array_equal(ChurnClassifier(n_estimators=30, random_state=7, n_jobs=-1).fit(x, y).predict_proba(x), p)
     piped = make_pipeline(StandardScaler(), ChurnClassifier(n_estimators=20)).fit(x, y)
     assert piped.predict_proba(x).shape == (600, 2)
 

@@ -157,14 +157,18 @@ impl Pipeline {
 /// A verified model package, opened for scoring with ONNX Runtime.
 #[pyclass(frozen, module = "churnguard")]
 pub struct Package {
+    /// The sessions, one job at a time.
     scorer: Mutex<Scorer>,
+    /// The folder and manifest, read apart from the scorer: a figure asked for while another
+    /// thread scores must not wait for it (with the GIL held, that would stop the interpreter).
+    dir: PathBuf,
+    manifest: churnguard_app::Manifest,
 }
 
 impl Package {
     /// Reads one figure of the manifest.
     fn manifest<T>(&self, read: impl FnOnce(&churnguard_app::Manifest) -> T) -> T {
-        let scorer = self.scorer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        read(&scorer.package.package.manifest)
+        read(&self.manifest)
     }
 }
 
@@ -179,6 +183,8 @@ impl Package {
             .detach(|| churnguard_app::open_scorer(&path, None, threads))
             .map_err(raised)?;
         Ok(Package {
+            dir: scorer.package.package.dir.clone(),
+            manifest: scorer.package.package.manifest.clone(),
             scorer: Mutex::new(scorer),
         })
     }
@@ -186,8 +192,7 @@ impl Package {
     /// The version folder.
     #[getter]
     fn path(&self) -> PathBuf {
-        let scorer = self.scorer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        scorer.package.package.dir.clone()
+        self.dir.clone()
     }
 
     /// The version, such as `v3`.
@@ -274,6 +279,12 @@ fn as_of_date(text: &str) -> PyResult<Date> {
 /// a dict: `usable` says whether training and scoring can read them.
 #[pyfunction]
 pub fn validate<'py>(py: Python<'py>, pipeline: &Pipeline) -> PyResult<Bound<'py, PyAny>> {
+    if pipeline.rows.is_some() {
+        return Err(ConfigError::new_err(format!(
+            "{}: validate reads the pipeline's files; tables given in memory are checked by the job that reads them (features, train, score)",
+            pipeline.inner.file.display()
+        )));
+    }
     let (json, usable) = py.detach(|| {
         let report = churnguard_app::validate(&pipeline.inner, None, &mut |_| {});
         (serde_json::to_string(&report), report.usable())

@@ -50,11 +50,11 @@ pub fn run_job<T: Send>(
         }
         let outcome = py.detach(|| worker.join());
         match (outcome, interrupted) {
-            (Ok(Ok(result)), None) => result.map_err(raised),
-            // Stopped, or it finished before its next report: the signal's exception either way.
-            (Ok(_), Some(signal)) => Err(signal),
-            (Err(payload), _) | (Ok(Err(payload)), _) if payload.is::<Stopped>() => {
-                Err(pyo3::exceptions::PyKeyboardInterrupt::new_err("the job was stopped"))
+            // A job that ended before its next report has done its work (a package written,
+            // say): its result stands; the interrupt came too late to stop it.
+            (Ok(Ok(result)), _) => result.map_err(raised),
+            (Err(payload), signal) | (Ok(Err(payload)), signal) if payload.is::<Stopped>() => {
+                Err(signal.unwrap_or_else(|| pyo3::exceptions::PyKeyboardInterrupt::new_err("the job was stopped")))
             }
             (Err(payload), _) | (Ok(Err(payload)), _) => std::panic::resume_unwind(payload),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 
@@ -15,10 +16,17 @@ class Figures:
         object.__setattr__(self, "_data", data)
 
     def __getattr__(self, name: str) -> Any:
+        # Only figures are looked up here: `_data` and dunders (as copy and pickle probe them on
+        # an empty instance) are plain attribute errors, never a lookup in `_data`.
+        if name.startswith("_"):
+            raise AttributeError(name)
         try:
             return _wrap(self._data[name])
         except KeyError:
             raise AttributeError(f"no figure {name!r} (there are: {', '.join(self._data)})") from None
+
+    def __reduce__(self):
+        return (Figures, (self._data,))
 
     def __getitem__(self, name: str) -> Any:
         return _wrap(self._data[name])
@@ -36,8 +44,8 @@ class Figures:
         return f"Figures({', '.join(self._data)})"
 
     def to_dict(self) -> dict[str, Any]:
-        """The figures as plain dicts, lists and numbers."""
-        return self._data
+        """The figures as plain dicts, lists and numbers (a copy)."""
+        return copy.deepcopy(self._data)
 
 
 def _wrap(value: Any) -> Any:

@@ -32,7 +32,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
     num_leaves : leaves per tree.
     min_child_samples : fewest rows in a leaf.
     random_state : seed (an int, a ``RandomState``, or None for 0).
-    n_jobs : threads LightGBM trains on (0: every core).
+    n_jobs : threads LightGBM trains on (None: 1; -1 or 0: every core).
     """
 
     def __init__(
@@ -42,7 +42,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         num_leaves: int = 31,
         min_child_samples: int = 20,
         random_state=None,
-        n_jobs: int = 1,
+        n_jobs: int | None = 1,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -64,6 +64,11 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             return int(self.random_state) % _SEEDS
         return int(check_random_state(self.random_state).randint(_SEEDS))
 
+    def _threads(self) -> int:
+        if self.n_jobs is None:
+            return 1
+        return max(int(self.n_jobs), 0)
+
     def fit(self, X, y):
         """Fits the trees on ``X`` (rows by features) and the two classes of ``y``."""
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan", order="C")
@@ -83,7 +88,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             int(self.num_leaves),
             int(self.min_child_samples),
             self._seed(),
-            int(self.n_jobs),
+            self._threads(),
         )
         return self
 
