@@ -44,6 +44,13 @@ def test_a_package_trains_from_a_frame_to_the_same_model(trained, pipeline_path,
     again = churnguard.train(churnguard.Pipeline.load(str(pipeline_path), events=frame), models=str(tmp_path))
     for name in ("model.txt", "model.onnx"):
         assert (again.path / name).read_bytes() == (package.path / name).read_bytes(), name
+    # The package says what it was trained on: the rows given, not the file the config names.
+    import json
+
+    inputs = json.loads((again.path / "manifest.json").read_text())["inputs"]
+    from_files = json.loads((package.path / "manifest.json").read_text())["inputs"]
+    assert [(i["role"], i["path"]) for i in inputs] == [("events", "(rows given in memory)")]
+    assert inputs[0]["sha256"] != from_files[0]["sha256"] and len(inputs[0]["sha256"]) == 64
 
 
 def test_bad_tables_are_clear_errors(pipeline_path):

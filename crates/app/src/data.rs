@@ -5,10 +5,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use arrow::record_batch::RecordBatch;
-use churnguard_config::{Date, Pipeline};
+use churnguard_config::{Date, Pipeline, Role};
 use churnguard_features::History;
 use churnguard_infer::{ModelPackage, OnnxRuntime};
 use churnguard_ingest::{PartitionReport, StagedFile, ValidationReport};
+use churnguard_package::InputFile;
 use churnguard_synth::{Summary, SynthConfig};
 
 use crate::{AppError, Progress, Stage};
@@ -42,6 +43,37 @@ pub fn load_rows(
     Ok(churnguard_features::load_tables(p, tables, &mut |r| {
         observe(Progress::Read(r))
     })?)
+}
+
+/// What a package records as the inputs of rows given in memory: per table, its role, where it
+/// came from, the bytes of its Arrow IPC stream and their SHA-256, so two packages trained on
+/// the same rows say so.
+pub fn rows_inputs(p: &Pipeline, rows: &[Option<RecordBatch>; 3]) -> Result<Vec<InputFile>, AppError> {
+    let encode = |e: arrow::error::ArrowError| AppError::Write {
+        path: PathBuf::from(IN_MEMORY),
+        source: std::io::Error::other(e),
+    };
+    let roles = [
+        (Role::Events, p.data.events.is_some()),
+        (Role::Customers, p.data.customers.is_some()),
+        (Role::Interactions, p.data.interactions.is_some()),
+    ];
+    let mut out = Vec::new();
+    for ((role, _), batch) in roles.iter().zip(rows).filter(|((_, has), _)| *has) {
+        let Some(batch) = batch else { continue };
+        let mut bytes = Vec::new();
+        let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut bytes, &batch.schema()).map_err(encode)?;
+        writer.write(batch).map_err(encode)?;
+        writer.finish().map_err(encode)?;
+        drop(writer);
+        out.push(InputFile {
+            role: role.name().to_string(),
+            path: PathBuf::from(IN_MEMORY),
+            bytes: bytes.len() as u64,
+            sha256: churnguard_model::sha256_hex(&bytes),
+        });
+    }
+    Ok(out)
 }
 
 /// Splits every table of a pipeline into `parts` customer partitions under `out`.

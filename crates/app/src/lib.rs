@@ -34,7 +34,9 @@ mod train;
 pub use churnguard_infer::{lists_dir, win_back_path};
 pub use classifier::{ClassifierParams, classifier_probabilities, fit_classifier};
 pub use compare::{CompareRequest, compare};
-pub use data::{load, load_rows, onnx_runtime, open_package, partition, reader_panic, synth, validate, write_whole};
+pub use data::{
+    load, load_rows, onnx_runtime, open_package, partition, reader_panic, rows_inputs, synth, validate, write_whole,
+};
 pub use distributed::{DistributedOutcome, DistributedRequest, share_of, train_distributed};
 pub use error::{AppError, ErrorKind};
 pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};

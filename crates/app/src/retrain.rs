@@ -62,7 +62,7 @@ pub fn retrain(req: &RetrainRequest<'_>, observe: &mut dyn FnMut(Progress)) -> R
         runtime: req.runtime,
         latest: Latest::Keep,
     };
-    let trained = crate::train::train_with(&request, Some(history), observe)?;
+    let trained = crate::train::train_with(&request, Some(history), None, observe)?;
     let Some(history) = trained.history.as_ref() else {
         return Err(churnguard_train::TrainError::Internal("the challenger's tables were not kept".into()).into());
     };

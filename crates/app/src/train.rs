@@ -58,14 +58,16 @@ pub struct Trained {
 /// Trains a pipeline's model, checks its ONNX export against LightGBM and writes the package as
 /// the next version; nothing is written when any step fails.
 pub fn train_package(req: &TrainRequest<'_>, observe: &mut dyn FnMut(Progress)) -> Result<Trained, AppError> {
-    train_with(req, None, observe)
+    train_with(req, None, None, observe)
 }
 
-/// [`train_package`] on tables already loaded (`None`: load them), such as rows given in memory
-/// ([`crate::load_rows`]).
+/// [`train_package`] on tables already loaded (`None`: load them). The package records `inputs`
+/// as what it was trained on (rows given in memory: [`crate::rows_inputs`]); `None`: the hashes
+/// of the pipeline's files.
 pub fn train_with(
     req: &TrainRequest<'_>,
     loaded: Option<History>,
+    inputs: Option<Vec<churnguard_package::InputFile>>,
     observe: &mut dyn FnMut(Progress),
 ) -> Result<Trained, AppError> {
     let p = req.pipeline;
@@ -83,7 +85,10 @@ pub fn train_with(
         Some(_) => None,
     };
     let (history, training, inputs) = std::thread::scope(|s| -> Result<_, AppError> {
-        let hashes = s.spawn(|| input_files(p));
+        let hashes = s.spawn(|| match inputs {
+            Some(given) => Ok(given),
+            None => input_files(p),
+        });
         let (history, training) = match (loaded, partitions) {
             (None, Some(keys)) => {
                 let prepared = crate::partitioned::prepare_by_partition(p, &keys, &mut clock)?;

@@ -311,7 +311,11 @@ pub fn train(py: Python<'_>, pipeline: &Pipeline, models: Option<PathBuf>, progr
             latest: Latest::Move,
         };
         let history = pipeline.history(observe)?;
-        churnguard_app::train_with(&request, history, observe).map(|t| t.written.dir)
+        let inputs = match &pipeline.rows {
+            Some(rows) => Some(churnguard_app::rows_inputs(p, rows)?),
+            None => None,
+        };
+        churnguard_app::train_with(&request, history, inputs, observe).map(|t| t.written.dir)
     })?;
     Package::open(py, written, 0)
 }
