@@ -53,14 +53,13 @@ pub fn rows_inputs(p: &Pipeline, rows: &[Option<RecordBatch>; 3]) -> Result<Vec<
         path: PathBuf::from(IN_MEMORY),
         source: std::io::Error::other(e),
     };
-    let roles = [
-        (Role::Events, p.data.events.is_some()),
-        (Role::Customers, p.data.customers.is_some()),
-        (Role::Interactions, p.data.interactions.is_some()),
-    ];
+    let configured: Vec<Role> = p.tables().into_iter().map(|(role, _)| role).collect();
     let mut out = Vec::new();
-    for ((role, _), batch) in roles.iter().zip(rows).filter(|((_, has), _)| *has) {
-        let Some(batch) = batch else { continue };
+    // As `open_rows` reads them: rows given for a table the pipeline lacks are not read.
+    for (role, batch) in Role::ALL.into_iter().zip(rows) {
+        let Some(batch) = batch.as_ref().filter(|_| configured.contains(&role)) else {
+            continue;
+        };
         let mut bytes = Vec::new();
         let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut bytes, &batch.schema()).map_err(encode)?;
         writer.write(batch).map_err(encode)?;

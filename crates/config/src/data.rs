@@ -48,6 +48,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, in the order tables are taken and given (`[events, customers, interactions]`).
+    pub const ALL: [Role; 3] = [Role::Events, Role::Customers, Role::Interactions];
+
     /// The role's name as written in config keys (`data.<name>`).
     pub fn name(self) -> &'static str {
         match self {

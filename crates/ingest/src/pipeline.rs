@@ -83,14 +83,13 @@ pub fn open(p: &Pipeline, as_of: Option<Date>) -> Result<Tables, IngestError> {
     // Partitioned tables read whole must still line up, partition for partition.
     crate::partition::partitions(p)?;
     let mut slots = [None, None, None];
-    for (slot, role) in slots.iter_mut().zip(ROLES) {
+    for (slot, role) in slots.iter_mut().zip(Role::ALL) {
         *slot = open_role(p, role).transpose()?;
     }
     tables(p, as_of, slots)
 }
 
 /// The roles in the order tables are read.
-const ROLES: [Role; 3] = [Role::Events, Role::Customers, Role::Interactions];
 
 /// The configured tables over rows already in memory (a request to the service): `rows` holds
 /// the events, customers and interactions batches, with the configured column names, named
@@ -104,7 +103,7 @@ pub fn open_rows(
 ) -> Result<Tables, IngestError> {
     let d = &p.data;
     let mut slots = [None, None, None];
-    for ((slot, role), batch) in slots.iter_mut().zip(ROLES).zip(rows) {
+    for ((slot, role), batch) in slots.iter_mut().zip(Role::ALL).zip(rows) {
         let Some(batch) = batch else { continue };
         *slot = match role {
             Role::Events => d

@@ -9,7 +9,7 @@ use churnguard_app::{
     AppError, CompareRequest, FeaturesOut, FeaturesRequest, History, Latest, MonitorRequest, Progress, Scorer,
     TrainRequest,
 };
-use churnguard_config::Date;
+use churnguard_config::{Date, Role};
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
 
@@ -88,13 +88,10 @@ impl Pipeline {
     }
 }
 
-/// The table roles in the order the jobs take them, with the config's entry of each.
+/// Each table role, in the order the jobs take them, and whether the pipeline has it.
 fn configured(p: &churnguard_config::Pipeline) -> [(&'static str, bool); 3] {
-    [
-        ("events", p.data.events.is_some()),
-        ("customers", p.data.customers.is_some()),
-        ("interactions", p.data.interactions.is_some()),
-    ]
+    let tables = p.tables();
+    Role::ALL.map(|role| (role.name(), tables.iter().any(|(t, _)| *t == role)))
 }
 
 #[pymethods]
@@ -165,13 +162,6 @@ pub struct Package {
     manifest: churnguard_app::Manifest,
 }
 
-impl Package {
-    /// Reads one figure of the manifest.
-    fn manifest<T>(&self, read: impl FnOnce(&churnguard_app::Manifest) -> T) -> T {
-        read(&self.manifest)
-    }
-}
-
 #[pymethods]
 impl Package {
     /// Opens the package folder at `path` (a version folder or a `latest` link), its files
@@ -198,37 +188,42 @@ impl Package {
     /// The version, such as `v3`.
     #[getter]
     fn version(&self) -> String {
-        self.manifest(|m| m.version.clone())
+        self.manifest.version.clone()
     }
 
     /// The pipeline that trained it.
     #[getter]
     fn pipeline(&self) -> String {
-        self.manifest(|m| m.pipeline.clone())
+        self.manifest.pipeline.clone()
     }
 
     /// When it was written, `YYYY-MM-DDTHH:MM:SSZ`.
     #[getter]
     fn created_at(&self) -> String {
-        self.manifest(|m| m.created_at.clone())
+        self.manifest.created_at.clone()
     }
 
     /// The features the model reads, in column order.
     #[getter]
     fn features(&self) -> Vec<String> {
-        self.manifest(|m| m.feature_spec.features.iter().map(|f| f.name.clone()).collect())
+        self.manifest
+            .feature_spec
+            .features
+            .iter()
+            .map(|f| f.name.clone())
+            .collect()
     }
 
     /// ROC AUC on the held-out test customers.
     #[getter]
     fn test_auc(&self) -> f64 {
-        self.manifest(|m| m.test.auc)
+        self.manifest.test.auc
     }
 
     /// ROC AUC on the validation customers.
     #[getter]
     fn validation_auc(&self) -> f64 {
-        self.manifest(|m| m.validation.auc)
+        self.manifest.validation.auc
     }
 
     /// Scores the pipeline's customers still with us at `as_of` (`YYYY-MM-DD`; default: the
