@@ -89,8 +89,6 @@ pub fn open(p: &Pipeline, as_of: Option<Date>) -> Result<Tables, IngestError> {
     tables(p, as_of, slots)
 }
 
-/// The roles in the order tables are read.
-
 /// The configured tables over rows already in memory (a request to the service): `rows` holds
 /// the events, customers and interactions batches, with the configured column names, named
 /// `name` in messages. They are read exactly as files are: the same mapping, coercion, checks
