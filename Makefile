@@ -19,7 +19,7 @@ demo: build
 ## Every test of the workspace, then the Python package's (its wheel in a fresh environment).
 test: setup
 	$(CARGO) test --workspace --all-targets
-	./scripts/python-tests.sh
+	WHEEL_REUSES_WORKSPACE=1 ./scripts/python-tests.sh
 
 ## The Python wheel (optimised, abi3: one wheel for CPython 3.11 and later) in target/wheels.
 wheel: setup

@@ -11,10 +11,23 @@ out="$root/target/wheels-$profile"
 env_dir="$root/target/python-test-env"
 
 rm -rf "$out"
-"$tools/venv/bin/maturin" build --quiet --profile "$profile" \
+log="$root/target/wheel-build-$profile.log"
+"$tools/venv/bin/maturin" build --profile "$profile" \
   --manifest-path "$root/crates/python/Cargo.toml" --out "$out" \
-  --interpreter "$tools/venv/bin/python"
+  --interpreter "$tools/venv/bin/python" >"$log" 2>&1 || { cat "$log"; exit 1; }
 wheel="$(ls "$out"/churnguard-*.whl)"
+# Right after `cargo test --workspace` (make test sets WHEEL_REUSES_WORKSPACE=1) only PyO3 (its build reads maturin's environment) and the
+# extension itself may compile: anything more means the crate's dependency features drifted
+# from the workspace's (see crates/python/Cargo.toml) and CI compiles them, LightGBM's C++
+# among them, a second time.
+if [ "${WHEEL_REUSES_WORKSPACE:-0}" = 1 ] && [ "$profile" = dev ]; then
+  again="$(grep -oE 'Compiling [a-z0-9_-]+' "$log" | awk '{print $2}' | grep -vE '^(pyo3.*|churnguard-python)$' || true)"
+  if [ -n "$again" ]; then
+    echo "the wheel build compiled again what cargo test --workspace had compiled: $(echo $again)" >&2
+    echo "make crates/python/Cargo.toml turn on the features the workspace turns on (cargo tree -e features)" >&2
+    exit 1
+  fi
+fi
 
 rm -rf "$env_dir"
 "$tools/venv/bin/python" -m venv "$env_dir"

@@ -68,3 +68,45 @@ def test_bad_inputs_are_clear_errors():
     model = ChurnClassifier(n_estimators=5).fit(x, y)
     with pytest.raises(ValueError, match="features"):
         model.predict_proba(x[:, :3])
+
+
+def log_loss(p, y):
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def test_platt_calibration_fixes_an_overconfident_model_and_is_inside_the_export(tmp_path):
+    x, y = data(n=4000, seed=5)
+    test_x, test_y = data(n=4000, seed=6)
+    settings = dict(n_estimators=300, learning_rate=0.3, min_child_samples=2, random_state=1)
+    raw = ChurnClassifier(**settings).fit(x, y)
+    calibrated = ChurnClassifier(**settings, calibration="platt").fit(x, y)
+    assert raw.calibration_ is None
+    a, b = calibrated.calibration_
+    assert a < 1.0, "an overconfident model's log-odds are shrunk"
+    stayed = (test_y == "stayed").astype(float)
+    raw_loss = log_loss(raw.predict_proba(test_x)[:, 1], stayed)
+    calibrated_loss = log_loss(calibrated.predict_proba(test_x)[:, 1], stayed)
+    assert calibrated_loss < raw_loss - 0.02, (calibrated_loss, raw_loss)
+    again = pickle.loads(pickle.dumps(calibrated))
+    assert np.array_equal(again.predict_proba(test_x), calibrated.predict_proba(test_x))
+
+    path = tmp_path / "calibrated.onnx"
+    assert calibrated.export_onnx(path, input_type="f64") < 1e-9
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    probabilities = np.asarray(session.run(None, {session.get_inputs()[0].name: test_x})[-1])
+    positive = probabilities[:, -1] if probabilities.ndim == 2 else probabilities
+    assert np.max(np.abs(positive - calibrated.predict_proba(test_x)[:, 1])) < 1e-9
+    metadata = session.get_modelmeta().custom_metadata_map
+    assert metadata["calibration"] == "platt, inside this graph"
+
+
+def test_bad_calibration_settings_are_clear_errors():
+    x, y = data()
+    with pytest.raises(ValueError, match="None or 'platt'"):
+        ChurnClassifier(calibration="isotonic").fit(x, y)
+    with pytest.raises(ValueError, match="a share between 0 and 1"):
+        ChurnClassifier(calibration="platt", calibration_share=1.5).fit(x, y)
+    few = np.array(["churned"] * 598 + ["stayed"] * 2)
+    with pytest.raises(ValueError, match="leaves no rows"):
+        ChurnClassifier(calibration="platt", calibration_share=0.1).fit(x, few)

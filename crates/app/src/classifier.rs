@@ -1,6 +1,8 @@
 //! A LightGBM classifier on a team's own feature matrix (the Python package's scikit-learn
 //! estimator): fitted, scored and exported as the pipeline's models are, with no pipeline.
 
+use churnguard_eval::Platt;
+use churnguard_model::{Ensemble, ExportOptions, InputType};
 use churnguard_train::lightgbm::{Booster, Dataset, Prediction};
 
 use crate::AppError;
@@ -43,10 +45,57 @@ pub fn fit_classifier(x: &[f64], cols: usize, y: &[f32], params: &ClassifierPara
     Ok(booster.model_text().map_err(churnguard_train::TrainError::from)?)
 }
 
-/// The churn probability LightGBM gives each row of `x` under a fitted model text.
-pub fn classifier_probabilities(model_text: &str, x: &[f64], cols: usize) -> Result<Vec<f64>, AppError> {
+/// The churn probability each row of `x` gets under a fitted model text, through the
+/// calibration when there is one (as the exported graph computes it).
+pub fn classifier_probabilities(
+    model_text: &str,
+    x: &[f64],
+    cols: usize,
+    calibration: Option<Platt>,
+) -> Result<Vec<f64>, AppError> {
     let booster = Booster::from_text(model_text).map_err(churnguard_train::TrainError::from)?;
-    Ok(booster
-        .predict(x, cols, Prediction::Normal)
-        .map_err(churnguard_train::TrainError::from)?)
+    let Some(platt) = calibration else {
+        return Ok(booster
+            .predict(x, cols, Prediction::Normal)
+            .map_err(churnguard_train::TrainError::from)?);
+    };
+    // On the log-odds, as the graph computes it: a probability near 1 has lost the digits
+    // Platt's slope would bring back.
+    let scale = log_odds_scale(model_text)?;
+    let raw = booster
+        .predict(x, cols, Prediction::Raw)
+        .map_err(churnguard_train::TrainError::from)?;
+    Ok(raw.iter().map(|&r| platt.apply_log_odds(scale * r)).collect())
+}
+
+/// The model's log-odds per unit of raw score; an error unless it is a binary classifier.
+fn log_odds_scale(model_text: &str) -> Result<f64, AppError> {
+    let objective = Ensemble::parse(model_text)?.objective;
+    objective.log_odds_scale().ok_or_else(|| AppError::NotBinary {
+        objective: format!("{objective:?}"),
+    })
+}
+
+/// Platt's map fitted on rows the model was not fitted on: `x` and their labels `y` (0 or 1).
+pub fn fit_classifier_calibration(model_text: &str, x: &[f64], cols: usize, y: &[f32]) -> Result<Platt, AppError> {
+    let p = classifier_probabilities(model_text, x, cols, None)?;
+    let labels: Vec<bool> = y.iter().map(|&y| y > 0.5).collect();
+    Ok(Platt::fit(&labels, &p)?)
+}
+
+/// Export options of a classifier: its calibration inside the graph.
+pub fn classifier_export_options(input: InputType, calibration: Option<Platt>) -> ExportOptions {
+    let method = if calibration.is_some() {
+        "platt, inside this graph"
+    } else {
+        "none"
+    };
+    ExportOptions {
+        input,
+        metadata: vec![
+            ("source".into(), "churnguard.ChurnClassifier".into()),
+            ("calibration".into(), method.into()),
+        ],
+        calibration: calibration.map(churnguard_train::in_graph),
+    }
 }

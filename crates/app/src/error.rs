@@ -134,6 +134,12 @@ pub enum AppError {
         /// The config file.
         file: PathBuf,
     },
+    /// A calibration was asked of a model that is not a binary classifier.
+    #[error("a calibration needs a binary classifier; this model's objective is {objective}")]
+    NotBinary {
+        /// The model's objective.
+        objective: String,
+    },
     /// `compare` was given fewer than two packages.
     #[error("compare needs at least two packages, got {given}")]
     NeedTwoPackages {
@@ -302,6 +308,7 @@ impl AppError {
             | AppError::ActionRule { .. }
             | AppError::OutputInPackage { .. }
             | AppError::NeedTwoPackages { .. }
+            | AppError::NotBinary { .. }
             | AppError::TrainedOnEveryone { .. }
             | AppError::NoSharedHeldOut { .. }
             | AppError::RowIdsElsewhere { .. }

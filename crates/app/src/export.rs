@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use churnguard_eval::Platt;
 use churnguard_infer::{OnnxModel, OnnxRuntime};
-use churnguard_model::{Ensemble, ExportOptions, InputType, export, max_abs_difference};
+use churnguard_model::{Ensemble, ExportOptions, InputType, LogOddsMap, export, max_abs_difference};
 use churnguard_package::PARITY_LIMIT;
 
 use crate::AppError;
@@ -48,7 +49,7 @@ pub fn export_checked(
     let bytes = export(&ensemble, text, options)?;
     let export_time = started.elapsed();
     let check = match runtime {
-        Some(rt) => Some(check(rt, &ensemble, &bytes, options.input)?),
+        Some(rt) => Some(check(rt, &ensemble, &bytes, options)?),
         None => None,
     };
     Ok(Exported {
@@ -59,17 +60,38 @@ pub fn export_checked(
     })
 }
 
-fn check(runtime: &OnnxRuntime, ensemble: &Ensemble, bytes: &[u8], input: InputType) -> Result<ExportCheck, AppError> {
+/// What the exported graph must compute, by LightGBM's rules: the predictions, or a binary
+/// model's log-odds through the calibration.
+fn lightgbm_rules(ensemble: &Ensemble, rows: &[f64], calibration: Option<LogOddsMap>) -> Vec<f64> {
+    let f = ensemble.num_features();
+    let scale = ensemble.objective.log_odds_scale();
+    match (calibration, scale) {
+        (Some(map), Some(scale)) => {
+            let platt = Platt { a: map.a, b: map.b };
+            let z = |r: &[f64]| (scale * ensemble.raw_scores(r)[0]).clamp(-map.clamp, map.clamp);
+            rows.chunks(f).map(|r| platt.apply_log_odds(z(r))).collect()
+        }
+        _ => rows.chunks(f).flat_map(|r| ensemble.predict(r)).collect(),
+    }
+}
+
+/// Compares ONNX Runtime's scores with LightGBM's rules (calibrated as the graph calibrates).
+fn check(
+    runtime: &OnnxRuntime,
+    ensemble: &Ensemble,
+    bytes: &[u8],
+    options: &ExportOptions,
+) -> Result<ExportCheck, AppError> {
     let t = Instant::now();
     let mut model = OnnxModel::load(runtime, bytes, 0)?;
     let load_time = t.elapsed();
     let mut rows = ensemble.probe_rows(PROBE_ROWS);
-    if input == InputType::F32 {
+    if options.input == InputType::F32 {
         rows.iter_mut().for_each(|v| *v = f64::from(*v as f32));
     }
     let f = ensemble.num_features();
     let scores = model.score(&rows, f)?;
-    let want: Vec<f64> = rows.chunks(f).flat_map(|r| ensemble.predict(r)).collect();
+    let want = lightgbm_rules(ensemble, &rows, options.calibration);
     let worst = max_abs_difference(&want, &scores.values);
     if worst > PARITY_LIMIT {
         return Err(AppError::Parity {

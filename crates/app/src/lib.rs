@@ -32,7 +32,9 @@ mod score;
 mod train;
 
 pub use churnguard_infer::{lists_dir, win_back_path};
-pub use classifier::{ClassifierParams, classifier_probabilities, fit_classifier};
+pub use classifier::{
+    ClassifierParams, classifier_export_options, classifier_probabilities, fit_classifier, fit_classifier_calibration,
+};
 pub use compare::{CompareRequest, compare};
 pub use data::{
     load, load_rows, onnx_runtime, open_package, partition, reader_panic, rows_inputs, synth, validate, write_whole,
@@ -58,7 +60,7 @@ pub use train::{PARITY_TEST_ROWS, StageTimes, TrainRequest, Trained, models_dir,
 // (the CLI, the Python package) depends on the application layer and the config alone.
 pub use churnguard_cluster::OnLost;
 pub use churnguard_eval::{
-    CalibrationFigures, CalibrationMethod, Comparison, Drift, Evaluation, FailIfWorse, Interval, Monitoring,
+    CalibrationFigures, CalibrationMethod, Comparison, Drift, Evaluation, FailIfWorse, Interval, Monitoring, Platt,
 };
 pub use churnguard_features::{History, SnapshotReport};
 pub use churnguard_infer::{ListFormat, ListSummary, ModelPackage, TierTotal, UNKNOWN_RISK};

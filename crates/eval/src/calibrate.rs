@@ -96,7 +96,13 @@ impl Platt {
 
     /// The calibrated probability.
     pub fn apply(&self, p: f64) -> f64 {
-        sigmoid(self.a * logit(p) + self.b)
+        self.apply_log_odds(logit(p))
+    }
+
+    /// The calibrated probability of a model's log-odds `z`, kept within what a double
+    /// probability holds: exact where the probability itself has lost digits (|z| above ~20).
+    pub fn apply_log_odds(&self, z: f64) -> f64 {
+        sigmoid(self.a * z.clamp(-MAX_LOG_ODDS, MAX_LOG_ODDS) + self.b)
     }
 }
 

@@ -53,6 +53,15 @@ impl Objective {
         }
     }
 
+    /// A binary model's log-odds per unit of raw score (LightGBM's `sigmoid`), what an exported
+    /// calibration maps; none for other objectives.
+    pub fn log_odds_scale(&self) -> Option<f64> {
+        match self {
+            Objective::Binary { sigmoid } => Some(*sigmoid),
+            _ => None,
+        }
+    }
+
     /// Whether predictions are class probabilities.
     pub fn is_classification(&self) -> bool {
         matches!(

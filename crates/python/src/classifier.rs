@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use churnguard_app::{ClassifierParams, ExportOptions, InputType};
+use churnguard_app::{ClassifierParams, InputType, Platt};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 
@@ -58,19 +58,53 @@ pub fn fit_classifier(
         .map_err(raised)
 }
 
-/// The churn probability of each row of `x` under `model_text`.
+/// A calibration as the estimator keeps it: Platt's slope and offset, or none.
+fn platt(calibration: Option<(f64, f64)>) -> Option<Platt> {
+    calibration.map(|(a, b)| Platt { a, b })
+}
+
+/// The churn probability of each row of `x` under `model_text`, through Platt's `(a, b)` when
+/// given.
 #[pyfunction]
-pub fn classifier_probabilities(py: Python<'_>, model_text: &str, x: PyBuffer<f64>, cols: usize) -> PyResult<Vec<f64>> {
+#[pyo3(signature = (model_text, x, cols, calibration = None))]
+pub fn classifier_probabilities(
+    py: Python<'_>,
+    model_text: &str,
+    x: PyBuffer<f64>,
+    cols: usize,
+    calibration: Option<(f64, f64)>,
+) -> PyResult<Vec<f64>> {
     let x = matrix(py, &x, cols)?;
-    py.detach(|| churnguard_app::classifier_probabilities(model_text, &x, cols))
+    py.detach(|| churnguard_app::classifier_probabilities(model_text, &x, cols, platt(calibration)))
         .map_err(raised)
 }
 
-/// Exports `model_text` to exact ONNX at `path` (input `f32` or `f64`), checked through ONNX
-/// Runtime before the file is written whole; returns the largest difference the check found.
+/// Platt's `(a, b)` fitted on held-out rows `x` (row-major float64) and their labels `y`.
 #[pyfunction]
-#[pyo3(signature = (model_text, path, input_type = "f32"))]
-pub fn export_onnx(py: Python<'_>, model_text: &str, path: PathBuf, input_type: &str) -> PyResult<f64> {
+pub fn fit_calibration(
+    py: Python<'_>,
+    model_text: &str,
+    x: PyBuffer<f64>,
+    cols: usize,
+    y: PyBuffer<f32>,
+) -> PyResult<(f64, f64)> {
+    let (x, y) = (matrix(py, &x, cols)?, y.to_vec(py)?);
+    let fitted = py.detach(|| churnguard_app::fit_classifier_calibration(model_text, &x, cols, &y));
+    fitted.map(|p| (p.a, p.b)).map_err(raised)
+}
+
+/// Exports `model_text` to exact ONNX at `path` (input `f32` or `f64`, Platt's `(a, b)` inside
+/// the graph when given), checked through ONNX Runtime before the file is written whole;
+/// returns the largest difference the check found.
+#[pyfunction]
+#[pyo3(signature = (model_text, path, input_type = "f32", calibration = None))]
+pub fn export_onnx(
+    py: Python<'_>,
+    model_text: &str,
+    path: PathBuf,
+    input_type: &str,
+    calibration: Option<(f64, f64)>,
+) -> PyResult<f64> {
     let input = match input_type {
         "f32" => InputType::F32,
         "f64" => InputType::F64,
@@ -78,11 +112,7 @@ pub fn export_onnx(py: Python<'_>, model_text: &str, path: PathBuf, input_type: 
             return Err(ConfigError::new_err(format!("input_type {other:?}: f32 or f64")));
         }
     };
-    let options = ExportOptions {
-        input,
-        metadata: vec![("source".into(), "churnguard.ChurnClassifier".into())],
-        calibration: None,
-    };
+    let options = churnguard_app::classifier_export_options(input, platt(calibration));
     py.detach(|| {
         let runtime = churnguard_app::onnx_runtime(None)?;
         let exported = churnguard_app::export_checked(model_text, &options, Some(runtime))?;

@@ -28,6 +28,7 @@ fn core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jobs::monitor, m)?)?;
     m.add_function(wrap_pyfunction!(classifier::fit_classifier, m)?)?;
     m.add_function(wrap_pyfunction!(classifier::classifier_probabilities, m)?)?;
+    m.add_function(wrap_pyfunction!(classifier::fit_calibration, m)?)?;
     m.add_function(wrap_pyfunction!(classifier::export_onnx, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

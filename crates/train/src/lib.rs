@@ -152,11 +152,17 @@ pub fn export_onnx(p: &churnguard_config::Pipeline, t: &Training) -> Result<Vec<
                 },
             ),
         ],
-        calibration: t.calibration.in_graph().map(|platt| LogOddsMap {
-            a: platt.a,
-            b: platt.b,
-            clamp: churnguard_eval::MAX_LOG_ODDS,
-        }),
+        calibration: t.calibration.in_graph().map(in_graph),
     };
     Ok(churnguard_model::export(&ensemble, &t.fit.model_text, &options)?)
+}
+
+/// Platt's map as the ONNX graph computes it, on the log-odds clamped where [`Platt::apply`]
+/// clamps them.
+pub fn in_graph(platt: churnguard_eval::Platt) -> LogOddsMap {
+    LogOddsMap {
+        a: platt.a,
+        b: platt.b,
+        clamp: churnguard_eval::MAX_LOG_ODDS,
+    }
 }

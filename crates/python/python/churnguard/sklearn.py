@@ -33,6 +33,11 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
     min_child_samples : fewest rows in a leaf.
     random_state : seed (an int, a ``RandomState``, or None for 0).
     n_jobs : threads LightGBM trains on (None: 1; -1 or 0: every core).
+    calibration : None, or ``"platt"``: the trees are fitted on all rows but a held-out
+        share, and Platt's map (a logistic regression on the trees' log-odds) on that share,
+        so the probabilities match observed rates; it is kept in ``calibration_`` and inside
+        the exported graph.
+    calibration_share : the share of each class held out for the calibration.
     """
 
     def __init__(
@@ -43,6 +48,8 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         min_child_samples: int = 20,
         random_state=None,
         n_jobs: int | None = 1,
+        calibration: str | None = None,
+        calibration_share: float = 0.2,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -50,6 +57,8 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         self.min_child_samples = min_child_samples
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.calibration = calibration
+        self.calibration_share = calibration_share
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -79,10 +88,12 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) > 2:
             raise ValueError("Only binary classification is supported. The type of the target is multiclass.")
         positive = (y == self.classes_[1]).astype(np.float32)
+        held_out = self._held_out(positive)
+        fit_x, fit_y = (X, positive) if not held_out.any() else (np.ascontiguousarray(X[~held_out]), positive[~held_out])
         self.booster_ = _core.fit_classifier(
-            X,
+            fit_x,
             X.shape[1],
-            positive,
+            fit_y,
             int(self.n_estimators),
             float(self.learning_rate),
             int(self.num_leaves),
@@ -90,13 +101,42 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             self._seed(),
             self._threads(),
         )
+        self.calibration_ = None
+        if held_out.any():
+            self.calibration_ = _core.fit_calibration(
+                self.booster_, np.ascontiguousarray(X[held_out]), X.shape[1], positive[held_out]
+            )
         return self
+
+    def _held_out(self, positive):
+        """The rows kept for the calibration: ``calibration_share`` of each class, drawn with the
+        seed (none without a calibration)."""
+        if self.calibration is None:
+            return np.zeros(len(positive), dtype=bool)
+        if self.calibration != "platt":
+            raise ValueError(f"calibration {self.calibration!r}: None or 'platt'")
+        share = float(self.calibration_share)
+        if not 0.0 < share < 1.0:
+            raise ValueError(f"calibration_share {share}: a share between 0 and 1")
+        rng = np.random.default_rng(self._seed())
+        held_out = np.zeros(len(positive), dtype=bool)
+        for label in (0.0, 1.0):
+            rows = np.flatnonzero(positive == label)
+            keep = int(round(share * len(rows)))
+            if keep < 1 or keep >= len(rows):
+                raise ValueError(
+                    f"calibration_share {share} of {len(rows)} rows of one class leaves no rows "
+                    "to fit or to calibrate on; give more rows or another share"
+                )
+            held_out[rng.choice(rows, size=keep, replace=False)] = True
+        return held_out
 
     def predict_proba(self, X):
         """Each row's probability of each class (columns in ``classes_`` order)."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan", order="C")
-        p = np.asarray(_core.classifier_probabilities(self.booster_, X, X.shape[1]), dtype=np.float64)
+        p = _core.classifier_probabilities(self.booster_, X, X.shape[1], self.calibration_)
+        p = np.asarray(p, dtype=np.float64)
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X):
@@ -107,6 +147,6 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
     def export_onnx(self, path, input_type: str = "f32") -> float:
         """Writes the fitted trees as exact ONNX (``input_type`` ``f32`` or ``f64``), checked
         through ONNX Runtime first; returns the largest difference the check found. The output
-        is the positive class's probability."""
+        is the positive class's probability, calibrated inside the graph as ``predict_proba``."""
         check_is_fitted(self)
-        return _core.export_onnx(self.booster_, str(path), input_type)
+        return _core.export_onnx(self.booster_, str(path), input_type, self.calibration_)
