@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 import churnguard
-from conftest import AS_OF, ROOT, cli
+from conftest import AS_OF, ROOT, cli, stage_pipeline
 
 EVENTS = ROOT / "data" / "cdnow" / "cdnow_sample.parquet"
 
@@ -68,3 +68,21 @@ def test_bad_tables_are_clear_errors(pipeline_path):
         churnguard.Pipeline.load(str(pipeline_path), events=reader)
     with pytest.raises(churnguard.ConfigError, match="not a date"):
         churnguard.features(churnguard.Pipeline.load(str(pipeline_path)), cutoffs=["01/01/1998"])
+
+
+def test_a_hive_partitioned_folder_as_dask_and_spark_write_it_gives_the_same_list(trained, pipeline_path, tmp_path):
+    import pyarrow.dataset as ds
+
+    package, _ = trained
+    folder = tmp_path / "events"
+    # pyarrow's Hive flavour, which Dask's `to_parquet(partition_on=...)` writes through and
+    # Spark's `partitionBy` matches: the purchase date lives only in the folder names
+    # (`date=1997-01-01%2000%3A00%3A00.000/`), one folder per day.
+    ds.write_dataset(pq.read_table(EVENTS), folder, format="parquet", partitioning=["date"], partitioning_flavor="hive")
+    (folder / "_SUCCESS").write_text("")
+    assert not any("date" in f.name for f in pq.read_schema(next(folder.rglob("*.parquet"))))
+    hive = stage_pipeline(tmp_path, pipeline_path.read_text().replace(str(EVENTS), str(folder)))
+    from_file = package.score(churnguard.Pipeline.load(str(pipeline_path)), as_of=AS_OF)
+    from_folder = package.score(churnguard.Pipeline.load(str(hive)), as_of=AS_OF)
+    assert len(from_folder) == len(from_file) > 0
+    assert pa.table(from_folder).equals(pa.table(from_file))

@@ -15,6 +15,7 @@
 
 mod coerce;
 mod error;
+mod hive;
 mod output;
 mod partition;
 mod pipeline;

@@ -14,6 +14,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::errors::ParquetError;
 
 use crate::error::{ErrorKind, IngestError};
+use crate::hive::HiveColumns;
 
 /// An opened table file: its schema is known and its columns can be streamed.
 pub(crate) struct SourceFile {
@@ -36,8 +37,13 @@ enum Backing {
     /// A file, read as its format says.
     File(File),
     /// A folder of Parquet files read one after another, in path order (see [`parquet_files`]);
-    /// `partition`: it is some customer partitions of a table, which may hold no rows.
-    Folder { files: Vec<PathBuf>, partition: bool },
+    /// `partition`: it is some customer partitions of a table, which may hold no rows; `hive`:
+    /// the columns its `key=value` folders hold, after the files' own.
+    Folder {
+        files: Vec<PathBuf>,
+        partition: bool,
+        hive: Arc<HiveColumns>,
+    },
     /// Rows already in memory (a request to the service).
     Memory(RecordBatch),
 }
@@ -52,21 +58,41 @@ pub(crate) enum BatchStream {
 
 /// The files of a folder table, each opened when the one before it ends.
 pub(crate) struct FolderStream {
-    files: std::vec::IntoIter<PathBuf>,
-    current: Option<ParquetRecordBatchReader>,
+    files: std::iter::Enumerate<std::vec::IntoIter<PathBuf>>,
+    current: Option<(usize, ParquetRecordBatchReader)>,
+    /// The files' columns streamed, by index.
     columns: Vec<usize>,
+    /// The partition folders' columns streamed, by index in `hive.keys`, after the files'.
+    hive_columns: Vec<usize>,
+    hive: Arc<HiveColumns>,
     batch_rows: usize,
 }
 
 impl FolderStream {
+    /// A batch of file `file` with the partition folders' columns added.
+    fn with_folder_columns(&self, file: usize, batch: RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+        if self.hive_columns.is_empty() {
+            return Ok(batch);
+        }
+        let rows = batch.num_rows();
+        let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
+        let mut columns = batch.columns().to_vec();
+        let hive_fields = self.hive.fields();
+        for &k in &self.hive_columns {
+            fields.push(hive_fields[k].clone());
+            columns.push(self.hive.column(file, k, rows));
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+    }
+
     fn open_next(&mut self) -> Option<Result<(), arrow::error::ArrowError>> {
-        let path = self.files.next()?;
+        let (index, path) = self.files.next()?;
         let opened = File::open(&path)
             .map_err(|e| ParquetError::External(Box::new(e)))
             .and_then(|f| parquet_reader(f, &self.columns, self.batch_rows));
         Some(match opened {
             Ok(reader) => {
-                self.current = Some(reader);
+                self.current = Some((index, reader));
                 Ok(())
             }
             Err(e) => Err(arrow::error::ArrowError::ExternalError(
@@ -81,10 +107,11 @@ impl Iterator for FolderStream {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(r) = &mut self.current
+            if let Some((file, r)) = &mut self.current
                 && let Some(batch) = decoded(r)
             {
-                return Some(batch);
+                let file = *file;
+                return Some(batch.and_then(|b| self.with_folder_columns(file, b)));
             }
             self.current = None;
             if let Err(e) = self.open_next()? {
@@ -270,9 +297,13 @@ impl SourceFile {
                 }
             }
         }
-        let Some(full_schema) = full_schema else {
+        let Some(file_schema) = full_schema else {
             return Err(err(ErrorKind::NoParquetFiles));
         };
+        let hive = HiveColumns::of(path, &files, &file_schema)
+            .map_err(|(file, cause)| err(ErrorKind::FolderFile { file, cause }))?;
+        let fields = file_schema.fields().iter().cloned().chain(hive.fields());
+        let full_schema = Arc::new(Schema::new(fields.collect::<Vec<_>>()));
         let partition = src.parts.is_some();
         if total_rows == 0 && !partition {
             return Err(err(ErrorKind::Empty));
@@ -282,7 +313,11 @@ impl SourceFile {
             src,
             full_schema,
             Some(total_rows),
-            Backing::Folder { files, partition },
+            Backing::Folder {
+                files,
+                partition,
+                hive: Arc::new(hive),
+            },
         ))
     }
 
@@ -341,11 +376,16 @@ impl SourceFile {
                 })?;
                 return Ok(BatchStream::Memory(Some(projected)));
             }
-            Backing::Folder { files, .. } => {
+            Backing::Folder { files, hive, .. } => {
+                let in_files = self.full_schema.fields().len() - hive.keys.len();
+                let (columns, folder_columns): (Vec<usize>, Vec<usize>) =
+                    indices.iter().copied().partition(|&i| i < in_files);
                 return Ok(BatchStream::Folder(FolderStream {
-                    files: files.clone().into_iter(),
+                    files: files.clone().into_iter().enumerate(),
                     current: None,
-                    columns: indices,
+                    columns,
+                    hive_columns: folder_columns.iter().map(|i| i - in_files).collect(),
+                    hive: hive.clone(),
                     batch_rows,
                 }));
             }

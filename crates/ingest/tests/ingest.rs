@@ -710,3 +710,97 @@ fn a_csv_line_longer_than_the_bound_fails_naming_it_and_a_long_normal_file_reads
     let (r, _) = read_one(&d.pipeline(&events_toml("many.csv", ""))).unwrap();
     assert_eq!(r.rows_read, (limit / 16) as u64);
 }
+
+/// The `(customer, timestamp, amount)` rows of a read table, sorted.
+fn event_rows(batches: &[RecordBatch]) -> Vec<(i64, i64, u64)> {
+    let mut rows = Vec::new();
+    for b in batches {
+        let ids = b
+            .column_by_name(column::CUSTOMER_ID)
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let ts = b
+            .column_by_name(column::TIMESTAMP)
+            .unwrap()
+            .as_primitive::<TimestampMillisecondType>();
+        let amt = b.column_by_name(column::AMOUNT).unwrap().as_primitive::<Float64Type>();
+        rows.extend((0..b.num_rows()).map(|i| (ids.value(i), ts.value(i), amt.value(i).to_bits())));
+    }
+    rows.sort_unstable();
+    rows
+}
+
+#[test]
+fn a_hive_partitioned_folder_as_spark_writes_it_reads_as_the_flat_table() {
+    let d = Dir::new();
+    basic_events(&d, "e.parquet");
+    // Spark's `partitionBy("ts")`: the value is in the folder's name (`:` escaped), not in the
+    // files; beside the parts, a `_SUCCESS` marker and hidden checksum files.
+    let rows = [
+        (1, "1997-01-01", 10.0),
+        (2, "19970105", 0.0),
+        (2, "1997-02-01T10%3A00%3A00Z", -5.0),
+        (3, "1997-03-01", 2.5),
+    ];
+    std::fs::create_dir(d.path("events")).unwrap();
+    d.write("events/_SUCCESS", b"");
+    for (i, (cid, ts, amt)) in rows.into_iter().enumerate() {
+        let folder = format!("events/ts={ts}");
+        std::fs::create_dir_all(d.path(&folder)).unwrap();
+        let part = format!("{folder}/part-0000{i}-3f2a-c000.snappy.parquet");
+        d.parquet(
+            &part,
+            vec![
+                ("cid", a(Int32Array::from(vec![cid]))),
+                ("amt", a(Float64Array::from(vec![amt]))),
+            ],
+        );
+        d.write(&format!("{folder}/.part-0000{i}-3f2a-c000.snappy.parquet.crc"), b"crc");
+    }
+    let (flat, flat_rows) = read_one(&d.pipeline(&events_toml("e.parquet", ""))).unwrap();
+    let (hive, hive_rows) = read_one(&d.pipeline(&events_toml("events", ""))).unwrap();
+    assert_eq!(
+        (
+            hive.rows_read,
+            hive.rows_kept,
+            hive.customers,
+            hive.first.clone(),
+            hive.last.clone()
+        ),
+        (flat.rows_read, flat.rows_kept, flat.customers, flat.first, flat.last)
+    );
+    assert_eq!(event_rows(&hive_rows), event_rows(&flat_rows));
+
+    // A missing value (Hive's default partition) is a missing timestamp: the row is rejected.
+    std::fs::create_dir(d.path("events/ts=__HIVE_DEFAULT_PARTITION__")).unwrap();
+    d.parquet(
+        "events/ts=__HIVE_DEFAULT_PARTITION__/part-00009.parquet",
+        vec![
+            ("cid", a(Int32Array::from(vec![4]))),
+            ("amt", a(Float64Array::from(vec![1.0]))),
+        ],
+    );
+    let (with_missing, _) = read_one(&d.pipeline(&events_toml("events", ""))).unwrap();
+    assert_eq!((with_missing.rows_read, with_missing.rows_kept), (5, 4));
+}
+
+#[test]
+fn files_of_one_folder_table_under_other_partition_keys_are_refused_naming_the_file() {
+    let d = Dir::new();
+    std::fs::create_dir_all(d.path("events/ts=1997-01-01")).unwrap();
+    let cols = || {
+        vec![
+            ("cid", a(Int32Array::from(vec![1]))),
+            ("amt", a(Float64Array::from(vec![1.0]))),
+        ]
+    };
+    d.parquet("events/ts=1997-01-01/part-0.parquet", cols());
+    d.parquet("events/stray.parquet", cols());
+    let e = read_one(&d.pipeline(&events_toml("events", ""))).unwrap_err();
+    let message = format!("{e}: {}", e.kind);
+    assert!(matches!(e.kind, ErrorKind::FolderFile { .. }), "{message}");
+    assert!(
+        message.contains("stray.parquet") && message.contains("(ts=)") && message.contains("same key=value folders"),
+        "{message}"
+    );
+}
