@@ -31,8 +31,12 @@ fi
 
 rm -rf "$env_dir"
 "$tools/venv/bin/python" -m venv "$env_dir"
+# The engines' tests run when `scripts/setup.sh --engines` put them in the wheelhouse.
+engines=()
+estamp="$(ls "$tools"/stamp-engines-* 2>/dev/null | head -1 || true)"
+[ -n "$estamp" ] && mapfile -t engines < "$estamp"
 "$env_dir/bin/pip" install -q --disable-pip-version-check --no-index --find-links "$tools/wheels" \
-  "$wheel" pytest pyarrow pandas polars lightgbm scikit-learn
+  "$wheel" pytest pyarrow pandas polars lightgbm scikit-learn "${engines[@]}"
 # The tests train with LightGBM beside the interpreter: keep OpenMP from spinning on a shared machine.
 cd "$root"
 OMP_WAIT_POLICY=passive CHURNGUARD_ROOT="$root" CHURNGUARD_BIN="$root/target/debug/churnguard" \

@@ -10,7 +10,8 @@
 #     the Python tests install into a fresh virtual environment beside the wheel,
 # into .tools/ (git-ignored). .cargo/config.toml points cargo at them, so plain
 # `cargo build` / `cargo test` work afterwards. `--bench` also installs the Python
-# reference stack used by `make bench`.
+# reference stack used by `make bench`; `--engines` a Java runtime (Debian's) and PySpark and
+# Dask (PyPI, into the wheelhouse), whose tests `make test` then runs.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,12 +28,17 @@ BENCH_PACKAGES=(pandas==3.1.1 polars==2.1.0 pyarrow==26.0.1 lightgbm==4.7.0 scik
 MATURIN_VERSION="1.16.0"
 PYTEST_PACKAGES=(pytest==9.2.0 pyarrow==26.0.1 pandas==3.1.1 polars==2.1.0 lightgbm==4.7.0 scikit-learn==1.9.1 "onnxruntime==$ORT_VERSION")
 
+# The engines churnguard runs on beyond one machine (`--engines`); PySpark needs Java.
+ENGINE_PACKAGES=(pyspark==4.3.0 "dask[dataframe]==2026.11.0" distributed==2026.11.0)
+
 stamp="$tools/stamp-cmake-$CMAKE_VERSION-ort-$ORT_VERSION"
 bench=0
+engines=0
 for arg in "$@"; do
   case "$arg" in
     --bench) bench=1 ;;
-    *) echo "setup.sh: unknown option '$arg' (known: --bench)" >&2; exit 2 ;;
+    --engines) engines=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (known: --bench, --engines)" >&2; exit 2 ;;
   esac
 done
 
@@ -95,5 +101,17 @@ if [ "$bench" -eq 1 ]; then
     "$venv/bin/pip" install -q --disable-pip-version-check "${BENCH_PACKAGES[@]}"
     rm -f "$tools"/stamp-bench-*
     touch "$bstamp"
+  fi
+fi
+
+if [ "$engines" -eq 1 ]; then
+  command -v java >/dev/null 2>&1 || install_debs default-jre-headless
+  estamp="$tools/stamp-engines-$(printf '%s' "${ENGINE_PACKAGES[*]}" | sha256sum | cut -c1-12)"
+  if [ ! -f "$estamp" ]; then
+    say "adding the engines to the wheelhouse: ${ENGINE_PACKAGES[*]}"
+    # `pip wheel`: PySpark is published as a source archive; its wheel is built once here.
+    "$venv/bin/pip" wheel -q --disable-pip-version-check -w "$tools/wheels" "${ENGINE_PACKAGES[@]}"
+    rm -f "$tools"/stamp-engines-*
+    printf '%s\n' "${ENGINE_PACKAGES[@]}" > "$estamp"
   fi
 fi

@@ -45,7 +45,8 @@ pub use export::{ExportCheck, Exported, PROBE_ROWS, export_checked};
 pub use features::{FeatureTable, FeaturesOut, FeaturesRequest, feature_table};
 pub use monitor::{MonitorRequest, monitor};
 pub use partitioned::{
-    MergedList, each_partition, merge_partition_lists, partition_keys, partitioned_spec, score_partition,
+    MergedList, PartitionListBytes, each_partition, merge_partition_bytes, merge_partition_lists, partition_keys,
+    partition_list_bytes, partitioned_as_of, partitioned_spec, score_into_partition_list, score_partition,
     score_partitioned,
 };
 pub use report::redraw_report;

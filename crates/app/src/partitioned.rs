@@ -16,9 +16,9 @@ pub fn partition_keys(p: &Pipeline) -> Result<Option<Vec<String>>, AppError> {
     Ok(partitions(p)?)
 }
 
-/// The date partitioned tables are scored at: `--as-of`, else `data.as_of`; the end of the data
+/// The date partitioned tables (or an engine's shares of customers) are scored at: `--as-of`, else `data.as_of`; the end of the data
 /// cannot serve, since no partition knows it alone.
-fn partitioned_as_of(p: &Pipeline, as_of: Option<Date>) -> Result<Date, AppError> {
+pub fn partitioned_as_of(p: &Pipeline, as_of: Option<Date>) -> Result<Date, AppError> {
     as_of
         .or(p.data.as_of)
         .ok_or_else(|| AppError::PartitionedNoDate { file: p.file.clone() })
@@ -59,14 +59,32 @@ fn score_one(
     out: &Path,
     observe: &mut dyn FnMut(Progress),
 ) -> Result<u64, AppError> {
-    let mut part = partition_pipeline(p, &[key.to_string()]);
+    let part = partition_pipeline(p, &[key.to_string()]);
+    let history = load_with_progress(&part, None, &mut |r| observe(Progress::Read(r)))?;
+    score_into_partition_list(&part, &history, key, package, model, as_of, out, observe)
+}
+
+/// Scores the customers of `history` (whole customers: one share of them, however they were
+/// split) into a partition list labelled `label` at `out`, its win-back rows beside it: the part
+/// [`merge_partition_lists`] joins. An engine's task (Spark, Dask) calls it on its share.
+#[allow(clippy::too_many_arguments)]
+pub fn score_into_partition_list(
+    p: &Pipeline,
+    history: &churnguard_features::History,
+    label: &str,
+    package: &ModelPackage,
+    model: &mut OnnxModel,
+    as_of: Date,
+    out: &Path,
+    observe: &mut dyn FnMut(Progress),
+) -> Result<u64, AppError> {
+    let mut part = p.clone();
     // Who gets reasons is decided on the merged list: the partition explains everyone.
     part.scoring.explain_all = true;
     // Capacity runs down the merged list, not a partition's.
     part.scoring.capacity = None;
-    let history = load_with_progress(&part, None, &mut |r| observe(Progress::Read(r)))?;
     observe(Progress::Stage(Stage::Scoring));
-    let list = score(&part, &history, package, model, as_of, &mut |done, total| {
+    let list = score(&part, history, package, model, as_of, &mut |done, total| {
         observe(Progress::Scored { done, total })
     })
     .map_err(|e| match e {
@@ -75,7 +93,7 @@ fn score_one(
         }
         other => other.into(),
     })?;
-    write_partition_list(&list, package, key, out, p.scoring.batch_rows)?;
+    write_partition_list(&list, package, label, out, p.scoring.batch_rows)?;
     Ok(list.risks.len() as u64)
 }
 
@@ -269,4 +287,104 @@ pub(crate) fn prepare_by_partition(
         file: p.file.clone(),
         why: "its tables have no partition".into(),
     })
+}
+
+/// A scratch folder of this process for an engine's partition lists, removed when dropped.
+fn scratch(what: &str) -> Result<WorkDir, AppError> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(".churnguard-{what}-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|source| AppError::OutputFolder {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(WorkDir(dir))
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, AppError> {
+    std::fs::read(path).map_err(|source| AppError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+    std::fs::write(path, bytes).map_err(|source| AppError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// One engine task's partition list, as bytes to return through the engine: the list's Parquet
+/// file and its win-back list's (see [`score_into_partition_list`]).
+pub struct PartitionListBytes {
+    /// The partition list's Parquet file.
+    pub list: Vec<u8>,
+    /// Its win-back list's Parquet file.
+    pub win_back: Vec<u8>,
+}
+
+/// [`score_into_partition_list`] with the files returned as bytes: what an engine's task (Spark,
+/// Dask) sends back for [`merge_partition_bytes`], so no storage is shared between machines.
+pub fn partition_list_bytes(
+    p: &Pipeline,
+    history: &churnguard_features::History,
+    label: &str,
+    package: &ModelPackage,
+    model: &mut OnnxModel,
+    as_of: Date,
+) -> Result<PartitionListBytes, AppError> {
+    package.package.check_pipeline(p)?;
+    crate::check_actions(p, package.spec())?;
+    let work = scratch("partition")?;
+    let out = work.0.join("part.parquet");
+    score_into_partition_list(p, history, label, package, model, as_of, &out, &mut |_| {})?;
+    Ok(PartitionListBytes {
+        list: read_bytes(&out)?,
+        win_back: read_bytes(&churnguard_infer::win_back_path(&out))?,
+    })
+}
+
+/// Merges the partition lists an engine's tasks returned ([`partition_list_bytes`]) into the
+/// one ranked list, in memory: row for row the list scoring every customer at once gives.
+pub fn merge_partition_bytes(
+    p: &Pipeline,
+    package: &ModelPackage,
+    parts: &[PartitionListBytes],
+    top: usize,
+) -> Result<crate::ListTable, AppError> {
+    let work = scratch("merge")?;
+    let mut lists = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        let path = work.0.join(format!("part={i}.parquet"));
+        write_bytes(&path, &part.list)?;
+        write_bytes(&churnguard_infer::win_back_path(&path), &part.win_back)?;
+        lists.push(path);
+    }
+    let out = work.0.join("list.parquet");
+    let merged = merge_partition_lists(p, package, &lists, &out, ListFormat::Parquet, top)?;
+    let (schema, batches) = read_list(&out)?;
+    Ok(crate::ListTable {
+        summary: merged.summary,
+        schema,
+        batches,
+    })
+}
+
+/// A list written as Parquet, read back whole.
+fn read_list(path: &Path) -> Result<(arrow::datatypes::SchemaRef, Vec<arrow::record_batch::RecordBatch>), AppError> {
+    let file = std::fs::File::open(path).map_err(|source| AppError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let unreadable = |e: &dyn std::fmt::Display| AppError::Read {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    };
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| unreadable(&e))?;
+    let schema = arrow::record_batch::RecordBatchReader::schema(&reader);
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| unreadable(&e))?;
+    Ok((schema, batches))
 }

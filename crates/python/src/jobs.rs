@@ -6,12 +6,12 @@ use std::sync::Mutex;
 
 use arrow::record_batch::RecordBatch;
 use churnguard_app::{
-    AppError, CompareRequest, FeaturesOut, FeaturesRequest, History, Latest, MonitorRequest, Progress, Scorer,
-    TrainRequest,
+    AppError, CompareRequest, FeaturesOut, FeaturesRequest, History, Latest, MonitorRequest, PartitionListBytes,
+    Progress, Scorer, TrainRequest,
 };
 use churnguard_config::{Date, Role};
 use pyo3::prelude::*;
-use pyo3::types::PyAny;
+use pyo3::types::{PyAny, PyBytes};
 
 use crate::errors::{ConfigError, config as config_error, raised};
 use crate::run::run_job;
@@ -146,6 +146,17 @@ impl Pipeline {
         self.inner.file.clone()
     }
 
+    /// The customer id column of each table the pipeline reads, by role (`events`,
+    /// `customers`, `interactions`): what an engine splits the customers on.
+    #[getter]
+    fn customer_ids(&self) -> std::collections::BTreeMap<&'static str, String> {
+        self.inner
+            .tables()
+            .into_iter()
+            .map(|(role, src)| (role.name(), src.customer_id.clone()))
+            .collect()
+    }
+
     fn __repr__(&self) -> String {
         format!("<Pipeline {} from {}>", self.inner.name, self.inner.file.display())
     }
@@ -250,6 +261,51 @@ impl Package {
                 SUMMARY_TOP,
                 observe,
             )
+        })?;
+        RiskList::create(py, table)
+    }
+
+    /// One share of the customers (an engine task's: whole customers, the pipeline's tables
+    /// given in memory) scored into a partition list: `(list, win_back)`, the bytes of their
+    /// Parquet files, which [`Package::merge`] joins on the driver. `as_of` is needed unless the
+    /// pipeline sets `data.as_of`: a share does not know where the whole data ends.
+    #[pyo3(signature = (pipeline, as_of = None, label = "0"))]
+    fn partition_list<'py>(
+        &self,
+        py: Python<'py>,
+        pipeline: &Pipeline,
+        as_of: Option<&str>,
+        label: &str,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let as_of = as_of.map(as_of_date).transpose()?;
+        let part = run_job(py, false, |observe| {
+            let as_of = churnguard_app::partitioned_as_of(&pipeline.inner, as_of)?;
+            let history = pipeline.loaded(observe)?;
+            let mut guard = self.scorer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let scorer = &mut *guard;
+            churnguard_app::partition_list_bytes(
+                &pipeline.inner,
+                &history,
+                label,
+                &scorer.package,
+                &mut scorer.model,
+                as_of,
+            )
+        })?;
+        Ok((PyBytes::new(py, &part.list), PyBytes::new(py, &part.win_back)))
+    }
+
+    /// Merges partition lists ([`Package::partition_list`]'s pairs, from every share of the
+    /// customers) into the one ranked list: row for row the list [`Package::score`] gives on
+    /// the whole tables.
+    fn merge(&self, py: Python<'_>, pipeline: &Pipeline, parts: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<Py<RiskList>> {
+        let parts: Vec<PartitionListBytes> = parts
+            .into_iter()
+            .map(|(list, win_back)| PartitionListBytes { list, win_back })
+            .collect();
+        let table = run_job(py, false, |_| {
+            let guard = self.scorer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            churnguard_app::merge_partition_bytes(&pipeline.inner, &guard.package, &parts, SUMMARY_TOP)
         })?;
         RiskList::create(py, table)
     }
