@@ -46,3 +46,20 @@ def trained(tmp_path_factory, pipeline_path):
 def stored_package(tmp_path) -> pathlib.Path:
     """A copy of the stored format-2 package, trained by the CLI (scoring keeps a list beside it)."""
     return pathlib.Path(shutil.copytree(FIXTURE / "package", tmp_path / "package"))
+
+
+def assert_close_tables(ours, expected, rtol: float = 1e-12) -> None:
+    """Equal columns and rows, floating values to `rtol` (a sum taken over rows in another order
+    differs in its last digits)."""
+    import numpy as np
+    import pyarrow as pa
+
+    ours, expected = pa.table(ours), pa.table(expected)
+    assert ours.column_names == expected.column_names
+    assert ours.num_rows == expected.num_rows > 0
+    for name in expected.column_names:
+        a, b = ours.column(name), expected.column(name)
+        if pa.types.is_floating(b.type):
+            np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=rtol, atol=0, equal_nan=True, err_msg=name)
+        else:
+            assert a.cast(b.type).equals(b), name

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 import churnguard
-from conftest import AS_OF, ROOT, cli, stage_pipeline
+from conftest import AS_OF, ROOT, assert_close_tables, cli, stage_pipeline
 
 EVENTS = ROOT / "data" / "cdnow" / "cdnow_sample.parquet"
 
@@ -86,3 +86,17 @@ def test_a_hive_partitioned_folder_as_dask_and_spark_write_it_gives_the_same_lis
     from_folder = package.score(churnguard.Pipeline.load(str(hive)), as_of=AS_OF)
     assert len(from_folder) == len(from_file) > 0
     assert pa.table(from_folder).equals(pa.table(from_file))
+
+
+def test_a_pandas_index_is_not_a_column_and_an_empty_frame_is_an_empty_table(trained, pipeline_path):
+    package, _ = trained
+    events = pq.read_table(EVENTS).to_pandas()
+    shuffled = events.sample(frac=1.0, random_state=3)  # an index that is not a plain range
+    assert "__index_level_0__" in pa.table(shuffled).column_names
+    expected = churnguard.features(churnguard.Pipeline.load(str(pipeline_path), events=events), cutoffs=["1998-01-01"])
+    features = churnguard.features(churnguard.Pipeline.load(str(pipeline_path), events=shuffled), cutoffs=["1998-01-01"])
+    # The same rows in another order: sums over a customer's rows may differ in their last digits.
+    assert_close_tables(features, expected)
+    # An empty frame is a table without rows (one share of an engine may have no contacts).
+    empty = churnguard.Pipeline.load(str(pipeline_path), events=pq.read_table(EVENTS).slice(0, 0))
+    assert empty.name == churnguard.Pipeline.load(str(pipeline_path)).name

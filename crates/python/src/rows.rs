@@ -11,8 +11,9 @@ use pyo3::types::PyCapsule;
 use crate::errors::DataError;
 
 /// The table `obj` holds as one batch. Batches of one chunk pass without a copy; several chunks
-/// are joined, and string columns of the view or large kinds (as polars hands them) become
-/// plain strings, the kinds the readers of files see.
+/// are joined, string columns of the view or large kinds (as polars hands them) become plain
+/// strings, the kinds the readers of files see, and a pandas index is dropped. A frame of no
+/// rows is an empty table; a stream of none is refused (it may have been read already).
 pub fn rows_of(role: &str, obj: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
     let bad = |why: String| DataError::new_err(format!("the {role} table given in memory: {why}"));
     if !obj.hasattr("__arrow_c_stream__")? {
@@ -31,14 +32,38 @@ pub fn rows_of(role: &str, obj: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
         .map_err(|e| bad(e.to_string()))?;
     let schema = reader.schema();
     let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| bad(e.to_string()))?;
-    if batches.iter().all(|b| b.num_rows() == 0) {
-        return Err(bad("it has no rows (a stream already read, or an empty frame)".into()));
-    }
     let batch = match batches.len() {
+        _ if batches.iter().all(|b| b.num_rows() == 0) => {
+            // A frame that says it is empty is a table without rows (one share of the customers
+            // may have no contacts); a stream cannot say, and one already read looks the same.
+            if obj.len().ok() != Some(0) {
+                return Err(bad("it has no rows (a stream already read, or an empty frame)".into()));
+            }
+            RecordBatch::new_empty(schema)
+        }
         1 => batches.into_iter().next().ok_or_else(|| bad("no rows".into()))?,
         _ => arrow::compute::concat_batches(&schema, &batches).map_err(|e| bad(e.to_string()))?,
     };
+    let batch = without_pandas_index(batch).map_err(|e| bad(e.to_string()))?;
     plain_strings(batch).map_err(|e| bad(e.to_string()))
+}
+
+/// The batch without the columns pandas adds for an index that is not a plain range
+/// (`__index_level_0__`, ...): an index is not a column of the table (a customers table would
+/// take it for an attribute).
+fn without_pandas_index(batch: RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let is_index = |name: &str| {
+        name.strip_prefix("__index_level_")
+            .and_then(|rest| rest.strip_suffix("__"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let kept: Vec<usize> = (0..batch.num_columns())
+        .filter(|&i| !is_index(batch.schema().field(i).name()))
+        .collect();
+    if kept.len() == batch.num_columns() {
+        return Ok(batch);
+    }
+    batch.project(&kept)
 }
 
 /// The batch with its `Utf8View` and `LargeUtf8` columns cast to `Utf8`.

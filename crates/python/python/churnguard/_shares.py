@@ -50,9 +50,10 @@ def _arrow(frame):
 
     if isinstance(frame, pa.Table):
         return frame
-    if hasattr(frame, "__arrow_c_stream__"):
-        return pa.table(frame)
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    if type(frame).__module__.startswith("pandas"):
+        # The index of a shuffled frame is not a column.
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    return pa.table(frame)
 
 
 def share_tables(tables: dict) -> dict | None:
