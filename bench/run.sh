@@ -65,7 +65,7 @@ num_threads = $threads
 bootstrap_samples = 200
 TOML
 # BENCH_SECTIONS picks sections (default all); the later ones reuse files the earlier ones wrote.
-wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare monitor report serve serve_raw serve_batch busy cdnow value scale distributed python} " == *" $1 "* ]]; }
+wanted() { [[ " ${BENCH_SECTIONS:-ingest features export train operator score compare monitor report serve serve_raw serve_batch busy cdnow value scale distributed python engines} " == *" $1 "* ]]; }
 
 if wanted ingest; then
 echo "== ingest: validate an events table ($customers customers, CDNOW patterns) =="
@@ -458,15 +458,20 @@ printf '  2 workers (1 thread each)      %7.2f s, test AUC %s  time 2 workers / 
 fi
 
 echo
+# An environment with the Python package (wheel profile) and `$@` from the wheelhouse: $pyenv.
+pyenv="$out/python-env"
+wheel_env() {
+  "$root/.tools/venv/bin/maturin" build --quiet --profile wheel --manifest-path crates/python/Cargo.toml \
+    --out "$out/wheels" --interpreter "$py" >/dev/null
+  wheel=$(ls -t "$out"/wheels/churnguard-*.whl | head -1)
+  [ -x "$pyenv/bin/python" ] || "$py" -m venv "$pyenv"
+  "$pyenv/bin/pip" install -q --disable-pip-version-check --no-index --find-links .tools/wheels --force-reinstall --no-deps "$wheel"
+  "$pyenv/bin/pip" install -q --disable-pip-version-check --no-index --find-links .tools/wheels polars onnxruntime "$@"
+}
+
 if wanted python; then
 echo "== python: the Python package (wheel profile) against the CLI on the same work =="
-"$root/.tools/venv/bin/maturin" build --quiet --profile wheel --manifest-path crates/python/Cargo.toml \
-  --out "$out/wheels" --interpreter "$py" >/dev/null
-wheel=$(ls -t "$out"/wheels/churnguard-*.whl | head -1)
-pyenv="$out/python-env"
-[ -x "$pyenv/bin/python" ] || "$py" -m venv "$pyenv"
-"$pyenv/bin/pip" install -q --disable-pip-version-check --no-index --find-links .tools/wheels --force-reinstall --no-deps "$wheel"
-"$pyenv/bin/pip" install -q --disable-pip-version-check --no-index --find-links .tools/wheels polars onnxruntime
+wheel_env
 printf '  wheel %s: %.1f MB\n' "$(basename "$wheel")" "$(awk -v b="$(stat -c %s "$wheel")" 'BEGIN {print b / 1048576}')"
 printf '  import churnguard: %.3f s (median of 5, fresh interpreters; target 0.3 s)\n' "$("$pyenv/bin/python" bench/python_api.py import 5)"
 pkg="$out/models/synth/latest"
@@ -483,4 +488,22 @@ read -r frame_b model_b rows < <("$pyenv/bin/python" bench/python_api.py frame "
 printf '  score from polars frames of the tables (%.0f MB) with the package (%.1f MB): peak %.0f MB = %.2fx frame + package (target 1.3x), %.2f s\n' \
   "$(awk -v b="$frame_b" 'BEGIN {print b / 1048576}')" "$(awk -v b="$model_b" 'BEGIN {print b / 1048576}')" \
   "$(awk -v k="$peak" 'BEGIN {print k / 1024}')" "$(awk -v k="$peak" -v f="$frame_b" -v m="$model_b" 'BEGIN {print k * 1024 / (f + m)}')" "$t"
+fi
+
+echo
+if wanted engines; then
+echo "== engines: the list of ${customers} customers (three tables) on Spark local[2] and a Dask LocalCluster of 2 workers against the CLI on the same 2 cores =="
+./scripts/setup.sh --engines
+mapfile -t engine_packages < "$(ls .tools/stamp-engines-* | head -1)"
+wheel_env "${engine_packages[@]}"
+pkg="$out/models/synth/latest"
+eruns=${BENCH_ENGINE_RUNS:-1}
+cli_score=$(for _ in $(seq "$eruns"); do measure "$bin" score --model "$pkg" --pipeline "$synth/train.toml" --as-of 2024-12-31 --out "$out/risk_engines.parquet" --threads 2 --top 0; done | awk '{print $1}' | median)
+printf '  CLI score (2 threads, whole tables)           %7.2f s\n' "$cli_score"
+for engine in spark dask; do
+  shares=$([ "$engine" = spark ] && echo 8 || echo 4)
+  read -r t rows < <(for _ in $(seq "$eruns"); do "$pyenv/bin/python" bench/engines.py "$engine" "$pkg" "$synth/train.toml" "$synth" 2024-12-31 "$shares" 2 2>/dev/null; done | sort -n | awk '{m[NR]=$0} END {print m[int((NR+1)/2)]}')
+  printf '  %-5s (2 slots, %s shares, start included)  %7.2f s, %s rows  %s/CLI = %.2f (target <= 1.5)\n' \
+    "$engine" "$shares" "$t" "$rows" "$engine" "$(awk -v a="$t" -v b="$cli_score" 'BEGIN {print a / b}')"
+done
 fi
