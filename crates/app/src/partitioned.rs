@@ -78,9 +78,9 @@ pub fn score_into_partition_list(
     out: &Path,
     observe: &mut dyn FnMut(Progress),
 ) -> Result<u64, AppError> {
+    // Who gets reasons is the package's rule on a customer's own probability and value
+    // (`ModelPackage::judge`), which the merge applies again: a partition explains the same rows.
     let mut part = p.clone();
-    // Who gets reasons is decided on the merged list: the partition explains everyone.
-    part.scoring.explain_all = true;
     // Capacity runs down the merged list, not a partition's.
     part.scoring.capacity = None;
     observe(Progress::Stage(Stage::Scoring));

@@ -85,8 +85,9 @@ pub enum MergeError {
 }
 
 /// Writes one partition's list at `path` (Parquet) and its win-back rows beside it
-/// ([`win_back_path`]); `list` must have been scored with reasons for every customer
-/// (`scoring.explain_all`), since which customers get reasons is known only after the merge.
+/// ([`win_back_path`]); `list` must hold reasons for every customer the merged list explains,
+/// which the package's rule decides from each customer's own probability and value
+/// ([`ModelPackage::judge`]): scored with the merge's scoring settings, it does.
 pub fn write_partition_list(
     list: &RiskList,
     package: &ModelPackage,
