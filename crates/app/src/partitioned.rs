@@ -141,6 +141,17 @@ pub fn merge_partition_lists(
 /// Removes the partition lists' folder however the job ends.
 struct WorkDir(PathBuf);
 
+impl WorkDir {
+    /// Creates the folder `dir` (and its parents), removed when dropped.
+    fn create(dir: PathBuf) -> Result<WorkDir, AppError> {
+        std::fs::create_dir_all(&dir).map_err(|source| AppError::OutputFolder {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(WorkDir(dir))
+    }
+}
+
 impl Drop for WorkDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -166,11 +177,7 @@ pub fn score_partitioned(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let work = WorkDir(out.with_file_name(format!(".{name}.partitions-{}", std::process::id())));
-    std::fs::create_dir_all(&work.0).map_err(|source| AppError::OutputFolder {
-        path: work.0.clone(),
-        source,
-    })?;
+    let work = WorkDir::create(out.with_file_name(format!(".{name}.partitions-{}", std::process::id())))?;
     let mut lists = Vec::with_capacity(keys.len());
     observe(Progress::Stage(Stage::Scoring));
     for (done, key) in keys.iter().enumerate() {
@@ -293,23 +300,11 @@ pub(crate) fn prepare_by_partition(
 fn scratch(what: &str) -> Result<WorkDir, AppError> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!(".churnguard-{what}-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|source| AppError::OutputFolder {
-        path: dir.clone(),
-        source,
-    })?;
-    Ok(WorkDir(dir))
+    WorkDir::create(std::env::temp_dir().join(format!(".churnguard-{what}-{}-{n}", std::process::id())))
 }
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>, AppError> {
     std::fs::read(path).map_err(|source| AppError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
-    std::fs::write(path, bytes).map_err(|source| AppError::Write {
         path: path.to_path_buf(),
         source,
     })
@@ -357,8 +352,8 @@ pub fn merge_partition_bytes(
     let mut lists = Vec::with_capacity(parts.len());
     for (i, part) in parts.iter().enumerate() {
         let path = work.0.join(format!("part={i}.parquet"));
-        write_bytes(&path, &part.list)?;
-        write_bytes(&churnguard_infer::win_back_path(&path), &part.win_back)?;
+        crate::write_whole(&path, &part.list)?;
+        crate::write_whole(&churnguard_infer::win_back_path(&path), &part.win_back)?;
         lists.push(path);
     }
     let out = work.0.join("list.parquet");

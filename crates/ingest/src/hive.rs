@@ -16,7 +16,7 @@ use crate::source::PART_PREFIX;
 const NO_VALUE: &str = "__HIVE_DEFAULT_PARTITION__";
 
 /// The partition columns of a folder table: their names and each file's values.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct HiveColumns {
     /// Column names, outermost folder first.
     pub keys: Vec<String>,
@@ -67,10 +67,12 @@ impl HiveColumns {
 
     /// The columns' fields: nullable text.
     pub fn fields(&self) -> Vec<Arc<Field>> {
-        self.keys
-            .iter()
-            .map(|k| Arc::new(Field::new(k, DataType::Utf8, true)))
-            .collect()
+        (0..self.keys.len()).map(|k| self.field(k)).collect()
+    }
+
+    /// The field of column `key`.
+    pub fn field(&self, key: usize) -> Arc<Field> {
+        Arc::new(Field::new(&self.keys[key], DataType::Utf8, true))
     }
 
     /// The column `key` of `rows` rows of file `file`: its folder's value on every row.

@@ -77,9 +77,8 @@ impl FolderStream {
         let rows = batch.num_rows();
         let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
         let mut columns = batch.columns().to_vec();
-        let hive_fields = self.hive.fields();
         for &k in &self.hive_columns {
-            fields.push(hive_fields[k].clone());
+            fields.push(self.hive.field(k));
             columns.push(self.hive.column(file, k, rows));
         }
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)

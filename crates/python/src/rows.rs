@@ -32,17 +32,17 @@ pub fn rows_of(role: &str, obj: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
         .map_err(|e| bad(e.to_string()))?;
     let schema = reader.schema();
     let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| bad(e.to_string()))?;
-    let batch = match batches.len() {
-        _ if batches.iter().all(|b| b.num_rows() == 0) => {
-            // A frame that says it is empty is a table without rows (one share of the customers
-            // may have no contacts); a stream cannot say, and one already read looks the same.
-            if obj.len().ok() != Some(0) {
-                return Err(bad("it has no rows (a stream already read, or an empty frame)".into()));
-            }
-            RecordBatch::new_empty(schema)
+    let batch = if batches.iter().all(|b| b.num_rows() == 0) {
+        // A frame that says it is empty is a table without rows (one share of the customers may
+        // have no contacts); a stream cannot say, and one already read looks the same.
+        if obj.len().ok() != Some(0) {
+            return Err(bad("it has no rows (a stream already read, or an empty frame)".into()));
         }
-        1 => batches.into_iter().next().ok_or_else(|| bad("no rows".into()))?,
-        _ => arrow::compute::concat_batches(&schema, &batches).map_err(|e| bad(e.to_string()))?,
+        RecordBatch::new_empty(schema)
+    } else if batches.len() == 1 {
+        batches.into_iter().next().ok_or_else(|| bad("no rows".into()))?
+    } else {
+        arrow::compute::concat_batches(&schema, &batches).map_err(|e| bad(e.to_string()))?
     };
     let batch = without_pandas_index(batch).map_err(|e| bad(e.to_string()))?;
     plain_strings(batch).map_err(|e| bad(e.to_string()))

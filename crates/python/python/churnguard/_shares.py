@@ -14,8 +14,6 @@ from . import _core
 #: reads the rows).
 SHARE = "_churnguard_share"
 
-ROLES = ("events", "customers", "interactions")
-
 
 def given_tables(pipeline: _core.Pipeline, tables: dict) -> dict:
     """The engine frames given for each table role, checked against the pipeline's tables."""
@@ -74,9 +72,11 @@ def score_share(package_path: str, pipeline_path: str, as_of: str | None, label:
 
 
 def features_share(pipeline_path: str, cutoffs: list[str], tables: dict):
-    """A share's feature rows as a pyarrow Table (none for a share with no customer)."""
+    """A share's feature rows as a pyarrow Table, or None for a share with no customer."""
     import pyarrow as pa
 
-    arrow = {role: _without_share(_arrow(frame)) for role, frame in tables.items()}
+    arrow = share_tables(tables)
+    if arrow is None:
+        return None
     pipeline = _core.Pipeline.load(pipeline_path, **arrow)
     return pa.table(_core.features(pipeline, cutoffs=cutoffs))

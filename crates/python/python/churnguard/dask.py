@@ -97,6 +97,5 @@ def _features_meta(pipeline, cutoffs, tables):
 
 
 def _features_frame(pipeline_path: str, cutoffs: list[str], tables: dict, meta):
-    if all(len(frame) == 0 for frame in tables.values()):
-        return meta
-    return features_share(pipeline_path, cutoffs, tables).to_pandas()
+    table = features_share(pipeline_path, cutoffs, tables)
+    return meta if table is None else table.to_pandas()
